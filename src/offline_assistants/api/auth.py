@@ -1,0 +1,39 @@
+"""Optional API key: with one configured, every request needs `Authorization: Bearer <key>`."""
+
+from __future__ import annotations
+
+import hmac
+import json
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from offline_assistants.errors import Unauthorized
+
+
+class APIKeyMiddleware:
+    def __init__(self, app: ASGIApp, api_key: str | None) -> None:
+        self.app = app
+        self.api_key = api_key
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.api_key:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        given = headers.get(b"authorization", b"").decode("latin-1")
+        token = given[7:].strip() if given[:7].lower() == "bearer " else ""
+        if token and hmac.compare_digest(token.encode(), self.api_key.encode()):
+            await self.app(scope, receive, send)
+            return
+        if not token:
+            err = Unauthorized(
+                "You didn't provide an API key. You need to provide your API key in an Authorization header using "
+                "Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+            )
+        else:
+            shown = token[:3] + "*" * 4 + token[-4:] if len(token) > 8 else "*" * len(token)
+            err = Unauthorized(f"Incorrect API key provided: {shown}.")
+        body = json.dumps(err.envelope()).encode()
+        await send({"type": "http.response.start", "status": 401,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})

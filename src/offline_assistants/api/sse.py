@@ -1,0 +1,48 @@
+"""Server-sent events: a run's events, as the real API frames them, ending with `done` / `[DONE]`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import StreamingResponse
+
+from offline_assistants.engine.events import FINAL_RUN_EVENTS, Event, Listener, Subscription
+
+
+def frame(event: str, data: Any) -> str:
+    payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    return f"event: {event}\ndata: {payload}\n\n"
+
+
+async def stream_run(start: Callable[[Listener], tuple[Any, Subscription | None]]) -> StreamingResponse:
+    """Subscribe, then start (the subscription exists before the run's first event), then forward events.
+
+    If `start` refuses (a 400 or 404), the error propagates as a plain JSON error before any byte is streamed.
+    A client that goes away only closes its subscription: the run goes on and is stored.
+    """
+    loop = asyncio.get_running_loop()
+    inbox: asyncio.Queue[Event] = asyncio.Queue()
+
+    def listener(event: Event) -> None:
+        loop.call_soon_threadsafe(inbox.put_nowait, event)
+
+    _, sub = await run_in_threadpool(start, listener)
+
+    async def body() -> AsyncIterator[str]:
+        try:
+            while True:
+                event = await inbox.get()
+                yield frame(event.event, event.data)
+                if event.event in FINAL_RUN_EVENTS:
+                    break
+            yield frame("done", "[DONE]")
+        finally:
+            if sub is not None:
+                sub.close()
+
+    return StreamingResponse(body(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

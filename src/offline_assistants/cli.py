@@ -1,0 +1,144 @@
+"""Command line: `offline-assistants serve` runs the API; `offline-assistants models` lists what can be served."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+import time
+from pathlib import Path
+
+from offline_assistants import __version__
+from offline_assistants.config import Settings, default_data_dir, usable_cores
+
+
+def _progress(label: str, done: threading.Event) -> None:
+    """Show that a long step is alive: elapsed seconds on one line until `done` is set."""
+    start = time.monotonic()
+    while not done.wait(1.0):
+        print(f"\r{label} ... {time.monotonic() - start:.0f}s", end="", file=sys.stderr, flush=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="offline-assistants",
+        description="A drop-in, offline replacement for OpenAI's Assistants API (v2). Point the official SDKs at "
+        "http://127.0.0.1:PORT/v1 with any API key and they work unchanged, on a local GGUF model.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the API server", description="Run the Assistants API server.")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to bind (default: 127.0.0.1, this machine only; use 0.0.0.0 to expose it)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    serve.add_argument("--data-dir", type=Path, default=None,
+                       help=f"where the database and files live (default: {default_data_dir()}, or "
+                       "$OFFLINE_ASSISTANTS_DATA)")
+    serve.add_argument("--db", type=Path, default=None,
+                       help="SQLite database file (default: assistants.db inside the data directory)")
+    serve.add_argument("--model", default=None,
+                       help="a .gguf path, or the name of a model from `offline-assistants models` (default: the "
+                       "first .gguf in ./models, else the embedded SmolLM2-135M-Instruct)")
+    serve.add_argument("--models-dir", type=Path, default=None, help="folder of extra .gguf files (default: ./models)")
+    serve.add_argument("--api-key", default=None,
+                       help="require `Authorization: Bearer KEY` on every request (default: any key is accepted)")
+    serve.add_argument("--n-ctx", type=int, default=4096, help="model context window in tokens (default: 4096)")
+    serve.add_argument("--threads", type=int, default=usable_cores(),
+                       help=f"CPU threads for the model (default: every usable core, here {usable_cores()})")
+    serve.add_argument("--gpu-layers", type=int, default=-1,
+                       help="layers to offload when llama-cpp-python is built with GPU support (default: -1, all)")
+    serve.add_argument("--no-code-interpreter", action="store_true",
+                       help="disable the code_interpreter tool (runs that ask for it answer without running code)")
+    serve.add_argument("--code-timeout", type=float, default=30.0,
+                       help="seconds one code_interpreter execution may run (default: 30)")
+    serve.add_argument("--code-memory-mb", type=int, default=2048,
+                       help="memory limit of a code_interpreter kernel in MB (default: 2048)")
+    serve.add_argument("--max-file-mb", type=int, default=512, help="largest accepted upload in MB (default: 512)")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+    models = sub.add_parser("models", help="list the models this server can load",
+                            description="List the GGUF models found: ./models (or --models-dir) and the embedded one.")
+    models.add_argument("--models-dir", type=Path, default=None)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings(
+        db_path=args.db, model=args.model, models_dir=args.models_dir, api_key=args.api_key, n_ctx=args.n_ctx,
+        n_threads=args.threads, n_gpu_layers=args.gpu_layers, code_interpreter=not args.no_code_interpreter,
+        code_timeout_s=args.code_timeout, code_memory_mb=args.code_memory_mb,
+        max_file_bytes=args.max_file_mb * 1024 * 1024,
+    )
+    if args.data_dir is not None:
+        settings.data_dir = args.data_dir
+    return settings
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from offline_assistants.api import create_app
+    from offline_assistants.engine import Engine
+    from offline_assistants.llm.catalog import ModelNotFound, resolve
+    from offline_assistants.llm.llama import LlamaBackend
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(message)s")
+    settings = _settings(args)
+    try:
+        model = resolve(settings.model, settings.models_dir)
+    except ModelNotFound as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    size_mb = model.path.stat().st_size / 1e6
+    label = f"loading {model.name} ({size_mb:.0f} MB) from {model.path}"
+    print(label, file=sys.stderr)
+    done = threading.Event()
+    threading.Thread(target=_progress, args=(label, done), daemon=True).start()
+    start = time.monotonic()
+    try:
+        backend = LlamaBackend(model.path, name=model.name, n_ctx=settings.n_ctx, n_threads=settings.n_threads,
+                               n_gpu_layers=settings.n_gpu_layers, kv_states=settings.kv_cache_states)
+    finally:
+        done.set()
+    where = f"GPU ({backend.gpu_layers} layers)" if backend.gpu_layers else f"CPU ({settings.n_threads} threads)"
+    print(f"\rloaded {model.name} in {time.monotonic() - start:.1f}s on {where}, context {backend.n_ctx} tokens",
+          file=sys.stderr)
+    runner = None
+    if settings.code_interpreter:
+        from offline_assistants.tools.code_interpreter import JupyterCodeRunner
+
+        runner = JupyterCodeRunner(settings.sandbox_dir, timeout_s=settings.code_timeout_s,
+                                   memory_mb=settings.code_memory_mb,
+                                   max_output_chars=settings.code_max_output_chars,
+                                   idle_timeout_s=settings.kernel_idle_timeout_s)
+    engine = Engine(settings, backend, code_runner=runner)
+    print(f"database: {settings.database}", file=sys.stderr)
+    print(f"files:    {settings.files_dir}", file=sys.stderr)
+    print(f"auth:     {'API key required' if settings.api_key else 'any API key accepted'}", file=sys.stderr)
+    print(f"serving:  OPENAI_BASE_URL=http://{args.host}:{args.port}/v1", file=sys.stderr)
+    try:
+        uvicorn.run(create_app(engine), host=args.host, port=args.port, log_level=args.log_level)
+    finally:
+        engine.close()
+    return 0
+
+
+def list_models(args: argparse.Namespace) -> int:
+    from offline_assistants.llm.catalog import available
+
+    for model in available(args.models_dir):
+        print(f"{model.name}\t{model.path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return serve(args)
+    if args.command == "models":
+        return list_models(args)
+    parser.print_help()
+    return 0

@@ -1,0 +1,60 @@
+"""Settings for one server: where data lives, which model, limits. Built by the CLI, or by tests directly."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("OFFLINE_ASSISTANTS_DATA")
+    return Path(env) if env else Path(platformdirs.user_data_dir("offline-assistants"))
+
+
+def usable_cores() -> int:
+    # The cores this process may run on, not the machine's total: containers and taskset narrow it.
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass
+class Settings:
+    data_dir: Path = field(default_factory=default_data_dir)
+    db_path: Path | None = None
+    model: str | None = None
+    models_dir: Path | None = None
+    n_ctx: int = 4096
+    n_threads: int = field(default_factory=usable_cores)
+    n_gpu_layers: int = -1
+    api_key: str | None = None
+    code_interpreter: bool = True
+    code_timeout_s: float = 30.0
+    code_memory_mb: int = 2048
+    code_max_output_chars: int = 20_000
+    kernel_idle_timeout_s: float = 600.0
+    max_tool_rounds: int = 8
+    max_file_bytes: int = 512 * 1024 * 1024
+    run_expiry_s: int = 600
+    kv_cache_states: int = 4
+
+    @property
+    def database(self) -> Path:
+        return self.db_path or self.data_dir / "assistants.db"
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"
+
+    @property
+    def sandbox_dir(self) -> Path:
+        return self.data_dir / "sandbox"
+
+    def ensure_dirs(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        self.database.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,7 @@
+"""The engine: the assistant / thread / message / run / run-step state machine. It never imports starlette."""
+
+from __future__ import annotations
+
+from offline_assistants.engine.engine import Engine
+
+__all__ = ["Engine"]

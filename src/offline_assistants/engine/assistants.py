@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from offline_assistants.ids import new_id, now
+from offline_assistants.schemas.assistants import Assistant, AssistantCreate, AssistantUpdate
+from offline_assistants.schemas.common import Deleted, ListParams, Page, dump, dump_tools
+from offline_assistants.store import Store
+
+
+class Assistants:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def create(self, req: AssistantCreate) -> Assistant:
+        if req.tool_resources is not None:
+            self.store.files.check_tool_resources(req.tool_resources)
+        return self.store.assistants.insert({
+            "id": new_id("assistant"),
+            "created_at": now(),
+            "model": req.model,
+            "name": req.name,
+            "description": req.description,
+            "instructions": req.instructions,
+            "tools": dump_tools(req.tools),
+            "tool_resources": dump(req.tool_resources),
+            "metadata": req.metadata or {},
+            "temperature": req.temperature,
+            "top_p": req.top_p,
+            "response_format": dump(req.response_format),
+        })
+
+    def get(self, assistant_id: str) -> Assistant:
+        return self.store.assistants.get(assistant_id)
+
+    def update(self, assistant_id: str, req: AssistantUpdate) -> Assistant:
+        values = {}
+        for field in req.model_fields_set - {"reasoning_effort"}:
+            value = getattr(req, field)
+            if field == "tools":
+                value = dump_tools(value)
+            elif field in ("tool_resources", "response_format"):
+                if field == "tool_resources" and value is not None:
+                    self.store.files.check_tool_resources(value)
+                value = dump(value)
+            elif field == "metadata":
+                value = value or {}
+            elif field == "model" and value is None:
+                continue
+            values[field] = value
+        return self.store.assistants.update(assistant_id, values)
+
+    def delete(self, assistant_id: str) -> Deleted:
+        self.store.assistants.delete(assistant_id)
+        return Deleted(id=assistant_id, object="assistant.deleted")
+
+    def list(self, params: ListParams) -> Page[Assistant]:
+        return self.store.assistants.list(params)

@@ -1,0 +1,94 @@
+"""The engine: all state and every rule of the Assistants API, with no HTTP in sight.
+
+It is built from a store, a model backend and (optionally) a code runner, the way an httpx Client sits on a
+transport: tests hand it a scripted backend or a real one, the HTTP layer only translates to and from it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from offline_assistants.config import Settings
+from offline_assistants.engine.assistants import Assistants
+from offline_assistants.engine.events import EventBus
+from offline_assistants.engine.executor import Executor
+from offline_assistants.engine.files import Files
+from offline_assistants.engine.runs import Runs
+from offline_assistants.engine.threads import Threads
+from offline_assistants.engine.worker import Worker, recover
+from offline_assistants.ids import now
+from offline_assistants.llm.backend import ModelBackend
+from offline_assistants.store import Database, Store
+
+log = logging.getLogger(__name__)
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        backend: ModelBackend,
+        *,
+        code_runner: Any | None = None,
+        store: Store | None = None,
+    ) -> None:
+        settings.ensure_dirs()
+        self.settings = settings
+        self.backend = backend
+        self.store = store or Store(Database(settings.database))
+        self.bus = EventBus()
+        self.code_runner = code_runner
+        self.worker = Worker(self._execute, self._expire)
+        self.assistants = Assistants(self.store)
+        self.threads = Threads(self.store, self._encode)
+        self.files = Files(self.store, settings)
+        self.runs = Runs(self.store, self.threads, self.bus, self.worker.submit, expiry_s=settings.run_expiry_s)
+        self.executor = Executor(self.store, self.runs, backend, max_rounds=settings.max_tool_rounds)
+        self._install_tools()
+        self._retokenize_if_needed()
+        ended = recover(self.store)
+        if ended:
+            log.warning("ended %d run(s) left unfinished by a previous process", len(ended))
+        self.worker.start()
+
+    def _install_tools(self) -> None:
+        try:
+            from offline_assistants.engine.tooling import ToolCalling
+        except ImportError:  # pragma: no cover
+            return
+        self.executor.extensions.append(ToolCalling(self))
+
+    def _encode(self, role: str, text: str) -> list[int]:
+        return self.backend.encode_message(role, text)  # type: ignore[arg-type]
+
+    def _execute(self, run_id: str) -> None:
+        self.executor.execute(run_id)
+
+    def _expire(self) -> None:
+        ts = now()
+        for row in self.store.runs.all_active():
+            if row["status"] in ("queued", "requires_action") and row["expires_at"] and row["expires_at"] <= ts:
+                self.store.runs.update(row["id"], {"status": "expired", "required_action": None})
+                self.runs.emit_run(row["id"], "thread.run.expired")
+
+    def _retokenize_if_needed(self) -> None:
+        """Cached message tokens belong to one tokenizer; after a model change, count every message again."""
+        from offline_assistants.engine.retokenize import retokenize
+
+        retokenize(self.store, self.backend)
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.worker.idle():
+                return True
+            time.sleep(0.02)
+        return False
+
+    def close(self) -> None:
+        self.worker.stop()
+        if self.code_runner is not None:
+            self.code_runner.close()
+        self.store.close()

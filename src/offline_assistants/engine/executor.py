@@ -1,0 +1,311 @@
+"""One run, start to end: build the prompt, call the model, stream the message, settle the run's status.
+
+The executor runs on the engine's single worker thread. Every state change is written to the store first and
+then published on the event bus, so a poller and a streaming client see the same run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from offline_assistants.engine import truncation
+from offline_assistants.engine.runs import Runs
+from offline_assistants.ids import new_id, now
+from offline_assistants.llm.backend import Finish, ModelBackend, ModelError, Sampling
+from offline_assistants.schemas.messages import text_of
+from offline_assistants.store import Store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SYSTEM = "You are a helpful assistant."
+FLUSH_EVERY_S = 0.5
+
+
+class Incomplete(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Cancelled(Exception):
+    pass
+
+
+@dataclass
+class Budget:
+    """What is left of the run's token budgets, across all of its model calls."""
+
+    n_ctx: int
+    max_prompt: int | None
+    max_completion: int | None
+    used_prompt: int = 0
+    used_completion: int = 0
+
+    def completion_left(self) -> int | None:
+        return None if self.max_completion is None else self.max_completion - self.used_completion
+
+    def prompt_cap(self) -> tuple[int, bool]:
+        """Most prompt tokens the next call may use, and whether max_prompt_tokens is what limits it."""
+        left = self.completion_left()
+        reserve = self.n_ctx // 4 if left is None else min(left, self.n_ctx // 4)
+        cap = self.n_ctx - max(reserve, 1)
+        if self.max_prompt is not None and self.max_prompt - self.used_prompt <= cap:
+            return self.max_prompt - self.used_prompt, True
+        return cap, False
+
+
+@dataclass
+class Turn:
+    """The state of one run while it executes: the prompt pieces that do not change between its model calls."""
+
+    run: dict[str, Any]
+    system: list[int]
+    prefix: list[int]
+    extras: list[int] = field(default_factory=list)  # in-run tool calls and results, after the history
+
+
+class Executor:
+    def __init__(self, store: Store, runs: Runs, backend: ModelBackend, *, max_rounds: int = 8) -> None:
+        self.store = store
+        self.runs = runs
+        self.backend = backend
+        self.max_rounds = max_rounds
+        self.extensions: list[Any] = []  # tool handling plugs in here (engine/tooling.py)
+
+    # --- entry ---
+    def execute(self, run_id: str) -> None:
+        with self.store.database.write():
+            row = self.store.runs.row(None, run_id)
+            status = row["status"]
+            if status == "queued":
+                values: dict[str, Any] = {"status": "in_progress"}
+                if row["started_at"] is None:
+                    values["started_at"] = now()
+                self.store.runs.update(run_id, values)
+        if status == "cancelling":
+            self._finish_cancelled(run_id)
+            return
+        if status != "queued":
+            return
+        self.runs.emit_run(run_id, "thread.run.in_progress")
+        try:
+            self._run(run_id)
+        except Cancelled:
+            self._finish_cancelled(run_id)
+        except Incomplete as exc:
+            self._settle(run_id, "incomplete", {"incomplete_details": {"reason": exc.reason}})
+        except Exception as exc:  # noqa: BLE001 - whatever went wrong, the run must end and unlock its thread
+            log.exception("run %s failed", run_id)
+            message = str(exc) if isinstance(exc, ModelError) else f"{type(exc).__name__}: {exc}"
+            self._fail(run_id, message)
+        finally:
+            self.runs.cancel_requested.discard(run_id)
+
+    # --- the loop ---
+    def _run(self, run_id: str) -> None:
+        row = self.store.runs.row(None, run_id)
+        turn = Turn(
+            run=row,
+            system=self.backend.encode_system(row["instructions"] or DEFAULT_SYSTEM),
+            prefix=self.backend.generation_prefix(),
+        )
+        budget = Budget(self.backend.n_ctx, row["max_prompt_tokens"], row["max_completion_tokens"],
+                        row["prompt_tokens"], row["completion_tokens"])
+        for ext in self.extensions:
+            ext.prepare(turn)
+        for _round in range(self.max_rounds):
+            prompt = self._prompt(turn, budget)
+            handled = False
+            for ext in self.extensions:
+                if ext.handle(self, turn, prompt, budget):
+                    handled = True
+                    break
+            if handled:
+                if self.store.runs.row(None, run_id)["status"] == "requires_action":
+                    return
+                continue
+            self.write_message(turn, prompt, budget)
+            self._settle(run_id, "completed", {})
+            return
+        # Out of tool rounds: answer in text now rather than loop forever.
+        self.write_message(turn, self._prompt(turn, budget), budget)
+        self._settle(run_id, "completed", {})
+
+    def _prompt(self, turn: Turn, budget: Budget) -> list[int]:
+        cap, by_max_prompt = budget.prompt_cap()
+        fixed = len(turn.system) + len(turn.extras) + len(turn.prefix)
+        room = cap - fixed
+        if room <= 0:
+            if by_max_prompt:
+                raise Incomplete("max_prompt_tokens")
+            raise ModelError(f"the instructions and tool results ({fixed} tokens) do not fit the model's "
+                             f"context of {self.backend.n_ctx} tokens")
+        thread = self.store.threads.row(turn.run["thread_id"])
+        window = truncation.choose(
+            self.store.database,
+            turn.run["thread_id"],
+            room,
+            strategy=self._strategy(turn.run),
+            cut_seq=thread["cut_seq"],
+            encode=self.backend.encode_message,  # type: ignore[arg-type]
+        )
+        if window.cut_seq != thread["cut_seq"]:
+            self.store.threads.set_cut(turn.run["thread_id"], window.cut_seq)
+        return turn.system + window.tokens + turn.extras + turn.prefix
+
+    @staticmethod
+    def _strategy(run: dict[str, Any]) -> dict[str, Any] | None:
+        import json
+
+        return json.loads(run["truncation_strategy"]) if run["truncation_strategy"] else None
+
+    def sampling(self, turn: Turn, max_tokens: int, grammar: str | None = None) -> Sampling:
+        run = turn.run
+        return Sampling(
+            temperature=1.0 if run["temperature"] is None else run["temperature"],
+            top_p=1.0 if run["top_p"] is None else run["top_p"],
+            max_tokens=max_tokens,
+            grammar=grammar,
+        )
+
+    def max_new(self, prompt: list[int], budget: Budget) -> tuple[int, bool]:
+        """How many tokens the next call may generate, and whether max_completion_tokens is the limit."""
+        room = self.backend.n_ctx - len(prompt)
+        left = budget.completion_left()
+        if left is not None and left <= 0:
+            raise Incomplete("max_completion_tokens")
+        if left is not None and left <= room:
+            return left, True
+        return room, False
+
+    def cancelled(self, run_id: str) -> bool:
+        return run_id in self.runs.cancel_requested
+
+    # --- writing an assistant message ---
+    def write_message(self, turn: Turn, prompt: list[int], budget: Budget, lead: str = "") -> str:
+        run = turn.run
+        run_id, thread_id = run["id"], run["thread_id"]
+        limit, by_budget = self.max_new(prompt, budget)
+        message_id, step_id = new_id("message"), new_id("step")
+        created = now()
+        self.store.runs.insert_step({
+            "id": step_id, "run_id": run_id, "thread_id": thread_id, "assistant_id": run["assistant_id"],
+            "created_at": created, "type": "message_creation", "status": "in_progress",
+            "step_details": {"type": "message_creation", "message_creation": {"message_id": message_id}},
+            "metadata": {},
+        })
+        self.store.messages.insert({
+            "id": message_id, "thread_id": thread_id, "created_at": created, "role": "assistant",
+            "content": [], "attachments": [], "metadata": {}, "status": "in_progress",
+            "assistant_id": run["assistant_id"], "run_id": run_id,
+        }, None)
+        self.runs.emit_step(thread_id, run_id, step_id, "thread.run.step.created")
+        self.runs.emit_step(thread_id, run_id, step_id, "thread.run.step.in_progress")
+        self._emit_message(thread_id, message_id, "thread.message.created")
+        self._emit_message(thread_id, message_id, "thread.message.in_progress")
+
+        text = ""
+        finish: Finish | None = None
+        last_flush = time.monotonic()
+        if lead:
+            text = lead
+            self._delta(thread_id, message_id, lead)
+        try:
+            for item in self.backend.generate(prompt, self.sampling(turn, limit), cache_key=thread_id,
+                                              cancelled=lambda: self.cancelled(run_id)):
+                if isinstance(item, Finish):
+                    finish = item
+                    break
+                if item.text:
+                    text += item.text
+                    self._delta(thread_id, message_id, item.text)
+                if time.monotonic() - last_flush > FLUSH_EVERY_S:
+                    self.store.messages.update(thread_id, message_id, {"content": _text_content(text)})
+                    last_flush = time.monotonic()
+        except BaseException:
+            self._close_message(turn, message_id, step_id, text, "incomplete", "run_failed", None)
+            raise
+        assert finish is not None
+        budget.used_prompt += len(prompt)
+        budget.used_completion += finish.completion_tokens
+        self.store.runs.add_usage(run_id, len(prompt), finish.completion_tokens)
+        usage = _usage(len(prompt), finish.completion_tokens)
+        if finish.reason == "cancelled":
+            self._close_message(turn, message_id, step_id, text, "incomplete", "run_cancelled", usage)
+            raise Cancelled()
+        if finish.reason == "length" and by_budget:
+            self._close_message(turn, message_id, step_id, text, "incomplete", "max_tokens", usage)
+            raise Incomplete("max_completion_tokens")
+        self._close_message(turn, message_id, step_id, text, "completed", None, usage)
+        return text
+
+    def _delta(self, thread_id: str, message_id: str, piece: str) -> None:
+        self.runs.bus.publish(thread_id, "thread.message.delta", {
+            "id": message_id, "object": "thread.message.delta",
+            "delta": {"content": [{"index": 0, "type": "text", "text": {"value": piece, "annotations": []}}]},
+        })
+
+    def _emit_message(self, thread_id: str, message_id: str, event: Any) -> None:
+        message = self.store.messages.get(thread_id, message_id)
+        self.runs.bus.publish(thread_id, event, message.model_dump(mode="json"))
+
+    def _close_message(
+        self, turn: Turn, message_id: str, step_id: str, text: str, status: str, reason: str | None,
+        usage: dict[str, int] | None, annotations: list[dict[str, Any]] | None = None,
+    ) -> None:
+        run = turn.run
+        thread_id, run_id = run["thread_id"], run["id"]
+        ts = now()
+        content = _text_content(text, annotations)
+        values: dict[str, Any] = {"content": content, "status": status}
+        if status == "completed":
+            values["completed_at"] = ts
+        else:
+            values["incomplete_at"] = ts
+            values["incomplete_details"] = {"reason": reason}
+        self.store.messages.update(thread_id, message_id, values)
+        self.store.messages.set_tokens(thread_id, message_id, self.backend.encode_message("assistant", text_of(content)))
+        step_status = {"run_cancelled": "cancelled", "run_failed": "failed"}.get(reason or "", "completed")
+        step_values: dict[str, Any] = {"status": step_status, "usage": usage}
+        step_values[{"completed": "completed_at", "cancelled": "cancelled_at", "failed": "failed_at"}[step_status]] = ts
+        self.store.runs.update_step(step_id, step_values)
+        self._emit_message(thread_id, message_id,
+                           "thread.message.completed" if status == "completed" else "thread.message.incomplete")
+        if step_status != "failed":
+            self.runs.emit_step(thread_id, run_id, step_id, f"thread.run.step.{step_status}")
+
+    # --- endings ---
+    def _settle(self, run_id: str, status: str, values: dict[str, Any]) -> None:
+        stamp = {"completed": "completed_at", "failed": "failed_at", "cancelled": "cancelled_at"}.get(status)
+        if stamp:
+            values[stamp] = now()
+        values["status"] = status
+        values["required_action"] = None
+        self.store.runs.update(run_id, values)
+        self.runs.emit_run(run_id, f"thread.run.{status}")
+
+    def _fail(self, run_id: str, message: str) -> None:
+        row = self.store.runs.row(None, run_id)
+        for step in self.store.runs.open_steps(run_id):
+            self.store.runs.update_step(step.id, {"status": "failed", "failed_at": now(),
+                                                  "last_error": {"code": "server_error", "message": message}})
+            self.runs.emit_step(row["thread_id"], run_id, step.id, "thread.run.step.failed")
+        self._settle(run_id, "failed", {"last_error": {"code": "server_error", "message": message}})
+
+    def _finish_cancelled(self, run_id: str) -> None:
+        row = self.store.runs.row(None, run_id)
+        for step in self.store.runs.open_steps(run_id):
+            self.store.runs.update_step(step.id, {"status": "cancelled", "cancelled_at": now()})
+            self.runs.emit_step(row["thread_id"], run_id, step.id, "thread.run.step.cancelled")
+        self._settle(run_id, "cancelled", {})
+
+
+def _text_content(text: str, annotations: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    return [{"type": "text", "text": {"value": text, "annotations": annotations or []}}]
+
+
+def _usage(prompt: int, completion: int) -> dict[str, int]:
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}

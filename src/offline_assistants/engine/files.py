@@ -1,0 +1,78 @@
+"""Uploaded and generated files: bytes on disk under the data directory, metadata in SQLite."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import BinaryIO
+
+from offline_assistants.config import Settings
+from offline_assistants.errors import InvalidRequest, PayloadTooLarge
+from offline_assistants.ids import new_id, now
+from offline_assistants.schemas.common import Deleted, ListParams, Page
+from offline_assistants.schemas.files import UPLOAD_PURPOSES, FileObject
+from offline_assistants.store import Store
+
+CHUNK = 1 << 20
+
+
+class Files:
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+
+    def _safe_name(self, filename: str) -> str:
+        name = os.path.basename(filename.replace("\\", "/")).strip() or "file"
+        return name[:255]
+
+    def upload(self, source: BinaryIO | Iterable[bytes], filename: str, purpose: str) -> FileObject:
+        if purpose not in UPLOAD_PURPOSES:
+            raise InvalidRequest(
+                f"Invalid value for 'purpose': '{purpose}'. Supported values are: "
+                + ", ".join(f"'{p}'" for p in UPLOAD_PURPOSES) + ".",
+                param="purpose", code="invalid_value",
+            )
+        return self._store(source, self._safe_name(filename), purpose)
+
+    def create_output(self, data: bytes, filename: str) -> FileObject:
+        """A file made by a tool (a plot, a file the code wrote): purpose `assistants_output`."""
+        return self._store([data], self._safe_name(filename), "assistants_output")
+
+    def _store(self, source: BinaryIO | Iterable[bytes], filename: str, purpose: str) -> FileObject:
+        file_id = new_id("file")
+        path = self.settings.files_dir / file_id
+        limit = self.settings.max_file_bytes
+        size = 0
+        chunks = iter(lambda: source.read(CHUNK), b"") if hasattr(source, "read") else iter(source)
+        try:
+            with open(path, "wb") as out:
+                for chunk in chunks:
+                    size += len(chunk)
+                    if size > limit:
+                        raise PayloadTooLarge(
+                            f"File is too large: the maximum size is {limit} bytes.", param="file",
+                            code="file_too_large",
+                        )
+                    out.write(chunk)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return self.store.files.insert({
+            "id": file_id, "created_at": now(), "bytes": size, "filename": filename, "purpose": purpose,
+            "status": "processed", "path": str(path),
+        })
+
+    def get(self, file_id: str) -> FileObject:
+        return self.store.files.get(file_id)
+
+    def path(self, file_id: str) -> Path:
+        return Path(self.store.files.row(file_id)["path"])
+
+    def delete(self, file_id: str) -> Deleted:
+        row = self.store.files.delete(file_id)
+        Path(row["path"]).unlink(missing_ok=True)
+        return Deleted(id=file_id, object="file")
+
+    def list(self, params: ListParams, purpose: str | None) -> Page[FileObject]:
+        return self.store.files.list(params, purpose)

@@ -1,0 +1,231 @@
+"""The run lifecycle as the API sees it: create, read, modify, cancel, submit tool outputs, list steps.
+
+Status changes happen inside the store's write transaction after re-reading the status, so the worker and the
+HTTP threads never both move the same run. The executor (executor.py) does the work of a run; this module only
+admits runs and moves them between states on the client's behalf.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from offline_assistants.engine.events import EventBus, Listener, Subscription
+from offline_assistants.engine.threads import Threads
+from offline_assistants.errors import Conflict, InvalidRequest, NotFound
+from offline_assistants.ids import new_id, now
+from offline_assistants.schemas.common import ListParams, Page, dump, dump_tools
+from offline_assistants.schemas.runs import (
+    TERMINAL_STATUSES,
+    Run,
+    RunCreate,
+    RunStep,
+    RunUpdate,
+    SubmitToolOutputs,
+    ThreadAndRunCreate,
+)
+from offline_assistants.schemas.threads import ThreadCreate
+from offline_assistants.store import Store
+
+
+class Runs:
+    def __init__(
+        self,
+        store: Store,
+        threads: Threads,
+        bus: EventBus,
+        enqueue: Callable[[str], None],
+        *,
+        expiry_s: int = 600,
+    ) -> None:
+        self.store = store
+        self.threads = threads
+        self.bus = bus
+        self.enqueue = enqueue
+        self.expiry_s = expiry_s
+        self.cancel_requested: set[str] = set()
+
+    # --- events ---
+    def emit_run(self, run_id: str, event: Any) -> Run:
+        run = self.store.runs.get(None, run_id)
+        self.bus.publish(run.thread_id, event, run.model_dump(mode="json"))
+        return run
+
+    def emit_step(self, thread_id: str, run_id: str, step_id: str, event: Any) -> RunStep:
+        step = self.store.runs.get_step(run_id, step_id)
+        self.bus.publish(thread_id, event, step.model_dump(mode="json"))
+        return step
+
+    # --- create ---
+    def _values(self, thread_id: str, req: RunCreate | ThreadAndRunCreate) -> dict[str, Any]:
+        assistant = self.store.assistants.get(req.assistant_id)
+        instructions = req.instructions if req.instructions is not None else (assistant.instructions or "")
+        extra = getattr(req, "additional_instructions", None)
+        if extra:
+            instructions = f"{instructions}\n\n{extra}" if instructions else extra
+        tools = dump_tools(req.tools) if req.tools is not None else assistant.tools
+        choice = req.tool_choice
+        if choice is not None and not isinstance(choice, str):
+            wanted = choice.type
+            names = {t["function"]["name"] for t in tools if t["type"] == "function"}
+            if wanted == "function" and choice.function.name not in names:  # type: ignore[union-attr]
+                raise InvalidRequest(f"Invalid 'tool_choice': no function named '{choice.function.name}' "  # type: ignore[union-attr]
+                                     "in tools.", param="tool_choice", code="invalid_value")
+            if wanted != "function" and wanted not in {t["type"] for t in tools}:
+                raise InvalidRequest(f"Invalid 'tool_choice': tool '{wanted}' is not enabled for this run.",
+                                     param="tool_choice", code="invalid_value")
+        created = now()
+        return {
+            "id": new_id("run"),
+            "thread_id": thread_id,
+            "assistant_id": assistant.id,
+            "created_at": created,
+            "status": "queued",
+            "model": req.model or assistant.model,
+            "instructions": instructions,
+            "tools": tools,
+            "tool_resources": dump(getattr(req, "tool_resources", None)),
+            "metadata": req.metadata or {},
+            "temperature": req.temperature if req.temperature is not None else assistant.temperature,
+            "top_p": req.top_p if req.top_p is not None else assistant.top_p,
+            "max_prompt_tokens": req.max_prompt_tokens,
+            "max_completion_tokens": req.max_completion_tokens,
+            "truncation_strategy": dump(req.truncation_strategy) or {"type": "auto", "last_messages": None},
+            "tool_choice": dump(choice) or "auto",
+            "parallel_tool_calls": True if req.parallel_tool_calls is None else req.parallel_tool_calls,
+            "response_format": dump(req.response_format) or assistant.response_format,
+            "expires_at": created + self.expiry_s,
+        }
+
+    def create(self, thread_id: str, req: RunCreate, listener: Listener | None = None) -> tuple[Run, Subscription | None]:
+        self.store.threads.row(thread_id)
+        values = self._values(thread_id, req)
+        extra = [self.threads._prepare(thread_id, m) for m in req.additional_messages or []]
+        sub = self.bus.subscribe(thread_id, listener) if listener else None
+        try:
+            with self.store.database.write():
+                active = self.store.runs.active(thread_id)
+                if active is not None:
+                    raise Conflict(f"Thread {thread_id} already has an active run {active['id']}.")
+                for message, tokens in extra:
+                    self.store.messages.insert(message, tokens)
+                self.store.runs.insert(values)
+        except BaseException:
+            if sub:
+                sub.close()
+            raise
+        return self._admit(values["id"]), sub
+
+    def create_thread_and_run(
+        self, req: ThreadAndRunCreate, listener: Listener | None = None
+    ) -> tuple[Run, Subscription | None]:
+        self.store.assistants.get(req.assistant_id)  # fail before creating anything
+        thread = self.threads.create(req.thread or ThreadCreate())
+        sub = self.bus.subscribe(thread.id, listener) if listener else None
+        try:
+            if sub:
+                self.bus.publish(thread.id, "thread.created", thread.model_dump(mode="json"))
+            values = self._values(thread.id, req)
+            self.store.runs.insert(values)
+        except BaseException:
+            if sub:
+                sub.close()
+            raise
+        return self._admit(values["id"]), sub
+
+    def _admit(self, run_id: str) -> Run:
+        run = self.emit_run(run_id, "thread.run.created")
+        self.emit_run(run_id, "thread.run.queued")
+        self.enqueue(run_id)
+        return run
+
+    # --- read / modify ---
+    def get(self, thread_id: str, run_id: str) -> Run:
+        self.store.threads.row(thread_id)
+        return self.store.runs.get(thread_id, run_id)
+
+    def list(self, thread_id: str, params: ListParams) -> Page[Run]:
+        self.store.threads.row(thread_id)
+        return self.store.runs.list(thread_id, params)
+
+    def update(self, thread_id: str, run_id: str, req: RunUpdate) -> Run:
+        self.get(thread_id, run_id)
+        if "metadata" in req.model_fields_set:
+            self.store.runs.update(run_id, {"metadata": req.metadata or {}})
+        return self.store.runs.get(thread_id, run_id)
+
+    def cancel(self, thread_id: str, run_id: str) -> Run:
+        self.get(thread_id, run_id)
+        with self.store.database.write():
+            run = self.store.runs.get(thread_id, run_id)
+            if run.status in TERMINAL_STATUSES or run.status == "cancelling":
+                raise InvalidRequest(f"Cannot cancel run with status '{run.status}'.", param=None)
+            waiting = run.status in ("queued", "requires_action")
+            self.store.runs.update(run_id, {"status": "cancelling"})
+        self.cancel_requested.add(run_id)
+        result = self.emit_run(run_id, "thread.run.cancelling")
+        if waiting:
+            # Nothing is executing it: the worker will finish the cancellation when it next looks.
+            self.enqueue(run_id)
+        return result
+
+    def submit_tool_outputs(
+        self, thread_id: str, run_id: str, req: SubmitToolOutputs, listener: Listener | None = None
+    ) -> tuple[Run, Subscription | None]:
+        run = self.get(thread_id, run_id)
+        if run.status != "requires_action" or not run.required_action:
+            raise InvalidRequest(
+                f"Runs in status \"{run.status}\" do not accept tool outputs.", param=None
+            )
+        pending = {c["id"] for c in run.required_action["submit_tool_outputs"]["tool_calls"]}
+        given: dict[str, str] = {}
+        for i, out in enumerate(req.tool_outputs):
+            if out.tool_call_id is None:
+                raise InvalidRequest("Missing required parameter: 'tool_outputs[{}].tool_call_id'.".format(i),
+                                     param=f"tool_outputs[{i}].tool_call_id", code="missing_required_parameter")
+            if out.tool_call_id not in pending:
+                raise InvalidRequest(f"No tool call found with id '{out.tool_call_id}'.",
+                                     param=f"tool_outputs[{i}].tool_call_id", code="invalid_value")
+            given[out.tool_call_id] = out.output or ""
+        missing = pending - set(given)
+        if missing:
+            raise InvalidRequest(
+                f"Expected tool outputs for call_ids {sorted(pending)}, got {sorted(given)}.", param="tool_outputs"
+            )
+        sub = self.bus.subscribe(thread_id, listener) if listener else None
+        with self.store.database.write():
+            fresh = self.store.runs.get(thread_id, run_id)
+            if fresh.status != "requires_action":
+                if sub:
+                    sub.close()
+                raise InvalidRequest(f"Runs in status \"{fresh.status}\" do not accept tool outputs.")
+            self._record_outputs(run_id, given)
+            self.store.runs.update(run_id, {"status": "queued", "required_action": None})
+        result = self.emit_run(run_id, "thread.run.queued")
+        self.enqueue(run_id)
+        return result, sub
+
+    def _record_outputs(self, run_id: str, outputs: dict[str, str]) -> None:
+        for step in self.store.runs.open_steps(run_id):
+            if step.type != "tool_calls":
+                continue
+            details = step.step_details
+            for call in details["tool_calls"]:
+                if call["type"] == "function" and call["id"] in outputs:
+                    call["function"]["output"] = outputs[call["id"]]
+            self.store.runs.update_step(step.id, {"step_details": details})
+
+    # --- steps ---
+    def list_steps(self, thread_id: str, run_id: str, params: ListParams) -> Page[RunStep]:
+        self.get(thread_id, run_id)
+        return self.store.runs.list_steps(run_id, params)
+
+    def get_step(self, thread_id: str, run_id: str, step_id: str) -> RunStep:
+        self.get(thread_id, run_id)
+        return self.store.runs.get_step(run_id, step_id)
+
+    def require(self, thread_id: str, run_id: str) -> Run:
+        try:
+            return self.get(thread_id, run_id)
+        except NotFound:
+            raise

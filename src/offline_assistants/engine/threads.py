@@ -1,0 +1,112 @@
+"""Threads and their messages. A message's tokens are counted here, once, as it is stored."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from offline_assistants.errors import Conflict
+from offline_assistants.ids import new_id, now
+from offline_assistants.schemas.common import Deleted, ListParams, Page, dump
+from offline_assistants.schemas.messages import Message, MessageCreate, MessageUpdate, content_parts, text_of
+from offline_assistants.schemas.threads import Thread, ThreadCreate, ThreadUpdate
+from offline_assistants.store import Store
+
+Encoder = Callable[[str, str], list[int]]
+
+
+class Threads:
+    def __init__(self, store: Store, encode: Encoder) -> None:
+        self.store = store
+        self.encode = encode
+
+    # --- threads ---
+    def create(self, req: ThreadCreate) -> Thread:
+        if req.tool_resources is not None:
+            self.store.files.check_tool_resources(req.tool_resources)
+        for i, message in enumerate(req.messages):
+            self._check_attachments(message, f"messages[{i}].attachments")
+        thread_id = new_id("thread")
+        # Tokenize before the write lock: it is the slow part and needs no database.
+        prepared = [self._prepare(thread_id, m) for m in req.messages]
+        with self.store.database.write():
+            self.store.threads.insert({
+                "id": thread_id,
+                "created_at": now(),
+                "metadata": req.metadata or {},
+                "tool_resources": dump(req.tool_resources),
+            })
+            for values, tokens in prepared:
+                self.store.messages.insert(values, tokens)
+        return self.store.threads.get(thread_id)
+
+    def get(self, thread_id: str) -> Thread:
+        return self.store.threads.get(thread_id)
+
+    def update(self, thread_id: str, req: ThreadUpdate) -> Thread:
+        values: dict[str, Any] = {}
+        if "metadata" in req.model_fields_set:
+            values["metadata"] = req.metadata or {}
+        if "tool_resources" in req.model_fields_set:
+            if req.tool_resources is not None:
+                self.store.files.check_tool_resources(req.tool_resources)
+            values["tool_resources"] = dump(req.tool_resources)
+        return self.store.threads.update(thread_id, values)
+
+    def delete(self, thread_id: str) -> Deleted:
+        self.store.threads.delete(thread_id)
+        return Deleted(id=thread_id, object="thread.deleted")
+
+    # --- messages ---
+    def _check_attachments(self, req: MessageCreate, param: str) -> None:
+        ids = [a.file_id for a in req.attachments or []]
+        ids += [p.image_file.file_id for p in req.content if not isinstance(req.content, str) and p.type == "image_file"]
+        self.store.files.check_exists(ids, param)
+
+    def _prepare(self, thread_id: str, req: MessageCreate, **extra: Any) -> tuple[dict[str, Any], list[int]]:
+        content = content_parts(req.content)
+        ts = now()
+        values = {
+            "id": new_id("message"),
+            "thread_id": thread_id,
+            "created_at": ts,
+            "role": req.role,
+            "content": content,
+            "attachments": [a.model_dump(mode="json") for a in req.attachments or []],
+            "metadata": req.metadata or {},
+            "status": "completed",
+            "completed_at": ts,
+            "assistant_id": None,
+            "run_id": None,
+        }
+        values.update(extra)
+        return values, self.encode(req.role, text_of(content))
+
+    def add_message(self, thread_id: str, req: MessageCreate, *, check_run: bool = True) -> Message:
+        self.store.threads.row(thread_id)
+        self._check_attachments(req, "attachments")
+        values, tokens = self._prepare(thread_id, req)
+        with self.store.database.write():
+            if check_run:
+                active = self.store.runs.active(thread_id)
+                if active is not None:
+                    raise Conflict(f"Can't add messages to {thread_id} while a run {active['id']} is active.")
+            return self.store.messages.insert(values, tokens)
+
+    def get_message(self, thread_id: str, message_id: str) -> Message:
+        self.store.threads.row(thread_id)
+        return self.store.messages.get(thread_id, message_id)
+
+    def update_message(self, thread_id: str, message_id: str, req: MessageUpdate) -> Message:
+        self.store.threads.row(thread_id)
+        values = {"metadata": req.metadata or {}} if "metadata" in req.model_fields_set else {}
+        return self.store.messages.update(thread_id, message_id, values)
+
+    def delete_message(self, thread_id: str, message_id: str) -> Deleted:
+        self.store.threads.row(thread_id)
+        self.store.messages.delete(thread_id, message_id)
+        return Deleted(id=message_id, object="thread.message.deleted")
+
+    def list_messages(self, thread_id: str, params: ListParams, run_id: str | None = None) -> Page[Message]:
+        self.store.threads.row(thread_id)
+        return self.store.messages.list(thread_id, params, run_id)

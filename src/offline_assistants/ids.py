@@ -1,0 +1,29 @@
+"""Object ids shaped as the real API makes them: a prefix and random characters."""
+
+from __future__ import annotations
+
+import secrets
+import string
+import time
+
+_ALPHABET = string.ascii_letters + string.digits
+
+PREFIXES = {
+    "assistant": "asst_",
+    "thread": "thread_",
+    "message": "msg_",
+    "run": "run_",
+    "step": "step_",
+    "file": "file-",
+    "call": "call_",
+    "vector_store": "vs_",
+}
+
+
+def new_id(kind: str) -> str:
+    return PREFIXES[kind] + "".join(secrets.choice(_ALPHABET) for _ in range(24))
+
+
+def now() -> int:
+    """Timestamps are integer Unix seconds, as in the real API."""
+    return int(time.time())

@@ -1,0 +1,1 @@
+"""Model backends: the interface the engine is given, and its implementations."""

@@ -1,0 +1,68 @@
+"""The interface between the engine and a language model.
+
+The engine only ever sees token ids and text pieces: it asks the backend to encode a system prompt or one chat
+message (with the model's own chat-template wrapper) once, keeps those tokens, and later hands back a whole prompt
+as a token list. A remote or scripted backend fits behind the same few methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True)
+class Sampling:
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_tokens: int = 256
+    grammar: str | None = None  # GBNF; when set, output is constrained to it
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One generated token and the text it completes (may be "" while a multi-byte character is split)."""
+
+    token: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Finish:
+    reason: Literal["stop", "length", "cancelled"]
+    prompt_tokens: int  # tokens evaluated for this call, cached prefix excluded
+    completion_tokens: int
+
+
+class ModelError(RuntimeError):
+    """The model could not serve a call (bad file, context overflow, decode failure)."""
+
+
+@runtime_checkable
+class ModelBackend(Protocol):
+    name: str
+    n_ctx: int
+    tokenizer_key: str  # changes when token ids would: cached message tokens are only valid for the same key
+
+    def encode_system(self, text: str) -> list[int]: ...
+
+    def encode_message(self, role: Role, text: str) -> list[int]: ...
+
+    def generation_prefix(self) -> list[int]: ...
+
+    def count(self, text: str) -> int: ...
+
+    def generate(
+        self,
+        prompt: list[int],
+        sampling: Sampling,
+        *,
+        cache_key: str | None = None,
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> Iterator[Piece | Finish]:
+        """Stream pieces, then exactly one Finish. `cache_key` names the conversation, for KV reuse."""
+        ...

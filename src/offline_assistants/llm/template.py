@@ -1,0 +1,66 @@
+"""A GGUF's own chat template (Jinja), cut into pieces that can be tokenized once and concatenated.
+
+Rendering [system, m] and removing the rendering of [system] gives the text the template wraps around m alone.
+That holds for every template that renders messages one after another (ChatML, Llama 3, Mistral's newer ones,
+Gemma...); when it does not hold we fall back to ChatML, which is what most small instruct models speak.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+CHATML = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+_PROBE = "\x00probe\x00"
+
+
+def _raise(message: str) -> None:
+    raise ValueError(message)
+
+
+class ChatTemplate:
+    def __init__(self, source: str | None, *, bos_token: str = "", eos_token: str = "") -> None:
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+        env.globals["raise_exception"] = _raise
+        env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
+        self.source = source or CHATML
+        self._template = env.from_string(self.source)
+        self._tokens = {"bos_token": bos_token, "eos_token": eos_token}
+        try:
+            self._check_additive()
+        except Exception:
+            self.source = CHATML
+            self._template = env.from_string(CHATML)
+
+    def render(self, messages: list[dict[str, Any]], add_generation_prompt: bool = False) -> str:
+        return self._template.render(messages=messages, add_generation_prompt=add_generation_prompt, **self._tokens)
+
+    def _check_additive(self) -> None:
+        head = self.render([{"role": "system", "content": _PROBE}])
+        for role in ("user", "assistant"):
+            full = self.render([{"role": "system", "content": _PROBE}, {"role": role, "content": "x"}])
+            if not full.startswith(head) or "x" not in full[len(head):]:
+                raise ValueError("template is not additive")
+
+    def system(self, text: str) -> str:
+        return self.render([{"role": "system", "content": text}])
+
+    def message(self, role: str, text: str) -> str:
+        head = self.render([{"role": "system", "content": _PROBE}])
+        try:
+            full = self.render([{"role": "system", "content": _PROBE}, {"role": role, "content": text}])
+        except Exception:
+            if role != "tool":
+                raise
+            # Templates without a tool role still need to show the model a tool's result.
+            full = self.render([{"role": "system", "content": _PROBE}, {"role": "user", "content": f"Tool output:\n{text}"}])
+        return full[len(head):]
+
+    def generation_prefix(self) -> str:
+        head = self.render([{"role": "system", "content": _PROBE}])
+        return self.render([{"role": "system", "content": _PROBE}], add_generation_prompt=True)[len(head):]

@@ -1,0 +1,160 @@
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from offline_assistants.schemas.common import (
+    Metadata,
+    Request,
+    ResponseFormat,
+    Temperature,
+    ToolResources,
+    Tools,
+    TopP,
+)
+from offline_assistants.schemas.messages import MessageCreate
+from offline_assistants.schemas.threads import ThreadCreate
+
+RunStatus = Literal[
+    "queued", "in_progress", "requires_action", "cancelling", "cancelled", "failed", "completed", "incomplete", "expired"
+]
+ACTIVE_STATUSES: tuple[RunStatus, ...] = ("queued", "in_progress", "requires_action", "cancelling")
+TERMINAL_STATUSES: tuple[RunStatus, ...] = ("cancelled", "failed", "completed", "incomplete", "expired")
+StepStatus = Literal["in_progress", "cancelled", "failed", "completed", "expired"]
+StepType = Literal["message_creation", "tool_calls"]
+
+
+class TruncationStrategy(Request):
+    type: Literal["auto", "last_messages"]
+    last_messages: Annotated[int, Field(ge=1)] | None = None
+
+    @model_validator(mode="after")
+    def _needs_count(self) -> TruncationStrategy:
+        if self.type == "last_messages" and self.last_messages is None:
+            from pydantic_core import PydanticCustomError
+
+            raise PydanticCustomError(
+                "missing_required_parameter",
+                "Missing required parameter: 'truncation_strategy.last_messages'.",
+            )
+        return self
+
+
+class NamedFunction(Request):
+    name: str
+
+
+class ToolChoiceTool(Request):
+    type: Literal["code_interpreter", "file_search"]
+
+
+class ToolChoiceFunction(Request):
+    type: Literal["function"]
+    function: NamedFunction
+
+
+ToolChoice = (
+    Literal["none", "auto", "required"]
+    | Annotated[ToolChoiceTool | ToolChoiceFunction, Field(discriminator="type")]
+)
+
+PositiveTokens = Annotated[int, Field(ge=1)]
+
+
+class _RunOptions(Request):
+    assistant_id: str
+    model: str | None = None
+    instructions: str | None = None
+    tools: Tools | None = None
+    metadata: Metadata | None = None
+    temperature: Temperature | None = None
+    top_p: TopP | None = None
+    stream: bool | None = None
+    max_prompt_tokens: PositiveTokens | None = None
+    max_completion_tokens: PositiveTokens | None = None
+    truncation_strategy: TruncationStrategy | None = None
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
+    reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
+
+
+class RunCreate(_RunOptions):
+    additional_instructions: str | None = None
+    additional_messages: list[MessageCreate] | None = None
+
+
+class ThreadAndRunCreate(_RunOptions):
+    thread: ThreadCreate | None = None
+    tool_resources: ToolResources | None = None
+
+
+class RunUpdate(Request):
+    metadata: Metadata | None = None
+
+
+class ToolOutput(Request):
+    tool_call_id: str | None = None
+    output: str | None = None
+
+
+class SubmitToolOutputs(Request):
+    tool_outputs: list[ToolOutput]
+    stream: bool | None = None
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class Run(BaseModel):
+    id: str
+    object: Literal["thread.run"] = "thread.run"
+    created_at: int
+    assistant_id: str
+    thread_id: str
+    status: RunStatus
+    started_at: int | None
+    expires_at: int | None
+    cancelled_at: int | None
+    failed_at: int | None
+    completed_at: int | None
+    required_action: dict[str, Any] | None
+    last_error: dict[str, Any] | None
+    model: str
+    instructions: str
+    tools: list[dict[str, Any]]
+    tool_resources: dict[str, Any] | None = None
+    metadata: dict[str, str]
+    incomplete_details: dict[str, Any] | None
+    usage: Usage | None
+    temperature: float | None
+    top_p: float | None
+    max_prompt_tokens: int | None
+    max_completion_tokens: int | None
+    truncation_strategy: dict[str, Any]
+    response_format: Any
+    tool_choice: Any
+    parallel_tool_calls: bool
+
+
+class RunStep(BaseModel):
+    id: str
+    object: Literal["thread.run.step"] = "thread.run.step"
+    created_at: int
+    run_id: str
+    assistant_id: str
+    thread_id: str
+    type: StepType
+    status: StepStatus
+    cancelled_at: int | None
+    completed_at: int | None
+    expired_at: int | None
+    failed_at: int | None
+    last_error: dict[str, Any] | None
+    step_details: dict[str, Any]
+    usage: Usage | None
+    metadata: dict[str, str]

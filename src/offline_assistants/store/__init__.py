@@ -1,0 +1,26 @@
+"""SQLite storage: one connection per thread, one writer at a time, a repository per object family."""
+
+from __future__ import annotations
+
+from offline_assistants.store.assistants import AssistantStore
+from offline_assistants.store.db import Database
+from offline_assistants.store.files import FileStore
+from offline_assistants.store.messages import MessageStore
+from offline_assistants.store.runs import RunStore
+from offline_assistants.store.threads import ThreadStore
+
+
+class Store:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.assistants = AssistantStore(database)
+        self.threads = ThreadStore(database)
+        self.messages = MessageStore(database)
+        self.runs = RunStore(database)
+        self.files = FileStore(database)
+
+    def close(self) -> None:
+        self.database.close()
+
+
+__all__ = ["Database", "Store"]

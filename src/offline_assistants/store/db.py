@@ -1,0 +1,109 @@
+"""The SQLite connection: WAL, one writer at a time (BEGIN IMMEDIATE), foreign keys, a busy timeout.
+
+Every thread gets its own connection (sqlite3 connections are not meant to be shared), and every write goes
+through `Database.write()`, which holds a process-wide lock and an IMMEDIATE transaction, so concurrent
+requests never interleave half-done changes and bad input rolls back whole.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from offline_assistants.store.migrations import migrate
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
+def loads(text: str | bytes | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+class Database:
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+        self._write_lock = threading.RLock()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        with self.write() as db:
+            migrate(db)
+
+    def _connect(self) -> sqlite_utils.Database:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        with self._all_lock:
+            self._all.append(conn)
+        return sqlite_utils.Database(conn)
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = self._connect()
+        return db
+
+    def query(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+        conn = self.db.conn
+        cursor = conn.execute(sql, params)
+        names = [d[0] for d in cursor.description or ()]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]  # type: ignore[misc]
+
+    def query_one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
+        rows = self.query(sql, params)
+        return rows[0] if rows else None  # type: ignore[return-value]
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite_utils.Database]:
+        """One writer at a time; everything inside commits together or not at all."""
+        with self._write_lock:
+            db = self.db
+            if db.conn.in_transaction:  # nested use inside an open write: join it
+                yield db
+                return
+            db.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.conn.execute("ROLLBACK")
+                raise
+            else:
+                db.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._all_lock:
+            for conn in self._all:
+                try:
+                    conn.close()
+                except sqlite3.Error:  # pragma: no cover
+                    pass
+            self._all.clear()
+        self._local = threading.local()
+
+
+def insert(db: sqlite_utils.Database, table: str, row: dict[str, Any]) -> None:
+    # Raw INSERT rather than Table.insert(): the latter commits via `with conn:`, ending our transaction early.
+    names = ", ".join(row)
+    marks = ", ".join("?" for _ in row)
+    db.execute(f"INSERT INTO {table} ({names}) VALUES ({marks})", list(row.values()))
+
+
+def update(db: sqlite_utils.Database, table: str, id: str, values: dict[str, Any]) -> None:
+    if not values:
+        return
+    sets = ", ".join(f"{k} = ?" for k in values)
+    db.execute(f"UPDATE {table} SET {sets} WHERE id = ?", [*values.values(), id])

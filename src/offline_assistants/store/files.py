@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from typing import Any
+
+from offline_assistants.errors import NotFound
+from offline_assistants.schemas.common import ListParams, Page
+from offline_assistants.schemas.files import FileObject
+from offline_assistants.store.db import Database, insert
+from offline_assistants.store.pagination import paginate
+
+
+def to_file(row: dict[str, Any]) -> FileObject:
+    return FileObject(**{k: row[k] for k in ("id", "bytes", "created_at", "filename", "purpose", "status")})
+
+
+class FileStore:
+    def __init__(self, database: Database) -> None:
+        self.db = database
+
+    def insert(self, values: dict[str, Any]) -> FileObject:
+        with self.db.write() as db:
+            insert(db, "files", values)
+        return self.get(values["id"])
+
+    def row(self, file_id: str) -> dict[str, Any]:
+        row = self.db.query_one("SELECT * FROM files WHERE id = ?", (file_id,))
+        if row is None:
+            raise NotFound("file", file_id)
+        return row
+
+    def get(self, file_id: str) -> FileObject:
+        return to_file(self.row(file_id))
+
+    def delete(self, file_id: str) -> dict[str, Any]:
+        with self.db.write() as db:
+            row = self.row(file_id)
+            db.execute("DELETE FROM files WHERE id = ?", (file_id,))
+        return row
+
+    def list(self, params: ListParams, purpose: str | None) -> Page[FileObject]:
+        if purpose:
+            return paginate(self.db, "files", params, to_file, where="purpose = ?", args=(purpose,))
+        return paginate(self.db, "files", params, to_file)
+
+    def check_exists(self, file_ids: list[str], param: str) -> None:
+        for file_id in file_ids:
+            if self.db.query_one("SELECT 1 AS x FROM files WHERE id = ?", (file_id,)) is None:
+                raise NotFound("file", file_id, param=param)
+
+    def check_tool_resources(self, resources: Any) -> None:
+        if resources.code_interpreter is not None:
+            self.check_exists(resources.code_interpreter.file_ids, "tool_resources.code_interpreter.file_ids")

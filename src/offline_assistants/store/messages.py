@@ -1,0 +1,104 @@
+"""Messages, with the per-thread sequence number and token bookkeeping the truncation hot path relies on.
+
+Each row keeps its own token count (`n_tokens`, with the chat template's wrapper), its tokens (`tokens`, packed
+int32) and the running sum over the thread up to and including itself (`cum_tokens`). `cum_tokens` grows with
+`seq`, so "the oldest message whose suffix still fits" is one index seek on (thread_id, cum_tokens).
+"""
+
+from __future__ import annotations
+
+from array import array
+from typing import Any
+
+from offline_assistants.errors import NotFound
+from offline_assistants.schemas.common import ListParams, Page
+from offline_assistants.schemas.messages import Message
+from offline_assistants.store.db import Database, dumps, insert, loads, update
+from offline_assistants.store.pagination import paginate
+
+JSON_FIELDS = ("content", "attachments", "metadata", "incomplete_details")
+PUBLIC = (
+    "id", "created_at", "thread_id", "status", "incomplete_details", "completed_at", "incomplete_at", "role",
+    "content", "assistant_id", "run_id", "attachments", "metadata",
+)
+
+
+def to_message(row: dict[str, Any]) -> Message:
+    values = {k: row[k] for k in PUBLIC}
+    for key in JSON_FIELDS:
+        values[key] = loads(values[key])
+    return Message(**values)
+
+
+def pack(tokens: list[int]) -> bytes:
+    return array("i", tokens).tobytes()
+
+
+def unpack(blob: bytes | None) -> list[int]:
+    out = array("i")
+    if blob:
+        out.frombytes(blob)
+    return out.tolist()
+
+
+class MessageStore:
+    def __init__(self, database: Database) -> None:
+        self.db = database
+
+    def insert(self, values: dict[str, Any], tokens: list[int] | None) -> Message:
+        """Append a message to its thread: next seq, running token sum, all in one transaction."""
+        row = {k: (dumps(v) if k in JSON_FIELDS else v) for k, v in values.items()}
+        with self.db.write() as db:
+            thread_id = values["thread_id"]
+            seq = db.execute("SELECT next_seq FROM threads WHERE id = ?", (thread_id,)).fetchone()
+            if seq is None:
+                raise NotFound("thread", thread_id)
+            last = db.execute(
+                "SELECT cum_tokens FROM messages WHERE thread_id = ? ORDER BY seq DESC LIMIT 1", (thread_id,)
+            ).fetchone()
+            n = len(tokens) if tokens is not None else 0
+            row.update(seq=seq[0], n_tokens=n, cum_tokens=(last[0] if last else 0) + n,
+                       tokens=pack(tokens) if tokens is not None else None)
+            insert(db, "messages", row)
+            db.execute("UPDATE threads SET next_seq = next_seq + 1 WHERE id = ?", (thread_id,))
+        return self.get(thread_id, values["id"])
+
+    def row(self, thread_id: str, message_id: str) -> dict[str, Any]:
+        row = self.db.query_one("SELECT * FROM messages WHERE id = ? AND thread_id = ?", (message_id, thread_id))
+        if row is None:
+            raise NotFound("message", message_id)
+        return row
+
+    def get(self, thread_id: str, message_id: str) -> Message:
+        return to_message(self.row(thread_id, message_id))
+
+    def update(self, thread_id: str, message_id: str, values: dict[str, Any]) -> Message:
+        with self.db.write() as db:
+            self.row(thread_id, message_id)
+            update(db, "messages", message_id, {k: (dumps(v) if k in JSON_FIELDS else v) for k, v in values.items()})
+        return self.get(thread_id, message_id)
+
+    def set_tokens(self, thread_id: str, message_id: str, tokens: list[int]) -> None:
+        """Replace a message's tokens (its text changed) and shift the running sums after it."""
+        with self.db.write() as db:
+            row = self.row(thread_id, message_id)
+            delta = len(tokens) - row["n_tokens"]
+            db.execute("UPDATE messages SET tokens = ?, n_tokens = ?, cum_tokens = cum_tokens + ? WHERE id = ?",
+                       (pack(tokens), len(tokens), delta, message_id))
+            if delta:
+                db.execute("UPDATE messages SET cum_tokens = cum_tokens + ? WHERE thread_id = ? AND seq > ?",
+                           (delta, thread_id, row["seq"]))
+
+    def delete(self, thread_id: str, message_id: str) -> None:
+        with self.db.write() as db:
+            row = self.row(thread_id, message_id)
+            db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+            if row["n_tokens"]:
+                db.execute("UPDATE messages SET cum_tokens = cum_tokens - ? WHERE thread_id = ? AND seq > ?",
+                           (row["n_tokens"], thread_id, row["seq"]))
+
+    def list(self, thread_id: str, params: ListParams, run_id: str | None = None) -> Page[Message]:
+        where, args = "thread_id = ?", (thread_id,)
+        if run_id is not None:
+            where, args = "thread_id = ? AND run_id = ?", (thread_id, run_id)
+        return paginate(self.db, "messages", params, to_message, where=where, args=args, column="seq")

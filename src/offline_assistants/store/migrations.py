@@ -1,0 +1,151 @@
+"""Schema migrations as registered functions, recorded in `_migrations` once they have run (as simonw/llm does).
+
+Later features add a function here; an existing one is never edited once released.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import sqlite_utils
+
+Migration = Callable[[sqlite_utils.Database], None]
+MIGRATIONS: list[Migration] = []
+
+
+def migration(fn: Migration) -> Migration:
+    MIGRATIONS.append(fn)
+    return fn
+
+
+def migrate(db: sqlite_utils.Database) -> list[str]:
+    """Run the migrations not yet recorded, in order; return their names."""
+    # Plain statements only: sqlite-utils' insert() wraps itself in `with conn:`, which would commit the
+    # transaction that makes a migration and its record land together.
+    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)")
+    done = {row[0] for row in db.execute("SELECT name FROM _migrations").fetchall()}
+    ran = []
+    for fn in MIGRATIONS:
+        if fn.__name__ in done:
+            continue
+        fn(db)
+        db.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (fn.__name__, int(time.time())))
+        ran.append(fn.__name__)
+    return ran
+
+
+def _run_script(db: sqlite_utils.Database, script: str) -> None:
+    # Not executescript(): it COMMITs first, which would break the transaction migrate() runs in.
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+@migration
+def m001_initial(db: sqlite_utils.Database) -> None:
+    # `pk` gives every table a total order for cursor pagination: created_at alone ties within a second.
+    _run_script(
+        db,
+        """
+        CREATE TABLE assistants (
+            pk INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            created_at INTEGER NOT NULL,
+            model TEXT NOT NULL,
+            name TEXT, description TEXT, instructions TEXT,
+            tools TEXT NOT NULL DEFAULT '[]',
+            tool_resources TEXT,
+            metadata TEXT NOT NULL DEFAULT '{}',
+            temperature REAL, top_p REAL,
+            response_format TEXT
+        );
+        CREATE TABLE threads (
+            pk INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            created_at INTEGER NOT NULL,
+            metadata TEXT NOT NULL DEFAULT '{}',
+            tool_resources TEXT,
+            next_seq INTEGER NOT NULL DEFAULT 1,
+            cut_seq INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE messages (
+            pk INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            thread_id TEXT NOT NULL REFERENCES threads(id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            role TEXT NOT NULL,
+            content TEXT NOT NULL,
+            attachments TEXT NOT NULL DEFAULT '[]',
+            metadata TEXT NOT NULL DEFAULT '{}',
+            assistant_id TEXT, run_id TEXT,
+            status TEXT NOT NULL,
+            incomplete_details TEXT,
+            completed_at INTEGER, incomplete_at INTEGER,
+            n_tokens INTEGER NOT NULL DEFAULT 0,
+            cum_tokens INTEGER NOT NULL DEFAULT 0,
+            tokens BLOB
+        );
+        CREATE UNIQUE INDEX messages_thread_seq ON messages(thread_id, seq);
+        CREATE INDEX messages_thread_cum ON messages(thread_id, cum_tokens);
+        CREATE INDEX messages_run ON messages(run_id);
+        CREATE TABLE runs (
+            pk INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            thread_id TEXT NOT NULL REFERENCES threads(id) ON DELETE CASCADE,
+            assistant_id TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            model TEXT NOT NULL,
+            instructions TEXT NOT NULL DEFAULT '',
+            tools TEXT NOT NULL DEFAULT '[]',
+            tool_resources TEXT,
+            metadata TEXT NOT NULL DEFAULT '{}',
+            temperature REAL, top_p REAL,
+            max_prompt_tokens INTEGER, max_completion_tokens INTEGER,
+            truncation_strategy TEXT,
+            tool_choice TEXT,
+            parallel_tool_calls INTEGER NOT NULL DEFAULT 1,
+            response_format TEXT,
+            started_at INTEGER, expires_at INTEGER, cancelled_at INTEGER, failed_at INTEGER, completed_at INTEGER,
+            last_error TEXT, incomplete_details TEXT, required_action TEXT,
+            prompt_tokens INTEGER NOT NULL DEFAULT 0,
+            completion_tokens INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX runs_thread ON runs(thread_id, pk);
+        CREATE INDEX runs_status ON runs(status);
+        CREATE TABLE run_steps (
+            pk INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            thread_id TEXT NOT NULL,
+            assistant_id TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            status TEXT NOT NULL,
+            step_details TEXT NOT NULL,
+            completed_at INTEGER, cancelled_at INTEGER, failed_at INTEGER, expired_at INTEGER,
+            last_error TEXT, usage TEXT,
+            metadata TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX run_steps_run ON run_steps(run_id, pk);
+        CREATE TABLE files (
+            pk INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            created_at INTEGER NOT NULL,
+            bytes INTEGER NOT NULL,
+            filename TEXT NOT NULL,
+            purpose TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'processed',
+            path TEXT NOT NULL
+        );
+        CREATE INDEX files_purpose ON files(purpose, pk);
+        """
+    )
+
+
+@migration
+def m002_meta(db: sqlite_utils.Database) -> None:
+    # Facts about the database as a whole, e.g. which tokenizer counted the stored message tokens.
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")

@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from typing import Any
+
+from offline_assistants.errors import NotFound
+from offline_assistants.schemas.common import ListParams, Page
+from offline_assistants.schemas.runs import ACTIVE_STATUSES, TERMINAL_STATUSES, Run, RunStep, Usage
+from offline_assistants.store.db import Database, dumps, insert, loads, update
+from offline_assistants.store.pagination import paginate
+
+RUN_JSON = ("tools", "tool_resources", "metadata", "truncation_strategy", "tool_choice", "response_format",
+            "last_error", "incomplete_details", "required_action")
+STEP_JSON = ("step_details", "last_error", "usage", "metadata")
+
+
+def to_run(row: dict[str, Any]) -> Run:
+    values = {k: v for k, v in row.items() if k not in ("pk", "prompt_tokens", "completion_tokens")}
+    for key in RUN_JSON:
+        values[key] = loads(values[key])
+    values["parallel_tool_calls"] = bool(values["parallel_tool_calls"])
+    values["truncation_strategy"] = values["truncation_strategy"] or {"type": "auto", "last_messages": None}
+    values["tool_choice"] = values["tool_choice"] or "auto"
+    values["response_format"] = values["response_format"] or "auto"
+    # The real API reports usage only once a run has ended.
+    values["usage"] = (
+        Usage(prompt_tokens=row["prompt_tokens"], completion_tokens=row["completion_tokens"],
+              total_tokens=row["prompt_tokens"] + row["completion_tokens"])
+        if row["status"] in TERMINAL_STATUSES
+        else None
+    )
+    return Run(**values)
+
+
+def to_step(row: dict[str, Any]) -> RunStep:
+    values = {k: v for k, v in row.items() if k != "pk"}
+    for key in STEP_JSON:
+        values[key] = loads(values[key])
+    return RunStep(**values)
+
+
+def _encode(values: dict[str, Any], json_fields: tuple[str, ...]) -> dict[str, Any]:
+    return {k: (dumps(v) if k in json_fields else v) for k, v in values.items()}
+
+
+class RunStore:
+    def __init__(self, database: Database) -> None:
+        self.db = database
+
+    # --- runs ---
+    def insert(self, values: dict[str, Any]) -> None:
+        with self.db.write() as db:
+            insert(db, "runs", _encode(values, RUN_JSON))
+
+    def row(self, thread_id: str | None, run_id: str) -> dict[str, Any]:
+        if thread_id is None:
+            row = self.db.query_one("SELECT * FROM runs WHERE id = ?", (run_id,))
+        else:
+            row = self.db.query_one("SELECT * FROM runs WHERE id = ? AND thread_id = ?", (run_id, thread_id))
+        if row is None:
+            raise NotFound("run", run_id)
+        return row
+
+    def get(self, thread_id: str | None, run_id: str) -> Run:
+        return to_run(self.row(thread_id, run_id))
+
+    def update(self, run_id: str, values: dict[str, Any]) -> None:
+        with self.db.write() as db:
+            update(db, "runs", run_id, _encode(values, RUN_JSON))
+
+    def add_usage(self, run_id: str, prompt: int, completion: int) -> None:
+        with self.db.write() as db:
+            db.execute("UPDATE runs SET prompt_tokens = prompt_tokens + ?, completion_tokens = completion_tokens + ? "
+                       "WHERE id = ?", (prompt, completion, run_id))
+
+    def active(self, thread_id: str) -> dict[str, Any] | None:
+        marks = ", ".join("?" for _ in ACTIVE_STATUSES)
+        return self.db.query_one(
+            f"SELECT * FROM runs WHERE thread_id = ? AND status IN ({marks}) ORDER BY pk DESC LIMIT 1",
+            (thread_id, *ACTIVE_STATUSES),
+        )
+
+    def all_active(self) -> list[dict[str, Any]]:
+        marks = ", ".join("?" for _ in ACTIVE_STATUSES)
+        return self.db.query(f"SELECT * FROM runs WHERE status IN ({marks}) ORDER BY pk", ACTIVE_STATUSES)
+
+    def list(self, thread_id: str, params: ListParams) -> Page[Run]:
+        return paginate(self.db, "runs", params, to_run, where="thread_id = ?", args=(thread_id,))
+
+    # --- steps ---
+    def insert_step(self, values: dict[str, Any]) -> RunStep:
+        with self.db.write() as db:
+            insert(db, "run_steps", _encode(values, STEP_JSON))
+        return self.get_step(values["run_id"], values["id"])
+
+    def get_step(self, run_id: str, step_id: str) -> RunStep:
+        row = self.db.query_one("SELECT * FROM run_steps WHERE id = ? AND run_id = ?", (step_id, run_id))
+        if row is None:
+            raise NotFound("run step", step_id)
+        return to_step(row)
+
+    def update_step(self, step_id: str, values: dict[str, Any]) -> None:
+        with self.db.write() as db:
+            update(db, "run_steps", step_id, _encode(values, STEP_JSON))
+
+    def open_steps(self, run_id: str) -> list[RunStep]:
+        rows = self.db.query("SELECT * FROM run_steps WHERE run_id = ? AND status = 'in_progress'", (run_id,))
+        return [to_step(r) for r in rows]
+
+    def list_steps(self, run_id: str, params: ListParams) -> Page[RunStep]:
+        return paginate(self.db, "run_steps", params, to_step, where="run_id = ?", args=(run_id,))

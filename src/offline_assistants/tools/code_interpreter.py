@@ -1,0 +1,580 @@
+"""Sandboxed-ish Python execution for the ``code_interpreter`` tool.
+
+Each session (the engine uses the thread id) gets its own Jupyter kernel and
+working directory, so variables persist between tool calls of one thread and
+never leak into another. Kernels are bounded in time (interrupt, then kill),
+memory (rlimits applied by a tiny launcher before ipykernel starts) and
+environment (an allowlist, so server secrets never reach model-written code).
+
+This is resource isolation, not a security boundary: the kernel runs as the
+server's user and can read whatever that user can read.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import queue
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from jupyter_client.blocking.client import BlockingKernelClient
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+from jupyter_client.manager import KernelManager
+
+__all__ = ["CodeRunner", "ExecutionResult", "JupyterCodeRunner"]
+
+log = logging.getLogger(__name__)
+
+TRUNCATION_MARKER = "\n[... output truncated ...]\n"
+
+_ANSI_RE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
+# Session ids become directory names; a strict pattern rules out traversal and
+# keeps IPC socket paths short.
+_SESSION_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_KERNEL_START_TIMEOUT_S = 60.0
+_INTERRUPT_GRACE_S = 3.0
+_REPLY_TIMEOUT_S = 1.0
+_POLL_S = 0.1
+_ALIVE_CHECK_EVERY_S = 0.5
+_MAX_IMAGES = 20
+_MAX_TRACKED_FILES = 10_000
+# Unix socket paths are limited to ~107 bytes; leave room for "-<port>".
+_MAX_SOCKET_PREFIX = 90
+# RLIMIT_AS backstop on top of the RLIMIT_DATA budget: shared libraries, thread
+# stacks and malloc arena reservations need ~0.8-1 GB of address space that is
+# never backed by memory (measured: bare kernel VmSize 814 MB, with pyplot
+# 1045 MB), so AS must be far above the data budget to not break imports.
+_ADDRESS_SPACE_HEADROOM_MB = 4096
+# Thread pools size themselves by core count; on a big host each thread's
+# stack and buffers eat the data budget and CPU the sandbox should not take.
+_THREAD_CAP_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+# Runs as `python -c LAUNCHER <data_bytes> <as_bytes> -f <connection file> ...`.
+# jupyter_client substitutes {name} patterns in every argv entry, so this code
+# must not contain braces.
+_LAUNCHER = """\
+import resource, sys
+def _cap(which, value):
+    soft, hard = resource.getrlimit(which)
+    if hard != resource.RLIM_INFINITY:
+        value = min(value, hard)
+    resource.setrlimit(which, (value, value))
+_cap(resource.RLIMIT_DATA, int(sys.argv.pop(1)))
+_cap(resource.RLIMIT_AS, int(sys.argv.pop(1)))
+_cap(resource.RLIMIT_CORE, 0)
+del _cap
+if sys.path and sys.path[0] == "":
+    del sys.path[0]
+from ipykernel import kernelapp
+kernelapp.launch_new_instance()
+"""
+
+
+@dataclass
+class ExecutionResult:
+    logs: str
+    images: list[bytes] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+    error: str | None = None
+    state_lost: bool = False
+
+
+class CodeRunner(Protocol):
+    def execute(
+        self, session_id: str, code: str, *, input_files: Mapping[str, Path] | None = None
+    ) -> ExecutionResult: ...
+
+    def shutdown(self, session_id: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _LogBuffer:
+    """Keeps the head and tail of the output so a runaway print loop cannot
+    exhaust server memory while the end (usually the traceback) survives."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = max(limit, 0)
+        self._head_cap = self._limit // 2
+        self._tail_cap = self._limit - self._head_cap
+        self._head: list[str] = []
+        self._head_len = 0
+        self._tail: deque[str] = deque()
+        self._tail_len = 0
+        self._dropped = 0
+
+    def write(self, text: str) -> None:
+        if not text:
+            return
+        if self._head_len < self._head_cap:
+            take = text[: self._head_cap - self._head_len]
+            self._head.append(take)
+            self._head_len += len(take)
+            text = text[len(take) :]
+            if not text:
+                return
+        self._tail.append(text)
+        self._tail_len += len(text)
+        while self._tail_len > self._tail_cap:
+            excess = self._tail_len - self._tail_cap
+            first = self._tail[0]
+            if len(first) <= excess:
+                self._tail.popleft()
+                self._tail_len -= len(first)
+                self._dropped += len(first)
+            else:
+                self._tail[0] = first[excess:]
+                self._tail_len -= excess
+                self._dropped += excess
+
+    def render(self) -> str:
+        head = "".join(self._head)
+        tail = "".join(self._tail)
+        if not self._dropped:
+            return head + tail
+        # Make room for the marker so the result stays within the limit.
+        room = self._limit - len(TRUNCATION_MARKER)
+        if room <= 0:
+            return TRUNCATION_MARKER.strip()[: self._limit]
+        head_keep = min(len(head), room // 2)
+        tail_keep = min(len(tail), room - head_keep)
+        return head[:head_keep] + TRUNCATION_MARKER + (tail[-tail_keep:] if tail_keep else "")
+
+
+@dataclass
+class _Outcome:
+    buffer: _LogBuffer
+    images: list[bytes] = field(default_factory=list)
+    error: str | None = None
+    kernel_lost: bool = False
+
+
+@dataclass
+class _Session:
+    session_id: str
+    workdir: Path
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    km: KernelManager | None = None
+    kc: BlockingKernelClient | None = None
+    last_used: float = field(default_factory=time.monotonic)
+    # Set once a kernel has existed: any later fresh start means lost state.
+    had_kernel: bool = False
+    closed: bool = False
+
+
+class _FixedSpecManager(KernelSpecManager):
+    """Serves only our launcher spec, so an installed 'python3' kernelspec
+    cannot redirect sessions to another interpreter or skip the rlimits."""
+
+    def __init__(self, spec: KernelSpec) -> None:
+        super().__init__()
+        self._spec = spec
+
+    def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+        return self._spec
+
+
+def _strip_ansi(text: str) -> str:
+    return _ANSI_RE.sub("", text)
+
+
+def _error_reason(ename: str) -> str:
+    return "memory" if ename == "MemoryError" else ename or "error"
+
+
+def _snapshot(root: Path) -> dict[str, tuple[int, int, int]]:
+    """Regular files under root (hidden dirs and symlinks skipped: a symlink to
+    /etc/passwd must not be handed back as an output file)."""
+    found: dict[str, tuple[int, int, int]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in filenames:
+            full = os.path.join(dirpath, name)
+            try:
+                st = os.lstat(full)
+            except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            found[os.path.relpath(full, root)] = (st.st_mtime_ns, st.st_size, st.st_ino)
+            if len(found) >= _MAX_TRACKED_FILES:
+                return found
+    return found
+
+
+def _validate_input_name(name: str) -> None:
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name:
+        raise ValueError(f"invalid input file name: {name!r}")
+
+
+class JupyterCodeRunner:
+    """One ipykernel per session, started lazily, reaped when idle."""
+
+    def __init__(
+        self,
+        root_dir: Path,
+        *,
+        timeout_s: float = 30.0,
+        memory_mb: int = 1024,
+        max_output_chars: int = 20_000,
+        idle_timeout_s: float = 600.0,
+        env_allowlist: Sequence[str] = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR"),
+    ) -> None:
+        self.root_dir = Path(root_dir).resolve()
+        self.timeout_s = timeout_s
+        self.memory_mb = memory_mb
+        self.max_output_chars = max_output_chars
+        self.idle_timeout_s = idle_timeout_s
+        self.env_allowlist = tuple(env_allowlist)
+
+        self.root_dir.mkdir(parents=True, exist_ok=True)
+        self._conn_dir = self.root_dir / ".kernels"
+        self._conn_dir.mkdir(mode=0o700, exist_ok=True)
+        # The dir mode is what keeps other local users off the IPC sockets.
+        os.chmod(self._conn_dir, 0o700)
+        self._own_socket_dir: Path | None = None
+        if len(str(self._conn_dir)) + 20 <= _MAX_SOCKET_PREFIX:
+            self._socket_dir = self._conn_dir
+        else:
+            self._own_socket_dir = Path(tempfile.mkdtemp(prefix="oa-ipc-"))
+            self._socket_dir = self._own_socket_dir
+
+        # memory_mb caps RLIMIT_DATA (heap + private anonymous mappings, i.e.
+        # what code allocates): RLIMIT_AS at 1 GB cannot even import pyplot.
+        # AS stays as a loose backstop because shared mappings such as
+        # mmap.mmap(-1, n) are not counted in DATA.
+        data_bytes = memory_mb * 1024 * 1024
+        as_bytes = (memory_mb + _ADDRESS_SPACE_HEADROOM_MB) * 1024 * 1024
+        spec = KernelSpec(
+            argv=[
+                sys.executable,
+                "-c",
+                _LAUNCHER,
+                str(data_bytes),
+                str(as_bytes),
+                "-f",
+                "{connection_file}",
+                # History would persist model code in ~/.ipython and make
+                # concurrent kernels contend on one sqlite file.
+                "--HistoryManager.enabled=False",
+            ],
+            display_name="offline-assistants python",
+            language="python",
+            interrupt_mode="signal",
+        )
+        self._spec_manager = _FixedSpecManager(spec)
+
+        self._sessions: dict[str, _Session] = {}
+        self._map_lock = threading.Lock()
+        self._closed = False
+        self._stop = threading.Event()
+        self._reaper: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ API
+
+    def execute(
+        self, session_id: str, code: str, *, input_files: Mapping[str, Path] | None = None
+    ) -> ExecutionResult:
+        if not _SESSION_ID_RE.fullmatch(session_id):
+            raise ValueError(f"invalid session id: {session_id!r}")
+        for name in input_files or {}:
+            _validate_input_name(name)
+        self._reap_idle()
+        while True:
+            session = self._get_session(session_id)
+            with session.lock:
+                # shutdown() may have retired this object while we waited.
+                if session.closed:
+                    continue
+                try:
+                    return self._execute_locked(session, code, input_files or {})
+                finally:
+                    session.last_used = time.monotonic()
+
+    def shutdown(self, session_id: str) -> None:
+        """Stops the session's kernel; its working directory is left in place
+        because returned file paths point into it."""
+        with self._map_lock:
+            session = self._sessions.pop(session_id, None)
+        if session is None:
+            return
+        with session.lock:
+            session.closed = True
+            self._kill_kernel(session)
+
+    def close(self) -> None:
+        with self._map_lock:
+            self._closed = True
+            sessions = list(self._sessions.values())
+            self._sessions.clear()
+        self._stop.set()
+        for session in sessions:
+            with session.lock:
+                session.closed = True
+                self._kill_kernel(session)
+        if self._own_socket_dir is not None:
+            shutil.rmtree(self._own_socket_dir, ignore_errors=True)
+
+    def __enter__(self) -> JupyterCodeRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ sessions
+
+    def _get_session(self, session_id: str) -> _Session:
+        with self._map_lock:
+            if self._closed:
+                raise RuntimeError("JupyterCodeRunner is closed")
+            session = self._sessions.get(session_id)
+            if session is None:
+                workdir = self.root_dir / session_id
+                workdir.mkdir(mode=0o700, exist_ok=True)
+                session = _Session(session_id=session_id, workdir=workdir)
+                self._sessions[session_id] = session
+            if self._reaper is None:
+                self._reaper = threading.Thread(
+                    target=self._reap_loop, name="code-interpreter-reaper", daemon=True
+                )
+                self._reaper.start()
+            return session
+
+    def _reap_loop(self) -> None:
+        interval = min(max(self.idle_timeout_s / 4, 0.5), 60.0)
+        while not self._stop.wait(interval):
+            try:
+                self._reap_idle()
+            except Exception:  # the reaper must outlive any one bad kernel
+                log.exception("idle kernel reaping failed")
+
+    def _reap_idle(self) -> None:
+        with self._map_lock:
+            sessions = list(self._sessions.values())
+        cutoff = time.monotonic() - self.idle_timeout_s
+        for session in sessions:
+            if session.km is None or session.last_used > cutoff:
+                continue
+            # A busy session is by definition not idle; never wait on it.
+            if not session.lock.acquire(blocking=False):
+                continue
+            try:
+                if session.km is not None and session.last_used <= cutoff:
+                    log.info("shutting down idle kernel for session %s", session.session_id)
+                    self._kill_kernel(session)
+            finally:
+                session.lock.release()
+
+    # -------------------------------------------------------------- kernels
+
+    def _kernel_env(self) -> dict[str, str]:
+        env = {k: os.environ[k] for k in self.env_allowlist if k in os.environ}
+        env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+        for var in _THREAD_CAP_VARS:
+            env.setdefault(var, "1")
+        return env
+
+    def _start_kernel(self, session: _Session) -> None:
+        kid = uuid.uuid4().hex
+        km = KernelManager(kernel_name="python3", kernel_spec_manager=self._spec_manager)
+        km.transport = "ipc"
+        km.connection_file = str(self._conn_dir / f"kernel-{kid}.json")
+        km.ip = str(self._socket_dir / f"k-{kid[:12]}")
+        kc: BlockingKernelClient | None = None
+        try:
+            km.start_kernel(
+                cwd=str(session.workdir),
+                env=self._kernel_env(),
+                stdout=subprocess.DEVNULL,
+            )
+            kc = km.client()
+            # No heartbeat thread: liveness comes from polling the process.
+            kc.start_channels(stdin=False, hb=False, control=False)
+            kc.wait_for_ready(timeout=_KERNEL_START_TIMEOUT_S)
+        except BaseException:
+            if kc is not None:
+                kc.stop_channels()
+            try:
+                km.shutdown_kernel(now=True)
+            except Exception:
+                log.debug("cleanup after failed kernel start failed", exc_info=True)
+            raise
+        session.km, session.kc = km, kc
+        session.had_kernel = True
+
+    def _kill_kernel(self, session: _Session) -> None:
+        km, kc = session.km, session.kc
+        session.km = session.kc = None
+        if kc is not None:
+            try:
+                kc.stop_channels()
+            except Exception:
+                log.debug("stop_channels failed", exc_info=True)
+        if km is not None:
+            try:
+                # now=True: SIGKILL to the process group, which also takes
+                # down any subprocesses the model's code spawned.
+                km.shutdown_kernel(now=True)
+            except Exception:
+                log.warning("kernel shutdown failed for %s", session.session_id, exc_info=True)
+
+    # ------------------------------------------------------------ execution
+
+    def _execute_locked(
+        self, session: _Session, code: str, input_files: Mapping[str, Path]
+    ) -> ExecutionResult:
+        for name, source in input_files.items():
+            dest = session.workdir / name
+            # Model code may have planted a symlink here; copying through it
+            # would overwrite a file outside the working directory.
+            if dest.is_symlink():
+                dest.unlink()
+            shutil.copyfile(source, dest)
+
+        state_lost = False
+        if session.km is not None and not session.km.is_alive():
+            self._kill_kernel(session)
+        if session.km is None:
+            state_lost = session.had_kernel
+            try:
+                self._start_kernel(session)
+            except Exception as exc:
+                log.exception("could not start kernel for session %s", session.session_id)
+                return ExecutionResult(
+                    logs=f"[could not start the Python kernel: {exc}]",
+                    error="kernel_died",
+                    state_lost=state_lost,
+                )
+
+        before = _snapshot(session.workdir)
+        outcome = self._run(session, code)
+        if outcome.kernel_lost:
+            self._kill_kernel(session)
+            state_lost = True
+        after = _snapshot(session.workdir)
+        changed = sorted(name for name, sig in after.items() if before.get(name) != sig)
+        return ExecutionResult(
+            logs=outcome.buffer.render(),
+            images=outcome.images,
+            files=[session.workdir / name for name in changed],
+            error=outcome.error,
+            state_lost=state_lost,
+        )
+
+    def _run(self, session: _Session, code: str) -> _Outcome:
+        km, kc = session.km, session.kc
+        assert km is not None and kc is not None
+        outcome = _Outcome(buffer=_LogBuffer(self.max_output_chars))
+        # store_history=False keeps IPython's Out cache from pinning every
+        # displayed result (e.g. big DataFrames) for the kernel's lifetime.
+        msg_id = kc.execute(code, store_history=False, allow_stdin=False, stop_on_error=True)
+        deadline = time.monotonic() + self.timeout_s
+        interrupted_at: float | None = None
+        last_alive_check = time.monotonic()
+
+        while True:
+            now = time.monotonic()
+            if interrupted_at is None and now >= deadline:
+                interrupted_at = now
+                outcome.error = "timeout"
+                try:
+                    km.interrupt_kernel()
+                except Exception:
+                    log.debug("interrupt failed", exc_info=True)
+            elif interrupted_at is not None and now >= interrupted_at + _INTERRUPT_GRACE_S:
+                # Interrupt ignored (busy in C code or swallowed the
+                # KeyboardInterrupt): the only way out is to kill it.
+                outcome.buffer.write(
+                    f"\n[execution timed out after {self.timeout_s:g} s and the kernel did not "
+                    "respond to the interrupt; it was restarted and all variables were lost]\n"
+                )
+                outcome.kernel_lost = True
+                return outcome
+            limit = deadline if interrupted_at is None else interrupted_at + _INTERRUPT_GRACE_S
+            wait = min(_POLL_S, max(limit - now, 0.001))
+
+            if now - last_alive_check >= _ALIVE_CHECK_EVERY_S:
+                last_alive_check = now
+                if not km.is_alive():
+                    return self._died(outcome)
+            try:
+                msg = kc.get_iopub_msg(timeout=wait)
+            except queue.Empty:
+                if not km.is_alive():
+                    return self._died(outcome)
+                continue
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            msg_type = msg["header"]["msg_type"]
+            content = msg["content"]
+            if msg_type == "status":
+                if content.get("execution_state") == "idle":
+                    break
+            elif msg_type == "stream":
+                outcome.buffer.write(_strip_ansi(content.get("text", "")))
+            elif msg_type in ("execute_result", "display_data", "update_display_data"):
+                self._handle_display(outcome, content.get("data", {}))
+            elif msg_type == "error":
+                # After our interrupt the KeyboardInterrupt traceback is our
+                # doing, not the model's; the timeout note replaces it.
+                if interrupted_at is None:
+                    tb = "\n".join(content.get("traceback", []))
+                    outcome.buffer.write(_strip_ansi(tb) + "\n")
+                    outcome.error = _error_reason(content.get("ename", ""))
+
+        if interrupted_at is not None:
+            outcome.buffer.write(f"\n[execution timed out after {self.timeout_s:g} s]\n")
+        self._collect_reply(kc, msg_id, outcome)
+        return outcome
+
+    def _handle_display(self, outcome: _Outcome, data: Mapping[str, Any]) -> None:
+        png = data.get("image/png")
+        if isinstance(png, str):
+            if len(outcome.images) < _MAX_IMAGES:
+                outcome.images.append(base64.b64decode(png))
+            elif len(outcome.images) == _MAX_IMAGES:
+                outcome.buffer.write(f"[only the first {_MAX_IMAGES} images are kept]\n")
+            # The text/plain of an image is "<Figure size ...>", pure noise.
+            return
+        text = data.get("text/plain")
+        if isinstance(text, str):
+            outcome.buffer.write(_strip_ansi(text) + "\n")
+
+    def _collect_reply(self, kc: BlockingKernelClient, msg_id: str, outcome: _Outcome) -> None:
+        # Consuming the reply keeps the shell queue from growing; it also
+        # carries the error name should the iopub error message be missing.
+        end = time.monotonic() + _REPLY_TIMEOUT_S
+        while (remaining := end - time.monotonic()) > 0:
+            try:
+                reply = kc.get_shell_msg(timeout=remaining)
+            except queue.Empty:
+                return
+            if reply.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            content = reply["content"]
+            if content.get("status") == "error" and outcome.error is None:
+                outcome.error = _error_reason(content.get("ename", ""))
+            return
+
+    def _died(self, outcome: _Outcome) -> _Outcome:
+        outcome.buffer.write(
+            "\n[the Python kernel died unexpectedly; it will be restarted and all "
+            "variables were lost]\n"
+        )
+        outcome.error = "kernel_died"
+        outcome.kernel_lost = True
+        return outcome
