@@ -242,7 +242,7 @@ def test_kernel_death_is_recovered(runner: JupyterCodeRunner) -> None:
 def test_kernel_death_between_calls_is_noticed(runner: JupyterCodeRunner) -> None:
     code = (
         "import os, threading\n"
-        "threading.Timer(0.2, os._exit, args=(3,)).start()\n"
+        "threading.Timer(1.0, os._exit, args=(3,)).start()\n"
         "print(os.getpid())"
     )
     pid = int(_ok(runner.execute("death-later", code)).logs)

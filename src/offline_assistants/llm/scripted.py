@@ -1,0 +1,84 @@
+"""A scripted model for unit tests of the state machine: replies are given in advance, tokens are words.
+
+Never a stand-in for the real model in end-to-end tests; it exists so the run lifecycle (cancel, budgets,
+failures, tool rounds) can be tested exactly and fast.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+from offline_assistants.llm.backend import Finish, ModelError, Piece, Role, Sampling
+
+_WORD = re.compile(r"\S+\s*|\s+")
+
+
+class ScriptedBackend:
+    name = "scripted"
+    tokenizer_key = "scripted-words"
+
+    def __init__(self, replies: list[str] | None = None, *, n_ctx: int = 2048, delay_s: float = 0.0,
+                 fail_with: str | None = None) -> None:
+        self.replies = list(replies or [])
+        self.n_ctx = n_ctx
+        self.delay_s = delay_s
+        self.fail_with = fail_with
+        self.prompts: list[list[int]] = []
+        self.samplings: list[Sampling] = []
+        self._vocab: dict[str, int] = {}
+        self._words: list[str] = []
+        self._lock = threading.Lock()
+        self.started = threading.Event()
+
+    def _id(self, word: str) -> int:
+        with self._lock:
+            if word not in self._vocab:
+                self._vocab[word] = len(self._words)
+                self._words.append(word)
+            return self._vocab[word]
+
+    def tokens(self, text: str) -> list[int]:
+        return [self._id(w) for w in _WORD.findall(text)]
+
+    def text(self, tokens: list[int]) -> str:
+        return "".join(self._words[t] for t in tokens)
+
+    def encode_system(self, text: str) -> list[int]:
+        return self.tokens(f"<system> {text} </s> ")
+
+    def encode_message(self, role: Role, text: str) -> list[int]:
+        return self.tokens(f"<{role}> {text} </s> ")
+
+    def generation_prefix(self) -> list[int]:
+        return self.tokens("<assistant> ")
+
+    def count(self, text: str) -> int:
+        return len(_WORD.findall(text))
+
+    def generate(self, prompt: list[int], sampling: Sampling, *, cache_key: str | None = None,
+                 cancelled: Callable[[], bool] = lambda: False) -> Iterator[Piece | Finish]:
+        if len(prompt) + 1 > self.n_ctx:
+            raise ModelError(f"prompt of {len(prompt)} tokens does not fit the context of {self.n_ctx}")
+        self.prompts.append(list(prompt))
+        self.samplings.append(sampling)
+        self.started.set()
+        if self.fail_with:
+            raise ModelError(self.fail_with)
+        reply = self.replies.pop(0) if self.replies else "OK."
+        produced = 0
+        limit = min(sampling.max_tokens, self.n_ctx - len(prompt))
+        for word in _WORD.findall(reply):
+            if produced >= limit:
+                yield Finish("length", len(prompt), produced)
+                return
+            if self.delay_s:
+                time.sleep(self.delay_s)
+            produced += 1
+            yield Piece(self._id(word), word)
+            if cancelled():
+                yield Finish("cancelled", len(prompt), produced)
+                return
+        yield Finish("stop", len(prompt), produced)

@@ -1,0 +1,82 @@
+"""Shared fixtures. One real model is loaded once per session and shared; every test gets its own database."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from offline_assistants.api import create_app
+from offline_assistants.config import Settings
+from offline_assistants.engine import Engine
+from offline_assistants.llm.backend import ModelBackend
+from offline_assistants.llm.scripted import ScriptedBackend
+from offline_assistants.testing import in_process_client, load_default_backend, serve
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+@pytest.fixture(scope="session")
+def real_backend() -> ModelBackend:
+    """The embedded SmolLM2-135M, with a small window: enough for short prompts, fast on two cores."""
+    return load_default_backend(n_ctx=2048)
+
+
+@pytest.fixture
+def make_engine(tmp_path: Path) -> Iterator[Callable[..., Engine]]:
+    """A factory: Engine over a fresh database in tmp_path, on the given backend (default: scripted)."""
+    engines: list[Engine] = []
+
+    def factory(backend: ModelBackend | None = None, *, code_runner: Any = None, **settings: Any) -> Engine:
+        data = tmp_path / f"data{len(engines)}"
+        engine = Engine(Settings(data_dir=data, **settings), backend or ScriptedBackend(), code_runner=code_runner)
+        engines.append(engine)
+        return engine
+
+    yield factory
+    for engine in engines:
+        engine.close()
+
+
+@pytest.fixture
+def engine(make_engine: Callable[..., Engine], real_backend: ModelBackend) -> Engine:
+    return make_engine(real_backend)
+
+
+@pytest.fixture
+def make_client() -> Iterator[Callable[..., openai.OpenAI]]:
+    """A factory: the official SDK against a real uvicorn server on a random loopback port."""
+    servers: list[Any] = []
+
+    def factory(engine: Engine, *, api_key: str = "sk-local", server_api_key: str | None = None,
+                **kwargs: Any) -> openai.OpenAI:
+        ctx = serve(create_app(engine, api_key=server_api_key))
+        url = ctx.__enter__()
+        servers.append(ctx)
+        return openai.OpenAI(base_url=url, api_key=api_key, max_retries=0, _strict_response_validation=True,
+                             **kwargs)
+
+    yield factory
+    for ctx in servers:
+        ctx.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(engine: Engine, make_client: Callable[..., openai.OpenAI]) -> openai.OpenAI:
+    """SDK over loopback HTTP onto an engine with the real model."""
+    return make_client(engine)
+
+
+@pytest.fixture
+def scripted_client(make_engine: Callable[..., Engine], make_client: Callable[..., openai.OpenAI]) -> openai.OpenAI:
+    """SDK over loopback HTTP onto an engine with a scripted model: for API shape tests that need no real text."""
+    return make_client(make_engine())
+
+
+@pytest.fixture
+def inproc_client(engine: Engine) -> openai.OpenAI:
+    return in_process_client(create_app(engine), max_retries=0, _strict_response_validation=True)
