@@ -45,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--api-key", default=None,
                        help="require `Authorization: Bearer KEY` on every request (default: any key is accepted)")
     serve.add_argument("--n-ctx", type=int, default=4096, help="model context window in tokens (default: 4096)")
+    serve.add_argument("--max-output-tokens", type=int, default=None,
+                       help="cap on the tokens one model call may generate, for slow machines (default: none, up "
+                       "to the context window; a run's max_completion_tokens still applies)")
     serve.add_argument("--threads", type=int, default=usable_cores(),
                        help=f"CPU threads for the model (default: every usable core, here {usable_cores()})")
     serve.add_argument("--gpu-layers", type=int, default=-1,
@@ -69,7 +72,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         db_path=args.db, model=args.model, models_dir=args.models_dir, api_key=args.api_key, n_ctx=args.n_ctx,
         n_threads=args.threads, n_gpu_layers=args.gpu_layers, code_interpreter=not args.no_code_interpreter,
         code_timeout_s=args.code_timeout, code_memory_mb=args.code_memory_mb,
-        max_file_bytes=args.max_file_mb * 1024 * 1024,
+        max_file_bytes=args.max_file_mb * 1024 * 1024, max_output_tokens=args.max_output_tokens,
     )
     if args.data_dir is not None:
         settings.data_dir = args.data_dir

@@ -38,6 +38,7 @@ class Settings:
     code_max_output_chars: int = 20_000
     kernel_idle_timeout_s: float = 600.0
     max_tool_rounds: int = 8
+    max_output_tokens: int | None = None  # cap on one model call's output; None: until the window is full
     max_file_bytes: int = 512 * 1024 * 1024
     run_expiry_s: int = 600
     kv_cache_states: int = 4

@@ -45,7 +45,8 @@ class Engine:
         self.threads = Threads(self.store, self._encode)
         self.files = Files(self.store, settings)
         self.runs = Runs(self.store, self.threads, self.bus, self.worker.submit, expiry_s=settings.run_expiry_s)
-        self.executor = Executor(self.store, self.runs, backend, max_rounds=settings.max_tool_rounds)
+        self.executor = Executor(self.store, self.runs, backend, max_rounds=settings.max_tool_rounds,
+                                 max_output_tokens=settings.max_output_tokens)
         self._install_tools()
         self._retokenize_if_needed()
         ended = recover(self.store)

@@ -68,8 +68,10 @@ class Turn:
 
 
 class Executor:
-    def __init__(self, store: Store, runs: Runs, backend: ModelBackend, *, max_rounds: int = 8) -> None:
+    def __init__(self, store: Store, runs: Runs, backend: ModelBackend, *, max_rounds: int = 8,
+                 max_output_tokens: int | None = None) -> None:
         self.store = store
+        self.max_output_tokens = max_output_tokens
         self.runs = runs
         self.backend = backend
         self.max_rounds = max_rounds
@@ -174,6 +176,8 @@ class Executor:
     def max_new(self, prompt: list[int], budget: Budget) -> tuple[int, bool]:
         """How many tokens the next call may generate, and whether max_completion_tokens is the limit."""
         room = self.backend.n_ctx - len(prompt)
+        if self.max_output_tokens is not None:
+            room = min(room, self.max_output_tokens)
         left = budget.completion_left()
         if left is not None and left <= 0:
             raise Incomplete("max_completion_tokens")
@@ -236,9 +240,12 @@ class Executor:
         if finish.reason == "cancelled":
             self._close_message(turn, message_id, step_id, text, "incomplete", "run_cancelled", usage)
             raise Cancelled()
-        if finish.reason == "length" and by_budget:
+        if finish.reason == "length":
+            # Cut off: by the run's budget (the run ends incomplete) or by the window / the server's cap.
             self._close_message(turn, message_id, step_id, text, "incomplete", "max_tokens", usage)
-            raise Incomplete("max_completion_tokens")
+            if by_budget:
+                raise Incomplete("max_completion_tokens")
+            return text
         self._close_message(turn, message_id, step_id, text, "completed", None, usage)
         return text
 

@@ -1,0 +1,125 @@
+"""Threads over the official SDK: create (empty, with messages, tool resources, metadata), retrieve, update, delete."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+
+from offline_assistants.engine import Engine
+
+
+@pytest.fixture(params=["http", "inproc"])
+def any_client(request: pytest.FixtureRequest) -> openai.OpenAI:
+    return request.getfixturevalue("client" if request.param == "http" else "inproc_client")
+
+
+def count(engine: Engine, table: str) -> int:
+    row = engine.store.database.query_one(f"SELECT COUNT(*) AS n FROM {table}")
+    assert row is not None
+    return int(row["n"])
+
+
+def test_create_empty(any_client: openai.OpenAI) -> None:
+    t = any_client.beta.threads.create()
+    assert t.id.startswith("thread_")
+    assert t.object == "thread"
+    assert t.metadata == {}
+    assert t.tool_resources is None
+    assert t.created_at > 1_600_000_000
+    assert any_client.beta.threads.messages.list(t.id).data == []
+
+
+def test_create_with_messages_tool_resources_and_metadata(any_client: openai.OpenAI) -> None:
+    f = any_client.files.create(file=("notes.txt", b"some notes"), purpose="assistants")
+    t = any_client.beta.threads.create(
+        messages=[
+            {"role": "user", "content": "first"},
+            {"role": "assistant", "content": "second"},
+            {"role": "user", "content": [{"type": "text", "text": "third"}],
+             "attachments": [{"file_id": f.id, "tools": [{"type": "code_interpreter"}]}], "metadata": {"n": "3"}},
+        ],
+        tool_resources={"code_interpreter": {"file_ids": [f.id]}, "file_search": {"vector_store_ids": ["vs_abc"]}},
+        metadata={"user": "jane"},
+    )
+    assert t.metadata == {"user": "jane"}
+    assert t.tool_resources is not None
+    assert t.tool_resources.code_interpreter is not None and t.tool_resources.code_interpreter.file_ids == [f.id]
+    assert t.tool_resources.file_search is not None and t.tool_resources.file_search.vector_store_ids == ["vs_abc"]
+    msgs = any_client.beta.threads.messages.list(t.id, order="asc").data
+    assert [m.role for m in msgs] == ["user", "assistant", "user"]
+    assert [m.content[0].text.value for m in msgs] == ["first", "second", "third"]  # type: ignore[union-attr]
+    assert all(m.thread_id == t.id and m.status == "completed" for m in msgs)
+    assert msgs[2].attachments is not None and msgs[2].attachments[0].file_id == f.id
+    assert msgs[2].metadata == {"n": "3"}
+    assert any_client.beta.threads.retrieve(t.id) == t
+
+
+def test_retrieve(any_client: openai.OpenAI) -> None:
+    t = any_client.beta.threads.create(metadata={"a": "b"})
+    got = any_client.beta.threads.retrieve(t.id)
+    assert got.id == t.id and got.metadata == {"a": "b"} and got.created_at == t.created_at
+
+
+def test_update_metadata(any_client: openai.OpenAI) -> None:
+    t = any_client.beta.threads.create(metadata={"a": "1", "b": "2"},
+                                       tool_resources={"file_search": {"vector_store_ids": ["vs_1"]}})
+    u = any_client.beta.threads.update(t.id, metadata={"c": "3"})
+    assert u.metadata == {"c": "3"}
+    assert u.tool_resources == t.tool_resources  # untouched by a metadata-only update
+    assert any_client.beta.threads.retrieve(t.id).metadata == {"c": "3"}
+    # An update that sends nothing changes nothing.
+    assert any_client.beta.threads.update(t.id) == u
+
+
+def test_failed_update_changes_nothing(client: openai.OpenAI) -> None:
+    t = client.beta.threads.create(metadata={"k": "v"})
+    with pytest.raises(openai.BadRequestError):
+        client.beta.threads.update(t.id, metadata={"k": "v" * 513})
+    with pytest.raises(openai.NotFoundError):
+        client.beta.threads.update(t.id, metadata={"k": "new"}, tool_resources={"code_interpreter": {"file_ids": ["file-x"]}})
+    assert client.beta.threads.retrieve(t.id) == t
+
+
+def test_delete_removes_thread_and_messages(any_client: openai.OpenAI, engine: Engine) -> None:
+    t = any_client.beta.threads.create(messages=[{"role": "user", "content": "hi"}])
+    any_client.beta.threads.messages.create(t.id, role="user", content="again")
+    keep = any_client.beta.threads.create(messages=[{"role": "user", "content": "stay"}])
+    assert count(engine, "messages") == 3
+    d = any_client.beta.threads.delete(t.id)
+    assert d.id == t.id and d.object == "thread.deleted" and d.deleted is True
+    with pytest.raises(openai.NotFoundError) as exc:
+        any_client.beta.threads.retrieve(t.id)
+    assert exc.value.body == {"message": f"No thread found with id '{t.id}'.", "type": "invalid_request_error",
+                              "param": None, "code": None}
+    with pytest.raises(openai.NotFoundError):
+        any_client.beta.threads.messages.list(t.id)
+    with pytest.raises(openai.NotFoundError):
+        any_client.beta.threads.delete(t.id)
+    assert count(engine, "messages") == 1
+    assert len(any_client.beta.threads.messages.list(keep.id).data) == 1
+
+
+def test_failed_create_stores_nothing(client: openai.OpenAI, engine: Engine) -> None:
+    good = {"role": "user", "content": "fine"}
+    with pytest.raises(openai.BadRequestError) as exc:
+        client.beta.threads.create(messages=[good, good, {"role": "system", "content": "bad"}])  # type: ignore[list-item]
+    assert exc.value.body["param"] == "messages[2].role"  # type: ignore[index]
+    with pytest.raises(openai.BadRequestError) as exc:
+        client.beta.threads.create(messages=[good, good, {"role": "user", "content": []}])
+    assert exc.value.body["param"] == "messages[2].content"  # type: ignore[index]
+    with pytest.raises(openai.NotFoundError) as exc:
+        client.beta.threads.create(messages=[good, good, {"role": "user", "content": "x",  # type: ignore[list-item]
+                                                          "attachments": [{"file_id": "file-gone"}]}])
+    assert exc.value.body["param"] == "messages[2].attachments"  # type: ignore[index]
+    with pytest.raises(openai.BadRequestError):
+        client.beta.threads.create(messages=[good], metadata={"k" * 65: "v"})
+    assert count(engine, "threads") == 0
+    assert count(engine, "messages") == 0
+
+
+def test_too_many_initial_messages(client: openai.OpenAI, engine: Engine) -> None:
+    with pytest.raises(openai.BadRequestError) as exc:
+        client.beta.threads.create(messages=[{"role": "user", "content": str(i)} for i in range(33)])
+    assert exc.value.body["param"] == "messages"  # type: ignore[index]
+    assert exc.value.body["code"] == "array_above_max_length"  # type: ignore[index]
+    assert count(engine, "threads") == 0
