@@ -55,10 +55,8 @@ class Engine:
         self.worker.start()
 
     def _install_tools(self) -> None:
-        try:
-            from offline_assistants.engine.tooling import ToolCalling
-        except ImportError:  # pragma: no cover
-            return
+        from offline_assistants.engine.tooling import ToolCalling
+
         self.executor.extensions.append(ToolCalling(self))
 
     def _encode(self, role: str, text: str) -> list[int]:

@@ -65,6 +65,12 @@ class Turn:
     system: list[int]
     prefix: list[int]
     extras: list[int] = field(default_factory=list)  # in-run tool calls and results, after the history
+    tools: list[dict[str, Any]] = field(default_factory=list)  # the tools this run may call (engine/tooling.py)
+    tool_choice: Any = "auto"
+    tool_rounds: int = 0
+    used_tools: set[str] = field(default_factory=set)  # tools already called in this run
+    last_call_failed: bool = False
+    output_files: list[tuple[str, str]] = field(default_factory=list)  # (filename, file_id) made by tools
 
 
 class Executor:
@@ -189,7 +195,7 @@ class Executor:
         return run_id in self.runs.cancel_requested
 
     # --- writing an assistant message ---
-    def write_message(self, turn: Turn, prompt: list[int], budget: Budget, lead: str = "") -> str:
+    def write_message(self, turn: Turn, prompt: list[int], budget: Budget) -> str:
         run = turn.run
         run_id, thread_id = run["id"], run["thread_id"]
         limit, by_budget = self.max_new(prompt, budget)
@@ -214,9 +220,6 @@ class Executor:
         text = ""
         finish: Finish | None = None
         last_flush = time.monotonic()
-        if lead:
-            text = lead
-            self._delta(thread_id, message_id, lead)
         try:
             for item in self.backend.generate(prompt, self.sampling(turn, limit), cache_key=thread_id,
                                               cancelled=lambda: self.cancelled(run_id)):
@@ -246,8 +249,23 @@ class Executor:
             if by_budget:
                 raise Incomplete("max_completion_tokens")
             return text
-        self._close_message(turn, message_id, step_id, text, "completed", None, usage)
+        text, annotations = self._link_files(turn, thread_id, message_id, text)
+        self._close_message(turn, message_id, step_id, text, "completed", None, usage, annotations)
         return text
+
+    def _link_files(self, turn: Turn, thread_id: str, message_id: str, text: str) -> tuple[str, list[dict[str, Any]]]:
+        """Files the run's code wrote come back as `file_path` annotations on sandbox links, as in the real API."""
+        annotations: list[dict[str, Any]] = []
+        for filename, file_id in turn.output_files:
+            link = f"sandbox:/mnt/data/{filename}"
+            if link not in text:
+                addition = f"\n\n[{filename}]({link})"
+                text += addition
+                self._delta(thread_id, message_id, addition)
+            start = text.index(link)
+            annotations.append({"type": "file_path", "text": link, "start_index": start,
+                                "end_index": start + len(link), "file_path": {"file_id": file_id}})
+        return text, annotations
 
     def _delta(self, thread_id: str, message_id: str, piece: str) -> None:
         self.runs.bus.publish(thread_id, "thread.message.delta", {

@@ -25,7 +25,7 @@ class Threads:
         if req.tool_resources is not None:
             self.store.files.check_tool_resources(req.tool_resources)
         for i, message in enumerate(req.messages):
-            self._check_attachments(message, f"messages[{i}].attachments")
+            self._check_attachments(message, f"messages[{i}]")
         thread_id = new_id("thread")
         # Tokenize before the write lock: it is the slow part and needs no database.
         prepared = [self._prepare(thread_id, m) for m in req.messages]
@@ -58,10 +58,13 @@ class Threads:
         return Deleted(id=thread_id, object="thread.deleted")
 
     # --- messages ---
-    def _check_attachments(self, req: MessageCreate, param: str) -> None:
-        ids = [a.file_id for a in req.attachments or []]
-        ids += [p.image_file.file_id for p in req.content if not isinstance(req.content, str) and p.type == "image_file"]
-        self.store.files.check_exists(ids, param)
+    def _check_attachments(self, req: MessageCreate, prefix: str = "") -> None:
+        """Every file a message names must exist: its attachments, and the files of its image parts."""
+        dot = "." if prefix else ""
+        self.store.files.check_exists([a.file_id for a in req.attachments or []], f"{prefix}{dot}attachments")
+        if not isinstance(req.content, str):
+            images = [p.image_file.file_id for p in req.content if p.type == "image_file"]
+            self.store.files.check_exists(images, f"{prefix}{dot}content")
 
     def _prepare(self, thread_id: str, req: MessageCreate, **extra: Any) -> tuple[dict[str, Any], list[int]]:
         content = content_parts(req.content)
@@ -84,7 +87,7 @@ class Threads:
 
     def add_message(self, thread_id: str, req: MessageCreate, *, check_run: bool = True) -> Message:
         self.store.threads.row(thread_id)
-        self._check_attachments(req, "attachments")
+        self._check_attachments(req)
         values, tokens = self._prepare(thread_id, req)
         with self.store.database.write():
             if check_run:

@@ -54,6 +54,10 @@ class ModelBackend(Protocol):
 
     def generation_prefix(self) -> list[int]: ...
 
+    def encode_text(self, text: str) -> list[int]:
+        """Raw text inside the assistant's turn (a forced lead such as a code fence), no template wrapper."""
+        ...
+
     def count(self, text: str) -> int: ...
 
     def generate(

@@ -89,6 +89,9 @@ class LlamaBackend:
     def encode_message(self, role: Role, text: str) -> list[int]:
         return self._tokenize(self.template.message(role, text))
 
+    def encode_text(self, text: str) -> list[int]:
+        return self._tokenize(text)
+
     def generation_prefix(self) -> list[int]:
         return self._tokenize(self.template.generation_prefix())
 

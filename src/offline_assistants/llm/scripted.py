@@ -52,6 +52,9 @@ class ScriptedBackend:
     def encode_message(self, role: Role, text: str) -> list[int]:
         return self.tokens(f"<{role}> {text} </s> ")
 
+    def encode_text(self, text: str) -> list[int]:
+        return self.tokens(text)
+
     def generation_prefix(self) -> list[int]:
         return self.tokens("<assistant> ")
 

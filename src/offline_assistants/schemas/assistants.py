@@ -15,8 +15,11 @@ from offline_assistants.schemas.common import (
 )
 
 
+ModelName = Annotated[str, Field(min_length=1)]
+
+
 class AssistantCreate(Request):
-    model: str
+    model: ModelName
     name: Annotated[str, Field(max_length=256)] | None = None
     description: Annotated[str, Field(max_length=512)] | None = None
     instructions: Annotated[str, Field(max_length=256_000)] | None = None
@@ -31,7 +34,7 @@ class AssistantCreate(Request):
 
 
 class AssistantUpdate(Request):
-    model: str | None = None
+    model: ModelName | None = None
     name: Annotated[str, Field(max_length=256)] | None = None
     description: Annotated[str, Field(max_length=512)] | None = None
     instructions: Annotated[str, Field(max_length=256_000)] | None = None

@@ -1,0 +1,368 @@
+"""Tool calling inside a run: decide, call, run the tool (or hand the call to the client), loop.
+
+Each round the model first chooses, under a grammar, between the tools it may use and answering; then writes the
+call under a second grammar (see llm/toolcalls.py). Code interpreter calls run here, in the thread's Jupyter
+kernel; function calls stop the run in `requires_action` until the client submits the outputs, after which the
+run resumes from what its steps recorded. The call and its result are added to the prompt of the next round.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from offline_assistants.engine.executor import Budget, Executor, Turn
+from offline_assistants.ids import new_id, now
+from offline_assistants.llm.backend import Finish
+from offline_assistants.llm.toolcalls import (
+    CODE_CLOSE,
+    CODE_GRAMMAR,
+    CODE_OPEN,
+    choice_grammar,
+    json_schema_grammar,
+)
+from offline_assistants.store.db import loads
+
+if TYPE_CHECKING:
+    from offline_assistants.engine.engine import Engine
+
+log = logging.getLogger(__name__)
+
+DECISION_LEAD = "I will"
+ANSWER = " answer directly."
+RUN_CODE = " run Python code."
+MAX_CALL_TOKENS = 512
+PROMPT_OUTPUT_CHARS = 2000  # how much of a tool's output the model reads back; the step keeps it all
+
+
+def _call_option(name: str) -> str:
+    return f" call {name}."
+
+
+class ToolCalling:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # --- per run ---
+    def prepare(self, turn: Turn) -> None:
+        run = turn.run
+        tools = [t for t in loads(run["tools"]) or [] if self._usable(t)]
+        turn.tools = tools
+        turn.tool_choice = loads(run["tool_choice"]) if run["tool_choice"] else "auto"
+        if not tools or turn.tool_choice == "none":
+            turn.tools = []
+            return
+        backend = self.engine.backend
+        turn.system = backend.encode_system((run["instructions"] or "You are a helpful assistant.") + describe(tools))
+        self._replay(turn)
+
+    def _usable(self, tool: dict[str, Any]) -> bool:
+        if tool["type"] == "code_interpreter":
+            return self.engine.code_runner is not None
+        return tool["type"] == "function"
+
+    def _replay(self, turn: Turn) -> None:
+        """Rebuild the in-run transcript from the run's tool steps (a run resumed after submit_tool_outputs)."""
+        store, runs = self.engine.store, self.engine.runs
+        rows = store.database.query(
+            "SELECT id FROM run_steps WHERE run_id = ? AND type = 'tool_calls' ORDER BY pk", (turn.run["id"],)
+        )
+        for row in rows:
+            step = store.runs.get_step(turn.run["id"], row["id"])
+            turn.tool_rounds += 1
+            for call in step.step_details["tool_calls"]:
+                turn.used_tools.add(_key(call))
+                if call["type"] == "function":
+                    self._extend(turn, call_text(call["function"]["name"], call["function"]["arguments"]),
+                                 response_text(call["function"].get("output") or ""))
+                elif call["type"] == "code_interpreter":
+                    logs = "".join(o.get("logs", "") for o in call["code_interpreter"]["outputs"])
+                    self._extend(turn, code_text(call["code_interpreter"]["input"]), output_text(logs))
+            if step.status == "in_progress":
+                store.runs.update_step(step.id, {"status": "completed", "completed_at": now()})
+                runs.emit_step(turn.run["thread_id"], turn.run["id"], step.id, "thread.run.step.completed")
+
+    def _extend(self, turn: Turn, call: str, result: str) -> None:
+        backend = self.engine.backend
+        turn.extras += backend.encode_message("assistant", call) + backend.encode_message("tool", result)
+
+    # --- per round ---
+    def handle(self, ex: Executor, turn: Turn, prompt: list[int], budget: Budget) -> bool:
+        """Make one tool call if the model (or tool_choice) wants one; False lets the executor answer in text."""
+        if not turn.tools or turn.tool_rounds >= ex.max_rounds:
+            return False
+        target = self._forced(turn) or self._decide(ex, turn, prompt, budget)
+        if target is None:
+            return False
+        turn.tool_rounds += 1
+        turn.used_tools.add(_key(target))
+        turn.last_call_failed = False
+        if target["type"] == "code_interpreter":
+            self._code(ex, turn, prompt, budget)
+        else:
+            self._function(ex, turn, prompt, budget, target["function"])
+        return True
+
+    def _forced(self, turn: Turn) -> dict[str, Any] | None:
+        choice = turn.tool_choice
+        if turn.tool_rounds > 0 or not isinstance(choice, dict):
+            return None
+        if choice["type"] == "function":
+            return next(t for t in turn.tools if t["type"] == "function"
+                        and t["function"]["name"] == choice["function"]["name"])
+        return next((t for t in turn.tools if t["type"] == choice["type"]), None)
+
+    def _decide(self, ex: Executor, turn: Turn, prompt: list[int], budget: Budget) -> dict[str, Any] | None:
+        options: dict[str, dict[str, Any] | None] = {}
+        for tool in turn.tools:
+            # A tool already used in this run is offered again only to retry failed code, once: small models
+            # otherwise repeat the same call until the round limit.
+            retry = tool["type"] == "code_interpreter" and turn.last_call_failed and turn.tool_rounds < 2
+            if _key(tool) in turn.used_tools and not retry:
+                continue
+            if tool["type"] == "code_interpreter":
+                options[RUN_CODE] = tool
+            else:
+                options[_call_option(tool["function"]["name"])] = tool
+        must_call = turn.tool_choice == "required" and turn.tool_rounds == 0
+        if not must_call:
+            options[ANSWER] = None
+        if not options:
+            return None
+        if len(options) == 1:
+            return next(iter(options.values()))
+        text = self._generate(ex, turn, prompt + self._tokens(DECISION_LEAD), budget, choice_grammar(list(options)),
+                              max_tokens=16)
+        if text in options:
+            return options[text]
+        # The grammar admits only the options, so a miss means the output was cut short: be conservative.
+        return None if ANSWER in options else next(iter(options.values()))
+
+    def _tokens(self, text: str) -> list[int]:
+        return self.engine.backend.encode_text(text)
+
+    def _generate(
+        self, ex: Executor, turn: Turn, prompt: list[int], budget: Budget, grammar: str, *, max_tokens: int,
+        on_piece: Callable[[str], None] | None = None, usage: list[int] | None = None,
+    ) -> str:
+        limit, by_budget = ex.max_new(prompt, budget)
+        text = ""
+        finish: Finish | None = None
+        run_id = turn.run["id"]
+        for item in self.engine.backend.generate(prompt, ex.sampling(turn, min(limit, max_tokens), grammar),
+                                                 cache_key=turn.run["thread_id"],
+                                                 cancelled=lambda: ex.cancelled(run_id)):
+            if isinstance(item, Finish):
+                finish = item
+                break
+            text += item.text
+            if on_piece is not None and item.text:
+                on_piece(item.text)
+        assert finish is not None
+        budget.used_prompt += len(prompt)
+        budget.used_completion += finish.completion_tokens
+        self.engine.store.runs.add_usage(run_id, len(prompt), finish.completion_tokens)
+        if usage is not None:
+            usage[0] += len(prompt)
+            usage[1] += finish.completion_tokens
+        if finish.reason == "cancelled":
+            from offline_assistants.engine.executor import Cancelled
+
+            raise Cancelled()
+        if finish.reason == "length" and by_budget and limit <= max_tokens:
+            from offline_assistants.engine.executor import Incomplete
+
+            raise Incomplete("max_completion_tokens")
+        return text
+
+    # --- code interpreter ---
+    def _code(self, ex: Executor, turn: Turn, prompt: list[int], budget: Budget) -> None:
+        run, runs, store = turn.run, self.engine.runs, self.engine.store
+        thread_id, run_id = run["thread_id"], run["id"]
+        call_id, step_id = new_id("call"), new_id("step")
+        details = {"type": "tool_calls", "tool_calls": [
+            {"id": call_id, "type": "code_interpreter", "code_interpreter": {"input": "", "outputs": []}}]}
+        self._open_step(turn, step_id, details)
+        first = True
+
+        def delta(body: dict[str, Any]) -> None:
+            nonlocal first
+            call: dict[str, Any] = {"index": 0, "type": "code_interpreter", "code_interpreter": body}
+            if first:
+                call["id"] = call_id
+                first = False
+            runs.bus.publish(thread_id, "thread.run.step.delta", {
+                "id": step_id, "object": "thread.run.step.delta",
+                "delta": {"step_details": {"type": "tool_calls", "tool_calls": [call]}},
+            })
+
+        fence = _Fence(lambda piece: delta({"input": piece}))
+        usage = [0, 0]
+        code = self._generate(ex, turn, prompt + self._tokens(CODE_OPEN), budget, CODE_GRAMMAR,
+                              max_tokens=MAX_CALL_TOKENS, on_piece=fence.feed, usage=usage)
+        fence.flush()
+        code = code[: -len(CODE_CLOSE)] if code.endswith(CODE_CLOSE) else code
+        result = self.engine.code_runner.execute(thread_id, code, input_files=self._input_files(turn))  # type: ignore[union-attr]
+        turn.last_call_failed = result.error is not None
+        outputs: list[dict[str, Any]] = []
+        if result.logs:
+            outputs.append({"type": "logs", "logs": result.logs})
+        for i, png in enumerate(result.images):
+            image = self.engine.files.create_output(png, f"image_{i}.png" if i else "image.png")
+            outputs.append({"type": "image", "image": {"file_id": image.id}})
+        for path in result.files:
+            made = self.engine.files.create_output(Path(path).read_bytes(), Path(path).name)
+            turn.output_files.append((Path(path).name, made.id))
+        if outputs:
+            delta({"outputs": [dict(o, index=i) for i, o in enumerate(outputs)]})
+        details["tool_calls"][0]["code_interpreter"] = {"input": code, "outputs": outputs}
+        store.runs.update_step(step_id, {"step_details": details, "status": "completed", "completed_at": now(),
+                                         "usage": _usage(*usage)})
+        runs.emit_step(thread_id, run_id, step_id, "thread.run.step.completed")
+        self._extend(turn, code_text(code), output_text(_for_model(result)))
+
+    def _input_files(self, turn: Turn) -> dict[str, Path]:
+        store = self.engine.store
+        ids: list[str] = []
+        assistant = store.database.query_one("SELECT tool_resources FROM assistants WHERE id = ?",
+                                             (turn.run["assistant_id"],))
+        thread = store.threads.row(turn.run["thread_id"])
+        for resources in (assistant and assistant["tool_resources"], thread["tool_resources"],
+                          turn.run["tool_resources"]):
+            ids += ((loads(resources) or {}).get("code_interpreter") or {}).get("file_ids", [])
+        for row in store.database.query(
+            "SELECT attachments FROM messages WHERE thread_id = ? AND attachments != '[]'", (turn.run["thread_id"],)
+        ):
+            for attachment in loads(row["attachments"]):
+                if any(t.get("type") == "code_interpreter" for t in attachment.get("tools", [])):
+                    ids.append(attachment["file_id"])
+        files: dict[str, Path] = {}
+        for file_id in dict.fromkeys(ids):
+            row = store.database.query_one("SELECT filename, path FROM files WHERE id = ?", (file_id,))
+            if row is not None:
+                files[row["filename"]] = Path(row["path"])
+        return files
+
+    # --- functions ---
+    def _function(self, ex: Executor, turn: Turn, prompt: list[int], budget: Budget, fn: dict[str, Any]) -> None:
+        run, runs, store = turn.run, self.engine.runs, self.engine.store
+        thread_id, run_id = run["thread_id"], run["id"]
+        call_id, step_id = new_id("call"), new_id("step")
+        name = fn["name"]
+        details = {"type": "tool_calls", "tool_calls": [
+            {"id": call_id, "type": "function", "function": {"name": name, "arguments": "", "output": None}}]}
+        self._open_step(turn, step_id, details)
+        first = True
+
+        def delta(piece: str) -> None:
+            nonlocal first
+            call: dict[str, Any] = {"index": 0, "type": "function", "function": {"arguments": piece}}
+            if first:
+                call.update(id=call_id)
+                call["function"]["name"] = name
+                first = False
+            runs.bus.publish(thread_id, "thread.run.step.delta", {
+                "id": step_id, "object": "thread.run.step.delta",
+                "delta": {"step_details": {"type": "tool_calls", "tool_calls": [call]}},
+            })
+
+        lead = self._tokens(call_text(name, "")[: -len("}\n</tool_call>")])
+        usage = [0, 0]
+        arguments = self._generate(ex, turn, prompt + lead, budget, json_schema_grammar(fn.get("parameters")),
+                                   max_tokens=MAX_CALL_TOKENS, on_piece=delta, usage=usage).strip()
+        details["tool_calls"][0]["function"]["arguments"] = arguments
+        store.runs.update_step(step_id, {"step_details": details, "usage": _usage(*usage)})
+        required = {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": [
+            {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}]}}
+        store.runs.update(run_id, {"status": "requires_action", "required_action": required})
+        runs.emit_run(run_id, "thread.run.requires_action")
+
+    def _open_step(self, turn: Turn, step_id: str, details: dict[str, Any]) -> None:
+        run, runs = turn.run, self.engine.runs
+        self.engine.store.runs.insert_step({
+            "id": step_id, "run_id": run["id"], "thread_id": run["thread_id"], "assistant_id": run["assistant_id"],
+            "created_at": now(), "type": "tool_calls", "status": "in_progress", "step_details": details,
+            "metadata": {},
+        })
+        # As the real API streams it: the step opens with no calls; the first delta brings the call's id and type.
+        step = self.engine.store.runs.get_step(run["id"], step_id).model_dump(mode="json")
+        step["step_details"] = {"type": "tool_calls", "tool_calls": []}
+        runs.bus.publish(run["thread_id"], "thread.run.step.created", step)
+        step["status"] = "in_progress"
+        runs.bus.publish(run["thread_id"], "thread.run.step.in_progress", step)
+
+
+class _Fence:
+    """Streams code pieces, holding back what might be the start of the closing fence."""
+
+    def __init__(self, emit: Callable[[str], None]) -> None:
+        self.emit = emit
+        self.pending = ""
+
+    def feed(self, piece: str) -> None:
+        self.pending += piece
+        keep = len(CODE_CLOSE)
+        if len(self.pending) > keep:
+            out, self.pending = self.pending[:-keep], self.pending[-keep:]
+            self.emit(out)
+
+    def flush(self) -> None:
+        rest = self.pending[: -len(CODE_CLOSE)] if self.pending.endswith(CODE_CLOSE) else self.pending
+        if rest:
+            self.emit(rest)
+        self.pending = ""
+
+
+def _key(tool: dict[str, Any]) -> str:
+    return "function:" + tool["function"]["name"] if tool["type"] == "function" else tool["type"]
+
+
+def describe(tools: list[dict[str, Any]]) -> str:
+    lines = ["", "", "You can use these tools:"]
+    for tool in tools:
+        if tool["type"] == "code_interpreter":
+            lines.append("- python: runs Python code in a Jupyter notebook and shows its output. Files you were "
+                         "given are in the current directory.")
+        else:
+            fn = tool["function"]
+            params = json.dumps(fn.get("parameters") or {"type": "object", "properties": {}})
+            lines.append(f"- {fn['name']}: {fn.get('description') or ''} Arguments (JSON Schema): {params}")
+    lines.append("Use a tool when it helps, then answer the user from its result.")
+    return "\n".join(lines)
+
+
+def code_text(code: str) -> str:
+    return f"{CODE_OPEN}{code}{CODE_CLOSE}"
+
+
+def output_text(logs: str) -> str:
+    return f"Output:\n{logs}" if logs else "Output: (nothing)"
+
+
+def call_text(name: str, arguments: str) -> str:
+    return f'<tool_call>\n{{"name": {json.dumps(name)}, "arguments": {arguments}}}\n</tool_call>'
+
+
+def response_text(output: str) -> str:
+    return f"<tool_response>\n{output}\n</tool_response>"
+
+
+def _for_model(result: Any) -> str:
+    text = result.logs
+    if len(text) > PROMPT_OUTPUT_CHARS:
+        text = text[: PROMPT_OUTPUT_CHARS // 2] + "\n[...]\n" + text[-PROMPT_OUTPUT_CHARS // 2:]
+    if result.images:
+        text += f"\n[{len(result.images)} image(s) shown to the user]"
+    if result.state_lost:
+        text += "\n[The Python session was restarted: variables from earlier code are gone.]"
+    if result.error == "timeout":
+        text += "\n[The code was stopped: it ran past the time limit.]"
+    return text.strip()
+
+
+def _usage(prompt: int, completion: int) -> dict[str, int]:
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+

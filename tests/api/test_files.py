@@ -1,0 +1,106 @@
+"""Files: upload, retrieve, list by purpose, download, delete, and the size cap."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx2
+import openai
+import pytest
+
+from offline_assistants.engine import Engine
+from offline_assistants.llm.backend import ModelBackend
+
+
+@pytest.fixture(params=["http", "inproc"])
+def any_client(request: pytest.FixtureRequest) -> openai.OpenAI:
+    return request.getfixturevalue("client" if request.param == "http" else "inproc_client")
+
+
+def on_disk(engine: Engine) -> list[str]:
+    return sorted(p.name for p in engine.settings.files_dir.iterdir())
+
+
+def test_upload_retrieve_download_delete(any_client: openai.OpenAI, engine: Engine) -> None:
+    f = any_client.files.create(file=("a.txt", b"hello"), purpose="assistants")
+    assert f.id.startswith("file-")
+    assert f.object == "file"
+    assert f.bytes == 5
+    assert f.filename == "a.txt"
+    assert f.purpose == "assistants"
+    assert f.status == "processed"
+    assert f.created_at > 1_600_000_000
+    assert any_client.files.retrieve(f.id) == f
+    assert any_client.files.content(f.id).content == b"hello"
+    assert on_disk(engine) == [f.id]
+    d = any_client.files.delete(f.id)
+    assert d.id == f.id and d.object == "file" and d.deleted is True
+    with pytest.raises(openai.NotFoundError) as exc:
+        any_client.files.retrieve(f.id)
+    assert exc.value.body["message"] == f"No file found with id '{f.id}'."  # type: ignore[index]
+    with pytest.raises(openai.NotFoundError):
+        any_client.files.content(f.id)
+    assert on_disk(engine) == []
+
+
+def test_binary_content_round_trips(client: openai.OpenAI) -> None:
+    data = bytes(range(256)) * 1000
+    f = client.files.create(file=("blob.bin", data), purpose="assistants")
+    assert f.bytes == len(data)
+    response = client.files.with_raw_response.content(f.id)
+    assert response.http_response.headers["content-type"] == "application/octet-stream"
+    assert response.content == data
+
+
+def test_filename_is_sanitised(client: openai.OpenAI, engine: Engine) -> None:
+    f = client.files.create(file=("../../etc/evil.txt", b"x"), purpose="assistants")
+    assert f.filename == "evil.txt"
+    assert on_disk(engine) == [f.id]
+
+
+def test_list_with_purpose_filter(any_client: openai.OpenAI) -> None:
+    a = any_client.files.create(file=("a.txt", b"a"), purpose="assistants")
+    v = any_client.files.create(file=("v.png", b"v"), purpose="vision")
+    b = any_client.files.create(file=("b.txt", b"b"), purpose="assistants")
+    assert [f.id for f in any_client.files.list().data] == [b.id, v.id, a.id]  # newest first
+    assert [f.id for f in any_client.files.list(order="asc").data] == [a.id, v.id, b.id]
+    assert [f.id for f in any_client.files.list(purpose="assistants").data] == [b.id, a.id]
+    assert [f.id for f in any_client.files.list(purpose="vision").data] == [v.id]
+    assert any_client.files.list(purpose="batch").data == []
+    assert [f.id for f in any_client.files.list(limit=1)] == [b.id, v.id, a.id]  # auto-pagination
+
+
+def test_bad_purpose_and_missing_parts(client: openai.OpenAI, engine: Engine) -> None:
+    with pytest.raises(openai.BadRequestError) as exc:
+        client.files.create(file=("a.txt", b"x"), purpose="bogus")  # type: ignore[arg-type]
+    assert exc.value.body["param"] == "purpose" and exc.value.body["code"] == "invalid_value"  # type: ignore[index]
+    with pytest.raises(openai.BadRequestError) as exc:
+        client.files.create(file=("a.txt", b"x"), purpose="assistants_output")  # made by tools, not uploads
+    with httpx2.Client(base_url=str(client.base_url)) as http:
+        r = http.post("files", data={"purpose": "assistants"})
+        assert r.status_code == 400 and r.json()["error"]["param"] == "file"
+        r = http.post("files", files={"file": ("a.txt", b"x")})
+        assert r.status_code == 400 and r.json()["error"]["param"] == "purpose"
+        r = http.post("files", content=b"garbage", headers={"content-type": "multipart/form-data; boundary=zz"})
+        assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
+        r = http.post("files", json={"purpose": "assistants"})
+        assert r.status_code == 400
+    assert on_disk(engine) == []
+    assert engine.store.database.query("SELECT id FROM files") == []
+
+
+def test_size_cap(make_engine: Callable[..., Engine], real_backend: ModelBackend,
+                  make_client: Callable[..., openai.OpenAI]) -> None:
+    engine = make_engine(real_backend, max_file_bytes=10)
+    client = make_client(engine)
+    ok = client.files.create(file=("ok.txt", b"0123456789"), purpose="assistants")  # exactly the cap
+    assert ok.bytes == 10
+    with pytest.raises(openai.APIStatusError) as exc:
+        client.files.create(file=("big.txt", b"01234567890"), purpose="assistants")
+    assert exc.value.status_code == 413
+    body = exc.value.body
+    assert isinstance(body, dict)
+    assert body["type"] == "invalid_request_error" and body["param"] == "file" and body["code"] == "file_too_large"
+    assert "10 bytes" in body["message"]
+    assert on_disk(engine) == [ok.id]
+    assert [f.id for f in client.files.list()] == [ok.id]
