@@ -27,6 +27,7 @@ import random
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 from _common import OtherLoad, chat_message, log, machine, median, wait_quiet
@@ -92,6 +93,7 @@ def main() -> int:
     ap.add_argument("--quiet-wait", type=float, default=60.0,
                     help="before each measurement, wait up to this many seconds for other processes to go idle")
     args = ap.parse_args()
+    warnings.filterwarnings("ignore", category=DeprecationWarning)  # the SDK marks the Assistants API deprecated
 
     import llama_cpp
     import openai

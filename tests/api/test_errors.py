@@ -57,6 +57,15 @@ def test_malformed_json(raw: httpx2.Client, engine: Engine, body: bytes) -> None
     assert engine.store.database.query("SELECT id FROM threads") == []
 
 
+@pytest.mark.parametrize("number", [b"NaN", b"Infinity", b"-Infinity"])
+def test_non_finite_numbers(raw: httpx2.Client, engine: Engine, number: bytes) -> None:
+    body = b'{"model": "gpt-4o", "temperature": ' + number + b"}"
+    error = envelope(raw.post("assistants", content=body, headers={"content-type": "application/json"}), 400)
+    assert error["param"] == "temperature"
+    assert "nan" not in error["message"] and "inf" not in error["message"]
+    assert engine.store.database.query("SELECT id FROM assistants") == []
+
+
 @pytest.mark.parametrize("body", [b"[]", b"null", b'"text"', b"42"])
 def test_body_not_an_object(raw: httpx2.Client, body: bytes) -> None:
     error = envelope(raw.post("assistants", content=body, headers={"content-type": "application/json"}), 400)

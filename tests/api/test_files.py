@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import httpx2
@@ -104,3 +105,49 @@ def test_size_cap(make_engine: Callable[..., Engine], real_backend: ModelBackend
     assert "10 bytes" in body["message"]
     assert on_disk(engine) == [ok.id]
     assert [f.id for f in client.files.list()] == [ok.id]
+
+
+def test_failed_store_leaves_nothing_on_disk(any_client: openai.OpenAI, engine: Engine,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    client = any_client
+    def broken(values: object) -> None:
+        raise RuntimeError("disk full")
+
+    server_log = ListHandler()
+    logging.getLogger("uvicorn.error").addHandler(server_log)
+    try:
+        for _ in range(3):
+            before = on_disk(engine)
+            monkeypatch.setattr(engine.store.files, "insert", broken)
+            with pytest.raises(openai.InternalServerError) as exc:
+                client.files.create(file=("a.txt", b"hello"), purpose="assistants")
+            assert exc.value.body == {"message": "The server had an error while processing your request.",
+                                      "type": "server_error", "param": None, "code": None}
+            assert on_disk(engine) == before
+            monkeypatch.undo()
+            # Answered in the envelope with the connection kept: the same client's next call just works.
+            assert client.files.create(file=("a.txt", b"hello"), purpose="assistants").bytes == 5
+    finally:
+        logging.getLogger("uvicorn.error").removeHandler(server_log)
+    # The error reached no further than the route: uvicorn saw no exception (it would close the connection).
+    assert [r.getMessage() for r in server_log.records if "Exception in ASGI application" in r.getMessage()] == []
+
+
+class ListHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_content_missing_from_disk(client: openai.OpenAI, engine: Engine) -> None:
+    f = client.files.create(file=("a.txt", b"hello"), purpose="assistants")
+    engine.files.path(f.id).unlink()
+    with pytest.raises(openai.InternalServerError) as exc:
+        client.files.content(f.id)
+    assert exc.value.body == {"message": f"The content of file '{f.id}' is missing from the server's storage.",
+                              "type": "server_error", "param": None, "code": None}
+    # Answered in the envelope, so the connection stays usable: the next call on the same client works.
+    assert client.files.retrieve(f.id).id == f.id

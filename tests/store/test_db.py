@@ -208,3 +208,35 @@ def test_concurrent_writers_do_not_interleave(store: Store) -> None:
     for r in rows:
         running += r["n_tokens"]
         assert r["cum_tokens"] == running
+
+
+def test_error_that_ends_the_transaction_itself_is_not_masked(store: Store) -> None:
+    import sqlite3
+
+    with store.database.write() as db:
+        db.execute("CREATE TEMP TRIGGER refuse BEFORE INSERT ON meta WHEN NEW.key = 'bad' "
+                   "BEGIN SELECT RAISE(ROLLBACK, 'refused by trigger'); END")
+    with pytest.raises(sqlite3.IntegrityError, match="refused by trigger"):  # not "cannot rollback"
+        with store.database.write() as db:
+            db.execute("INSERT INTO meta VALUES ('good', '1')")
+            db.execute("INSERT INTO meta VALUES ('bad', '1')")
+    assert store.database.query("SELECT key FROM meta") == []
+    assert not store.database.db.conn.in_transaction
+
+
+def test_failed_commit_does_not_leave_a_transaction_open(store: Store) -> None:
+    import sqlite3
+
+    with pytest.raises(sqlite3.IntegrityError):
+        with store.database.write() as db:
+            db.execute("PRAGMA defer_foreign_keys = ON")  # the FK check moves to COMMIT, which then fails
+            db.execute("INSERT INTO messages (id, thread_id, seq, created_at, role, content, status) "
+                       "VALUES ('m', 'thread_missing', 1, 1, 'user', '[]', 'completed')")
+    assert not store.database.db.conn.in_transaction
+    add_thread(store, "thread_after")  # a later write commits on its own...
+    other = sqlite3.connect(store.database.path)  # ...as another connection sees
+    try:
+        assert other.execute("SELECT id FROM threads").fetchall() == [("thread_after",)]
+        assert other.execute("SELECT id FROM messages").fetchall() == []
+    finally:
+        other.close()

@@ -34,10 +34,17 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return render(err)
 
 
+def server_error(request: Request, exc: BaseException) -> ServerError:
+    """A bug, never bad input: log it with its traceback; the client gets the envelope and no internals."""
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return ServerError("The server had an error while processing your request.")
+
+
 async def unexpected(request: Request, exc: Exception) -> Response:
-    # A bug, never bad input: log it with its traceback, answer with the envelope and no internals.
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return render(ServerError("The server had an error while processing your request."))
+    # Starlette calls this from its outermost middleware, which re-raises afterwards: uvicorn then closes the
+    # connection. Routes turn their own surprises into a ServerError first (see routes.sync), so this is the
+    # last resort, for errors outside a route.
+    return render(server_error(request, exc))
 
 
 HANDLERS = {APIError: api_error, HTTPException: http_error, Exception: unexpected}

@@ -13,9 +13,10 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from offline_assistants.api.errors import server_error
 from offline_assistants.api.sse import stream_run
 from offline_assistants.engine import Engine
-from offline_assistants.errors import InvalidRequest
+from offline_assistants.errors import APIError, InvalidRequest, ServerError
 from offline_assistants.schemas.assistants import AssistantCreate, AssistantUpdate
 from offline_assistants.schemas.common import ListParams, Page
 from offline_assistants.schemas.files import FileListParams
@@ -44,7 +45,15 @@ def sync(fn: Callable[..., Any]) -> Handler:
     @functools.wraps(fn)
     async def handler(request: Request) -> Response:
         body = await request.body() if request.method == "POST" else b""
-        return respond(await run_in_threadpool(fn, request, body, **request.path_params))
+        try:
+            value = await run_in_threadpool(fn, request, body, **request.path_params)
+        except APIError:
+            raise
+        except Exception as exc:
+            # Answered as an APIError, the 500 leaves the connection open; left to Starlette's last-resort
+            # handler, it would be re-raised and uvicorn would drop the client's keep-alive connection.
+            raise server_error(request, exc) from exc
+        return respond(value)
 
     return handler
 
@@ -195,6 +204,10 @@ def routes(engine: Engine) -> list[Route]:
                 raise InvalidRequest("Missing required parameter: 'purpose'.", param="purpose",
                                      code="missing_required_parameter")
             obj = await run_in_threadpool(e.files.upload, upload.file, upload.filename or "file", purpose)
+        except APIError:
+            raise
+        except Exception as exc:
+            raise server_error(request, exc) from exc
         finally:
             await form.close()
         return respond(obj)
@@ -219,7 +232,12 @@ def routes(engine: Engine) -> list[Route]:
     @sync
     def file_content(request: Request, body: bytes, file_id: str) -> Any:
         obj = e.files.get(file_id)
-        return FileResponse(e.files.path(file_id), media_type="application/octet-stream", filename=obj.filename)
+        path = e.files.path(file_id)
+        if not path.is_file():
+            # The row outlived its bytes (removed by hand, a disk lost): say so in the envelope. Left to
+            # FileResponse, it would raise mid-response, and the server would drop the connection.
+            raise ServerError(f"The content of file '{file_id}' is missing from the server's storage.")
+        return FileResponse(path, media_type="application/octet-stream", filename=obj.filename)
 
     t, r = "/v1/threads/{thread_id}", "/v1/threads/{thread_id}/runs/{run_id}"
     return [

@@ -126,14 +126,15 @@ class Executor:
             ext.prepare(turn)
         for _round in range(self.max_rounds):
             prompt = self._prompt(turn, budget)
-            handled = False
+            outcome = None
             for ext in self.extensions:
-                if ext.handle(self, turn, prompt, budget):
-                    handled = True
+                outcome = ext.handle(self, turn, prompt, budget)
+                if outcome:
                     break
-            if handled:
-                if self.store.runs.row(None, run_id)["status"] == "requires_action":
-                    return
+            # Decided here, not by re-reading the run: the client may already have answered a requires_action.
+            if outcome == "wait":
+                return
+            if outcome == "next":
                 continue
             self.write_message(turn, prompt, budget)
             self._settle(run_id, "completed", {})

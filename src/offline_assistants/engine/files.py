@@ -55,13 +55,14 @@ class Files:
                             code="file_too_large",
                         )
                     out.write(chunk)
+            return self.store.files.insert({
+                "id": file_id, "created_at": now(), "bytes": size, "filename": filename, "purpose": purpose,
+                "status": "processed", "path": str(path),
+            })
         except BaseException:
+            # Too large, a broken upload, or the row could not be stored: leave no orphan bytes on disk.
             path.unlink(missing_ok=True)
             raise
-        return self.store.files.insert({
-            "id": file_id, "created_at": now(), "bytes": size, "filename": filename, "purpose": purpose,
-            "status": "processed", "path": str(path),
-        })
 
     def get(self, file_id: str) -> FileObject:
         return self.store.files.get(file_id)

@@ -12,7 +12,7 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from offline_assistants.engine.executor import Budget, Executor, Turn
 from offline_assistants.ids import new_id, now
@@ -90,21 +90,24 @@ class ToolCalling:
         turn.extras += backend.encode_message("assistant", call) + backend.encode_message("tool", result)
 
     # --- per round ---
-    def handle(self, ex: Executor, turn: Turn, prompt: list[int], budget: Budget) -> bool:
-        """Make one tool call if the model (or tool_choice) wants one; False lets the executor answer in text."""
+    def handle(self, ex: Executor, turn: Turn, prompt: list[int], budget: Budget) -> Literal["next", "wait"] | None:
+        """Make one tool call if the model (or tool_choice) wants one.
+
+        "next": a tool ran, go round again; "wait": the run awaits the client's tool outputs; None: answer in text.
+        """
         if not turn.tools or turn.tool_rounds >= ex.max_rounds:
-            return False
+            return None
         target = self._forced(turn) or self._decide(ex, turn, prompt, budget)
         if target is None:
-            return False
+            return None
         turn.tool_rounds += 1
         turn.used_tools.add(_key(target))
         turn.last_call_failed = False
         if target["type"] == "code_interpreter":
             self._code(ex, turn, prompt, budget)
-        else:
-            self._function(ex, turn, prompt, budget, target["function"])
-        return True
+            return "next"
+        self._function(ex, turn, prompt, budget, target["function"])
+        return "wait"
 
     def _forced(self, turn: Turn) -> dict[str, Any] | None:
         choice = turn.tool_choice
@@ -199,6 +202,8 @@ class ToolCalling:
                 "delta": {"step_details": {"type": "tool_calls", "tool_calls": [call]}},
             })
 
+        # The opening delta names the call (the SDK's on_tool_call_created); later ones carry only the input.
+        delta({"input": "", "outputs": []})
         fence = _Fence(lambda piece: delta({"input": piece}))
         usage = [0, 0]
         code = self._generate(ex, turn, prompt + self._tokens(CODE_OPEN), budget, CODE_GRAMMAR,
@@ -262,13 +267,14 @@ class ToolCalling:
             call: dict[str, Any] = {"index": 0, "type": "function", "function": {"arguments": piece}}
             if first:
                 call.update(id=call_id)
-                call["function"]["name"] = name
+                call["function"].update(name=name, output=None)
                 first = False
             runs.bus.publish(thread_id, "thread.run.step.delta", {
                 "id": step_id, "object": "thread.run.step.delta",
                 "delta": {"step_details": {"type": "tool_calls", "tool_calls": [call]}},
             })
 
+        delta("")  # the opening delta: id, type and name
         lead = self._tokens(call_text(name, "")[: -len("}\n</tool_call>")])
         usage = [0, 0]
         arguments = self._generate(ex, turn, prompt + lead, budget, json_schema_grammar(fn.get("parameters")),

@@ -44,7 +44,7 @@ Metadata = Annotated[dict[str, str], AfterValidator(_check_metadata)]
 class Request(BaseModel):
     """A request body: unknown fields are refused, as the real API refuses them."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # JSON has no NaN or Infinity
 
 
 class Loose(BaseModel):

@@ -78,11 +78,14 @@ class Database:
             db.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield db
-            except BaseException:
-                db.conn.execute("ROLLBACK")
-                raise
-            else:
                 db.conn.execute("COMMIT")
+            except BaseException:
+                # SQLite may have ended the transaction itself (RAISE(ROLLBACK), some I/O errors): then a ROLLBACK
+                # would fail and hide the real error. A failed COMMIT (a deferred constraint) leaves it open: end it,
+                # or the next write on this thread would join it and never commit.
+                if db.conn.in_transaction:
+                    db.conn.execute("ROLLBACK")
+                raise
 
     def close(self) -> None:
         with self._all_lock:

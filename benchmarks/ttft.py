@@ -1,0 +1,163 @@
+"""Time to first token of a streamed run through the real server: cold, follow-up turn, thread switch.
+
+uvicorn on loopback (offline_assistants.testing.serve) and the official `openai` SDK; the time is from just before
+`client.beta.threads.runs.create(stream=True)` (the POST) to the first `thread.message.delta` event received.
+
+cold      the first run on a thread with ~2,000 tokens of history (realistic alternating chat messages, the last
+          one a user question). Each cold sample is a new thread, so nothing of it is in the model's KV cache.
+followup  on the same thread: add a short user message, run again. The engine hands the backend the same prompt
+          prefix (stored tokens, stable window) and the thread id as cache key, so llama.cpp evaluates only the
+          tokens after the longest common prefix (the previous answer's closing tag, the new message, the prefix).
+switch    two warm threads, alternating: each run parks the other thread's KV state and restores this one's
+          (LlamaBackend keeps the states of the most recent threads, kv_cache_states=4 by default).
+
+For each run, the tokens llama.cpp actually evaluated (Finish.prompt_tokens) and the time spent in the backend's
+KV-state switch are recorded from a wrapper around the backend instance (diagnostics only; nothing is changed).
+
+Ends with one stdout line: RESULT ttft cold_s=.. followup_s=.. ratio=.. switch_s=..
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+from _common import OtherLoad, conversation, log, machine, median, wait_quiet
+
+FOLLOWUPS = ["Thanks. Can you say that more briefly?", "Why is that?", "Give me one example.",
+             "And what about the second point?", "OK. What should I do next?", "Is there a faster way?",
+             "Can you check that again?", "Summarize it in one line."]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--history-tokens", type=int, default=2000, help="tokens of history per thread (default %(default)s)")
+    ap.add_argument("--cold", type=int, default=3, help="cold samples, one new thread each (default %(default)s)")
+    ap.add_argument("--followups", type=int, default=5, help="follow-up turns on one thread (default %(default)s)")
+    ap.add_argument("--switches", type=int, default=6, help="runs alternating between two threads (default %(default)s)")
+    ap.add_argument("--max-tokens", type=int, default=16, help="max_completion_tokens of every run (default %(default)s)")
+    ap.add_argument("--n-ctx", type=int, default=4096)
+    ap.add_argument("--quiet-wait", type=float, default=60.0,
+                    help="before each measurement, wait up to this many seconds for other processes to go idle")
+    args = ap.parse_args()
+    if args.cold < 2:
+        ap.error("--cold must be at least 2 (the thread-switch part alternates the last two cold threads)")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)  # the SDK marks the Assistants API deprecated
+
+    import openai
+
+    from offline_assistants.api import create_app
+    from offline_assistants.llm.backend import Finish
+    from offline_assistants.testing import load_default_backend, make_engine, serve
+
+    log("machine:", json.dumps(machine()))
+    backend = load_default_backend(n_ctx=args.n_ctx)
+    log(f"model {backend.name}, n_ctx {backend.n_ctx}, n_threads {backend.n_threads}")
+
+    # Diagnostics: wrap the backend instance to see the KV switch time and the tokens actually evaluated.
+    probe: dict[str, float] = {}
+    original_switch, original_generate = backend._switch, backend.generate
+
+    def timed_switch(key):  # noqa: ANN001
+        t = time.perf_counter()
+        original_switch(key)
+        probe["switch_ms"] = (time.perf_counter() - t) * 1e3
+
+    def watched_generate(prompt, sampling, **kw):  # noqa: ANN001
+        probe["prompt_len"] = len(prompt)
+        for item in original_generate(prompt, sampling, **kw):
+            if isinstance(item, Finish):
+                probe["evaluated"] = item.prompt_tokens
+            yield item
+
+    backend._switch = timed_switch  # type: ignore[method-assign]
+    backend.generate = watched_generate  # type: ignore[method-assign]
+
+    engine = make_engine(Path(tempfile.mkdtemp(prefix="oa-bench-ttft-")), backend)
+    samples: dict[str, list[dict]] = {"cold": [], "followup": [], "switch": []}
+    with serve(create_app(engine)) as url:
+        client = openai.OpenAI(base_url=url, api_key="local", max_retries=0)
+        assistant = client.beta.assistants.create(
+            model="gpt-4o", instructions="You are a helpful assistant. Answer briefly.", temperature=0)
+
+        def new_thread(seed: int) -> str:
+            msgs, total = [], 0
+            for role, text in conversation(seed, 10_000):
+                n = len(backend.encode_message(role, text))
+                if total + n > args.history_tokens and role == "user":
+                    break
+                msgs.append({"role": role, "content": text})
+                total += n
+            if msgs[-1]["role"] != "user":
+                msgs.append({"role": "user", "content": "So, what do you suggest?"})
+            return client.beta.threads.create(messages=msgs).id
+
+        def ttft(kind: str, thread_id: str, label: str) -> float:
+            quiet = wait_quiet(args.quiet_wait, label=label)
+            meter = OtherLoad().start()
+            probe.clear()
+            t0 = time.perf_counter()
+            first = None
+            status = None
+            for event in client.beta.threads.runs.create(thread_id=thread_id, assistant_id=assistant.id, stream=True,
+                                                         max_completion_tokens=args.max_tokens, temperature=0):
+                if event.event == "thread.message.delta" and first is None:
+                    first = time.perf_counter() - t0
+                elif event.event.startswith("thread.run.") and event.event.split(".")[-1] in (
+                        "completed", "incomplete", "failed", "cancelled", "expired"):
+                    status = event.data.status
+            if first is None:
+                raise RuntimeError(f"{label}: no text delta (run {status})")
+            others = max(quiet, meter.stop())
+            s = dict(s=first, prompt=probe.get("prompt_len"), evaluated=probe.get("evaluated"),
+                     switch_ms=probe.get("switch_ms", 0.0), others=others)
+            samples[kind].append(s)
+            log(f"{label}: first token after {first * 1e3:.0f} ms; prompt {s['prompt']} tokens, evaluated "
+                f"{s['evaluated']}; KV switch {s['switch_ms']:.0f} ms; run {status}; other processes {others:.2f} cores")
+            return first
+
+        log("warm-up (not measured)")
+        samples["warmup"] = []
+        ttft("warmup", new_thread(99), "warm-up")
+
+        # cold, then follow-ups on the first cold thread
+        threads = []
+        for i in range(args.cold):
+            tid = new_thread(i + 1)
+            threads.append(tid)
+            ttft("cold", tid, f"cold {i + 1}/{args.cold}")
+            if i == 0:
+                for j in range(args.followups):
+                    client.beta.threads.messages.create(thread_id=tid, role="user", content=FOLLOWUPS[j % len(FOLLOWUPS)])
+                    ttft("followup", tid, f"  follow-up {j + 1}/{args.followups}")
+
+        # thread switch: the last two cold threads, both warm now, alternating
+        a, b = threads[-2], threads[-1]
+        ttft("warmup", a, "switch warm-up")  # a's state is restored from the LRU and b's parked
+        for k in range(args.switches):
+            tid = b if k % 2 == 0 else a
+            client.beta.threads.messages.create(thread_id=tid, role="user", content=FOLLOWUPS[k % len(FOLLOWUPS)])
+            ttft("switch", tid, f"switch {k + 1}/{args.switches} to thread {'B' if tid == b else 'A'}")
+    engine.close()
+
+    def med(kind: str, key: str = "s") -> float:
+        return median([x[key] for x in samples[kind]])
+
+    cold, follow, switch = med("cold"), med("followup"), med("switch")
+    log(f"median: cold {cold * 1e3:.0f} ms (evaluated {med('cold', 'evaluated'):.0f} of {med('cold', 'prompt'):.0f} "
+        f"tokens), follow-up {follow * 1e3:.0f} ms (evaluated {med('followup', 'evaluated'):.0f}), switch "
+        f"{switch * 1e3:.0f} ms (evaluated {med('switch', 'evaluated'):.0f}, of which KV switch "
+        f"{med('switch', 'switch_ms'):.0f} ms)")
+    print(f"RESULT ttft cold_s={cold:.3f} followup_s={follow:.3f} ratio={follow / cold:.3f} switch_s={switch:.3f} "
+          f"prompt_tokens={med('cold', 'prompt'):.0f} followup_evaluated={med('followup', 'evaluated'):.0f} "
+          f"switch_evaluated={med('switch', 'evaluated'):.0f} switch_state_ms={med('switch', 'switch_ms'):.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""Tool rounds on a scripted model: the decision, the call, requires_action and its resumption, the bounds."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from offline_assistants.engine import Engine
+from offline_assistants.engine.events import FINAL_RUN_EVENTS, Event
+from offline_assistants.llm.scripted import ScriptedBackend
+from offline_assistants.schemas.assistants import AssistantCreate
+from offline_assistants.schemas.common import ListParams
+from offline_assistants.schemas.messages import MessageCreate
+from offline_assistants.schemas.runs import RunCreate, SubmitToolOutputs, ToolOutput
+from offline_assistants.schemas.threads import ThreadCreate
+from offline_assistants.tools.code_interpreter import ExecutionResult
+
+WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",
+                                             "parameters": {"type": "object",
+                                                            "properties": {"city": {"type": "string"}}}}}
+
+
+class FakeRunner:
+    """Records code and answers like a kernel would; the real kernel is tested in tests/tools and tests/api."""
+
+    def __init__(self, logs: str = "4\n", error: str | None = None) -> None:
+        self.calls: list[tuple[str, str, dict[str, Path]]] = []
+        self.logs = logs
+        self.error = error
+
+    def execute(self, session_id: str, code: str, *, input_files: Any = None) -> ExecutionResult:
+        self.calls.append((session_id, code, dict(input_files or {})))
+        return ExecutionResult(logs=self.logs, error=self.error)
+
+    def shutdown(self, session_id: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def start(engine: Engine, tools: list[dict[str, Any]], **run: Any) -> tuple[str, str, list[Event], threading.Event]:
+    assistant = engine.assistants.create(AssistantCreate.model_validate({"model": "gpt-4o", "tools": tools}))
+    thread = engine.threads.create(ThreadCreate(messages=[MessageCreate(role="user", content="hi")]))
+    events: list[Event] = []
+    ended = threading.Event()
+
+    def listen(event: Event) -> None:
+        events.append(event)
+        if event.event in FINAL_RUN_EVENTS:
+            ended.set()
+
+    created, _ = engine.runs.create(thread.id, RunCreate.model_validate({"assistant_id": assistant.id, **run}), listen)
+    return thread.id, created.id, events, ended
+
+
+def test_code_round_then_answer(make_engine: Callable[..., Engine]) -> None:
+    backend = ScriptedBackend([" run Python code.", "print(2+2)\n```", "It is 4."])
+    runner = FakeRunner()
+    engine = make_engine(backend, code_runner=runner)
+    thread_id, run_id, events, ended = start(engine, [{"type": "code_interpreter"}])
+    assert ended.wait(10)
+    assert runner.calls[0][:2] == (thread_id, "print(2+2)")
+    names = [e.event for e in events]
+    assert names[3:6] == ["thread.run.step.created", "thread.run.step.in_progress", "thread.run.step.delta"]
+    deltas = [e.data["delta"]["step_details"]["tool_calls"][0] for e in events if e.event == "thread.run.step.delta"]
+    assert deltas[0]["id"].startswith("call_") and deltas[0]["type"] == "code_interpreter"
+    code = "".join(d["code_interpreter"].get("input", "") for d in deltas)
+    assert code == "print(2+2)"  # the closing fence never leaks into the streamed input
+    assert deltas[-1]["code_interpreter"]["outputs"] == [{"type": "logs", "logs": "4\n", "index": 0}]
+    run = engine.runs.get(thread_id, run_id)
+    assert run.status == "completed"
+    steps = engine.runs.list_steps(thread_id, run_id, ListParams(order="asc")).data
+    assert [s.type for s in steps] == ["tool_calls", "message_creation"]
+    assert steps[0].step_details["tool_calls"][0]["code_interpreter"] == {
+        "input": "print(2+2)", "outputs": [{"type": "logs", "logs": "4\n"}]}
+    assert steps[0].usage is not None and steps[0].usage.completion_tokens > 0
+    # The tool's output reached the model's next prompt.
+    assert "Output:\n4" in backend.text(backend.prompts[-1])
+
+
+def test_function_call_requires_action_then_resumes(make_engine: Callable[..., Engine]) -> None:
+    backend = ScriptedBackend([" call get_weather.", '{"city": "Paris"}', "Sunny in Paris."])
+    engine = make_engine(backend)
+    thread_id, run_id, events, ended = start(engine, [WEATHER])
+    assert ended.wait(10)
+    run = engine.runs.get(thread_id, run_id)
+    assert run.status == "requires_action" and events[-1].event == "thread.run.requires_action"
+    calls = run.required_action["submit_tool_outputs"]["tool_calls"]  # type: ignore[index]
+    assert calls[0]["function"] == {"name": "get_weather", "arguments": '{"city": "Paris"}'}
+    assert run.usage is None
+    resumed: list[Event] = []
+    done = threading.Event()
+
+    def listen(event: Event) -> None:
+        resumed.append(event)
+        if event.event in FINAL_RUN_EVENTS:
+            done.set()
+
+    engine.runs.submit_tool_outputs(thread_id, run_id, SubmitToolOutputs(
+        tool_outputs=[ToolOutput(tool_call_id=calls[0]["id"], output="22C, sunny")]), listen)
+    assert done.wait(10)
+    assert [e.event for e in resumed][:3] == ["thread.run.queued", "thread.run.in_progress",
+                                              "thread.run.step.completed"]
+    assert engine.runs.get(thread_id, run_id).status == "completed"
+    step = engine.runs.list_steps(thread_id, run_id, ListParams(order="asc")).data[0]
+    assert step.status == "completed" and step.step_details["tool_calls"][0]["function"]["output"] == "22C, sunny"
+    assert "22C, sunny" in backend.text(backend.prompts[-1])
+
+
+def test_submit_tool_outputs_validation(make_engine: Callable[..., Engine]) -> None:
+    from offline_assistants.errors import InvalidRequest
+
+    engine = make_engine(ScriptedBackend([" call get_weather.", "{}"]))
+    thread_id, run_id, _, ended = start(engine, [WEATHER])
+    assert ended.wait(10)
+    with pytest.raises(InvalidRequest):
+        engine.runs.submit_tool_outputs(thread_id, run_id, SubmitToolOutputs(
+            tool_outputs=[ToolOutput(tool_call_id="call_nope", output="x")]))
+    with pytest.raises(InvalidRequest):
+        engine.runs.submit_tool_outputs(thread_id, run_id, SubmitToolOutputs(tool_outputs=[]))
+    assert engine.runs.get(thread_id, run_id).status == "requires_action"
+    cancelled = engine.runs.cancel(thread_id, run_id)
+    assert cancelled.status == "cancelling"
+    deadline = time.monotonic() + 5
+    while engine.runs.get(thread_id, run_id).status != "cancelled" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert engine.runs.get(thread_id, run_id).status == "cancelled"
+
+
+def test_tool_choice_none_answers_without_tools(make_engine: Callable[..., Engine]) -> None:
+    backend = ScriptedBackend(["Just text."])
+    runner = FakeRunner()
+    engine = make_engine(backend, code_runner=runner)
+    thread_id, run_id, _, ended = start(engine, [{"type": "code_interpreter"}], tool_choice="none")
+    assert ended.wait(10)
+    assert runner.calls == [] and engine.runs.get(thread_id, run_id).status == "completed"
+    assert "python" not in backend.text(backend.prompts[0])
+
+
+def test_forced_code_interpreter_skips_the_decision(make_engine: Callable[..., Engine]) -> None:
+    backend = ScriptedBackend(["x = 1\n```", "Done."])
+    runner = FakeRunner(logs="")
+    engine = make_engine(backend, code_runner=runner)
+    thread_id, run_id, _, ended = start(engine, [{"type": "code_interpreter"}, WEATHER],
+                                        tool_choice={"type": "code_interpreter"})
+    assert ended.wait(10)
+    assert [c[1] for c in runner.calls] == ["x = 1"]
+    assert engine.runs.get(thread_id, run_id).status == "completed"
+
+
+def test_required_tool_choice_excludes_answering(make_engine: Callable[..., Engine]) -> None:
+    backend = ScriptedBackend([" call get_weather.", "{}"])
+    engine = make_engine(backend)
+    thread_id, run_id, _, ended = start(engine, [WEATHER, {"type": "code_interpreter"}], tool_choice="required")
+    assert ended.wait(10)
+    # Without a code runner, code_interpreter is not offered; with one tool left and answering excluded, the
+    # model is not even asked: the call is made directly.
+    assert engine.runs.get(thread_id, run_id).status == "requires_action"
+    assert backend.samplings[0].grammar is not None and "city" not in backend.text(backend.prompts[0])[-20:]
+
+
+def test_tool_rounds_are_bounded(make_engine: Callable[..., Engine]) -> None:
+    replies = []
+    for _ in range(5):
+        replies += [" run Python code.", "boom()\n```"]
+    backend = ScriptedBackend(replies + ["Gave up."])
+    runner = FakeRunner(logs="NameError", error="NameError")
+    engine = make_engine(backend, code_runner=runner, max_tool_rounds=3)
+    thread_id, run_id, _, ended = start(engine, [{"type": "code_interpreter"}])
+    assert ended.wait(10)
+    assert len(runner.calls) == 2  # one call and one retry of failed code, then the model must answer
+    assert engine.runs.get(thread_id, run_id).status == "completed"
+
+
+def test_unknown_tool_choice_function_is_refused(make_engine: Callable[..., Engine]) -> None:
+    from offline_assistants.errors import InvalidRequest
+
+    engine = make_engine(ScriptedBackend())
+    with pytest.raises(InvalidRequest) as err:
+        start(engine, [WEATHER], tool_choice={"type": "function", "function": {"name": "nope"}})
+    assert err.value.param == "tool_choice"
