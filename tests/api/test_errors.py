@@ -202,9 +202,15 @@ def test_metadata_limits(any_client: openai.OpenAI, engine: Engine) -> None:
     assert any_client.beta.threads.retrieve(t.id).metadata == {}
 
 
-def test_not_found_for_each_kind(any_client: openai.OpenAI) -> None:
+def test_not_found_for_each_kind(any_client: openai.OpenAI, engine: Engine) -> None:
     t = any_client.beta.threads.create()
+    # A run row made straight in the store (no model involved), to ask it for a step it does not have.
+    engine.store.runs.insert({"id": "run_here", "thread_id": t.id, "assistant_id": "asst_x", "created_at": 1,
+                              "status": "completed", "model": "m"})
     cases = [
+        (lambda: any_client.beta.threads.runs.retrieve("run_x", thread_id=t.id), "No run found with id 'run_x'."),
+        (lambda: any_client.beta.threads.runs.steps.retrieve("step_x", thread_id=t.id, run_id="run_here"),
+         "No run step found with id 'step_x'."),
         (lambda: any_client.beta.assistants.retrieve("asst_x"), "No assistant found with id 'asst_x'."),
         (lambda: any_client.beta.threads.retrieve("thread_x"), "No thread found with id 'thread_x'."),
         (lambda: any_client.beta.threads.messages.retrieve("msg_x", thread_id=t.id),

@@ -71,6 +71,20 @@ def test_list_with_purpose_filter(any_client: openai.OpenAI) -> None:
     assert [f.id for f in any_client.files.list(limit=1)] == [b.id, v.id, a.id]  # auto-pagination
 
 
+def test_list_page_sizes(client: openai.OpenAI, engine: Engine) -> None:
+    # The files list takes 1 to 10,000 per page, all of them by default (the other lists stop at 100, 20 by default).
+    ids = [engine.files.upload(iter([b"x"]), f"f{i}.txt", "assistants").id for i in range(25)]
+    page = client.files.list()
+    assert [f.id for f in page.data] == ids[::-1] and page.has_more is False
+    assert len(client.files.list(limit=10_000).data) == 25
+    page = client.files.list(limit=10, order="asc", after=ids[9])
+    assert [f.id for f in page.data] == ids[10:20] and page.has_more is True
+    for limit, code in ((10_001, "integer_above_max_value"), (0, "integer_below_min_value")):
+        with pytest.raises(openai.BadRequestError) as exc:
+            client.files.list(limit=limit)
+        assert exc.value.body["param"] == "limit" and exc.value.body["code"] == code  # type: ignore[index]
+
+
 def test_bad_purpose_and_missing_parts(client: openai.OpenAI, engine: Engine) -> None:
     with pytest.raises(openai.BadRequestError) as exc:
         client.files.create(file=("a.txt", b"x"), purpose="bogus")  # type: ignore[arg-type]

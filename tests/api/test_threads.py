@@ -123,3 +123,26 @@ def test_too_many_initial_messages(client: openai.OpenAI, engine: Engine) -> Non
     assert exc.value.body["param"] == "messages"  # type: ignore[index]
     assert exc.value.body["code"] == "array_above_max_length"  # type: ignore[index]
     assert count(engine, "threads") == 0
+
+
+def test_create_is_all_or_nothing(client: openai.OpenAI, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thread and its initial messages land in one transaction: a failure on the 3rd message undoes it all."""
+    real_insert = engine.store.messages.insert
+    calls = []
+
+    def insert(values, tokens):  # type: ignore[no-untyped-def]
+        calls.append(values["id"])
+        if len(calls) == 3:
+            raise RuntimeError("storage failed on the third message")
+        return real_insert(values, tokens)
+
+    monkeypatch.setattr(engine.store.messages, "insert", insert)
+    with pytest.raises(openai.InternalServerError):
+        client.beta.threads.create(messages=[{"role": "user", "content": str(i)} for i in range(4)])
+    assert len(calls) == 3
+    assert count(engine, "threads") == 0
+    assert count(engine, "messages") == 0
+    monkeypatch.undo()
+    t = client.beta.threads.create(messages=[{"role": "user", "content": "ok"}])
+    assert count(engine, "threads") == 1 and count(engine, "messages") == 1
+    assert [m.content[0].text.value for m in client.beta.threads.messages.list(t.id)] == ["ok"]  # type: ignore[union-attr]

@@ -214,11 +214,8 @@ def routes(engine: Engine) -> list[Route]:
 
     @sync
     def list_files(request: Request, body: bytes) -> Any:
-        params = list_params(request)
-        if "order" not in request.query_params:
-            params.order = "desc"
-        purpose = parse_query(FileListParams, dict(request.query_params)).purpose
-        page: Page[Any] = e.files.list(params, purpose)
+        params = parse_query(FileListParams, dict(request.query_params))
+        page: Page[Any] = e.files.list(params, params.purpose)
         return page
 
     @sync

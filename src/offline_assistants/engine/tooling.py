@@ -278,7 +278,7 @@ class ToolCalling:
         lead = self._tokens(call_text(name, "")[: -len("}\n</tool_call>")])
         usage = [0, 0]
         arguments = self._generate(ex, turn, prompt + lead, budget, json_schema_grammar(fn.get("parameters")),
-                                   max_tokens=MAX_CALL_TOKENS, on_piece=delta, usage=usage).strip()
+                                   max_tokens=MAX_CALL_TOKENS, on_piece=delta, usage=usage)
         details["tool_calls"][0]["function"]["arguments"] = arguments
         store.runs.update_step(step_id, {"step_details": details, "usage": _usage(*usage)})
         required = {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": [

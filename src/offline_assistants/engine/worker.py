@@ -21,7 +21,8 @@ class Worker:
         self._expire = expire
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._thread: threading.Thread | None = None
-        self.busy = threading.Event()
+        self._pending = 0  # submitted and not yet finished: a counter, so no gap between get() and execution
+        self._lock = threading.Lock()
 
     def start(self) -> None:
         if self._thread is None:
@@ -29,6 +30,8 @@ class Worker:
             self._thread.start()
 
     def submit(self, run_id: str) -> None:
+        with self._lock:
+            self._pending += 1
         self._queue.put(run_id)
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -38,7 +41,8 @@ class Worker:
             self._thread = None
 
     def idle(self) -> bool:
-        return self._queue.empty() and not self.busy.is_set()
+        with self._lock:
+            return self._pending == 0
 
     def _loop(self) -> None:
         while True:
@@ -48,7 +52,6 @@ class Worker:
                 run_id = ""
             if run_id is None:
                 return
-            self.busy.set()
             try:
                 if run_id:
                     self._execute(run_id)
@@ -56,7 +59,9 @@ class Worker:
             except Exception:  # noqa: BLE001 - the worker must outlive any one run
                 log.exception("worker: run %s", run_id)
             finally:
-                self.busy.clear()
+                if run_id:
+                    with self._lock:
+                        self._pending -= 1
 
 
 def recover(store: Store) -> list[str]:

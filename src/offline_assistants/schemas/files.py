@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, Field
+
+from offline_assistants.schemas.common import ListParams
 
 FilePurpose = Literal[
     "assistants", "assistants_output", "batch", "batch_output", "fine-tune", "fine-tune-results", "vision", "user_data",
@@ -22,6 +24,8 @@ class FileObject(BaseModel):
     status_details: str | None = None
 
 
-class FileListParams(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class FileListParams(ListParams):
+    """GET /v1/files takes far bigger pages than the other lists: 1 to 10,000 files, all of them by default."""
+
+    limit: int = Field(default=10_000, ge=1, le=10_000)
     purpose: str | None = None
