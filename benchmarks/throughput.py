@@ -92,6 +92,10 @@ def main() -> int:
     ap.add_argument("--n-ctx", type=int, default=4096)
     ap.add_argument("--quiet-wait", type=float, default=60.0,
                     help="before each measurement, wait up to this many seconds for other processes to go idle")
+    ap.add_argument("--busy", type=float, default=0.25,
+                    help="a repetition during which other processes used this many cores or more is discarded and "
+                         "run again with a new prompt (default %(default)s)")
+    ap.add_argument("--max-attempts", type=int, default=4, help="give up after reps * this many attempts")
     args = ap.parse_args()
     warnings.filterwarnings("ignore", category=DeprecationWarning)  # the SDK marks the Assistants API deprecated
 
@@ -141,12 +145,13 @@ def main() -> int:
         run_raw(raw, toks, 20)
         log(f"  warm-up: ours prompt {w['prompt']} tokens in {w['t_first']:.2f}s")
 
-        for rep in range(args.reps):
+        rep = 0
+        while sum(r["clean"] for r in rows) < args.reps and rep < args.reps * args.max_attempts:
             assistant_id, thread_id, tokens = prepare(rep)
             order = ["ours", "raw"] if rep % 2 == 0 else ["raw", "ours"]
             res = {}
             for side in order:
-                quiet = wait_quiet(args.quiet_wait, label=f"rep {rep} {side}")
+                quiet = wait_quiet(args.quiet_wait, threshold=args.busy, label=f"rep {rep} {side}")
                 meter = OtherLoad().start()
                 if side == "ours":
                     n_sw = len(switch_ms)
@@ -170,29 +175,37 @@ def main() -> int:
                 ours_first_s=o["t_first"], raw_first_s=r["t_first"], switch_ms=o["switch_ms"],
                 others=max(o["others"], r["others"]), same_prompt=same_prompt, same_text=same_text,
             )
+            row["clean"] = row["others"] < args.busy
             rows.append(row)
-            log(f"rep {rep} ({'/'.join(order)}): prompt {row['prompt']} tok, generated {row['completion']} tok "
+            rep += 1
+            log(f"rep {row['rep']} ({'/'.join(order)}): prompt {row['prompt']} tok, generated {row['completion']} tok "
                 f"(run {o['status']}); prompt tok/s ours {row['ours_prompt_tok_s']:.0f} raw "
                 f"{row['raw_prompt_tok_s']:.0f} (first token ours {o['t_first'] * 1e3:.0f} ms incl. KV switch "
                 f"{o['switch_ms']:.0f} ms, raw {r['t_first'] * 1e3:.0f} ms); gen tok/s ours {row['ours_tok_s']:.1f} "
                 f"raw {row['raw_tok_s']:.1f}; same prompt {same_prompt}, same text {same_text}; "
-                f"other processes {row['others']:.2f} cores")
+                f"other processes {row['others']:.2f} cores -> {'kept' if row['clean'] else 'DISCARDED (contention)'}")
     engine.close()
 
+    used = [r for r in rows if r["clean"]]
+    if not used:
+        log(f"WARNING: no repetition ran without other processes using >= {args.busy} cores; using all of them")
+        used = rows
+
     def med(key: str) -> float:
-        return median([r[key] for r in rows])
+        return median([r[key] for r in used])
 
     ours_tok_s, raw_tok_s = med("ours_tok_s"), med("raw_tok_s")
     ours_p, raw_p = med("ours_prompt_tok_s"), med("raw_prompt_tok_s")
     ok = all(r["same_prompt"] for r in rows)
-    log(f"median over {len(rows)} reps: gen ours {ours_tok_s:.1f} raw {raw_tok_s:.1f} tok/s; prompt ours {ours_p:.0f} "
+    log(f"median over {len(used)} reps: gen ours {ours_tok_s:.1f} raw {raw_tok_s:.1f} tok/s; prompt ours {ours_p:.0f} "
         f"raw {raw_p:.0f} tok/s; first token ours {med('ours_first_s') * 1e3:.0f} ms raw "
         f"{med('raw_first_s') * 1e3:.0f} ms; KV switch in ours' prompt phase {med('switch_ms'):.0f} ms; "
-        f"outputs identical in {sum(r['same_text'] for r in rows)}/{len(rows)}")
+        f"outputs identical in {sum(r['same_text'] for r in used)}/{len(used)}")
     print(f"RESULT throughput ours_tok_s={ours_tok_s:.1f} raw_tok_s={raw_tok_s:.1f} ratio={ours_tok_s / raw_tok_s:.3f} "
           f"ours_prompt_tok_s={ours_p:.0f} raw_prompt_tok_s={raw_p:.0f} prompt_ratio={ours_p / raw_p:.3f} "
-          f"prompt_tokens={int(med('prompt'))} completion_tokens={int(med('completion'))} reps={len(rows)} "
-          f"threads={threads} same_output={sum(r['same_text'] for r in rows)}/{len(rows)}")
+          f"prompt_tokens={int(med('prompt'))} completion_tokens={int(med('completion'))} reps={len(used)} "
+          f"discarded={len(rows) - len(used) if used is not rows else 0} threads={threads} "
+          f"same_output={sum(r['same_text'] for r in used)}/{len(used)}")
     return 0 if ok else 1
 
 

@@ -44,9 +44,11 @@ def main() -> int:
     ap.add_argument("--n-ctx", type=int, default=4096)
     ap.add_argument("--quiet-wait", type=float, default=60.0,
                     help="before each measurement, wait up to this many seconds for other processes to go idle")
+    ap.add_argument("--busy", type=float, default=0.25,
+                    help="a sample during which other processes used this many cores or more is discarded and "
+                         "measured again (default %(default)s)")
+    ap.add_argument("--max-attempts", type=int, default=4, help="give up after wanted * this many attempts")
     args = ap.parse_args()
-    if args.cold < 2:
-        ap.error("--cold must be at least 2 (the thread-switch part alternates the last two cold threads)")
     warnings.filterwarnings("ignore", category=DeprecationWarning)  # the SDK marks the Assistants API deprecated
 
     import openai
@@ -80,6 +82,7 @@ def main() -> int:
 
     engine = make_engine(Path(tempfile.mkdtemp(prefix="oa-bench-ttft-")), backend)
     samples: dict[str, list[dict]] = {"cold": [], "followup": [], "switch": []}
+    dropped: list[dict] = []
     with serve(create_app(engine)) as url:
         client = openai.OpenAI(base_url=url, api_key="local", max_retries=0)
         assistant = client.beta.assistants.create(
@@ -95,10 +98,15 @@ def main() -> int:
                 total += n
             if msgs[-1]["role"] != "user":
                 msgs.append({"role": "user", "content": "So, what do you suggest?"})
-            return client.beta.threads.create(messages=msgs).id
+            # The API takes at most 32 messages with the thread; the rest go through messages.create.
+            tid = client.beta.threads.create(messages=msgs[:32]).id
+            for m in msgs[32:]:
+                client.beta.threads.messages.create(thread_id=tid, role=m["role"], content=m["content"])
+            return tid
 
-        def ttft(kind: str, thread_id: str, label: str) -> float:
-            quiet = wait_quiet(args.quiet_wait, label=label)
+        def ttft(kind: str, thread_id: str, label: str) -> bool:
+            """One measured run; returns whether it was clean (other processes stayed below --busy cores)."""
+            quiet = wait_quiet(args.quiet_wait, threshold=args.busy, label=label)
             meter = OtherLoad().start()
             probe.clear()
             t0 = time.perf_counter()
@@ -114,35 +122,59 @@ def main() -> int:
             if first is None:
                 raise RuntimeError(f"{label}: no text delta (run {status})")
             others = max(quiet, meter.stop())
+            clean = others < args.busy
             s = dict(s=first, prompt=probe.get("prompt_len"), evaluated=probe.get("evaluated"),
-                     switch_ms=probe.get("switch_ms", 0.0), others=others)
-            samples[kind].append(s)
+                     switch_ms=probe.get("switch_ms", 0.0), others=others, kind=kind)
+            if kind in samples:
+                samples[kind].append(s) if clean else dropped.append(s)
             log(f"{label}: first token after {first * 1e3:.0f} ms; prompt {s['prompt']} tokens, evaluated "
-                f"{s['evaluated']}; KV switch {s['switch_ms']:.0f} ms; run {status}; other processes {others:.2f} cores")
-            return first
+                f"{s['evaluated']}; KV switch {s['switch_ms']:.0f} ms; run {status}; other processes {others:.2f} "
+                f"cores{'' if clean or kind not in samples else ' -> DISCARDED (contention), again'}")
+            return clean
+
+        def until_clean(kind: str, attempt, wanted: int) -> None:  # noqa: ANN001
+            tries = 0
+            while len(samples[kind]) < wanted and tries < wanted * args.max_attempts:
+                attempt(tries)
+                tries += 1
+            if not samples[kind]:
+                log(f"WARNING: no clean {kind} sample; using the contaminated ones")
+                samples[kind] = [d for d in dropped if d.get("kind") == kind]
 
         log("warm-up (not measured)")
-        samples["warmup"] = []
         ttft("warmup", new_thread(99), "warm-up")
 
-        # cold, then follow-ups on the first cold thread
-        threads = []
-        for i in range(args.cold):
-            tid = new_thread(i + 1)
-            threads.append(tid)
-            ttft("cold", tid, f"cold {i + 1}/{args.cold}")
-            if i == 0:
-                for j in range(args.followups):
-                    client.beta.threads.messages.create(thread_id=tid, role="user", content=FOLLOWUPS[j % len(FOLLOWUPS)])
-                    ttft("followup", tid, f"  follow-up {j + 1}/{args.followups}")
+        # cold: a new thread each time; the first clean one then gets the follow-ups
+        cold_threads: list[str] = []  # clean first, then the others
 
-        # thread switch: the last two cold threads, both warm now, alternating
-        a, b = threads[-2], threads[-1]
-        ttft("warmup", a, "switch warm-up")  # a's state is restored from the LRU and b's parked
-        for k in range(args.switches):
-            tid = b if k % 2 == 0 else a
+        def cold(i: int) -> None:
+            tid = new_thread(i + 1)
+            if ttft("cold", tid, f"cold (thread seed {i + 1})"):
+                cold_threads.insert(0, tid)
+            else:
+                cold_threads.append(tid)
+
+        until_clean("cold", cold, 1)
+        base = cold_threads[0]
+
+        def followup(j: int) -> None:
+            client.beta.threads.messages.create(thread_id=base, role="user", content=FOLLOWUPS[j % len(FOLLOWUPS)])
+            ttft("followup", base, f"  follow-up {j + 1}")
+
+        until_clean("followup", followup, args.followups)
+        until_clean("cold", lambda i: cold(i + 100), args.cold)
+
+        # thread switch: two warm threads alternating (the base thread and the last cold one)
+        a, b = base, next((t for t in reversed(cold_threads) if t != base), None) or new_thread(50)
+        ttft("warmup", a, "switch warm-up: thread A")
+        ttft("warmup", b, "switch warm-up: thread B")
+
+        def switch(k: int) -> None:
+            tid = a if k % 2 == 0 else b
             client.beta.threads.messages.create(thread_id=tid, role="user", content=FOLLOWUPS[k % len(FOLLOWUPS)])
-            ttft("switch", tid, f"switch {k + 1}/{args.switches} to thread {'B' if tid == b else 'A'}")
+            ttft("switch", tid, f"switch {k + 1} to thread {'A' if tid == a else 'B'}")
+
+        until_clean("switch", switch, args.switches)
     engine.close()
 
     def med(kind: str, key: str = "s") -> float:
@@ -155,7 +187,8 @@ def main() -> int:
         f"{med('switch', 'switch_ms'):.0f} ms)")
     print(f"RESULT ttft cold_s={cold:.3f} followup_s={follow:.3f} ratio={follow / cold:.3f} switch_s={switch:.3f} "
           f"prompt_tokens={med('cold', 'prompt'):.0f} followup_evaluated={med('followup', 'evaluated'):.0f} "
-          f"switch_evaluated={med('switch', 'evaluated'):.0f} switch_state_ms={med('switch', 'switch_ms'):.0f}")
+          f"switch_evaluated={med('switch', 'evaluated'):.0f} switch_state_ms={med('switch', 'switch_ms'):.0f} "
+          f"samples={len(samples['cold'])}/{len(samples['followup'])}/{len(samples['switch'])} discarded={len(dropped)}")
     return 0
 
 

@@ -49,7 +49,7 @@ class _SyncASGITransport:
         async def call() -> tuple[int, list[tuple[bytes, bytes]], bytes]:
             inner = httpx2.Request(request.method, request.url, headers=request.headers, content=body)
             response = await self._inner.handle_async_request(inner)
-            content = b"".join([chunk async for chunk in response.stream])
+            content = b"".join([chunk async for chunk in response.stream])  # type: ignore[union-attr]
             return response.status_code, response.headers.raw, content
 
         status, headers, content = asyncio.run_coroutine_threadsafe(call(), self._loop).result()

@@ -144,7 +144,8 @@ def test_update_is_partial_and_replaces_metadata(any_client: openai.OpenAI) -> N
     assert u.created_at == a.created_at
     assert any_client.beta.assistants.retrieve(a.id) == u
 
-    u2 = any_client.beta.assistants.update(a.id, model="gpt-4o-mini", tools=[FUNCTION_TOOL], top_p=0.2,  # type: ignore[list-item]
+    u2 = any_client.beta.assistants.update(a.id, model="gpt-4o-mini", tools=[FUNCTION_TOOL],  # type: ignore[list-item]
+                                           top_p=0.2,
                                            response_format={"type": "json_object"})
     assert u2.model == "gpt-4o-mini"
     assert [t.type for t in u2.tools] == ["function"]
@@ -163,7 +164,8 @@ def test_failed_update_changes_nothing(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError):
         client.beta.assistants.update(a.id, name="Changed", metadata={f"k{i}": "v" for i in range(17)})
     with pytest.raises(openai.NotFoundError):
-        client.beta.assistants.update(a.id, name="Changed", tool_resources={"code_interpreter": {"file_ids": ["file-x"]}})
+        client.beta.assistants.update(a.id, name="Changed",
+                                      tool_resources={"code_interpreter": {"file_ids": ["file-x"]}})
     assert client.beta.assistants.retrieve(a.id) == a
 
 

@@ -173,6 +173,7 @@ def test_seed_math_tutor_stream_with_tool_call_handler(
     assert [s.type for s in steps][0] == "tool_calls" and steps[-1].type == "message_creation"
     code = steps[0].step_details.tool_calls[0].code_interpreter.input  # type: ignore[union-attr]
     assert "\nassistant > code_interpreter\n" in out and code in out
-    assert "\n\noutput >" in out
+    if steps[0].step_details.tool_calls[0].code_interpreter.outputs:  # type: ignore[union-attr]
+        assert "\n\noutput >" in out
     assert out.rstrip().endswith(ci_client.beta.threads.messages.list(thread_id=thread.id).data[0]
                                  .content[0].text.value.rstrip())  # type: ignore[union-attr]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx2
@@ -18,7 +19,7 @@ def any_client(request: pytest.FixtureRequest) -> openai.OpenAI:
 
 
 @pytest.fixture
-def raw(client: openai.OpenAI) -> httpx2.Client:
+def raw(client: openai.OpenAI) -> Iterator[httpx2.Client]:
     """Plain HTTP to the same server, for bodies the SDK would never send."""
     with httpx2.Client(base_url=str(client.base_url), headers={"Authorization": "Bearer sk-local"}) as http:
         yield http
@@ -126,10 +127,12 @@ def test_unknown_parameter(any_client: openai.OpenAI) -> None:
         any_client.beta.threads.messages.create(t.id, role="user", content="x", extra_body={"file_ids": []})
     assert (sdk_error(exc)["param"], exc.value.code) == ("file_ids", "unknown_parameter")
     with pytest.raises(openai.BadRequestError) as exc:
-        any_client.beta.threads.create(messages=[{"role": "user", "content": "x", "bogus": 1}])  # type: ignore[typeddict-unknown-key]
+        any_client.beta.threads.create(
+            messages=[{"role": "user", "content": "x", "bogus": 1}])  # type: ignore[typeddict-unknown-key]
     assert (sdk_error(exc)["param"], exc.value.code) == ("messages[0].bogus", "unknown_parameter")
     with pytest.raises(openai.BadRequestError) as exc:
-        any_client.beta.assistants.create(model="gpt-4o", tools=[{"type": "code_interpreter", "x": 1}])  # type: ignore[typeddict-unknown-key]
+        any_client.beta.assistants.create(
+            model="gpt-4o", tools=[{"type": "code_interpreter", "x": 1}])  # type: ignore[typeddict-unknown-key]
     assert (sdk_error(exc)["param"], exc.value.code) == ("tools[0].x", "unknown_parameter")
 
 

@@ -98,4 +98,5 @@ def test_curl_steps_1_to_3(curl: Callable[..., Any], client: openai.OpenAI) -> N
 
     # What curl made, the SDK reads back (and validates strictly).
     assert client.beta.assistants.retrieve(assistant["id"]).name == "Math Tutor"
-    assert client.beta.threads.messages.retrieve(message["id"], thread_id=thread["id"]).content[0].text.value == QUESTION  # type: ignore[union-attr]
+    again = client.beta.threads.messages.retrieve(message["id"], thread_id=thread["id"])
+    assert again.content[0].text.value == QUESTION  # type: ignore[union-attr]

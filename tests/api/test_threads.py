@@ -76,7 +76,8 @@ def test_failed_update_changes_nothing(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError):
         client.beta.threads.update(t.id, metadata={"k": "v" * 513})
     with pytest.raises(openai.NotFoundError):
-        client.beta.threads.update(t.id, metadata={"k": "new"}, tool_resources={"code_interpreter": {"file_ids": ["file-x"]}})
+        client.beta.threads.update(t.id, metadata={"k": "new"},
+                                   tool_resources={"code_interpreter": {"file_ids": ["file-x"]}})
     assert client.beta.threads.retrieve(t.id) == t
 
 
@@ -102,7 +103,8 @@ def test_delete_removes_thread_and_messages(any_client: openai.OpenAI, engine: E
 def test_failed_create_stores_nothing(client: openai.OpenAI, engine: Engine) -> None:
     good = {"role": "user", "content": "fine"}
     with pytest.raises(openai.BadRequestError) as exc:
-        client.beta.threads.create(messages=[good, good, {"role": "system", "content": "bad"}])  # type: ignore[list-item]
+        client.beta.threads.create(
+            messages=[good, good, {"role": "system", "content": "bad"}])  # type: ignore[list-item]
     assert exc.value.body["param"] == "messages[2].role"  # type: ignore[index]
     with pytest.raises(openai.BadRequestError) as exc:
         client.beta.threads.create(messages=[good, good, {"role": "user", "content": []}])
@@ -145,4 +147,5 @@ def test_create_is_all_or_nothing(client: openai.OpenAI, engine: Engine, monkeyp
     monkeypatch.undo()
     t = client.beta.threads.create(messages=[{"role": "user", "content": "ok"}])
     assert count(engine, "threads") == 1 and count(engine, "messages") == 1
-    assert [m.content[0].text.value for m in client.beta.threads.messages.list(t.id)] == ["ok"]  # type: ignore[union-attr]
+    texts = [m.content[0].text.value for m in client.beta.threads.messages.list(t.id)]  # type: ignore[union-attr]
+    assert texts == ["ok"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from offline_assistants.store.messages import pack
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
+def store(tmp_path: Path) -> Iterator[Store]:
     s = Store(Database(tmp_path / "s.db"))
     yield s
     s.close()
@@ -145,7 +146,8 @@ def capture_sql(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str
 
 
 @pytest.mark.parametrize("params", [
-    ListParams(), ListParams(order="asc"), ListParams(after="msg_thread_1_0100"), ListParams(before="msg_thread_1_0100"),
+    ListParams(), ListParams(order="asc"), ListParams(after="msg_thread_1_0100"),
+    ListParams(before="msg_thread_1_0100"),
     ListParams(order="asc", after="msg_thread_1_0100", before="msg_thread_1_0150", limit=100),
 ])
 def test_message_pagination_uses_an_index(store: Store, monkeypatch: pytest.MonkeyPatch, params: ListParams) -> None:

@@ -7,6 +7,7 @@ import logging
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from offline_assistants.errors import APIError, MethodNotAllowed, RouteNotFound, ServerError
 
@@ -34,17 +35,37 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return render(err)
 
 
-def server_error(request: Request, exc: BaseException) -> ServerError:
-    """A bug, never bad input: log it with its traceback; the client gets the envelope and no internals."""
-    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return ServerError("The server had an error while processing your request.")
+class CatchAll:
+    """Answer any unexpected exception with the envelope, without re-raising it.
+
+    Starlette's outermost handler for `Exception` renders a response but then re-raises, so the server logs the
+    error twice and drops the connection; clients then see a reset instead of a 500.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:  # noqa: BLE001
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                return  # mid-stream: nothing more can be said; the connection ends
+            response = render(ServerError("The server had an error while processing your request."))
+            await response(scope, receive, send)
 
 
-async def unexpected(request: Request, exc: Exception) -> Response:
-    # Starlette calls this from its outermost middleware, which re-raises afterwards: uvicorn then closes the
-    # connection. Routes turn their own surprises into a ServerError first (see routes.sync), so this is the
-    # last resort, for errors outside a route.
-    return render(server_error(request, exc))
-
-
-HANDLERS = {APIError: api_error, HTTPException: http_error, Exception: unexpected}
+# Anything else is answered by CatchAll (app.py), which, unlike Starlette's last resort, does not re-raise.
+HANDLERS = {APIError: api_error, HTTPException: http_error}

@@ -13,10 +13,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from offline_assistants.api.errors import server_error
 from offline_assistants.api.sse import stream_run
 from offline_assistants.engine import Engine
-from offline_assistants.errors import APIError, InvalidRequest, ServerError
+from offline_assistants.errors import InvalidRequest, ServerError
 from offline_assistants.schemas.assistants import AssistantCreate, AssistantUpdate
 from offline_assistants.schemas.common import ListParams, Page
 from offline_assistants.schemas.files import FileListParams
@@ -45,15 +44,7 @@ def sync(fn: Callable[..., Any]) -> Handler:
     @functools.wraps(fn)
     async def handler(request: Request) -> Response:
         body = await request.body() if request.method == "POST" else b""
-        try:
-            value = await run_in_threadpool(fn, request, body, **request.path_params)
-        except APIError:
-            raise
-        except Exception as exc:
-            # Answered as an APIError, the 500 leaves the connection open; left to Starlette's last-resort
-            # handler, it would be re-raised and uvicorn would drop the client's keep-alive connection.
-            raise server_error(request, exc) from exc
-        return respond(value)
+        return respond(await run_in_threadpool(fn, request, body, **request.path_params))
 
     return handler
 
@@ -204,10 +195,6 @@ def routes(engine: Engine) -> list[Route]:
                 raise InvalidRequest("Missing required parameter: 'purpose'.", param="purpose",
                                      code="missing_required_parameter")
             obj = await run_in_threadpool(e.files.upload, upload.file, upload.filename or "file", purpose)
-        except APIError:
-            raise
-        except Exception as exc:
-            raise server_error(request, exc) from exc
         finally:
             await form.close()
         return respond(obj)

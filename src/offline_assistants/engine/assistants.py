@@ -53,4 +53,4 @@ class Assistants:
         return Deleted(id=assistant_id, object="assistant.deleted")
 
     def list(self, params: ListParams) -> Page[Assistant]:
-        return self.store.assistants.list(params)
+        return self.store.assistants.page(params)

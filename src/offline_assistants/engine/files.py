@@ -76,4 +76,4 @@ class Files:
         return Deleted(id=file_id, object="file")
 
     def list(self, params: ListParams, purpose: str | None) -> Page[FileObject]:
-        return self.store.files.list(params, purpose)
+        return self.store.files.page(params, purpose)

@@ -146,7 +146,7 @@ class Runs:
 
     def list(self, thread_id: str, params: ListParams) -> Page[Run]:
         self.store.threads.row(thread_id)
-        return self.store.runs.list(thread_id, params)
+        return self.store.runs.page(thread_id, params)
 
     def update(self, thread_id: str, run_id: str, req: RunUpdate) -> Run:
         self.get(thread_id, run_id)

@@ -112,4 +112,4 @@ class Threads:
 
     def list_messages(self, thread_id: str, params: ListParams, run_id: str | None = None) -> Page[Message]:
         self.store.threads.row(thread_id)
-        return self.store.messages.list(thread_id, params, run_id)
+        return self.store.messages.page(thread_id, params, run_id)

@@ -186,7 +186,7 @@ class ToolCalling:
         run, runs, store = turn.run, self.engine.runs, self.engine.store
         thread_id, run_id = run["thread_id"], run["id"]
         call_id, step_id = new_id("call"), new_id("step")
-        details = {"type": "tool_calls", "tool_calls": [
+        details: dict[str, Any] = {"type": "tool_calls", "tool_calls": [
             {"id": call_id, "type": "code_interpreter", "code_interpreter": {"input": "", "outputs": []}}]}
         self._open_step(turn, step_id, details)
         first = True
@@ -235,7 +235,7 @@ class ToolCalling:
         assistant = store.database.query_one("SELECT tool_resources FROM assistants WHERE id = ?",
                                              (turn.run["assistant_id"],))
         thread = store.threads.row(turn.run["thread_id"])
-        for resources in (assistant and assistant["tool_resources"], thread["tool_resources"],
+        for resources in (assistant["tool_resources"] if assistant else None, thread["tool_resources"],
                           turn.run["tool_resources"]):
             ids += ((loads(resources) or {}).get("code_interpreter") or {}).get("file_ids", [])
         for row in store.database.query(
@@ -246,9 +246,9 @@ class ToolCalling:
                     ids.append(attachment["file_id"])
         files: dict[str, Path] = {}
         for file_id in dict.fromkeys(ids):
-            row = store.database.query_one("SELECT filename, path FROM files WHERE id = ?", (file_id,))
-            if row is not None:
-                files[row["filename"]] = Path(row["path"])
+            found = store.database.query_one("SELECT filename, path FROM files WHERE id = ?", (file_id,))
+            if found is not None:
+                files[found["filename"]] = Path(found["path"])
         return files
 
     # --- functions ---
@@ -257,7 +257,7 @@ class ToolCalling:
         thread_id, run_id = run["thread_id"], run["id"]
         call_id, step_id = new_id("call"), new_id("step")
         name = fn["name"]
-        details = {"type": "tool_calls", "tool_calls": [
+        details: dict[str, Any] = {"type": "tool_calls", "tool_calls": [
             {"id": call_id, "type": "function", "function": {"name": name, "arguments": "", "output": None}}]}
         self._open_step(turn, step_id, details)
         first = True

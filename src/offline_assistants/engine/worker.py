@@ -7,6 +7,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from offline_assistants.ids import now
 from offline_assistants.store import Store
@@ -75,6 +76,7 @@ def recover(store: Store) -> list[str]:
     for row in store.runs.all_active():
         if row["status"] == "requires_action":
             continue
+        values: dict[str, Any]
         error = {"code": "server_error", "message": "The server stopped before this run finished."}
         if row["status"] == "queued":
             values = {"status": "expired", "last_error": error}

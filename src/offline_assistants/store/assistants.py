@@ -46,5 +46,5 @@ class AssistantStore:
             self.get(assistant_id)
             db.execute("DELETE FROM assistants WHERE id = ?", (assistant_id,))
 
-    def list(self, params: ListParams) -> Page[Assistant]:
+    def page(self, params: ListParams) -> Page[Assistant]:
         return paginate(self.db, "assistants", params, to_assistant)

@@ -57,15 +57,14 @@ class Database:
             db = self._local.db = self._connect()
         return db
 
-    def query(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
-        conn = self.db.conn
-        cursor = conn.execute(sql, params)
+    def query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+        cursor = self.db.conn.execute(sql, params)
         names = [d[0] for d in cursor.description or ()]
-        return [dict(zip(names, row)) for row in cursor.fetchall()]  # type: ignore[misc]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def query_one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
         rows = self.query(sql, params)
-        return rows[0] if rows else None  # type: ignore[return-value]
+        return rows[0] if rows else None
 
     @contextmanager
     def write(self) -> Iterator[sqlite_utils.Database]:

@@ -37,7 +37,7 @@ class FileStore:
             db.execute("DELETE FROM files WHERE id = ?", (file_id,))
         return row
 
-    def list(self, params: ListParams, purpose: str | None) -> Page[FileObject]:
+    def page(self, params: ListParams, purpose: str | None) -> Page[FileObject]:
         if purpose:
             return paginate(self.db, "files", params, to_file, where="purpose = ?", args=(purpose,))
         return paginate(self.db, "files", params, to_file)

@@ -97,8 +97,9 @@ class MessageStore:
                 db.execute("UPDATE messages SET cum_tokens = cum_tokens - ? WHERE thread_id = ? AND seq > ?",
                            (row["n_tokens"], thread_id, row["seq"]))
 
-    def list(self, thread_id: str, params: ListParams, run_id: str | None = None) -> Page[Message]:
+    def page(self, thread_id: str, params: ListParams, run_id: str | None = None) -> Page[Message]:
         where, args = "thread_id = ?", (thread_id,)
-        if run_id is not None:
-            where, args = "thread_id = ? AND run_id = ?", (thread_id, run_id)
+        if run_id is not None:  # narrowed on the (thread_id, seq) index, then filtered
+            args = (thread_id, run_id)  # type: ignore[assignment]
+            where = "thread_id = ? AND run_id = ?"
         return paginate(self.db, "messages", params, to_message, where=where, args=args, column="seq")

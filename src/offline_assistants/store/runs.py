@@ -83,7 +83,7 @@ class RunStore:
         marks = ", ".join("?" for _ in ACTIVE_STATUSES)
         return self.db.query(f"SELECT * FROM runs WHERE status IN ({marks}) ORDER BY pk", ACTIVE_STATUSES)
 
-    def list(self, thread_id: str, params: ListParams) -> Page[Run]:
+    def page(self, thread_id: str, params: ListParams) -> Page[Run]:
         return paginate(self.db, "runs", params, to_run, where="thread_id = ?", args=(thread_id,))
 
     # --- steps ---
