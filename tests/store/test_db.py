@@ -159,7 +159,7 @@ def test_message_pagination_uses_an_index(store: Store, monkeypatch: pytest.Monk
         add_message(store, "thread_2", i)
     store.database.query("ANALYZE")
     seen = capture_sql(store, monkeypatch)
-    page = store.messages.list(t, params)
+    page = store.messages.page(t, params)
     assert page.data
     monkeypatch.undo()
     assert seen
@@ -177,8 +177,8 @@ def test_other_list_queries_use_indexes(store: Store, monkeypatch: pytest.Monkey
         store.files.insert({"id": f"file-{i:03d}", "created_at": 1, "bytes": 1, "filename": "f",
                             "purpose": "assistants" if i % 2 else "vision", "path": "/nonexistent"})
     seen = capture_sql(store, monkeypatch)
-    store.runs.list(t, ListParams(after="run_005"))
-    store.files.list(ListParams(after="file-003"), "assistants")
+    store.runs.page(t, ListParams(after="run_005"))
+    store.files.page(ListParams(after="file-003"), "assistants")
     store.runs.list_steps("run_001", ListParams())
     monkeypatch.undo()
     for sql, args in seen:
