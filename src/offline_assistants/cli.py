@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
                        help=f"CPU threads for the model (default: every usable core, here {usable_cores()})")
     serve.add_argument("--gpu-layers", type=int, default=-1,
                        help="layers to offload when llama-cpp-python is built with GPU support (default: -1, all)")
+    serve.add_argument("--kv-cache-mb", type=int, default=512,
+                       help="memory for the model states of recent threads, so switching back to one skips "
+                       "re-reading its history (default: 512)")
     serve.add_argument("--no-code-interpreter", action="store_true",
                        help="disable the code_interpreter tool (runs that ask for it answer without running code)")
     serve.add_argument("--code-timeout", type=float, default=30.0,
@@ -73,6 +76,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         n_threads=args.threads, n_gpu_layers=args.gpu_layers, code_interpreter=not args.no_code_interpreter,
         code_timeout_s=args.code_timeout, code_memory_mb=args.code_memory_mb,
         max_file_bytes=args.max_file_mb * 1024 * 1024, max_output_tokens=args.max_output_tokens,
+        kv_cache_mb=args.kv_cache_mb,
     )
     if args.data_dir is not None:
         settings.data_dir = args.data_dir
@@ -102,7 +106,8 @@ def serve(args: argparse.Namespace) -> int:
     start = time.monotonic()
     try:
         backend = LlamaBackend(model.path, name=model.name, n_ctx=settings.n_ctx, n_threads=settings.n_threads,
-                               n_gpu_layers=settings.n_gpu_layers, kv_states=settings.kv_cache_states)
+                               n_gpu_layers=settings.n_gpu_layers, kv_states=settings.kv_cache_states,
+                               kv_cache_mb=settings.kv_cache_mb)
     finally:
         done.set()
     where = f"GPU ({backend.gpu_layers} layers)" if backend.gpu_layers else f"CPU ({settings.n_threads} threads)"

@@ -41,7 +41,8 @@ class Settings:
     max_output_tokens: int | None = None  # cap on one model call's output; None: until the window is full
     max_file_bytes: int = 512 * 1024 * 1024
     run_expiry_s: int = 600
-    kv_cache_states: int = 4
+    kv_cache_states: int = 4  # conversations whose model state is kept for a fast switch back
+    kv_cache_mb: int = 512  # and at most this much memory for them
 
     @property
     def database(self) -> Path:

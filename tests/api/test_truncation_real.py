@@ -42,16 +42,16 @@ def rec_engine(make_engine: Callable[..., Engine], recording: Recording) -> Engi
     return make_engine(recording, max_output_tokens=8)
 
 
-def _fill(engine: Engine, thread_id: str, n: int) -> None:
+def _fill(engine: Engine, thread_id: str, n: int, topic: str = "apples") -> None:
     for i in range(n):
         role = "user" if i % 2 == 0 else "assistant"
-        engine.threads.add_message(thread_id, MessageCreate(role=role, content=f"Message number {i} about apples."))
+        engine.threads.add_message(thread_id, MessageCreate(role=role, content=f"Message number {i} about {topic}."))
 
 
-def _setup(client: openai.OpenAI, engine: Engine, n: int) -> tuple[str, str]:
+def _setup(client: openai.OpenAI, engine: Engine, n: int, topic: str = "apples") -> tuple[str, str]:
     assistant = client.beta.assistants.create(model="gpt-4o", instructions="Be brief.", temperature=0)
     thread = client.beta.threads.create()
-    _fill(engine, thread.id, n)
+    _fill(engine, thread.id, n, topic)
     return assistant.id, thread.id
 
 
@@ -124,3 +124,18 @@ def test_budgets_end_the_run_incomplete_with_real_usage(rec_engine: Engine,
     run = client.beta.threads.runs.create_and_poll(thread_id=thread_id, assistant_id=assistant_id,
                                                    max_prompt_tokens=60)
     assert run.status == "completed" and run.usage is not None and run.usage.prompt_tokens <= 60
+
+
+def test_switching_threads_restores_each_threads_model_state(
+    rec_engine: Engine, recording: Recording, make_client: Callable[..., openai.OpenAI]
+) -> None:
+    client = make_client(rec_engine)
+    assistant_id, first = _setup(client, rec_engine, 30)
+    _, second = _setup(client, rec_engine, 30, topic="boats")
+    client.beta.threads.runs.create_and_poll(thread_id=first, assistant_id=assistant_id)
+    client.beta.threads.runs.create_and_poll(thread_id=second, assistant_id=assistant_id)
+    assert recording.evaluated[-1] > len(recording.prompts[-1]) // 2  # a new thread is evaluated cold
+    client.beta.threads.messages.create(thread_id=first, role="user", content="One more thing.")
+    client.beta.threads.runs.create_and_poll(thread_id=first, assistant_id=assistant_id)
+    # Back on the first thread, its saved state was restored: only the new message was evaluated.
+    assert recording.evaluated[-1] < 40 < len(recording.prompts[-1])

@@ -41,6 +41,7 @@ class LlamaBackend:
         n_threads: int = 1,
         n_gpu_layers: int = -1,
         kv_states: int = 4,
+        kv_cache_mb: int = 512,
         seed: int = 0,
     ) -> None:
         from llama_cpp import Llama
@@ -73,6 +74,7 @@ class LlamaBackend:
         self.tokenizer_key = digest.hexdigest()[:16]
         self._kv_states: OrderedDict[str, Any] = OrderedDict()
         self._kv_limit = kv_states
+        self._kv_bytes_limit = kv_cache_mb * 1024 * 1024
         self._current_key: str | None = None
         self._gen_lock = threading.Lock()
 
@@ -107,12 +109,18 @@ class LlamaBackend:
         if self._current_key is not None and self._llm.n_tokens > 0:
             self._kv_states[self._current_key] = self._llm.save_state()
             self._kv_states.move_to_end(self._current_key)
-            while len(self._kv_states) > self._kv_limit:
+            # Least recently used first out, by count and by bytes (a 2,000-token state of a 135M model is ~46 MB).
+            while len(self._kv_states) > self._kv_limit or (
+                len(self._kv_states) > 1 and self.kv_cache_bytes() > self._kv_bytes_limit
+            ):
                 self._kv_states.popitem(last=False)
         state = self._kv_states.pop(cache_key, None) if cache_key is not None else None
         if state is not None:
             self._llm.load_state(state)
         self._current_key = cache_key
+
+    def kv_cache_bytes(self) -> int:
+        return sum(int(state.llama_state_size) for state in self._kv_states.values())
 
     def generate(
         self,
