@@ -39,7 +39,7 @@ import time
 from array import array
 from pathlib import Path
 
-from _common import conversation, fmt, log, machine, median, timed
+from _common import OtherLoad, conversation, log, machine, median, timed, wait_quiet
 
 from offline_assistants.engine import truncation
 from offline_assistants.engine.executor import DEFAULT_SYSTEM, Budget, Turn
@@ -194,6 +194,8 @@ def main() -> int:
                     help="messages of threads larger than --add-limit appended with add_message after the bulk insert")
     ap.add_argument("--add-limit", type=int, default=10000,
                     help="threads up to this size are built entirely with add_message (default %(default)s)")
+    ap.add_argument("--quiet-wait", type=float, default=30.0,
+                    help="before each timed phase, wait up to this many seconds for other processes to go idle")
     ap.add_argument("--data-dir", type=Path, default=None, help="where the SQLite database goes (default: a temp dir)")
     args = ap.parse_args()
 
@@ -243,6 +245,8 @@ def main() -> int:
             log(f"  rows 1..{min(len(rows), len(reference_rows))} identical to add_message's: {same}")
 
         # ours: fresh thread (cut_seq=0), the overflow path
+        wait_quiet(args.quiet_wait, label=f"{size} ours")
+        meter = OtherLoad().start()
         for _ in range(10):
             ours(engine, thread_id, budget, system, prefix)
         times, (prompt, window) = timed(lambda: ours(engine, thread_id, budget, system, prefix), args.reps)
@@ -256,11 +260,14 @@ def main() -> int:
         stimes, _ = timed(lambda: engine.executor._prompt(turn, eb), args.reps)
         steady_ms = median(stimes) * 1e3
         engine.store.threads.set_cut(thread_id, 0)
+        ours_others = meter.stop()
         log(f"  ours: {ours_ms:.3f} ms median of {args.reps} (min {min(times) * 1e3:.3f}, max {max(times) * 1e3:.3f}); "
             f"window {window.messages} messages, {len(window.tokens)} tokens from seq {window.first_seq}; "
-            f"steady (Executor._prompt, stored cut) {steady_ms:.3f} ms")
+            f"steady (Executor._prompt, stored cut) {steady_ms:.3f} ms; other processes {ours_others:.2f} cores")
 
         # baselines
+        wait_quiet(args.quiet_wait, label=f"{size} baseline")
+        meter = OtherLoad().start()
         log(f"  baseline (full re-tokenize) x{brep} ...")
         btimes, (bprompt, bfirst) = timed(lambda: baseline_full(engine, thread_id, budget, system, prefix), brep)
         baseline_ms = median(btimes) * 1e3
@@ -270,13 +277,14 @@ def main() -> int:
         # no-hysteresis check: the newest-first walk filling the whole budget vs ours' seek for the same point
         _, plain_first = baseline_newest(engine, thread_id, budget, system, prefix, hysteresis=False)
         ours_plain = truncation._first_fitting(conn, thread_id, total[0], budget)
+        base_others = meter.stop()
         ok = (bfirst == window.first_seq and nfirst == window.first_seq and bprompt == prompt and nprompt == prompt
               and plain_first == ours_plain and steady_prompt == prompt)
         checks_ok &= ok
         log(f"  baseline full {baseline_ms:.1f} ms (x{brep}), newest-first {newest_ms:.2f} ms; "
             f"first kept seq: ours {window.first_seq}, full {bfirst}, newest-first {nfirst}; prompts identical: "
             f"{bprompt == prompt and nprompt == prompt}; no-hysteresis first seq: ours {ours_plain}, "
-            f"newest-first {plain_first}; check {'OK' if ok else 'MISMATCH'}")
+            f"newest-first {plain_first}; check {'OK' if ok else 'MISMATCH'}; other processes {base_others:.2f} cores")
         results[size] = dict(ours_ms=ours_ms, steady_ms=steady_ms, baseline_ms=baseline_ms, newest_ms=newest_ms,
                              ratio=baseline_ms / ours_ms, first=window.first_seq, tokens=total[0], **build)
         print(f"size={size} ours_ms={ours_ms:.3f} steady_ms={steady_ms:.3f} baseline_ms={baseline_ms:.1f} "

@@ -185,3 +185,42 @@ def test_unknown_tool_choice_function_is_refused(make_engine: Callable[..., Engi
     with pytest.raises(InvalidRequest) as err:
         start(engine, [WEATHER], tool_choice={"type": "function", "function": {"name": "nope"}})
     assert err.value.param == "tool_choice"
+
+
+def test_native_hermes_call_is_parsed(make_engine: Callable[..., Engine]) -> None:
+    backend = ScriptedBackend(['<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>'],
+                              native_tool_format="hermes")
+    engine = make_engine(backend)
+    thread_id, run_id, events, ended = start(engine, [WEATHER])
+    assert ended.wait(10)
+    run = engine.runs.get(thread_id, run_id)
+    assert run.status == "requires_action"
+    call = run.required_action["submit_tool_outputs"]["tool_calls"][0]  # type: ignore[index]
+    assert call["function"]["name"] == "get_weather" and call["function"]["arguments"] == '{"city": "Oslo"}'
+    assert "<tool> get_weather" in backend.text(backend.prompts[0])  # tools went through the template
+    assert backend.samplings[0].grammar is None  # native: no grammar, the model writes its own syntax
+
+
+def test_native_model_answering_keeps_what_it_began(make_engine: Callable[..., Engine]) -> None:
+    backend = ScriptedBackend(["Hello ", "there."], native_tool_format="hermes")
+    engine = make_engine(backend)
+    thread_id, run_id, events, ended = start(engine, [WEATHER])
+    assert ended.wait(10)
+    assert engine.runs.get(thread_id, run_id).status == "completed"
+    message = engine.threads.list_messages(thread_id, ListParams(), run_id=run_id).data[0]
+    assert message.content[0]["text"]["value"] == "Hello there."
+    deltas = "".join(e.data["delta"]["content"][0]["text"]["value"] for e in events
+                     if e.event == "thread.message.delta")
+    assert deltas == "Hello there."
+    assert backend.text(backend.prompts[1]).endswith("Hello ")  # the continuation starts after the lead
+
+
+def test_native_code_call_runs_in_the_kernel(make_engine: Callable[..., Engine]) -> None:
+    backend = ScriptedBackend(['<tool_call>{"name": "python", "arguments": {"code": "print(1)"}}</tool_call>',
+                               "One."], native_tool_format="hermes")
+    runner = FakeRunner(logs="1\n")
+    engine = make_engine(backend, code_runner=runner)
+    thread_id, run_id, _, ended = start(engine, [{"type": "code_interpreter"}])
+    assert ended.wait(10)
+    assert [c[1] for c in runner.calls] == ["print(1)"]
+    assert engine.runs.get(thread_id, run_id).status == "completed"

@@ -126,7 +126,7 @@ class Executor:
             ext.prepare(turn)
         for _round in range(self.max_rounds):
             prompt = self._prompt(turn, budget)
-            outcome = None
+            outcome: Any = None
             for ext in self.extensions:
                 outcome = ext.handle(self, turn, prompt, budget)
                 if outcome:
@@ -136,7 +136,7 @@ class Executor:
                 return
             if outcome == "next":
                 continue
-            self.write_message(turn, prompt, budget)
+            self.write_message(turn, prompt, budget, outcome if isinstance(outcome, tuple) else ("", []))
             self._settle(run_id, "completed", {})
             return
         # Out of tool rounds: answer in text now rather than loop forever.
@@ -196,7 +196,10 @@ class Executor:
         return run_id in self.runs.cancel_requested
 
     # --- writing an assistant message ---
-    def write_message(self, turn: Turn, prompt: list[int], budget: Budget) -> str:
+    def write_message(self, turn: Turn, prompt: list[int], budget: Budget, lead: tuple[str, list[int]] = ("", [])
+                      ) -> str:
+        """Generate the assistant's message. `lead` is text (and its tokens) the model already wrote while the
+        tool layer peeked at whether it was starting a call: it opens the message and the prompt continues it."""
         run = turn.run
         run_id, thread_id = run["id"], run["thread_id"]
         limit, by_budget = self.max_new(prompt, budget)
@@ -218,7 +221,10 @@ class Executor:
         self._emit_message(thread_id, message_id, "thread.message.created")
         self._emit_message(thread_id, message_id, "thread.message.in_progress")
 
-        text = ""
+        text, lead_tokens = lead
+        if text:
+            self._delta(thread_id, message_id, text)
+        prompt = prompt + lead_tokens
         finish: Finish | None = None
         last_flush = time.monotonic()
         try:
@@ -237,10 +243,12 @@ class Executor:
             self._close_message(turn, message_id, step_id, text, "incomplete", "run_failed", None)
             raise
         assert finish is not None
-        budget.used_prompt += len(prompt)
-        budget.used_completion += finish.completion_tokens
-        self.store.runs.add_usage(run_id, len(prompt), finish.completion_tokens)
-        usage = _usage(len(prompt), finish.completion_tokens)
+        # The lead's tokens were generated, not read: count them as completion, not prompt.
+        read, written = len(prompt) - len(lead_tokens), finish.completion_tokens + len(lead_tokens)
+        budget.used_prompt += read
+        budget.used_completion += written
+        self.store.runs.add_usage(run_id, read, written)
+        usage = _usage(read, written)
         if finish.reason == "cancelled":
             self._close_message(turn, message_id, step_id, text, "incomplete", "run_cancelled", usage)
             raise Cancelled()

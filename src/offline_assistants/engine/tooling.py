@@ -21,8 +21,10 @@ from offline_assistants.llm.toolcalls import (
     CODE_CLOSE,
     CODE_GRAMMAR,
     CODE_OPEN,
+    NATIVE_MARKERS,
     choice_grammar,
     json_schema_grammar,
+    parse_native,
 )
 from offline_assistants.store.db import loads
 
@@ -36,6 +38,17 @@ ANSWER = " answer directly."
 RUN_CODE = " run Python code."
 MAX_CALL_TOKENS = 512
 PROMPT_OUTPUT_CHARS = 2000  # how much of a tool's output the model reads back; the step keeps it all
+
+
+CODE_TOOL = "python"  # the name code_interpreter goes by when a template lists tools as functions
+
+
+def _code_argument(arguments: str) -> str:
+    try:
+        value = json.loads(arguments)
+    except json.JSONDecodeError:
+        return arguments
+    return str(value.get("code", "")) if isinstance(value, dict) else str(value)
 
 
 def _call_option(name: str) -> str:
@@ -56,7 +69,11 @@ class ToolCalling:
             turn.tools = []
             return
         backend = self.engine.backend
-        turn.system = backend.encode_system((run["instructions"] or "You are a helpful assistant.") + describe(tools))
+        instructions = run["instructions"] or "You are a helpful assistant."
+        if backend.native_tool_format:
+            turn.system = backend.encode_system(instructions, tools=function_specs(tools))
+        else:
+            turn.system = backend.encode_system(instructions + describe(tools))
         self._replay(turn)
 
     def _usable(self, tool: dict[str, Any]) -> bool:
@@ -90,13 +107,17 @@ class ToolCalling:
         turn.extras += backend.encode_message("assistant", call) + backend.encode_message("tool", result)
 
     # --- per round ---
-    def handle(self, ex: Executor, turn: Turn, prompt: list[int], budget: Budget) -> Literal["next", "wait"] | None:
+    def handle(self, ex: Executor, turn: Turn, prompt: list[int], budget: Budget
+               ) -> Literal["next", "wait"] | tuple[str, list[int]] | None:
         """Make one tool call if the model (or tool_choice) wants one.
 
-        "next": a tool ran, go round again; "wait": the run awaits the client's tool outputs; None: answer in text.
+        "next": a tool ran, go round again; "wait": the run awaits the client's tool outputs; None: answer in text;
+        (text, tokens): answer in text, which the model has begun (see _native).
         """
         if not turn.tools or turn.tool_rounds >= ex.max_rounds:
             return None
+        if self.engine.backend.native_tool_format and turn.tool_choice == "auto":
+            return self._native(ex, turn, prompt, budget)
         target = self._forced(turn) or self._decide(ex, turn, prompt, budget)
         if target is None:
             return None
@@ -183,34 +204,19 @@ class ToolCalling:
 
     # --- code interpreter ---
     def _code(self, ex: Executor, turn: Turn, prompt: list[int], budget: Budget) -> None:
-        run, runs, store = turn.run, self.engine.runs, self.engine.store
-        thread_id, run_id = run["thread_id"], run["id"]
-        call_id, step_id = new_id("call"), new_id("step")
-        details: dict[str, Any] = {"type": "tool_calls", "tool_calls": [
-            {"id": call_id, "type": "code_interpreter", "code_interpreter": {"input": "", "outputs": []}}]}
-        self._open_step(turn, step_id, details)
-        first = True
-
-        def delta(body: dict[str, Any]) -> None:
-            nonlocal first
-            call: dict[str, Any] = {"index": 0, "type": "code_interpreter", "code_interpreter": body}
-            if first:
-                call["id"] = call_id
-                first = False
-            runs.bus.publish(thread_id, "thread.run.step.delta", {
-                "id": step_id, "object": "thread.run.step.delta",
-                "delta": {"step_details": {"type": "tool_calls", "tool_calls": [call]}},
-            })
-
-        # The opening delta names the call (the SDK's on_tool_call_created); later ones carry only the input.
-        delta({"input": "", "outputs": []})
-        fence = _Fence(lambda piece: delta({"input": piece}))
+        step = self._open_step(turn, [{"type": "code_interpreter", "code_interpreter": {"input": "", "outputs": []}}])
+        fence = _Fence(lambda piece: step.delta(0, {"code_interpreter": {"input": piece}}))
         usage = [0, 0]
         code = self._generate(ex, turn, prompt + self._tokens(CODE_OPEN), budget, CODE_GRAMMAR,
                               max_tokens=MAX_CALL_TOKENS, on_piece=fence.feed, usage=usage)
         fence.flush()
         code = code[: -len(CODE_CLOSE)] if code.endswith(CODE_CLOSE) else code
-        result = self.engine.code_runner.execute(thread_id, code, input_files=self._input_files(turn))  # type: ignore[union-attr]
+        self._execute(turn, step, code, usage)
+
+    def _execute(self, turn: Turn, step: _StepStream, code: str, usage: list[int]) -> None:
+        """Run the code in the thread's kernel and record what came out: logs, images, files."""
+        result = self.engine.code_runner.execute(  # type: ignore[union-attr]
+            turn.run["thread_id"], code, input_files=self._input_files(turn))
         turn.last_call_failed = result.error is not None
         outputs: list[dict[str, Any]] = []
         if result.logs:
@@ -222,11 +228,9 @@ class ToolCalling:
             made = self.engine.files.create_output(Path(path).read_bytes(), Path(path).name)
             turn.output_files.append((Path(path).name, made.id))
         if outputs:
-            delta({"outputs": [dict(o, index=i) for i, o in enumerate(outputs)]})
-        details["tool_calls"][0]["code_interpreter"] = {"input": code, "outputs": outputs}
-        store.runs.update_step(step_id, {"step_details": details, "status": "completed", "completed_at": now(),
-                                         "usage": _usage(*usage)})
-        runs.emit_step(thread_id, run_id, step_id, "thread.run.step.completed")
+            step.delta(0, {"code_interpreter": {"outputs": [dict(o, index=i) for i, o in enumerate(outputs)]}})
+        step.calls[0]["code_interpreter"] = {"input": code, "outputs": outputs}
+        step.finish(usage)
         self._extend(turn, code_text(code), output_text(_for_model(result)))
 
     def _input_files(self, turn: Turn) -> dict[str, Path]:
@@ -253,52 +257,126 @@ class ToolCalling:
 
     # --- functions ---
     def _function(self, ex: Executor, turn: Turn, prompt: list[int], budget: Budget, fn: dict[str, Any]) -> None:
-        run, runs, store = turn.run, self.engine.runs, self.engine.store
-        thread_id, run_id = run["thread_id"], run["id"]
-        call_id, step_id = new_id("call"), new_id("step")
         name = fn["name"]
-        details: dict[str, Any] = {"type": "tool_calls", "tool_calls": [
-            {"id": call_id, "type": "function", "function": {"name": name, "arguments": "", "output": None}}]}
-        self._open_step(turn, step_id, details)
-        first = True
-
-        def delta(piece: str) -> None:
-            nonlocal first
-            call: dict[str, Any] = {"index": 0, "type": "function", "function": {"arguments": piece}}
-            if first:
-                call.update(id=call_id)
-                call["function"].update(name=name, output=None)
-                first = False
-            runs.bus.publish(thread_id, "thread.run.step.delta", {
-                "id": step_id, "object": "thread.run.step.delta",
-                "delta": {"step_details": {"type": "tool_calls", "tool_calls": [call]}},
-            })
-
-        delta("")  # the opening delta: id, type and name
+        step = self._open_step(turn, [{"type": "function", "function": {"name": name, "arguments": "", "output": None}}])
         lead = self._tokens(call_text(name, "")[: -len("}\n</tool_call>")])
         usage = [0, 0]
-        arguments = self._generate(ex, turn, prompt + lead, budget, json_schema_grammar(fn.get("parameters")),
-                                   max_tokens=MAX_CALL_TOKENS, on_piece=delta, usage=usage)
-        details["tool_calls"][0]["function"]["arguments"] = arguments
-        store.runs.update_step(step_id, {"step_details": details, "usage": _usage(*usage)})
-        required = {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": [
-            {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}]}}
-        store.runs.update(run_id, {"status": "requires_action", "required_action": required})
-        runs.emit_run(run_id, "thread.run.requires_action")
+        arguments = self._generate(
+            ex, turn, prompt + lead, budget, json_schema_grammar(fn.get("parameters")), max_tokens=MAX_CALL_TOKENS,
+            on_piece=lambda piece: step.delta(0, {"function": {"arguments": piece}}), usage=usage)
+        step.calls[0]["function"]["arguments"] = arguments
+        self._require(turn, step, usage)
 
-    def _open_step(self, turn: Turn, step_id: str, details: dict[str, Any]) -> None:
+    def _require(self, turn: Turn, step: _StepStream, usage: list[int]) -> None:
+        """Stop the run until the client submits the outputs of the step's function calls."""
+        store, runs = self.engine.store, self.engine.runs
+        store.runs.update_step(step.id, {"step_details": step.details(), "usage": _usage(*usage)})
+        required = {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": [
+            {"id": c["id"], "type": "function",
+             "function": {"name": c["function"]["name"], "arguments": c["function"]["arguments"]}}
+            for c in step.calls]}}
+        store.runs.update(turn.run["id"], {"status": "requires_action", "required_action": required})
+        runs.emit_run(turn.run["id"], "thread.run.requires_action")
+
+    # --- native tool-call syntax ---
+    def _native(self, ex: Executor, turn: Turn, prompt: list[int], budget: Budget
+                ) -> Literal["next", "wait"] | tuple[str, list[int]] | None:
+        """Let a model whose template defines tool calls write freely; peek at its first tokens to see whether it
+        is starting a call. An answer goes back to the executor as the opening of its message."""
+        fmt = self.engine.backend.native_tool_format
+        marker = NATIVE_MARKERS[fmt]  # type: ignore[index]
+        limit, _ = ex.max_new(prompt, budget)
+        text, tokens, calling = "", [], False
+        run_id = turn.run["id"]
+        stream = self.engine.backend.generate(prompt, ex.sampling(turn, min(limit, MAX_CALL_TOKENS)),
+                                              cache_key=turn.run["thread_id"], cancelled=lambda: ex.cancelled(run_id))
+        try:
+            for item in stream:
+                if isinstance(item, Finish):
+                    break
+                text += item.text
+                tokens.append(item.token)
+                head = text.lstrip()
+                if not calling and head.startswith(marker):
+                    calling = True
+                elif not calling and head and not marker.startswith(head):
+                    return (text, tokens)  # an answer: the executor continues it as the message
+        finally:
+            stream.close()  # type: ignore[attr-defined]
+        if not calling:
+            return (text, tokens)
+        budget.used_prompt += len(prompt)
+        budget.used_completion += len(tokens)
+        self.engine.store.runs.add_usage(run_id, len(prompt), len(tokens))
+        usage = [len(prompt), len(tokens)]
+        names = {t["function"]["name"]: t for t in turn.tools if t["type"] == "function"}
+        calls = [c for c in parse_native(text, fmt) if c.name in names or c.name == CODE_TOOL]  # type: ignore[arg-type]
+        if not calls:
+            return (text, tokens)  # not a call we can honour: keep what it wrote as the answer
+        turn.tool_rounds += 1
+        if calls[0].name == CODE_TOOL and self.engine.code_runner is not None:
+            code = _code_argument(calls[0].arguments)
+            turn.used_tools.add("code_interpreter")
+            step = self._open_step(turn, [{"type": "code_interpreter",
+                                           "code_interpreter": {"input": "", "outputs": []}}])
+            step.delta(0, {"code_interpreter": {"input": code}})
+            self._execute(turn, step, code, usage)
+            return "next"
+        functions = [c for c in calls if c.name in names][: None if turn.run["parallel_tool_calls"] else 1]
+        step = self._open_step(turn, [{"type": "function", "function": {
+            "name": c.name, "arguments": c.arguments, "output": None}} for c in functions])
+        for i, call in enumerate(functions):
+            turn.used_tools.add("function:" + call.name)
+            step.delta(i, {"function": {"arguments": call.arguments}})
+        self._require(turn, step, usage)
+        return "wait"
+
+    def _open_step(self, turn: Turn, calls: list[dict[str, Any]]) -> _StepStream:
         run, runs = turn.run, self.engine.runs
+        step = _StepStream(self.engine, turn, [dict(c, id=new_id("call")) for c in calls])
         self.engine.store.runs.insert_step({
-            "id": step_id, "run_id": run["id"], "thread_id": run["thread_id"], "assistant_id": run["assistant_id"],
-            "created_at": now(), "type": "tool_calls", "status": "in_progress", "step_details": details,
+            "id": step.id, "run_id": run["id"], "thread_id": run["thread_id"], "assistant_id": run["assistant_id"],
+            "created_at": now(), "type": "tool_calls", "status": "in_progress", "step_details": step.details(),
             "metadata": {},
         })
-        # As the real API streams it: the step opens with no calls; the first delta brings the call's id and type.
-        step = self.engine.store.runs.get_step(run["id"], step_id).model_dump(mode="json")
-        step["step_details"] = {"type": "tool_calls", "tool_calls": []}
-        runs.bus.publish(run["thread_id"], "thread.run.step.created", step)
-        step["status"] = "in_progress"
-        runs.bus.publish(run["thread_id"], "thread.run.step.in_progress", step)
+        # As the real API streams it: the step opens with no calls; a first delta per call brings its id, type
+        # and name (the SDK's on_tool_call_created), later deltas only what is new.
+        shown = self.engine.store.runs.get_step(run["id"], step.id).model_dump(mode="json")
+        shown["step_details"] = {"type": "tool_calls", "tool_calls": []}
+        runs.bus.publish(run["thread_id"], "thread.run.step.created", shown)
+        runs.bus.publish(run["thread_id"], "thread.run.step.in_progress", shown)
+        for i, call in enumerate(step.calls):
+            opening = {k: v for k, v in call.items()}
+            if call["type"] == "function":
+                opening["function"] = dict(call["function"], arguments="")
+            step.delta(i, opening)
+        return step
+
+
+class _StepStream:
+    """A tool_calls step as it is being written: its calls, and the deltas that stream them."""
+
+    def __init__(self, engine: Engine, turn: Turn, calls: list[dict[str, Any]]) -> None:
+        self.engine = engine
+        self.turn = turn
+        self.id = new_id("step")
+        self.calls = calls
+
+    def details(self) -> dict[str, Any]:
+        return {"type": "tool_calls", "tool_calls": self.calls}
+
+    def delta(self, index: int, body: dict[str, Any]) -> None:
+        call = {"index": index, "type": self.calls[index]["type"], **body}
+        self.engine.runs.bus.publish(self.turn.run["thread_id"], "thread.run.step.delta", {
+            "id": self.id, "object": "thread.run.step.delta",
+            "delta": {"step_details": {"type": "tool_calls", "tool_calls": [call]}},
+        })
+
+    def finish(self, usage: list[int]) -> None:
+        run = self.turn.run
+        self.engine.store.runs.update_step(self.id, {"step_details": self.details(), "status": "completed",
+                                                     "completed_at": now(), "usage": _usage(*usage)})
+        self.engine.runs.emit_step(run["thread_id"], run["id"], self.id, "thread.run.step.completed")
 
 
 class _Fence:
@@ -324,6 +402,19 @@ class _Fence:
 
 def _key(tool: dict[str, Any]) -> str:
     return "function:" + tool["function"]["name"] if tool["type"] == "function" else tool["type"]
+
+
+def function_specs(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The run's tools as OpenAI function specs, for templates that render tools themselves."""
+    specs = []
+    for tool in tools:
+        if tool["type"] == "code_interpreter":
+            specs.append({"type": "function", "function": {
+                "name": CODE_TOOL, "description": "Run Python code in a Jupyter notebook and see its output.",
+                "parameters": {"type": "object", "properties": {"code": {"type": "string"}}, "required": ["code"]}}})
+        else:
+            specs.append(tool)
+    return specs
 
 
 def describe(tools: list[dict[str, Any]]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -47,8 +47,11 @@ class ModelBackend(Protocol):
     name: str
     n_ctx: int
     tokenizer_key: str  # changes when token ids would: cached message tokens are only valid for the same key
+    native_tool_format: str | None  # "hermes", "llama3", "mistral" when the chat template defines tool calls
 
-    def encode_system(self, text: str) -> list[int]: ...
+    def encode_system(self, text: str, tools: list[dict[str, Any]] | None = None) -> list[int]:
+        """The system turn; `tools` are OpenAI function specs, rendered by templates that know them."""
+        ...
 
     def encode_message(self, role: Role, text: str) -> list[int]: ...
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from offline_assistants.llm.backend import Finish, ModelError, Piece, Role, Sampling
 from offline_assistants.llm.template import ChatTemplate
+from offline_assistants.llm.toolcalls import detect_native
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class LlamaBackend:
         digest = hashlib.sha256(self.template.source.encode())
         digest.update(str(self._llm.n_vocab()).encode() + self.path.name.encode())
         self.tokenizer_key = digest.hexdigest()[:16]
+        self.native_tool_format: str | None = detect_native(self.template.source) if self.template.native else None
         self._kv_states: OrderedDict[str, Any] = OrderedDict()
         self._kv_limit = kv_states
         self._kv_bytes_limit = kv_cache_mb * 1024 * 1024
@@ -82,8 +84,8 @@ class LlamaBackend:
     def _tokenize(self, text: str) -> list[int]:
         return self._vocab.tokenize(text.encode("utf-8"), add_bos=False, special=True)
 
-    def encode_system(self, text: str) -> list[int]:
-        tokens = self._tokenize(self.template.system(text))
+    def encode_system(self, text: str, tools: list[dict[str, Any]] | None = None) -> list[int]:
+        tokens = self._tokenize(self.template.system(text, tools))
         if self._add_bos and (not tokens or tokens[0] != self._bos):
             tokens.insert(0, self._bos)
         return tokens

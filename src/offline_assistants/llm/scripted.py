@@ -10,6 +10,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from offline_assistants.llm.backend import Finish, ModelError, Piece, Role, Sampling
 
@@ -21,8 +22,9 @@ class ScriptedBackend:
     tokenizer_key = "scripted-words"
 
     def __init__(self, replies: list[str] | None = None, *, n_ctx: int = 2048, delay_s: float = 0.0,
-                 fail_with: str | None = None) -> None:
+                 fail_with: str | None = None, native_tool_format: str | None = None) -> None:
         self.replies = list(replies or [])
+        self.native_tool_format = native_tool_format
         self.n_ctx = n_ctx
         self.delay_s = delay_s
         self.fail_with = fail_with
@@ -46,8 +48,9 @@ class ScriptedBackend:
     def text(self, tokens: list[int]) -> str:
         return "".join(self._words[t] for t in tokens)
 
-    def encode_system(self, text: str) -> list[int]:
-        return self.tokens(f"<system> {text} </s> ")
+    def encode_system(self, text: str, tools: list[dict[str, Any]] | None = None) -> list[int]:
+        listed = "".join(f" <tool> {t['function']['name']}" for t in tools or [])
+        return self.tokens(f"<system> {text}{listed} </s> ")
 
     def encode_message(self, role: Role, text: str) -> list[int]:
         return self.tokens(f"<{role}> {text} </s> ")

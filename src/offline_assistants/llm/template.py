@@ -29,16 +29,21 @@ class ChatTemplate:
         env.globals["raise_exception"] = _raise
         env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
         self.source = source or CHATML
+        self.native = source is not None  # the model's own template, not our ChatML stand-in
         self._template = env.from_string(self.source)
         self._tokens = {"bos_token": bos_token, "eos_token": eos_token}
         try:
             self._check_additive()
         except Exception:
             self.source = CHATML
+            self.native = False
             self._template = env.from_string(CHATML)
 
-    def render(self, messages: list[dict[str, Any]], add_generation_prompt: bool = False) -> str:
-        return self._template.render(messages=messages, add_generation_prompt=add_generation_prompt, **self._tokens)
+    def render(self, messages: list[dict[str, Any]], add_generation_prompt: bool = False,
+               tools: list[dict[str, Any]] | None = None) -> str:
+        extra: dict[str, Any] = {"tools": tools} if tools else {}
+        return self._template.render(messages=messages, add_generation_prompt=add_generation_prompt, **self._tokens,
+                                     **extra)
 
     def _check_additive(self) -> None:
         head = self.render([{"role": "system", "content": _PROBE}])
@@ -47,8 +52,9 @@ class ChatTemplate:
             if not full.startswith(head) or "x" not in full[len(head):]:
                 raise ValueError("template is not additive")
 
-    def system(self, text: str) -> str:
-        return self.render([{"role": "system", "content": text}])
+    def system(self, text: str, tools: list[dict[str, Any]] | None = None) -> str:
+        """The system turn; `tools` (OpenAI function specs) go to templates that render them natively."""
+        return self.render([{"role": "system", "content": text}], tools=tools)
 
     def message(self, role: str, text: str) -> str:
         head = self.render([{"role": "system", "content": _PROBE}])

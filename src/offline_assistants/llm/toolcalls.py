@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 NativeFormat = Literal["hermes", "llama3", "mistral"]
+NATIVE_MARKERS: dict[str, str] = {"hermes": "<tool_call>", "llama3": "<|python_tag|>", "mistral": "[TOOL_CALLS]"}
 
 CODE_OPEN = "```python\n"
 CODE_CLOSE = "\n```"
