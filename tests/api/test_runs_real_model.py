@@ -213,3 +213,16 @@ def test_in_process_client_runs(inproc_client: openai.OpenAI) -> None:
                                                 max_completion_tokens=10) as stream:
         text = "".join(stream.text_deltas)
     assert text
+
+
+def test_response_format_json_schema_is_enforced(client: openai.OpenAI) -> None:
+    schema = {"type": "object", "properties": {"answer": {"type": "integer"}}, "required": ["answer"]}
+    assistant = client.beta.assistants.create(
+        model="gpt-4o", temperature=0, instructions="Reply in JSON.",
+        response_format={"type": "json_schema", "json_schema": {"name": "result", "schema": schema}},
+    )
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "What is 2 + 3?"}])
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id,
+                                                   max_completion_tokens=40)
+    text = client.beta.threads.messages.list(thread_id=thread.id, run_id=run.id).data[0].content[0].text.value  # type: ignore[union-attr]
+    assert isinstance(json.loads(text)["answer"], int)

@@ -177,8 +177,24 @@ class Executor:
             temperature=1.0 if run["temperature"] is None else run["temperature"],
             top_p=1.0 if run["top_p"] is None else run["top_p"],
             max_tokens=max_tokens,
-            grammar=grammar,
+            grammar=grammar if grammar is not None else self._format_grammar(run),
         )
+
+    @staticmethod
+    def _format_grammar(run: dict[str, Any]) -> str | None:
+        """response_format as a grammar: JSON mode and Structured Outputs hold by construction."""
+        import json
+
+        from offline_assistants.llm.toolcalls import json_grammar, json_schema_grammar
+
+        fmt = json.loads(run["response_format"]) if run["response_format"] else None
+        if not isinstance(fmt, dict):
+            return None
+        if fmt.get("type") == "json_object":
+            return json_grammar()
+        if fmt.get("type") == "json_schema":
+            return json_schema_grammar((fmt.get("json_schema") or {}).get("schema"))
+        return None
 
     def max_new(self, prompt: list[int], budget: Budget) -> tuple[int, bool]:
         """How many tokens the next call may generate, and whether max_completion_tokens is the limit."""
