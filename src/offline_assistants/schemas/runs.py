@@ -127,7 +127,6 @@ class Run(BaseModel):
     model: str
     instructions: str
     tools: list[dict[str, Any]]
-    tool_resources: dict[str, Any] | None = None
     metadata: dict[str, str]
     incomplete_details: dict[str, Any] | None
     usage: Usage | None

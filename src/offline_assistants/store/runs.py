@@ -14,9 +14,11 @@ STEP_JSON = ("step_details", "last_error", "usage", "metadata")
 
 
 def to_run(row: dict[str, Any]) -> Run:
-    values = {k: v for k, v in row.items() if k not in ("pk", "prompt_tokens", "completion_tokens")}
+    # tool_resources (from create-thread-and-run) is kept for the tools, but is not part of the Run object.
+    values = {k: v for k, v in row.items() if k not in ("pk", "prompt_tokens", "completion_tokens", "tool_resources")}
     for key in RUN_JSON:
-        values[key] = loads(values[key])
+        if key in values:
+            values[key] = loads(values[key])
     values["parallel_tool_calls"] = bool(values["parallel_tool_calls"])
     values["truncation_strategy"] = values["truncation_strategy"] or {"type": "auto", "last_messages": None}
     values["tool_choice"] = values["tool_choice"] or "auto"
