@@ -16,7 +16,9 @@ from offline_assistants.engine.runs import Runs
 from offline_assistants.ids import new_id, now
 from offline_assistants.llm.backend import Finish, ModelBackend, ModelError, Sampling
 from offline_assistants.schemas.messages import text_of
+from offline_assistants.llm.toolcalls import json_grammar, json_schema_grammar
 from offline_assistants.store import Store
+from offline_assistants.store.db import loads
 
 log = logging.getLogger(__name__)
 
@@ -167,9 +169,7 @@ class Executor:
 
     @staticmethod
     def _strategy(run: dict[str, Any]) -> dict[str, Any] | None:
-        import json
-
-        return json.loads(run["truncation_strategy"]) if run["truncation_strategy"] else None
+        return loads(run["truncation_strategy"])  # type: ignore[no-any-return]
 
     def sampling(self, turn: Turn, max_tokens: int, grammar: str | None = None) -> Sampling:
         run = turn.run
@@ -183,11 +183,7 @@ class Executor:
     @staticmethod
     def _format_grammar(run: dict[str, Any]) -> str | None:
         """response_format as a grammar: JSON mode and Structured Outputs hold by construction."""
-        import json
-
-        from offline_assistants.llm.toolcalls import json_grammar, json_schema_grammar
-
-        fmt = json.loads(run["response_format"]) if run["response_format"] else None
+        fmt = loads(run["response_format"])
         if not isinstance(fmt, dict):
             return None
         if fmt.get("type") == "json_object":

@@ -12,7 +12,7 @@ from typing import Any
 
 from offline_assistants.engine.events import EventBus, Listener, Subscription
 from offline_assistants.engine.threads import Threads
-from offline_assistants.errors import Conflict, InvalidRequest, NotFound
+from offline_assistants.errors import Conflict, InvalidRequest
 from offline_assistants.ids import new_id, now
 from offline_assistants.schemas.common import ListParams, Page, dump, dump_tools
 from offline_assistants.schemas.runs import (
@@ -100,7 +100,7 @@ class Runs:
     def create(self, thread_id: str, req: RunCreate, listener: Listener | None = None) -> tuple[Run, Subscription | None]:
         self.store.threads.row(thread_id)
         values = self._values(thread_id, req)
-        extra = [self.threads._prepare(thread_id, m) for m in req.additional_messages or []]
+        extra = [self.threads.prepare(thread_id, m) for m in req.additional_messages or []]
         sub = self.bus.subscribe(thread_id, listener) if listener else None
         try:
             with self.store.database.write():
@@ -223,9 +223,3 @@ class Runs:
     def get_step(self, thread_id: str, run_id: str, step_id: str) -> RunStep:
         self.get(thread_id, run_id)
         return self.store.runs.get_step(run_id, step_id)
-
-    def require(self, thread_id: str, run_id: str) -> Run:
-        try:
-            return self.get(thread_id, run_id)
-        except NotFound:
-            raise

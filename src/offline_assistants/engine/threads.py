@@ -28,7 +28,7 @@ class Threads:
             self._check_attachments(message, f"messages[{i}]")
         thread_id = new_id("thread")
         # Tokenize before the write lock: it is the slow part and needs no database.
-        prepared = [self._prepare(thread_id, m) for m in req.messages]
+        prepared = [self.prepare(thread_id, m) for m in req.messages]
         with self.store.database.write():
             self.store.threads.insert({
                 "id": thread_id,
@@ -66,7 +66,7 @@ class Threads:
             images = [p.image_file.file_id for p in req.content if p.type == "image_file"]
             self.store.files.check_exists(images, f"{prefix}{dot}content")
 
-    def _prepare(self, thread_id: str, req: MessageCreate, **extra: Any) -> tuple[dict[str, Any], list[int]]:
+    def prepare(self, thread_id: str, req: MessageCreate, **extra: Any) -> tuple[dict[str, Any], list[int]]:
         content = content_parts(req.content)
         ts = now()
         values = {
@@ -88,7 +88,7 @@ class Threads:
     def add_message(self, thread_id: str, req: MessageCreate, *, check_run: bool = True) -> Message:
         self.store.threads.row(thread_id)
         self._check_attachments(req)
-        values, tokens = self._prepare(thread_id, req)
+        values, tokens = self.prepare(thread_id, req)
         with self.store.database.write():
             if check_run:
                 active = self.store.runs.active(thread_id)
