@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -11,6 +12,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
 from offline_assistants.engine.events import FINAL_RUN_EVENTS, Event, Listener, Subscription
+from offline_assistants.errors import ServerError
+
+log = logging.getLogger(__name__)
 
 
 def frame(event: str, data: Any) -> str:
@@ -36,7 +40,13 @@ async def stream_run(start: Callable[[Listener], tuple[Any, Subscription | None]
         try:
             while True:
                 event = await inbox.get()
-                yield frame(event.event, event.data)
+                try:
+                    chunk = frame(event.event, event.data)
+                except (TypeError, ValueError):  # cannot happen for our own events; say so rather than hang
+                    log.exception("could not encode event %s", event.event)
+                    yield frame("error", ServerError("The server could not encode a stream event.").envelope()["error"])
+                    break
+                yield chunk
                 if event.event in FINAL_RUN_EVENTS:
                     break
             yield frame("done", "[DONE]")
