@@ -8,11 +8,12 @@ template around the message, then its tokenizer).
 * The 1k and 10k threads are built by calling `engine.threads.add_message` once per message (timed).
 * The 100k thread: its first messages are bulk-inserted (one executemany) with exactly the columns
   `MessageStore.insert` computes (seq, n_tokens, cum_tokens, the packed `tokens` blob from `store.messages.pack`),
-  the values and tokens coming from `Threads._prepare`, i.e. from `backend.encode_message`; its last messages are
+  the values and tokens coming from `Threads.prepare`, i.e. from `backend.encode_message`; its last messages are
   appended with `add_message` (timed, at the 100k end). The bulk rows are checked against the rows `add_message`
   stored for the same texts in the 1k thread.
 
-Timed per thread, median over many repetitions:
+Timed per thread, median over many repetitions (ours is timed in rounds interleaving the sizes, so a drift in the
+machine's speed, which is large on a shared VM, hits every size alike):
   ours      truncation.choose(auto, cut_seq=0 as on a fresh thread) + system + window + generation prefix;
   steady    Executor._prompt on the thread's stored cut (what every later turn runs: thread row, choose, concat);
   baseline  "full": read every message, render it with the chat template and tokenize it (backend.encode_message),
@@ -70,9 +71,10 @@ def bulk_insert(engine, thread_id: str, msgs: list[tuple[str, str]], label: str)
     cum = last["cum_tokens"] if last else 0
     rows = []
     names = None
+    prepare = getattr(engine.threads, "prepare", None) or engine.threads._prepare  # renamed in 21c457b
     t = time.perf_counter()
     for i, (role, text) in enumerate(msgs):
-        values, tokens = engine.threads._prepare(thread_id, MessageCreate(role=role, content=text))
+        values, tokens = prepare(thread_id, MessageCreate(role=role, content=text))
         row = {k: (dumps(v) if k in JSON_FIELDS else v) for k, v in values.items()}
         cum += len(tokens)
         row.update(seq=seq, n_tokens=len(tokens), cum_tokens=cum, tokens=pack(tokens))
@@ -212,15 +214,19 @@ def main() -> int:
     log(f"model {backend.name}, n_ctx {backend.n_ctx}, window budget {budget} tokens "
         f"(system {len(system)}, prefix {len(prefix)}), data in {data_dir}")
 
-    results = {}
+    results: dict[int, dict] = {}
+    threads: dict[int, tuple[str, int]] = {}  # size -> (thread id, total tokens)
     checks_ok = True
+    conn = engine.store.database.db.conn
+
+    # --- 1. build every thread ---
     reference_rows = None  # rows add_message stored for seed 1, to check bulk rows against
-    for size, brep in zip(sizes, breps):
+    for size in sizes:
         msgs = list(conversation(1, size))  # same seed: every thread starts with the same messages
         thread_id = engine.threads.create(ThreadCreate()).id
         log(f"thread of {size} messages: building")
         t_build = time.perf_counter()
-        build = {}
+        build: dict[str, float] = {}
         if size <= args.add_limit:
             build["add_ms_per_msg"] = add_messages(engine, thread_id, msgs, f"{size}") * 1e3
         else:
@@ -230,10 +236,9 @@ def main() -> int:
             build["bulk_write_s"] = write
             build["tail_add_ms_per_msg"] = add_messages(engine, thread_id, tail, f"{size} tail") * 1e3
         build["build_s"] = time.perf_counter() - t_build
-        conn = engine.store.database.db.conn
         total = conn.execute("SELECT max(cum_tokens), count(*) FROM messages WHERE thread_id = ?", (thread_id,)).fetchone()
-        log(f"  built in {build['build_s']:.1f}s: {total[1]} messages, {total[0]} tokens; {build}")
-
+        log(f"  built in {build['build_s']:.1f}s: {total[1]} messages, {total[0]} tokens; "
+            + ", ".join(f"{k} {v:.3g}" for k, v in build.items()))
         # The bulk rows must be what add_message would have stored.
         rows = conn.execute("SELECT seq, role, content, n_tokens, cum_tokens, tokens FROM messages WHERE thread_id = ? "
                             "AND seq <= 1000 ORDER BY seq", (thread_id,)).fetchall()
@@ -243,32 +248,59 @@ def main() -> int:
             same = rows[: len(reference_rows)] == reference_rows[: len(rows)]
             checks_ok &= same
             log(f"  rows 1..{min(len(rows), len(reference_rows))} identical to add_message's: {same}")
+        threads[size] = (thread_id, total[0])
+        results[size] = dict(build)
 
-        # ours: fresh thread (cut_seq=0), the overflow path
-        wait_quiet(args.quiet_wait, label=f"{size} ours")
-        meter = OtherLoad().start()
-        for _ in range(10):
+    # --- 2. ours, interleaved across sizes (rounds of blocks), so drift in machine speed hits every size alike ---
+    wait_quiet(args.quiet_wait, label="ours")
+    meter = OtherLoad().start()
+    rounds = 10
+    per_block = max(1, args.reps // rounds)
+    times: dict[int, list[float]] = {n: [] for n in sizes}
+    stimes: dict[int, list[float]] = {n: [] for n in sizes}
+    turns = {}
+    eb = Budget(backend.n_ctx, None, None)
+    for size in sizes:
+        thread_id = threads[size][0]
+        for _ in range(10):  # warm up
             ours(engine, thread_id, budget, system, prefix)
-        times, (prompt, window) = timed(lambda: ours(engine, thread_id, budget, system, prefix), args.reps)
-        ours_ms = median(times) * 1e3
-        # steady state: the executor's own _prompt on the stored cut
-        engine.store.threads.set_cut(thread_id, window.cut_seq)
+        prompt, window = ours(engine, thread_id, budget, system, prefix)
+        results[size].update(prompt=prompt, window=window)
         run_row = {"thread_id": thread_id, "truncation_strategy": json.dumps({"type": "auto"})}
-        turn = Turn(run=run_row, system=system, prefix=prefix)
-        eb = Budget(backend.n_ctx, None, None)
-        steady_prompt = engine.executor._prompt(turn, eb)
-        stimes, _ = timed(lambda: engine.executor._prompt(turn, eb), args.reps)
-        steady_ms = median(stimes) * 1e3
-        engine.store.threads.set_cut(thread_id, 0)
-        ours_others = meter.stop()
-        log(f"  ours: {ours_ms:.3f} ms median of {args.reps} (min {min(times) * 1e3:.3f}, max {max(times) * 1e3:.3f}); "
-            f"window {window.messages} messages, {len(window.tokens)} tokens from seq {window.first_seq}; "
-            f"steady (Executor._prompt, stored cut) {steady_ms:.3f} ms; other processes {ours_others:.2f} cores")
+        turns[size] = Turn(run=run_row, system=system, prefix=prefix)
+    for _ in range(rounds):
+        for size in sizes:
+            thread_id = threads[size][0]
+            t, _ = timed(lambda: ours(engine, thread_id, budget, system, prefix), per_block)
+            times[size] += t
+        # steady state: the executor's own _prompt, on the cut the fresh choice recorded
+        for size in sizes:
+            thread_id = threads[size][0]
+            engine.store.threads.set_cut(thread_id, results[size]["window"].cut_seq)
+            t, steady_prompt = timed(lambda: engine.executor._prompt(turns[size], eb), per_block)
+            stimes[size] += t
+            results[size]["steady_same"] = steady_prompt == results[size]["prompt"]
+            engine.store.threads.set_cut(thread_id, 0)
+    ours_others = meter.stop()
+    for size in sizes:
+        r = results[size]
+        r["ours_ms"] = median(times[size]) * 1e3
+        r["steady_ms"] = median(stimes[size]) * 1e3
+        w = r["window"]
+        log(f"ours {size}: {r['ours_ms']:.3f} ms median of {len(times[size])} (min {min(times[size]) * 1e3:.3f}, max "
+            f"{max(times[size]) * 1e3:.3f}); window {w.messages} messages, {len(w.tokens)} tokens from seq "
+            f"{w.first_seq}; steady (Executor._prompt, stored cut) {r['steady_ms']:.3f} ms, same prompt "
+            f"{r['steady_same']}")
+    log(f"other processes during ours: {ours_others:.2f} cores")
 
-        # baselines
+    # --- 3. baselines, and the windows they choose ---
+    for size, brep in zip(sizes, breps):
+        thread_id, total_tokens = threads[size]
+        r = results[size]
+        prompt, window = r["prompt"], r["window"]
         wait_quiet(args.quiet_wait, label=f"{size} baseline")
         meter = OtherLoad().start()
-        log(f"  baseline (full re-tokenize) x{brep} ...")
+        log(f"baselines on {size} messages (full re-tokenize x{brep}) ...")
         btimes, (bprompt, bfirst) = timed(lambda: baseline_full(engine, thread_id, budget, system, prefix), brep)
         baseline_ms = median(btimes) * 1e3
         ntimes, (nprompt, nfirst) = timed(lambda: baseline_newest(engine, thread_id, budget, system, prefix),
@@ -276,20 +308,19 @@ def main() -> int:
         newest_ms = median(ntimes) * 1e3
         # no-hysteresis check: the newest-first walk filling the whole budget vs ours' seek for the same point
         _, plain_first = baseline_newest(engine, thread_id, budget, system, prefix, hysteresis=False)
-        ours_plain = truncation._first_fitting(conn, thread_id, total[0], budget)
+        ours_plain = truncation._first_fitting(conn, thread_id, total_tokens, budget)
         base_others = meter.stop()
         ok = (bfirst == window.first_seq and nfirst == window.first_seq and bprompt == prompt and nprompt == prompt
-              and plain_first == ours_plain and steady_prompt == prompt)
+              and plain_first == ours_plain and r["steady_same"])
         checks_ok &= ok
-        log(f"  baseline full {baseline_ms:.1f} ms (x{brep}), newest-first {newest_ms:.2f} ms; "
+        log(f"  baseline full {baseline_ms:.1f} ms (x{brep}), newest-first {newest_ms:.2f} ms (x{args.newest_reps}); "
             f"first kept seq: ours {window.first_seq}, full {bfirst}, newest-first {nfirst}; prompts identical: "
             f"{bprompt == prompt and nprompt == prompt}; no-hysteresis first seq: ours {ours_plain}, "
             f"newest-first {plain_first}; check {'OK' if ok else 'MISMATCH'}; other processes {base_others:.2f} cores")
-        results[size] = dict(ours_ms=ours_ms, steady_ms=steady_ms, baseline_ms=baseline_ms, newest_ms=newest_ms,
-                             ratio=baseline_ms / ours_ms, first=window.first_seq, tokens=total[0], **build)
-        print(f"size={size} ours_ms={ours_ms:.3f} steady_ms={steady_ms:.3f} baseline_ms={baseline_ms:.1f} "
-              f"ratio={baseline_ms / ours_ms:.0f} newest_first_ms={newest_ms:.2f} "
-              f"ratio_vs_newest={newest_ms / ours_ms:.1f}", file=sys.stderr, flush=True)
+        r.update(baseline_ms=baseline_ms, newest_ms=newest_ms, ratio=baseline_ms / r["ours_ms"])
+        print(f"size={size} ours_ms={r['ours_ms']:.3f} steady_ms={r['steady_ms']:.3f} baseline_ms={baseline_ms:.1f} "
+              f"ratio={baseline_ms / r['ours_ms']:.0f} newest_first_ms={newest_ms:.2f} "
+              f"ratio_vs_newest={newest_ms / r['ours_ms']:.1f}", file=sys.stderr, flush=True)
 
     engine.close()
     big, small = max(sizes), min(sizes)

@@ -11,6 +11,9 @@ followup  on the same thread: add a short user message, run again. The engine ha
 switch    two warm threads, alternating: each run parks the other thread's KV state and restores this one's
           (LlamaBackend keeps the states of the most recent threads, kv_cache_states=4 by default).
 
+The machine may be shared: before each run the script waits for other processes to go idle, measures the cores
+they use during the run, and discards (and measures again) a sample during which they used more than --busy cores.
+
 For each run, the tokens llama.cpp actually evaluated (Finish.prompt_tokens) and the time spent in the backend's
 KV-state switch are recorded from a wrapper around the backend instance (diagnostics only; nothing is changed).
 
@@ -72,9 +75,12 @@ def main() -> int:
 
     def watched_generate(prompt, sampling, **kw):  # noqa: ANN001
         probe["prompt_len"] = len(prompt)
+        t = time.perf_counter()
         for item in original_generate(prompt, sampling, **kw):
             if isinstance(item, Finish):
                 probe["evaluated"] = item.prompt_tokens
+            elif "model_ms" not in probe:  # backend.generate called -> first token: KV switch + prompt eval + 1 token
+                probe["model_ms"] = (time.perf_counter() - t) * 1e3
             yield item
 
     backend._switch = timed_switch  # type: ignore[method-assign]
@@ -125,10 +131,13 @@ def main() -> int:
             clean = others < args.busy
             s = dict(s=first, prompt=probe.get("prompt_len"), evaluated=probe.get("evaluated"),
                      switch_ms=probe.get("switch_ms", 0.0), others=others, kind=kind)
+            # what is neither the KV switch nor llama.cpp: HTTP, run creation, SQLite, prompt building, events
+            s["server_ms"] = first * 1e3 - probe.get("model_ms", 0.0)
             if kind in samples:
                 samples[kind].append(s) if clean else dropped.append(s)
             log(f"{label}: first token after {first * 1e3:.0f} ms; prompt {s['prompt']} tokens, evaluated "
-                f"{s['evaluated']}; KV switch {s['switch_ms']:.0f} ms; run {status}; other processes {others:.2f} "
+                f"{s['evaluated']}; KV switch {s['switch_ms']:.0f} ms, eval {probe.get('model_ms', 0) - s['switch_ms']:.0f} ms, "
+                f"rest (HTTP, store, prompt, events) {s['server_ms']:.0f} ms; run {status}; other processes {others:.2f} "
                 f"cores{'' if clean or kind not in samples else ' -> DISCARDED (contention), again'}")
             return clean
 
@@ -184,7 +193,8 @@ def main() -> int:
     log(f"median: cold {cold * 1e3:.0f} ms (evaluated {med('cold', 'evaluated'):.0f} of {med('cold', 'prompt'):.0f} "
         f"tokens), follow-up {follow * 1e3:.0f} ms (evaluated {med('followup', 'evaluated'):.0f}), switch "
         f"{switch * 1e3:.0f} ms (evaluated {med('switch', 'evaluated'):.0f}, of which KV switch "
-        f"{med('switch', 'switch_ms'):.0f} ms)")
+        f"{med('switch', 'switch_ms'):.0f} ms); outside the model (HTTP, store, prompt, events): cold "
+        f"{med('cold', 'server_ms'):.0f} ms, follow-up {med('followup', 'server_ms'):.0f} ms")
     print(f"RESULT ttft cold_s={cold:.3f} followup_s={follow:.3f} ratio={follow / cold:.3f} switch_s={switch:.3f} "
           f"prompt_tokens={med('cold', 'prompt'):.0f} followup_evaluated={med('followup', 'evaluated'):.0f} "
           f"switch_evaluated={med('switch', 'evaluated'):.0f} switch_state_ms={med('switch', 'switch_ms'):.0f} "

@@ -42,7 +42,7 @@ def test_completed_run_has_timestamps_usage_step_and_message(make_engine: Callab
     assert run.expires_at == run.created_at + 600
     assert wait_done(engine, thread, run.id) == "completed"
     run = engine.runs.get(thread, run.id)
-    assert run.started_at and run.completed_at and run.usage is not None
+    assert run.started_at and run.completed_at and run.usage is not None and run.expires_at is None
     assert run.usage.completion_tokens == 3
     assert run.usage.total_tokens == run.usage.prompt_tokens + 3
     steps = engine.runs.list_steps(thread, run.id, _params()).data
@@ -199,3 +199,19 @@ def test_restart_recovery_ends_runs_left_in_progress(make_engine: Callable[..., 
         assert wait_done(again, thread, second.id) == "completed"
     finally:
         again.close()
+
+
+def test_queued_and_waiting_runs_expire(make_engine: Callable[..., Engine]) -> None:
+    engine = make_engine(ScriptedBackend([" call f.", "{}"]), run_expiry_s=1)
+    assistant = engine.assistants.create(AssistantCreate.model_validate(
+        {"model": "m", "tools": [{"type": "function", "function": {"name": "f"}}]}))
+    thread = engine.threads.create(ThreadCreate(messages=[MessageCreate(role="user", content="go")]))
+    run, _ = engine.runs.create(thread.id, RunCreate(assistant_id=assistant.id, tool_choice="required"))
+    deadline = time.monotonic() + 10
+    while engine.runs.get(thread.id, run.id).status != "expired" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    expired = engine.runs.get(thread.id, run.id)
+    assert expired.status == "expired" and expired.required_action is None
+    step = engine.runs.list_steps(thread.id, run.id, _params()).data[0]
+    assert step.status == "expired" and step.expired_at is not None
+    engine.threads.add_message(thread.id, MessageCreate(role="user", content="the thread is free again"))

@@ -69,6 +69,9 @@ class Engine:
         ts = now()
         for row in self.store.runs.all_active():
             if row["status"] in ("queued", "requires_action") and row["expires_at"] and row["expires_at"] <= ts:
+                for step in self.store.runs.open_steps(row["id"]):
+                    self.store.runs.update_step(step.id, {"status": "expired", "expired_at": ts})
+                    self.runs.emit_step(row["thread_id"], row["id"], step.id, "thread.run.step.expired")
                 self.store.runs.update(row["id"], {"status": "expired", "required_action": None})
                 self.runs.emit_run(row["id"], "thread.run.expired")
 

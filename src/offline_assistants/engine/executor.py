@@ -330,6 +330,7 @@ class Executor:
             values[stamp] = now()
         values["status"] = status
         values["required_action"] = None
+        values["expires_at"] = None  # as the real API: an ended run no longer expires
         self.store.runs.update(run_id, values)
         self.runs.emit_run(run_id, f"thread.run.{status}")
 
