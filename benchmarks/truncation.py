@@ -34,17 +34,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
-from array import array
 from pathlib import Path
 
 from _common import OtherLoad, conversation, log, machine, median, timed, wait_quiet
 
 from offline_assistants.engine import truncation
 from offline_assistants.engine.executor import DEFAULT_SYSTEM, Budget, Turn
-from offline_assistants.ids import new_id
 from offline_assistants.schemas.messages import MessageCreate, text_of
 from offline_assistants.schemas.threads import ThreadCreate
 from offline_assistants.store.db import dumps, loads
@@ -205,6 +204,7 @@ def main() -> int:
     breps = [int(x) for x in args.baseline_reps.split(",")]
     breps += [breps[-1]] * (len(sizes) - len(breps))
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="oa-bench-trunc-"))
+    temporary = args.data_dir is None
     log("machine:", json.dumps(machine()))
     backend = load_default_backend(n_ctx=args.n_ctx)
     engine = make_engine(data_dir, backend)
@@ -271,13 +271,13 @@ def main() -> int:
     for _ in range(rounds):
         for size in sizes:
             thread_id = threads[size][0]
-            t, _ = timed(lambda: ours(engine, thread_id, budget, system, prefix), per_block)
+            t, _ = timed(lambda tid=thread_id: ours(engine, tid, budget, system, prefix), per_block)
             times[size] += t
         # steady state: the executor's own _prompt, on the cut the fresh choice recorded
         for size in sizes:
             thread_id = threads[size][0]
             engine.store.threads.set_cut(thread_id, results[size]["window"].cut_seq)
-            t, steady_prompt = timed(lambda: engine.executor._prompt(turns[size], eb), per_block)
+            t, steady_prompt = timed(lambda turn=turns[size]: engine.executor._prompt(turn, eb), per_block)
             stimes[size] += t
             results[size]["steady_same"] = steady_prompt == results[size]["prompt"]
             engine.store.threads.set_cut(thread_id, 0)
@@ -301,9 +301,10 @@ def main() -> int:
         wait_quiet(args.quiet_wait, label=f"{size} baseline")
         meter = OtherLoad().start()
         log(f"baselines on {size} messages (full re-tokenize x{brep}) ...")
-        btimes, (bprompt, bfirst) = timed(lambda: baseline_full(engine, thread_id, budget, system, prefix), brep)
+        btimes, (bprompt, bfirst) = timed(lambda tid=thread_id: baseline_full(engine, tid, budget, system, prefix),
+                                          brep)
         baseline_ms = median(btimes) * 1e3
-        ntimes, (nprompt, nfirst) = timed(lambda: baseline_newest(engine, thread_id, budget, system, prefix),
+        ntimes, (nprompt, nfirst) = timed(lambda tid=thread_id: baseline_newest(engine, tid, budget, system, prefix),
                                           args.newest_reps)
         newest_ms = median(ntimes) * 1e3
         # no-hysteresis check: the newest-first walk filling the whole budget vs ours' seek for the same point
@@ -323,13 +324,16 @@ def main() -> int:
               f"ratio_vs_newest={newest_ms / r['ours_ms']:.1f}", file=sys.stderr, flush=True)
 
     engine.close()
+    if temporary:
+        shutil.rmtree(data_dir, ignore_errors=True)
     big, small = max(sizes), min(sizes)
     r = results[big]
     parts = [f"messages={big}", f"ours_ms={r['ours_ms']:.3f}", f"baseline_ms={r['baseline_ms']:.0f}",
              f"ratio={r['ratio']:.0f}"]
     for size in sizes:
         if size != big:
-            parts.append(f"ours_{size // 1000}k_ms={results[size]['ours_ms']:.3f}")
+            label = f"{size // 1000}k" if size % 1000 == 0 else str(size)
+            parts.append(f"ours_{label}_ms={results[size]['ours_ms']:.3f}")
     parts += [f"scale={r['ours_ms'] / results[small]['ours_ms']:.2f}", f"steady_ms={r['steady_ms']:.3f}",
               f"newest_first_ms={r['newest_ms']:.1f}", f"window_ok={'yes' if checks_ok else 'NO'}"]
     if "tail_add_ms_per_msg" in r:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -47,7 +48,7 @@ def main() -> int:
     ap.add_argument("--n-ctx", type=int, default=4096)
     ap.add_argument("--quiet-wait", type=float, default=60.0,
                     help="before each measurement, wait up to this many seconds for other processes to go idle")
-    ap.add_argument("--busy", type=float, default=0.25,
+    ap.add_argument("--busy", type=float, default=0.1,
                     help="a sample during which other processes used this many cores or more is discarded and "
                          "measured again (default %(default)s)")
     ap.add_argument("--max-attempts", type=int, default=4, help="give up after wanted * this many attempts")
@@ -68,12 +69,12 @@ def main() -> int:
     probe: dict[str, float] = {}
     original_switch, original_generate = backend._switch, backend.generate
 
-    def timed_switch(key):  # noqa: ANN001
+    def timed_switch(key):
         t = time.perf_counter()
         original_switch(key)
         probe["switch_ms"] = (time.perf_counter() - t) * 1e3
 
-    def watched_generate(prompt, sampling, **kw):  # noqa: ANN001
+    def watched_generate(prompt, sampling, **kw):
         probe["prompt_len"] = len(prompt)
         t = time.perf_counter()
         for item in original_generate(prompt, sampling, **kw):
@@ -86,7 +87,8 @@ def main() -> int:
     backend._switch = timed_switch  # type: ignore[method-assign]
     backend.generate = watched_generate  # type: ignore[method-assign]
 
-    engine = make_engine(Path(tempfile.mkdtemp(prefix="oa-bench-ttft-")), backend)
+    data_dir = Path(tempfile.mkdtemp(prefix="oa-bench-ttft-"))
+    engine = make_engine(data_dir, backend)
     samples: dict[str, list[dict]] = {"cold": [], "followup": [], "switch": []}
     dropped: list[dict] = []
     with serve(create_app(engine)) as url:
@@ -129,19 +131,20 @@ def main() -> int:
                 raise RuntimeError(f"{label}: no text delta (run {status})")
             others = max(quiet, meter.stop())
             clean = others < args.busy
-            s = dict(s=first, prompt=probe.get("prompt_len"), evaluated=probe.get("evaluated"),
-                     switch_ms=probe.get("switch_ms", 0.0), others=others, kind=kind)
+            s = {"s": first, "prompt": probe.get("prompt_len"), "evaluated": probe.get("evaluated"),
+                 "switch_ms": probe.get("switch_ms", 0.0), "others": others, "kind": kind}
             # what is neither the KV switch nor llama.cpp: HTTP, run creation, SQLite, prompt building, events
             s["server_ms"] = first * 1e3 - probe.get("model_ms", 0.0)
             if kind in samples:
-                samples[kind].append(s) if clean else dropped.append(s)
+                (samples[kind] if clean else dropped).append(s)
+            eval_ms = probe.get("model_ms", 0.0) - s["switch_ms"]
             log(f"{label}: first token after {first * 1e3:.0f} ms; prompt {s['prompt']} tokens, evaluated "
-                f"{s['evaluated']}; KV switch {s['switch_ms']:.0f} ms, eval {probe.get('model_ms', 0) - s['switch_ms']:.0f} ms, "
+                f"{s['evaluated']}; KV switch {s['switch_ms']:.0f} ms, eval {eval_ms:.0f} ms, "
                 f"rest (HTTP, store, prompt, events) {s['server_ms']:.0f} ms; run {status}; other processes {others:.2f} "
                 f"cores{'' if clean or kind not in samples else ' -> DISCARDED (contention), again'}")
             return clean
 
-        def until_clean(kind: str, attempt, wanted: int) -> None:  # noqa: ANN001
+        def until_clean(kind: str, attempt, wanted: int) -> None:
             tries = 0
             while len(samples[kind]) < wanted and tries < wanted * args.max_attempts:
                 attempt(tries)
@@ -185,6 +188,7 @@ def main() -> int:
 
         until_clean("switch", switch, args.switches)
     engine.close()
+    shutil.rmtree(data_dir, ignore_errors=True)
 
     def med(kind: str, key: str = "s") -> float:
         return median([x[key] for x in samples[kind]])
