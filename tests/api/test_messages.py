@@ -98,7 +98,7 @@ def test_list_order_and_run_id_filter(any_client: openai.OpenAI, engine: Engine)
     t = any_client.beta.threads.create()
     ids = [any_client.beta.threads.messages.create(t.id, role="user", content=f"m{i}").id for i in range(3)]
     # Messages written by a run carry its id; store them the way the run machinery does, straight through the store.
-    values, tokens = engine.threads._prepare(t.id, MessageCreate(role="assistant", content="from run"),
+    values, tokens = engine.threads.prepare(t.id, MessageCreate(role="assistant", content="from run"),
                                              run_id="run_abc", assistant_id="asst_abc")
     from_run = engine.store.messages.insert(values, tokens)
     assert [m.id for m in any_client.beta.threads.messages.list(t.id).data] == [from_run.id, *ids[::-1]]
