@@ -70,7 +70,7 @@ def bulk_insert(engine, thread_id: str, msgs: list[tuple[str, str]], label: str)
     cum = last["cum_tokens"] if last else 0
     rows = []
     names = None
-    prepare = getattr(engine.threads, "prepare", None) or engine.threads._prepare  # renamed in 21c457b
+    prepare = engine.threads.prepare
     t = time.perf_counter()
     for i, (role, text) in enumerate(msgs):
         values, tokens = prepare(thread_id, MessageCreate(role=role, content=text))
