@@ -224,3 +224,38 @@ def test_native_code_call_runs_in_the_kernel(make_engine: Callable[..., Engine])
     assert ended.wait(10)
     assert [c[1] for c in runner.calls] == ["print(1)"]
     assert engine.runs.get(thread_id, run_id).status == "completed"
+
+
+def test_without_a_code_runner_code_interpreter_is_not_offered(make_engine: Callable[..., Engine]) -> None:
+    backend = ScriptedBackend(["Plain answer."])
+    engine = make_engine(backend)  # as with --no-code-interpreter
+    thread_id, run_id, _, ended = start(engine, [{"type": "code_interpreter"}])
+    assert ended.wait(10)
+    assert engine.runs.get(thread_id, run_id).status == "completed"
+    steps = engine.runs.list_steps(thread_id, run_id, ListParams()).data
+    assert [s.type for s in steps] == ["message_creation"]
+    assert backend.samplings[0].grammar is None
+
+
+def test_attachments_and_tool_resources_reach_the_kernel(make_engine: Callable[..., Engine], tmp_path: Path) -> None:
+    import io
+
+    backend = ScriptedBackend(["print(1)\n```", "Done."])
+    runner = FakeRunner()
+    engine = make_engine(backend, code_runner=runner)
+    attached = engine.files.upload(io.BytesIO(b"a,b\n"), "data.csv", "assistants")
+    ignored = engine.files.upload(io.BytesIO(b"x"), "search-only.txt", "assistants")
+    resource = engine.files.upload(io.BytesIO(b"{}"), "config.json", "assistants")
+    assistant = engine.assistants.create(AssistantCreate.model_validate({
+        "model": "m", "tools": [{"type": "code_interpreter"}],
+        "tool_resources": {"code_interpreter": {"file_ids": [resource.id]}}}))
+    thread = engine.threads.create(ThreadCreate.model_validate({"messages": [{
+        "role": "user", "content": "use them", "attachments": [
+            {"file_id": attached.id, "tools": [{"type": "code_interpreter"}]},
+            {"file_id": ignored.id, "tools": [{"type": "file_search"}]}]}]}))
+    engine.runs.create(thread.id, RunCreate.model_validate(
+        {"assistant_id": assistant.id, "tool_choice": {"type": "code_interpreter"}}))
+    assert engine.wait_idle(10)
+    files = runner.calls[0][2]
+    assert sorted(files) == ["config.json", "data.csv"]
+    assert files["data.csv"].read_bytes() == b"a,b\n"
