@@ -1,4 +1,4 @@
-"""The engine: the assistant / thread / message / run / run-step state machine. It never imports starlette."""
+"""The engine: the assistant / thread / message / run / run-step state machine, with no HTTP in it."""
 
 from __future__ import annotations
 

@@ -117,15 +117,13 @@ class Executor:
     # --- the loop ---
     def _run(self, run_id: str) -> None:
         row = self.store.runs.row(None, run_id)
-        turn = Turn(
-            run=row,
-            system=self.backend.encode_system(row["instructions"] or DEFAULT_SYSTEM),
-            prefix=self.backend.generation_prefix(),
-        )
+        turn = Turn(run=row, system=[], prefix=self.backend.generation_prefix())
         budget = Budget(self.backend.n_ctx, row["max_prompt_tokens"], row["max_completion_tokens"],
                         row["prompt_tokens"], row["completion_tokens"])
         for ext in self.extensions:
-            ext.prepare(turn)
+            ext.prepare(turn)  # may set the system prompt (tools are described there)
+        if not turn.system:
+            turn.system = self.backend.encode_system(row["instructions"] or DEFAULT_SYSTEM)
         for _round in range(self.max_rounds):
             prompt = self._prompt(turn, budget)
             outcome: Any = None

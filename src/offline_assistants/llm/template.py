@@ -38,6 +38,8 @@ class ChatTemplate:
             self.source = CHATML
             self.native = False
             self._template = env.from_string(CHATML)
+        # Every message piece is "render([probe, m]) minus render([probe])": render the second half once.
+        self._head = self.render([{"role": "system", "content": _PROBE}])
 
     def render(self, messages: list[dict[str, Any]], add_generation_prompt: bool = False,
                tools: list[dict[str, Any]] | None = None) -> str:
@@ -57,7 +59,7 @@ class ChatTemplate:
         return self.render([{"role": "system", "content": text}], tools=tools)
 
     def message(self, role: str, text: str) -> str:
-        head = self.render([{"role": "system", "content": _PROBE}])
+        head = self._head
         try:
             full = self.render([{"role": "system", "content": _PROBE}, {"role": role, "content": text}])
         except Exception:
@@ -68,5 +70,5 @@ class ChatTemplate:
         return full[len(head):]
 
     def generation_prefix(self) -> str:
-        head = self.render([{"role": "system", "content": _PROBE}])
+        head = self._head
         return self.render([{"role": "system", "content": _PROBE}], add_generation_prompt=True)[len(head):]
