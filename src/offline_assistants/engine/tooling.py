@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from offline_assistants.engine.executor import Budget, Executor, Turn
+from offline_assistants.engine.executor import DEFAULT_SYSTEM, Budget, Executor, Turn
 from offline_assistants.ids import new_id, now
 from offline_assistants.llm.backend import Finish
 from offline_assistants.llm.toolcalls import (
@@ -69,7 +69,7 @@ class ToolCalling:
             turn.tools = []
             return
         backend = self.engine.backend
-        instructions = run["instructions"] or "You are a helpful assistant."
+        instructions = run["instructions"] or DEFAULT_SYSTEM
         if backend.native_tool_format:
             turn.system = backend.encode_system(instructions, tools=function_specs(tools))
         else:
@@ -97,7 +97,7 @@ class ToolCalling:
                                  response_text(call["function"].get("output") or ""))
                 elif call["type"] == "code_interpreter":
                     logs = "".join(o.get("logs", "") for o in call["code_interpreter"]["outputs"])
-                    self._extend(turn, code_text(call["code_interpreter"]["input"]), output_text(logs))
+                    self._extend(turn, code_text(call["code_interpreter"]["input"]), output_text(_clip(logs)))
             if step.status == "in_progress":
                 store.runs.update_step(step.id, {"status": "completed", "completed_at": now()})
                 runs.emit_step(turn.run["thread_id"], turn.run["id"], step.id, "thread.run.step.completed")
@@ -135,8 +135,8 @@ class ToolCalling:
         if turn.tool_rounds > 0 or not isinstance(choice, dict):
             return None
         if choice["type"] == "function":
-            return next(t for t in turn.tools if t["type"] == "function"
-                        and t["function"]["name"] == choice["function"]["name"])
+            return next((t for t in turn.tools if t["type"] == "function"
+                         and t["function"]["name"] == choice["function"]["name"]), None)
         return next((t for t in turn.tools if t["type"] == choice["type"]), None)
 
     def _decide(self, ex: Executor, turn: Turn, prompt: list[int], budget: Budget) -> dict[str, Any] | None:
@@ -447,10 +447,14 @@ def response_text(output: str) -> str:
     return f"<tool_response>\n{output}\n</tool_response>"
 
 
-def _for_model(result: Any) -> str:
-    text = result.logs
+def _clip(text: str) -> str:
     if len(text) > PROMPT_OUTPUT_CHARS:
-        text = text[: PROMPT_OUTPUT_CHARS // 2] + "\n[...]\n" + text[-PROMPT_OUTPUT_CHARS // 2:]
+        return text[: PROMPT_OUTPUT_CHARS // 2] + "\n[...]\n" + text[-PROMPT_OUTPUT_CHARS // 2:]
+    return text
+
+
+def _for_model(result: Any) -> str:
+    text = _clip(result.logs)
     if result.images:
         text += f"\n[{len(result.images)} image(s) shown to the user]"
     if result.state_lost:
