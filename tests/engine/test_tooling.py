@@ -259,3 +259,15 @@ def test_attachments_and_tool_resources_reach_the_kernel(make_engine: Callable[.
     files = runner.calls[0][2]
     assert sorted(files) == ["config.json", "data.csv"]
     assert files["data.csv"].read_bytes() == b"a,b\n"
+
+
+def test_budget_exhausted_during_a_tool_call_leaves_no_open_step(make_engine: Callable[..., Engine]) -> None:
+    backend = ScriptedBackend(["x = 1 + 1 + 1 + 1 + 1 + 1\n```"])
+    engine = make_engine(backend, code_runner=FakeRunner())
+    thread_id, run_id, _, ended = start(engine, [{"type": "code_interpreter"}],
+                                        tool_choice={"type": "code_interpreter"}, max_completion_tokens=3)
+    assert ended.wait(10)
+    run = engine.runs.get(thread_id, run_id)
+    assert run.status == "incomplete" and run.incomplete_details == {"reason": "max_completion_tokens"}
+    steps = engine.runs.list_steps(thread_id, run_id, ListParams()).data
+    assert [s.status for s in steps] == ["cancelled"] and steps[0].cancelled_at is not None

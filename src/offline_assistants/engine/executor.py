@@ -106,6 +106,7 @@ class Executor:
         except Cancelled:
             self._finish_cancelled(run_id)
         except Incomplete as exc:
+            self._close_open_steps(run_id, "cancelled")  # a tool call cut short by the budget never ran
             self._settle(run_id, "incomplete", {"incomplete_details": {"reason": exc.reason}})
         except Exception as exc:  # noqa: BLE001 - whatever went wrong, the run must end and unlock its thread
             log.exception("run %s failed", run_id)
@@ -341,11 +342,14 @@ class Executor:
         self._settle(run_id, "failed", {"last_error": {"code": "server_error", "message": message}})
 
     def _finish_cancelled(self, run_id: str) -> None:
-        row = self.store.runs.row(None, run_id)
-        for step in self.store.runs.open_steps(run_id):
-            self.store.runs.update_step(step.id, {"status": "cancelled", "cancelled_at": now()})
-            self.runs.emit_step(row["thread_id"], run_id, step.id, "thread.run.step.cancelled")
+        self._close_open_steps(run_id, "cancelled")
         self._settle(run_id, "cancelled", {})
+
+    def _close_open_steps(self, run_id: str, status: str) -> None:
+        thread_id = self.store.runs.row(None, run_id)["thread_id"]
+        for step in self.store.runs.open_steps(run_id):
+            self.store.runs.update_step(step.id, {"status": status, f"{status}_at": now()})
+            self.runs.emit_step(thread_id, run_id, step.id, f"thread.run.step.{status}")
 
 
 def _text_content(text: str, annotations: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
