@@ -8,6 +8,7 @@ run resumes from what its steps recorded. The call and its result are added to t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Callable
@@ -158,8 +159,10 @@ class ToolCalling:
             return None
         if len(options) == 1:
             return next(iter(options.values()))
+        # The choice is a classification, not prose: take the model's most likely option whatever the run's
+        # temperature, so the same conversation routes the same way every time.
         text = self._generate(ex, turn, prompt + self._tokens(DECISION_LEAD), budget, choice_grammar(list(options)),
-                              max_tokens=16)
+                              max_tokens=16, greedy=True)
         if text in options:
             return options[text]
         # The grammar admits only the options, so a miss means the output was cut short: be conservative.
@@ -170,13 +173,16 @@ class ToolCalling:
 
     def _generate(
         self, ex: Executor, turn: Turn, prompt: list[int], budget: Budget, grammar: str, *, max_tokens: int,
-        on_piece: Callable[[str], None] | None = None, usage: list[int] | None = None,
+        on_piece: Callable[[str], None] | None = None, usage: list[int] | None = None, greedy: bool = False,
     ) -> str:
         limit, by_budget = ex.max_new(prompt, budget)
         text = ""
         finish: Finish | None = None
         run_id = turn.run["id"]
-        for item in self.engine.backend.generate(prompt, ex.sampling(turn, min(limit, max_tokens), grammar),
+        sampling = ex.sampling(turn, min(limit, max_tokens), grammar)
+        if greedy:
+            sampling = dataclasses.replace(sampling, temperature=0.0)
+        for item in self.engine.backend.generate(prompt, sampling,
                                                  cache_key=turn.run["thread_id"],
                                                  cancelled=lambda: ex.cancelled(run_id)):
             if isinstance(item, Finish):
