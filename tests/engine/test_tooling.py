@@ -271,3 +271,19 @@ def test_budget_exhausted_during_a_tool_call_leaves_no_open_step(make_engine: Ca
     assert run.status == "incomplete" and run.incomplete_details == {"reason": "max_completion_tokens"}
     steps = engine.runs.list_steps(thread_id, run_id, ListParams()).data
     assert [s.status for s in steps] == ["cancelled"] and steps[0].cancelled_at is not None
+
+
+def test_deleting_a_thread_stops_its_kernel(make_engine: Callable[..., Engine]) -> None:
+    class Recording(FakeRunner):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stopped: list[str] = []
+
+        def shutdown(self, session_id: str) -> None:
+            self.stopped.append(session_id)
+
+    runner = Recording()
+    engine = make_engine(ScriptedBackend(), code_runner=runner)
+    thread = engine.threads.create(ThreadCreate())
+    engine.threads.delete(thread.id)
+    assert runner.stopped == [thread.id]

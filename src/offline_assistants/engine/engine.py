@@ -42,7 +42,7 @@ class Engine:
         self.code_runner = code_runner
         self.worker = Worker(self._execute, self._expire)
         self.assistants = Assistants(self.store)
-        self.threads = Threads(self.store, self._encode)
+        self.threads = Threads(self.store, self._encode, on_delete=self._thread_deleted)
         self.files = Files(self.store, settings)
         self.runs = Runs(self.store, self.threads, self.bus, self.worker.submit, expiry_s=settings.run_expiry_s)
         self.executor = Executor(self.store, self.runs, backend, max_rounds=settings.max_tool_rounds,
@@ -58,6 +58,10 @@ class Engine:
         from offline_assistants.engine.tooling import ToolCalling
 
         self.executor.extensions.append(ToolCalling(self))
+
+    def _thread_deleted(self, thread_id: str) -> None:
+        if self.code_runner is not None:
+            self.code_runner.shutdown(thread_id)
 
     def _encode(self, role: str, text: str) -> list[int]:
         return self.backend.encode_message(role, text)  # type: ignore[arg-type]

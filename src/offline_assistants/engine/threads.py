@@ -16,9 +16,10 @@ Encoder = Callable[[str, str], list[int]]
 
 
 class Threads:
-    def __init__(self, store: Store, encode: Encoder) -> None:
+    def __init__(self, store: Store, encode: Encoder, on_delete: Callable[[str], None] | None = None) -> None:
         self.store = store
         self.encode = encode
+        self.on_delete = on_delete  # e.g. stop the thread's code-interpreter kernel
 
     # --- threads ---
     def create(self, req: ThreadCreate) -> Thread:
@@ -55,6 +56,8 @@ class Threads:
 
     def delete(self, thread_id: str) -> Deleted:
         self.store.threads.delete(thread_id)
+        if self.on_delete is not None:
+            self.on_delete(thread_id)
         return Deleted(id=thread_id, object="thread.deleted")
 
     # --- messages ---
