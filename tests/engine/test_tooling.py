@@ -37,7 +37,7 @@ class FakeRunner:
         self.calls.append((session_id, code, dict(input_files or {})))
         return ExecutionResult(logs=self.logs, error=self.error)
 
-    def shutdown(self, session_id: str) -> None:
+    def shutdown(self, session_id: str, *, remove_files: bool = False) -> None:
         pass
 
     def close(self) -> None:
@@ -279,7 +279,8 @@ def test_deleting_a_thread_stops_its_kernel(make_engine: Callable[..., Engine]) 
             super().__init__()
             self.stopped: list[str] = []
 
-        def shutdown(self, session_id: str) -> None:
+        def shutdown(self, session_id: str, *, remove_files: bool = False) -> None:
+            assert remove_files
             self.stopped.append(session_id)
 
     runner = Recording()

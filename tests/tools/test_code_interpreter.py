@@ -306,3 +306,16 @@ def test_idle_kernels_are_reaped_and_close_stops_all(tmp_path: Path) -> None:
     assert list((tmp_path / ".kernels").glob("*.json")) == []
     with pytest.raises(RuntimeError):
         r.execute("idle", "pass")
+
+
+def test_shutdown_can_remove_the_working_directory(tmp_path: Path) -> None:
+    runner = JupyterCodeRunner(tmp_path / "root", timeout_s=10)
+    try:
+        runner.execute("gone", "open('f.txt', 'w').write('x')")
+        assert (tmp_path / "root" / "gone" / "f.txt").exists()
+        runner.shutdown("gone")
+        assert (tmp_path / "root" / "gone").exists()
+        runner.shutdown("gone", remove_files=True)
+        assert not (tmp_path / "root" / "gone").exists()
+    finally:
+        runner.close()

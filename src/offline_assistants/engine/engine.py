@@ -61,7 +61,7 @@ class Engine:
 
     def _thread_deleted(self, thread_id: str) -> None:
         if self.code_runner is not None:
-            self.code_runner.shutdown(thread_id)
+            self.code_runner.shutdown(thread_id, remove_files=True)
 
     def _encode(self, role: str, text: str) -> list[int]:
         return self.backend.encode_message(role, text)  # type: ignore[arg-type]

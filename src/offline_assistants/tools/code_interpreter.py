@@ -98,7 +98,7 @@ class CodeRunner(Protocol):
         self, session_id: str, code: str, *, input_files: Mapping[str, Path] | None = None
     ) -> ExecutionResult: ...
 
-    def shutdown(self, session_id: str) -> None: ...
+    def shutdown(self, session_id: str, *, remove_files: bool = False) -> None: ...
 
     def close(self) -> None: ...
 
@@ -305,16 +305,17 @@ class JupyterCodeRunner:
                 finally:
                     session.last_used = time.monotonic()
 
-    def shutdown(self, session_id: str) -> None:
-        """Stops the session's kernel; its working directory is left in place
-        because returned file paths point into it."""
+    def shutdown(self, session_id: str, *, remove_files: bool = False) -> None:
+        """Stops the session's kernel. Its working directory stays (returned file paths point into it) unless
+        `remove_files`: the engine asks for that when the thread itself is deleted."""
         with self._map_lock:
             session = self._sessions.pop(session_id, None)
-        if session is None:
-            return
-        with session.lock:
-            session.closed = True
-            self._kill_kernel(session)
+        if session is not None:
+            with session.lock:
+                session.closed = True
+                self._kill_kernel(session)
+        if remove_files and _SESSION_ID_RE.fullmatch(session_id):
+            shutil.rmtree(self.root_dir / session_id, ignore_errors=True)
 
     def close(self) -> None:
         with self._map_lock:
