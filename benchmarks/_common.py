@@ -3,6 +3,7 @@ this folder on sys.path). Not part of the package."""
 
 from __future__ import annotations
 
+import argparse
 import random
 import statistics
 import sys
@@ -11,6 +12,17 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 _T0 = time.monotonic()
+
+
+def add_model_options(ap: argparse.ArgumentParser, *, unit: str) -> None:
+    """The options every model benchmark shares: window size and how to cope with a busy shared machine."""
+    ap.add_argument("--n-ctx", type=int, default=4096)
+    ap.add_argument("--quiet-wait", type=float, default=60.0,
+                    help="before each measurement, wait up to this many seconds for other processes to go idle")
+    ap.add_argument("--busy", type=float, default=0.1,
+                    help=f"a {unit} during which other processes used this many cores or more is discarded and "
+                         "measured again (default %(default)s)")
+    ap.add_argument("--max-attempts", type=int, default=4, help="give up after this many attempts per wanted sample")
 
 
 def log(*parts: Any) -> None:

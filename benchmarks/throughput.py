@@ -39,7 +39,7 @@ import time
 import warnings
 from pathlib import Path
 
-from _common import OtherLoad, chat_message, log, machine, median, wait_quiet
+from _common import OtherLoad, add_model_options, chat_message, log, machine, median, wait_quiet
 
 
 def long_user_text(rep: int, target_tokens: int, encode) -> str:
@@ -99,13 +99,7 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=7, help="measured repetitions of each side (default %(default)s)")
     ap.add_argument("--prompt-tokens", type=int, default=1000, help="approximate prompt size (default %(default)s)")
     ap.add_argument("--max-tokens", type=int, default=200, help="max_completion_tokens (default %(default)s)")
-    ap.add_argument("--n-ctx", type=int, default=4096)
-    ap.add_argument("--quiet-wait", type=float, default=60.0,
-                    help="before each measurement, wait up to this many seconds for other processes to go idle")
-    ap.add_argument("--busy", type=float, default=0.1,
-                    help="a repetition during which other processes used this many cores or more is discarded and "
-                         "run again with a new prompt (default %(default)s)")
-    ap.add_argument("--max-attempts", type=int, default=4, help="give up after reps * this many attempts")
+    add_model_options(ap, unit="repetition")
     args = ap.parse_args()
     warnings.filterwarnings("ignore", category=DeprecationWarning)  # the SDK marks the Assistants API deprecated
 

@@ -31,7 +31,7 @@ import time
 import warnings
 from pathlib import Path
 
-from _common import OtherLoad, conversation, log, machine, median, wait_quiet
+from _common import OtherLoad, add_model_options, conversation, log, machine, median, wait_quiet
 
 FOLLOWUPS = ["Thanks. Can you say that more briefly?", "Why is that?", "Give me one example.",
              "And what about the second point?", "OK. What should I do next?", "Is there a faster way?",
@@ -45,13 +45,7 @@ def main() -> int:
     ap.add_argument("--followups", type=int, default=5, help="follow-up turns on one thread (default %(default)s)")
     ap.add_argument("--switches", type=int, default=6, help="runs alternating between two threads (default %(default)s)")
     ap.add_argument("--max-tokens", type=int, default=16, help="max_completion_tokens of every run (default %(default)s)")
-    ap.add_argument("--n-ctx", type=int, default=4096)
-    ap.add_argument("--quiet-wait", type=float, default=60.0,
-                    help="before each measurement, wait up to this many seconds for other processes to go idle")
-    ap.add_argument("--busy", type=float, default=0.1,
-                    help="a sample during which other processes used this many cores or more is discarded and "
-                         "measured again (default %(default)s)")
-    ap.add_argument("--max-attempts", type=int, default=4, help="give up after wanted * this many attempts")
+    add_model_options(ap, unit="sample")
     args = ap.parse_args()
     warnings.filterwarnings("ignore", category=DeprecationWarning)  # the SDK marks the Assistants API deprecated
 
