@@ -7,7 +7,8 @@ admits runs and moves them between states on the client's behalf.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from offline_assistants.engine.events import EventBus, Listener, Subscription
@@ -101,19 +102,13 @@ class Runs:
         self.store.threads.row(thread_id)
         values = self._values(thread_id, req)
         extra = [self.threads.prepare(thread_id, m) for m in req.additional_messages or []]
-        sub = self.bus.subscribe(thread_id, listener) if listener else None
-        try:
-            with self.store.database.write():
-                active = self.store.runs.active(thread_id)
-                if active is not None:
-                    raise Conflict(f"Thread {thread_id} already has an active run {active['id']}.")
-                for message, tokens in extra:
-                    self.store.messages.insert(message, tokens)
-                self.store.runs.insert(values)
-        except BaseException:
-            if sub:
-                sub.close()
-            raise
+        with self._subscribed(thread_id, listener) as sub, self.store.database.write():
+            active = self.store.runs.active(thread_id)
+            if active is not None:
+                raise Conflict(f"Thread {thread_id} already has an active run {active['id']}.")
+            for message, tokens in extra:
+                self.store.messages.insert(message, tokens)
+            self.store.runs.insert(values)
         return self._admit(values["id"]), sub
 
     def create_thread_and_run(
@@ -121,17 +116,23 @@ class Runs:
     ) -> tuple[Run, Subscription | None]:
         self.store.assistants.get(req.assistant_id)  # fail before creating anything
         thread = self.threads.create(req.thread or ThreadCreate())
-        sub = self.bus.subscribe(thread.id, listener) if listener else None
-        try:
+        with self._subscribed(thread.id, listener) as sub:
             if sub:
                 self.bus.publish(thread.id, "thread.created", thread.model_dump(mode="json"))
             values = self._values(thread.id, req)
             self.store.runs.insert(values)
+        return self._admit(values["id"]), sub
+
+    @contextmanager
+    def _subscribed(self, thread_id: str, listener: Listener | None) -> Iterator[Subscription | None]:
+        """Listen on the thread before the run exists (so no event is missed); stop listening if admission fails."""
+        sub = self.bus.subscribe(thread_id, listener) if listener else None
+        try:
+            yield sub
         except BaseException:
             if sub:
                 sub.close()
             raise
-        return self._admit(values["id"]), sub
 
     def _admit(self, run_id: str) -> Run:
         run = self.emit_run(run_id, "thread.run.created")
@@ -192,12 +193,9 @@ class Runs:
             raise InvalidRequest(
                 f"Expected tool outputs for call_ids {sorted(pending)}, got {sorted(given)}.", param="tool_outputs"
             )
-        sub = self.bus.subscribe(thread_id, listener) if listener else None
-        with self.store.database.write():
+        with self._subscribed(thread_id, listener) as sub, self.store.database.write():
             fresh = self.store.runs.get(thread_id, run_id)
             if fresh.status != "requires_action":
-                if sub:
-                    sub.close()
                 raise InvalidRequest(f"Runs in status \"{fresh.status}\" do not accept tool outputs.")
             self._record_outputs(run_id, given)
             self.store.runs.update(run_id, {"status": "queued", "required_action": None})
