@@ -21,9 +21,12 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
 @pytest.fixture(scope="session")
-def real_backend() -> ModelBackend:
-    """The embedded SmolLM2-135M, with a small window: enough for short prompts, fast on two cores."""
-    return load_default_backend(n_ctx=2048)
+def real_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelBackend]:
+    """The embedded SmolLM2-135M in its model process, as `serve` runs it (--cpu-repack auto, probe included),
+    with a small window: enough for short prompts, fast on two cores."""
+    backend = load_default_backend(n_ctx=2048, cache_dir=tmp_path_factory.mktemp("model-cache"))
+    yield backend
+    backend.close()
 
 
 @pytest.fixture

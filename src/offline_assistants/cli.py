@@ -52,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
                        help=f"CPU threads for the model (default: every usable core, here {usable_cores()})")
     serve.add_argument("--gpu-layers", type=int, default=-1,
                        help="layers to offload when llama-cpp-python is built with GPU support (default: -1, all)")
+    serve.add_argument("--cpu-repack", choices=["auto", "on", "off"], default="auto",
+                       help="let llama.cpp repack the weights for this CPU (AMX, AVX2/AVX-512, ARM kernels): faster "
+                       "prompts, but llama.cpp built by GCC < 13.2 crashes in its AMX path. auto (default): on, "
+                       "except on a CPU with AMX where a one-off probe (cached in the data dir) sees it crash")
     serve.add_argument("--kv-cache-mb", type=int, default=512,
                        help="memory for the model states of recent threads, so switching back to one skips "
                        "re-reading its history (default: 512)")
@@ -76,7 +80,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         n_threads=args.threads, n_gpu_layers=args.gpu_layers, code_interpreter=not args.no_code_interpreter,
         code_timeout_s=args.code_timeout, code_memory_mb=args.code_memory_mb,
         max_file_bytes=args.max_file_mb * 1024 * 1024, max_output_tokens=args.max_output_tokens,
-        kv_cache_mb=args.kv_cache_mb,
+        kv_cache_mb=args.kv_cache_mb, cpu_repack=args.cpu_repack,
     )
     if args.data_dir is not None:
         settings.data_dir = args.data_dir
@@ -88,8 +92,9 @@ def serve(args: argparse.Namespace) -> int:
 
     from offline_assistants.api import create_app
     from offline_assistants.engine import Engine
+    from offline_assistants.llm.backend import ModelError
     from offline_assistants.llm.catalog import ModelNotFound, resolve
-    from offline_assistants.llm.llama import LlamaBackend
+    from offline_assistants.llm.loading import ModelOptions, open_backend
 
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(message)s")
     settings = _settings(args)
@@ -98,21 +103,24 @@ def serve(args: argparse.Namespace) -> int:
     except ModelNotFound as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    settings.ensure_dirs()
     size_mb = model.path.stat().st_size / 1e6
-    label = f"loading {model.name} ({size_mb:.0f} MB) from {model.path}"
+    label = f"loading {model.name} ({size_mb:.0f} MB) from {model.path} in a model process"
     print(label, file=sys.stderr)
     done = threading.Event()
     threading.Thread(target=_progress, args=(label, done), daemon=True).start()
     start = time.monotonic()
     try:
-        backend = LlamaBackend(model.path, name=model.name, n_ctx=settings.n_ctx, n_threads=settings.n_threads,
-                               n_gpu_layers=settings.n_gpu_layers, kv_states=settings.kv_cache_states,
-                               kv_cache_mb=settings.kv_cache_mb)
+        backend, repack = open_backend(model, ModelOptions.from_settings(settings), cache_dir=settings.data_dir)
+    except ModelError as exc:
+        print(f"\nerror: {exc}", file=sys.stderr)
+        return 1
     finally:
         done.set()
     where = f"GPU ({backend.gpu_layers} layers)" if backend.gpu_layers else f"CPU ({settings.n_threads} threads)"
-    print(f"\rloaded {model.name} in {time.monotonic() - start:.1f}s on {where}, context {backend.n_ctx} tokens",
-          file=sys.stderr)
+    print(f"\rloaded {model.name} in {time.monotonic() - start:.1f}s on {where}, context {backend.n_ctx} tokens, "
+          f"process {backend.pid}", file=sys.stderr)
+    print(repack.banner(), file=sys.stderr)
     runner = None
     if settings.code_interpreter:
         from offline_assistants.tools.code_interpreter import JupyterCodeRunner
@@ -130,6 +138,7 @@ def serve(args: argparse.Namespace) -> int:
         uvicorn.run(create_app(engine), host=args.host, port=args.port, log_level=args.log_level)
     finally:
         engine.close()
+        backend.close()
     return 0
 
 

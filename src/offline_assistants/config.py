@@ -8,6 +8,8 @@ from pathlib import Path
 
 import platformdirs
 
+from offline_assistants.llm.repack import RepackMode
+
 
 def default_data_dir() -> Path:
     env = os.environ.get("OFFLINE_ASSISTANTS_DATA")
@@ -31,6 +33,7 @@ class Settings:
     n_ctx: int = 4096
     n_threads: int = field(default_factory=usable_cores)
     n_gpu_layers: int = -1
+    cpu_repack: RepackMode = "auto"  # llama.cpp weight repacking; auto probes CPUs with AMX (llm/repack.py)
     api_key: str | None = None
     code_interpreter: bool = True
     code_timeout_s: float = 30.0

@@ -15,15 +15,20 @@ from typing import Any
 from offline_assistants.config import Settings
 from offline_assistants.engine import Engine
 from offline_assistants.llm.backend import ModelBackend
+from offline_assistants.llm.process import ProcessBackend
 
 
-def load_default_backend(n_ctx: int = 2048, **kwargs: Any) -> ModelBackend:
+def load_default_backend(n_ctx: int = 2048, *, cache_dir: Path | None = None, **options: Any) -> ProcessBackend:
+    """The embedded model exactly as `offline-assistants serve` runs it: in its own process, repacking chosen by
+    `--cpu-repack auto` (the probe's verdict is cached in `cache_dir`, by default the user data dir). `options`
+    are llm.loading.ModelOptions fields (n_threads, kv_states, cpu_repack, ...)."""
     from offline_assistants.llm.catalog import resolve
-    from offline_assistants.llm.llama import LlamaBackend
+    from offline_assistants.llm.loading import ModelOptions, open_backend
 
-    model = resolve(None)
-    settings = Settings()
-    return LlamaBackend(model.path, name=model.name, n_ctx=n_ctx, n_threads=settings.n_threads, **kwargs)
+    options.setdefault("n_threads", Settings().n_threads)
+    backend, _choice = open_backend(resolve(None), ModelOptions(n_ctx=n_ctx, **options),
+                                    cache_dir=cache_dir or Settings().data_dir)
+    return backend
 
 
 def make_engine(data_dir: Path, backend: ModelBackend, **settings: Any) -> Engine:

@@ -43,7 +43,7 @@ def test_unknown_model_names_what_exists(tmp_path: Path) -> None:
 def test_a_gguf_from_models_dir_serves_runs(tmp_path: Path) -> None:
     from offline_assistants.config import Settings
     from offline_assistants.engine import Engine
-    from offline_assistants.llm.llama import LlamaBackend
+    from offline_assistants.llm.loading import ModelOptions, open_backend
     from offline_assistants.schemas.assistants import AssistantCreate
     from offline_assistants.schemas.messages import MessageCreate
     from offline_assistants.schemas.runs import RunCreate
@@ -55,8 +55,8 @@ def test_a_gguf_from_models_dir_serves_runs(tmp_path: Path) -> None:
     folder.mkdir()
     shutil.copy(embedded.path, folder / "other.gguf")
     model = resolve(None, folder)
-    engine = Engine(Settings(data_dir=tmp_path / "data"), LlamaBackend(model.path, name=model.name, n_ctx=512,
-                                                                       n_threads=2))
+    backend, _ = open_backend(model, ModelOptions(n_ctx=512, n_threads=2), cache_dir=tmp_path / "cache")
+    engine = Engine(Settings(data_dir=tmp_path / "data"), backend)
     try:
         assistant = engine.assistants.create(AssistantCreate(model="gpt-4o", temperature=0))
         thread = engine.threads.create(ThreadCreate(messages=[MessageCreate(role="user", content="Hi")]))
@@ -67,3 +67,4 @@ def test_a_gguf_from_models_dir_serves_runs(tmp_path: Path) -> None:
         assert engine.backend.name == "other"
     finally:
         engine.close()
+        backend.close()

@@ -47,8 +47,7 @@ def test_embedded_model_template_and_tokens(real_backend: ModelBackend) -> None:
     # SmolLM2 speaks ChatML; its per-message tokens concatenate to the tokens of the whole rendering.
     backend = real_backend
     tokens = backend.encode_system("Be brief.") + backend.encode_message("user", "Hi") + backend.generation_prefix()
-    whole = backend._vocab.tokenize(  # type: ignore[attr-defined]
-        b"<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n",
-        add_bos=False, special=True)
+    whole = backend.tokenizer.tokenize(  # type: ignore[attr-defined]
+        "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
     assert tokens == whole
     assert backend.native_tool_format is None

@@ -1,16 +1,21 @@
-"""The llama.cpp backend: one GGUF, its own chat template, every usable core, KV-prefix reuse across turns.
+"""The llama.cpp backend, in two halves that can live in different processes.
 
-Two llama.cpp handles are opened on the same file: a vocab-only one that HTTP threads use to tokenize messages
-as they arrive, and the full model, which only the engine's single generation worker touches. That keeps the
-server answering while a run generates, without a lock around the tokenizer.
+- `LlamaTokenizer` opens the GGUF vocab-only (no weights, no compute): the chat template, token counts and message
+  tokens. HTTP threads use it as messages arrive, with no lock and no round trip to the model.
+- `LlamaGenerator` holds the full model and generates: KV-prefix reuse across turns, parked thread states,
+  grammar-constrained decoding, token-by-token streaming, cancellation between tokens. Only one thread (the
+  engine's worker, or the model process's main loop) touches it.
+
+`LlamaBackend` puts the two together in this process. The server runs the generator in a child process instead
+(llm/process.py), so that a crash inside llama.cpp ends one run instead of the server.
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import ctypes
 import hashlib
-import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -21,8 +26,6 @@ from typing import Any
 from offline_assistants.llm.backend import Finish, ModelError, Piece, Role, Sampling
 from offline_assistants.llm.template import ChatTemplate
 from offline_assistants.llm.toolcalls import detect_native
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -42,77 +45,140 @@ def gpu_offload_supported() -> bool:
         return False
 
 
-class LlamaBackend:
+_params_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _model_params(use_extra_bufts: bool) -> Iterator[None]:
+    """`Llama(...)` has no argument for llama.cpp's weight repacking (`--no-repack`): the field lives on the
+    params struct it builds from `llama_model_default_params()`. Wrap that one call while a model loads."""
+    import llama_cpp.llama as llama_module
+
+    bindings = llama_module.llama_cpp
+    original = bindings.llama_model_default_params
+
+    def params() -> Any:
+        value = original()
+        value.use_extra_bufts = use_extra_bufts
+        return value
+
+    with _params_lock:
+        bindings.llama_model_default_params = params
+        try:
+            yield
+        finally:
+            bindings.llama_model_default_params = original
+
+
+class LlamaTokenizer:
+    """Chat template and tokens of one GGUF, from a vocab-only handle (safe on any CPU: no weights are read)."""
+
+    def __init__(self, path: Path, *, name: str | None = None) -> None:
+        from llama_cpp import Llama
+
+        self.path = Path(path)
+        self.name = name or self.path.stem
+        try:
+            self._vocab = Llama(str(self.path), vocab_only=True, verbose=False)
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelError(f"could not load {self.path}: {exc}") from exc
+        meta: dict[str, Any] = dict(self._vocab.metadata)
+        self.metadata = meta
+        self._eos = self._vocab.token_eos()
+        self._bos = self._vocab.token_bos()
+        self._add_bos = meta.get("tokenizer.ggml.add_bos_token", "true") != "false"
+        self.template = ChatTemplate(meta.get("tokenizer.chat_template"), bos_token=self.piece(self._bos),
+                                     eos_token=self.piece(self._eos))
+        digest = hashlib.sha256(self.template.source.encode())
+        digest.update(str(self._vocab.n_vocab()).encode() + self.path.name.encode())
+        self.tokenizer_key = digest.hexdigest()[:16]
+        self.native_tool_format: str | None = detect_native(self.template.source) if self.template.native else None
+
+    def piece(self, token: int) -> str:
+        return self._vocab.detokenize([token], special=True).decode("utf-8", "replace") if token >= 0 else ""
+
+    def trained_context(self) -> int:
+        arch = self.metadata.get("general.architecture", "")
+        try:
+            return int(self.metadata.get(f"{arch}.context_length", 0))
+        except ValueError:
+            return 0
+
+    def tokenize(self, text: str, *, special: bool = True) -> list[int]:
+        return self._vocab.tokenize(text.encode("utf-8"), add_bos=False, special=special)
+
+    def encode_system(self, text: str, tools: list[dict[str, Any]] | None = None) -> list[int]:
+        tokens = self.tokenize(self.template.system(text, tools))
+        if self._add_bos and (not tokens or tokens[0] != self._bos):
+            tokens.insert(0, self._bos)
+        return tokens
+
+    def encode_message(self, role: Role, text: str) -> list[int]:
+        return self.tokenize(self.template.message(role, text))
+
+    def encode_text(self, text: str) -> list[int]:
+        return self.tokenize(text)
+
+    def generation_prefix(self) -> list[int]:
+        return self.tokenize(self.template.generation_prefix())
+
+    def count(self, text: str) -> int:
+        return len(self.tokenize(text, special=False))
+
+
+class LlamaGenerator:
+    """The full model: generation with KV reuse. `cpu_repack` is llama.cpp's weight repacking into extra buffer
+    types (AMX, and the CPU repacks); it crashes in the AMX path of GCC 12 builds, see llm/repack.py."""
+
     def __init__(
         self,
-        path: Path,
+        path: Path | str,
         *,
-        name: str | None = None,
         n_ctx: int = 4096,
         n_threads: int = 1,
         n_gpu_layers: int = -1,
         kv_states: int = 4,
         kv_cache_mb: int = 512,
         seed: int = 0,
+        cpu_repack: bool = False,
     ) -> None:
         from llama_cpp import Llama
 
         self.path = Path(path)
-        self.name = name or self.path.stem
         gpu = n_gpu_layers if gpu_offload_supported() else 0
         try:
-            # n_threads_batch too: llama-cpp-python defaults both to half the cores, which costs 1.5x here.
-            self._llm = Llama(
-                str(self.path), n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads, n_gpu_layers=gpu,
-                seed=seed, verbose=False,
-            )
-            self._vocab = Llama(str(self.path), vocab_only=True, verbose=False)
+            with _model_params(cpu_repack):
+                # n_threads_batch too: llama-cpp-python defaults both to half the cores, which costs 1.5x here.
+                self._llm = Llama(
+                    str(self.path), n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads, n_gpu_layers=gpu,
+                    seed=seed, verbose=False,
+                )
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelError(f"could not load {self.path}: {exc}") from exc
         self.n_ctx = self._llm.n_ctx()
         self.n_threads = n_threads
         self.gpu_layers = gpu
-        meta: dict[str, Any] = dict(self._llm.metadata)
+        self.cpu_repack = cpu_repack
         self._eos = self._llm.token_eos()
-        bos_id = self._llm.token_bos()
-        self._bos = bos_id
-        self._add_bos = meta.get("tokenizer.ggml.add_bos_token", "true") != "false"
-        piece = lambda t: self._vocab.detokenize([t], special=True).decode("utf-8", "replace") if t >= 0 else ""
-        self.template = ChatTemplate(meta.get("tokenizer.chat_template"), bos_token=piece(bos_id),
-                                     eos_token=piece(self._eos))
-        digest = hashlib.sha256(self.template.source.encode())
-        digest.update(str(self._llm.n_vocab()).encode() + self.path.name.encode())
-        self.tokenizer_key = digest.hexdigest()[:16]
-        self.native_tool_format: str | None = detect_native(self.template.source) if self.template.native else None
         self._kv_states: OrderedDict[str, Any] = OrderedDict()
         self._kv_limit = kv_states
         self._kv_bytes_limit = kv_cache_mb * 1024 * 1024
         self._current_key: str | None = None
         self._gen_lock = threading.Lock()
 
-    # --- tokens -----------------------------------------------------------------------------------------------
-    def _tokenize(self, text: str) -> list[int]:
-        return self._vocab.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+    def info(self) -> dict[str, Any]:
+        return {"n_ctx": self.n_ctx, "gpu_layers": self.gpu_layers, "n_threads": self.n_threads,
+                "cpu_repack": self.cpu_repack, "n_batch": self._llm.n_batch}
 
-    def encode_system(self, text: str, tools: list[dict[str, Any]] | None = None) -> list[int]:
-        tokens = self._tokenize(self.template.system(text, tools))
-        if self._add_bos and (not tokens or tokens[0] != self._bos):
-            tokens.insert(0, self._bos)
-        return tokens
+    def warmup(self) -> None:
+        """Evaluate a short prompt and sample two tokens. The AMX crash (llm/repack.py) strikes on the first
+        decode: in the model process that is now, while loading, not in a user's run."""
+        tokens = self._llm.tokenize(b"The quick brown fox jumps over the lazy dog.", add_bos=True)
+        for i, _token in enumerate(self._llm.generate(tokens, temp=0.0, top_k=1, min_p=0.0, repeat_penalty=1.0)):
+            if i >= 1:
+                break
+        self._llm.reset()
 
-    def encode_message(self, role: Role, text: str) -> list[int]:
-        return self._tokenize(self.template.message(role, text))
-
-    def encode_text(self, text: str) -> list[int]:
-        return self._tokenize(text)
-
-    def generation_prefix(self) -> list[int]:
-        return self._tokenize(self.template.generation_prefix())
-
-    def count(self, text: str) -> int:
-        return len(self._vocab.tokenize(text.encode("utf-8"), add_bos=False, special=False))
-
-    # --- generation -------------------------------------------------------------------------------------------
     def _switch(self, cache_key: str | None) -> None:
         """Before serving another conversation, park this one's KV state and bring back that one's."""
         if cache_key == self._current_key or self._kv_limit <= 0:
@@ -220,3 +286,51 @@ class LlamaBackend:
         import llama_cpp
 
         return token == self._eos or bool(llama_cpp.llama_vocab_is_eog(self._llm._model.vocab, token))
+
+
+class TokenizedBackend:
+    """A ModelBackend from a tokenizer and something that generates: the tokenizer answers every encode call
+    here, the generator only ever sees whole prompts. The in-process and the process-backed backend share it."""
+
+    def __init__(self, tokenizer: LlamaTokenizer) -> None:
+        self.tokenizer = tokenizer
+        self.path = tokenizer.path
+        self.name = tokenizer.name
+        self.tokenizer_key = tokenizer.tokenizer_key
+        self.native_tool_format = tokenizer.native_tool_format
+
+    def encode_system(self, text: str, tools: list[dict[str, Any]] | None = None) -> list[int]:
+        return self.tokenizer.encode_system(text, tools)
+
+    def encode_message(self, role: Role, text: str) -> list[int]:
+        return self.tokenizer.encode_message(role, text)
+
+    def encode_text(self, text: str) -> list[int]:
+        return self.tokenizer.encode_text(text)
+
+    def generation_prefix(self) -> list[int]:
+        return self.tokenizer.generation_prefix()
+
+    def count(self, text: str) -> int:
+        return self.tokenizer.count(text)
+
+
+class LlamaBackend(TokenizedBackend):
+    """Tokenizer and model in this process: for notebooks and benchmarks. A crash in llama.cpp ends the process;
+    the server uses llm/process.py's ProcessBackend instead."""
+
+    def __init__(self, path: Path, *, name: str | None = None, n_ctx: int = 4096, n_threads: int = 1,
+                 n_gpu_layers: int = -1, kv_states: int = 4, kv_cache_mb: int = 512, seed: int = 0,
+                 cpu_repack: bool = False) -> None:
+        super().__init__(LlamaTokenizer(path, name=name))
+        self.generator = LlamaGenerator(path, n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers,
+                                        kv_states=kv_states, kv_cache_mb=kv_cache_mb, seed=seed,
+                                        cpu_repack=cpu_repack)
+        self.n_ctx = self.generator.n_ctx
+        self.n_threads = n_threads
+        self.gpu_layers = self.generator.gpu_layers
+        self.cpu_repack = cpu_repack
+
+    def generate(self, prompt: list[int], sampling: Sampling, *, cache_key: str | None = None,
+                 cancelled: Callable[[], bool] = lambda: False) -> Iterator[Piece | Finish]:
+        return self.generator.generate(prompt, sampling, cache_key=cache_key, cancelled=cancelled)

@@ -1,0 +1,112 @@
+"""The model process: `python -m offline_assistants.llm.child FD`, started and owned by llm/process.py.
+
+It loads one generator (by default `LlamaGenerator`) from the spec the parent sends over the socket FD, decodes a
+few tokens so that a build whose CPU path crashes does so now rather than in a user's run, says it is ready,
+then serves one generation at a time. Everything crosses the socket as small pickled tuples:
+
+    parent -> child   ("start", ChildSpec) once, then ("generate", req, prompt, Sampling, cache_key),
+                      ("cancel", req), ("stop",)
+    child -> parent   ("ready", info) or ("load_error", message) once, then per request any number of
+                      ("piece", req, token, text) and one ("finish", req, reason, prompt_tokens,
+                      completion_tokens) or ("error", req, message)
+
+The child exits when the parent closes its end (or dies): the next read or poll sees end-of-file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+from offline_assistants.llm.backend import Finish, ModelError, Piece
+
+DEFAULT_LOADER = "offline_assistants.llm.llama:LlamaGenerator"
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    """What the model process builds: `loader` ("module:callable") called with `options`. Tests name another
+    loader (one that aborts, say) to put a misbehaving model behind the same supervisor."""
+
+    options: dict[str, Any]
+    loader: str = DEFAULT_LOADER
+    sys_path: tuple[str, ...] = field(default_factory=lambda: tuple(sys.path))
+
+    def replace(self, **options: Any) -> ChildSpec:
+        return ChildSpec({**self.options, **options}, self.loader, self.sys_path)
+
+
+def _load(spec: ChildSpec) -> Any:
+    for entry in reversed(spec.sys_path):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    module, _, attr = spec.loader.partition(":")
+    factory: Callable[..., Any] = getattr(importlib.import_module(module), attr)
+    generator = factory(**spec.options)
+    warmup = getattr(generator, "warmup", None)
+    if warmup is not None:
+        warmup()
+    return generator
+
+
+def serve(conn: Connection) -> int:
+    kind, spec = conn.recv()
+    assert kind == "start"
+    try:
+        generator = _load(spec)
+    except Exception as exc:  # noqa: BLE001 - whatever stops the load is the parent's to report
+        text = str(exc) if isinstance(exc, ModelError) else f"{type(exc).__name__}: {exc}"
+        conn.send(("load_error", text))
+        return 1
+    info = generator.info() if hasattr(generator, "info") else {}
+    conn.send(("ready", info))
+    pending: deque[tuple[Any, ...]] = deque()  # requests that arrived while another one was generating
+    while True:
+        message = pending.popleft() if pending else conn.recv()
+        if message[0] == "stop":
+            return 0
+        if message[0] != "generate":
+            continue  # a cancel for a request that has already ended
+        _, req, prompt, sampling, cache_key = message
+        stop = False
+
+        def cancelled() -> bool:
+            # One poll per token: a select() call, microseconds next to a decode step.
+            nonlocal stop
+            while conn.poll():
+                incoming = conn.recv()
+                if incoming[0] == "cancel":
+                    stop = stop or incoming[1] == req
+                else:
+                    pending.append(incoming)
+            return stop
+
+        try:
+            for item in generator.generate(prompt, sampling, cache_key=cache_key, cancelled=cancelled):
+                if isinstance(item, Piece):
+                    conn.send(("piece", req, item.token, item.text))
+                elif isinstance(item, Finish):
+                    conn.send(("finish", req, item.reason, item.prompt_tokens, item.completion_tokens))
+        except ModelError as exc:
+            conn.send(("error", req, str(exc)))
+        except (EOFError, OSError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - one bad request must not end the process
+            conn.send(("error", req, f"{type(exc).__name__}: {exc}"))
+
+
+def main(argv: list[str]) -> int:
+    conn = Connection(int(argv[1]))
+    try:
+        return serve(conn)
+    except (EOFError, BrokenPipeError, ConnectionResetError):
+        return 0  # the parent went away
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))

@@ -1,0 +1,306 @@
+"""The model in a child process the engine owns, behind the same `ModelBackend` the engine always sees.
+
+llama.cpp is C++: a segfault, an `abort()` from a `GGML_ASSERT` or the OOM killer ends whatever process it runs
+in. Here that process is a child (llm/child.py). When it dies, the one run that was using it fails with the
+signal as its reason, a new child is started, and queued runs go on; the HTTP server never noticed. The
+tokenizer stays in this process (llm/llama.py's LlamaTokenizer), so storing a message never waits on the child.
+
+`ModelProcess` supervises one child: start, wait until loaded, forward generations, detect death, restart, and
+stop restarting a child that keeps dying while it loads. `ProcessBackend` is the ModelBackend on top of it.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from multiprocessing.connection import Connection
+from typing import Any
+
+from offline_assistants.llm.backend import Finish, ModelError, Piece, Sampling
+from offline_assistants.llm.child import ChildSpec
+from offline_assistants.llm.llama import LlamaTokenizer, TokenizedBackend
+
+log = logging.getLogger(__name__)
+
+
+class ModelCrashed(ModelError):
+    """The model process died; `reason` is the signal (SIGSEGV) or exit status."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def describe_exit(returncode: int | None) -> str:
+    if returncode is None:
+        return "no exit status"
+    if returncode < 0:
+        try:
+            return signal.Signals(-returncode).name
+        except ValueError:
+            return f"signal {-returncode}"
+    return f"exit status {returncode}"
+
+
+class LoadFailed(ModelError):
+    """The model process could not load the model: it died (`crashed`, with the signal as `reason`) or the
+    loader reported an error (a bad file), which no retry will mend."""
+
+    def __init__(self, message: str, *, crashed: bool, reason: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.crashed = crashed
+        self.reason = reason
+
+
+class ModelProcess:
+    """One supervised model child. Not thread-safe by itself: ProcessBackend serialises calls."""
+
+    def __init__(
+        self,
+        spec: ChildSpec,
+        *,
+        max_load_failures: int = 3,
+        retry_after_s: float = 60.0,
+        load_timeout_s: float | None = None,
+        on_crash: Callable[[ChildSpec, str], ChildSpec] | None = None,
+        quiet: bool = False,
+    ) -> None:
+        self.spec = spec
+        self.quiet = quiet  # a probe expects to crash: no log lines, and the child's stderr is discarded
+        self.max_load_failures = max_load_failures
+        self.retry_after_s = retry_after_s
+        self.load_timeout_s = load_timeout_s
+        self.on_crash = on_crash  # may return another spec for the restart (llm/repack.py turns repacking off)
+        self.info: dict[str, Any] | None = None  # what the loaded child reported
+        self.crashes = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._conn: Connection | None = None
+        self._load_failures = 0
+        self._broken: str | None = None
+        self._broken_by_crash = False
+        self._retry_at = 0.0
+        self._next_req = 0
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    # --- life ---
+    def start(self) -> None:
+        """Start a child; it loads in the background. `wait_ready` waits for it."""
+        parent, child = multiprocessing.Pipe(duplex=True)
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "offline_assistants.llm.child", str(child.fileno())],
+                pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL if self.quiet else None,
+            )
+        finally:
+            child.close()
+        self._conn = parent
+        self.info = None
+        parent.send(("start", self.spec))
+
+    def wait_ready(self, timeout: float | None = None) -> dict[str, Any]:
+        """Block until the child has loaded; restart one that died while loading, up to max_load_failures in a
+        row. After that, or after a load error, raise ModelError with the reason until retry_after_s passed."""
+        while self.info is None:
+            if self._broken is not None:
+                if time.monotonic() < self._retry_at:
+                    raise LoadFailed(self._broken, crashed=self._broken_by_crash)
+                self._broken = None  # one more try after the pause
+            if self._conn is None:
+                self.start()
+            try:
+                self.info = self._await_ready(timeout if timeout is not None else self.load_timeout_s)
+            except LoadFailed as failure:
+                self._load_failures += 1
+                self._discard()
+                if failure.crashed and self.on_crash is not None:
+                    self.spec = self.on_crash(self.spec, failure.reason)
+                if failure.crashed and self._load_failures < self.max_load_failures:
+                    if not self.quiet:
+                        log.warning("%s; starting it again (attempt %d of %d)", failure.message,
+                                    self._load_failures + 1, self.max_load_failures)
+                    continue
+                times = f", {self._load_failures} times in a row" if self._load_failures > 1 else ""
+                self._broken = (f"{failure.message}{times}; the next attempt to load it is made when a run needs "
+                                f"it, no sooner than {self.retry_after_s:.0f}s from now")
+                self._broken_by_crash = failure.crashed
+                self._retry_at = time.monotonic() + self.retry_after_s
+                if not self.quiet:
+                    log.error("%s", self._broken)
+                raise LoadFailed(self._broken, crashed=failure.crashed, reason=failure.reason) from None
+        self._load_failures = 0
+        return self.info
+
+    def _await_ready(self, timeout: float | None) -> dict[str, Any]:
+        assert self._conn is not None and self._proc is not None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._conn.poll(0.25):
+            if deadline is not None and time.monotonic() > deadline:
+                self._proc.kill()
+                raise LoadFailed(f"the model process did not load within {timeout:.0f}s", crashed=True,
+                             reason="timeout")
+        try:
+            message = self._conn.recv()
+        except (EOFError, OSError):
+            reason = self._reap()
+            raise LoadFailed(f"the model process crashed while loading the model ({reason})", crashed=True,
+                             reason=reason) from None
+        if message[0] == "load_error":
+            raise LoadFailed(f"the model could not be loaded: {message[1]}", crashed=False)
+        return dict(message[1])
+
+    def _reap(self) -> str:
+        assert self._proc is not None
+        try:
+            returncode = self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # the socket closed but the process lingers: finish it
+            self._proc.kill()
+            returncode = self._proc.wait()
+        return describe_exit(returncode)
+
+    def _discard(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._conn = None
+        self._proc = None
+        self.info = None
+
+    def _crashed(self) -> ModelCrashed:
+        """The child died mid-call: reap it, start the next one (it loads while the failed run is settled)."""
+        reason = self._reap()
+        self.crashes += 1
+        self._discard()
+        if self.on_crash is not None:
+            self.spec = self.on_crash(self.spec, reason)
+        log.error("the model process crashed (%s); restarting it", reason)
+        self.start()
+        return ModelCrashed(f"the model process crashed ({reason}); it was restarted", reason)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.send(("stop",))
+            except OSError:
+                pass
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        self._discard()
+
+    # --- calls ---
+    def _send(self, message: tuple[Any, ...]) -> None:
+        assert self._conn is not None
+        try:
+            self._conn.send(message)
+        except OSError:
+            raise self._crashed() from None
+
+    def _recv(self) -> tuple[Any, ...]:
+        assert self._conn is not None
+        try:
+            return self._conn.recv()  # type: ignore[no-any-return]
+        except (EOFError, OSError):
+            raise self._crashed() from None
+
+    def generate(self, prompt: list[int], sampling: Sampling, *, cache_key: str | None,
+                 cancelled: Callable[[], bool]) -> Iterator[Piece | Finish]:
+        self.wait_ready()
+        conn = self._conn
+        self._next_req += 1
+        req = self._next_req
+        self._send(("generate", req, list(prompt), sampling, cache_key))
+        yielded = 0
+        cancel_sent = ended = False
+        try:
+            while True:
+                message = self._recv()
+                if message[1] != req:
+                    continue  # the tail of a request whose caller stopped listening
+                if message[0] == "piece":
+                    if cancel_sent:
+                        continue  # already in flight when we asked it to stop: the caller has moved on
+                    yielded += 1
+                    yield Piece(message[2], message[3])
+                    if cancelled():
+                        self._send(("cancel", req))
+                        cancel_sent = True
+                elif message[0] == "finish":
+                    ended = True
+                    if cancel_sent:
+                        yield Finish("cancelled", message[3], yielded)
+                    else:
+                        yield Finish(message[2], message[3], message[4])
+                    return
+                else:
+                    ended = True
+                    raise ModelError(message[2])
+        finally:
+            if not ended and self._conn is conn and conn is not None and not cancel_sent:
+                try:  # the caller stopped reading (an exception, or it had enough): let the child stop too
+                    conn.send(("cancel", req))
+                except OSError:
+                    pass
+
+
+class ProcessBackend(TokenizedBackend):
+    """A ModelBackend whose generation runs in a supervised child process; tokenizing stays here."""
+
+    def __init__(self, tokenizer: LlamaTokenizer, spec: ChildSpec, *, wait: bool = True,
+                 max_load_failures: int = 3, retry_after_s: float = 60.0,
+                 on_crash: Callable[[ChildSpec, str], ChildSpec] | None = None) -> None:
+        super().__init__(tokenizer)
+        requested = int(spec.options.get("n_ctx", 4096))
+        self.n_ctx = requested or tokenizer.trained_context() or 4096
+        self.n_threads = int(spec.options.get("n_threads", 1))
+        self.process = ModelProcess(spec, max_load_failures=max_load_failures, retry_after_s=retry_after_s,
+                                    on_crash=on_crash)
+        self._lock = threading.Lock()
+        self.process.start()
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self, timeout: float | None = None) -> dict[str, Any]:
+        with self._lock:
+            info = self.process.wait_ready(timeout)
+        self._adopt(info)
+        return info
+
+    def _adopt(self, info: dict[str, Any]) -> None:
+        self.n_ctx = min(self.n_ctx, int(info.get("n_ctx", self.n_ctx)))
+
+    @property
+    def gpu_layers(self) -> int:
+        return int((self.process.info or {}).get("gpu_layers", 0))
+
+    @property
+    def cpu_repack(self) -> bool:
+        """Whether the running child repacks weights (a crash in auto mode may have turned it off)."""
+        return bool(self.process.spec.options.get("cpu_repack", False))
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+    def generate(self, prompt: list[int], sampling: Sampling, *, cache_key: str | None = None,
+                 cancelled: Callable[[], bool] = lambda: False) -> Iterator[Piece | Finish]:
+        with self._lock:
+            yield from self.process.generate(prompt, sampling, cache_key=cache_key, cancelled=cancelled)
+
+    def close(self) -> None:
+        with self._lock:
+            self.process.close()
