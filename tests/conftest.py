@@ -20,6 +20,13 @@ from offline_assistants.testing import in_process_client, load_default_backend, 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Marked by what a test uses, not by hand: any test that reaches the real model, directly or through a fixture.
+    for item in items:
+        if "real_backend" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.real_model)
+
+
 @pytest.fixture(scope="session")
 def real_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelBackend]:
     """The embedded SmolLM2-135M in its model process, as `serve` runs it (--cpu-repack auto, probe included),

@@ -35,3 +35,60 @@ def test_console_script_runs() -> None:
 def test_unknown_model_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--model", "no-such-model", "--data-dir", "/tmp/oa-cli-test"]) == 2
     assert "no-such-model" in capsys.readouterr().err
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def test_serve_with_no_options_says_how_it_runs_the_model(tmp_path) -> None:  # noqa: ANN001
+    """`offline-assistants serve` exactly as a new user types it (the data dir from the environment), as a real
+    process: the banner names the model process and the repack path and why, and the API answers."""
+    import os
+    import signal
+    import time
+
+    import openai
+
+    from offline_assistants.testing import free_port
+
+    argv = [sys.executable, "-m", "offline_assistants", "serve"]
+    port = 8000
+    if not _port_free(port):  # something else holds the default port on this machine
+        port = free_port()
+        argv += ["--port", str(port)]
+    env = {**os.environ, "OFFLINE_ASSISTANTS_DATA": str(tmp_path / "data")}
+    server = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    lines: list[str] = []
+    try:
+        assert server.stderr is not None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = server.stderr.readline()
+            lines.append(line)
+            if "serving:" in line or not line:
+                break
+        banner = "".join(lines)
+        assert "in a model process" in banner and "cpu repack: " in banner
+        repack = next(line for line in lines if line.startswith("cpu repack: "))
+        assert repack.startswith(("cpu repack: on (", "cpu repack: off (")) and repack.rstrip().endswith(")")
+        assert f"OPENAI_BASE_URL=http://127.0.0.1:{port}/v1" in banner
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="anything", max_retries=5)
+        assert client.models.list().data
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+    # The model process went with the server.
+    assert subprocess.run(["pgrep", "-f", "offline_assistants.llm.child", "-s", str(server.pid)],
+                          capture_output=True).returncode == 1

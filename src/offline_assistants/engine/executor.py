@@ -313,14 +313,14 @@ class Executor:
             values["incomplete_details"] = {"reason": reason}
         self.store.messages.update(thread_id, message_id, values)
         self.store.messages.set_tokens(thread_id, message_id, self.backend.encode_message("assistant", text_of(content)))
-        step_status = {"run_cancelled": "cancelled", "run_failed": "failed"}.get(reason or "", "completed")
-        step_values: dict[str, Any] = {"status": step_status, "usage": usage}
-        step_values[{"completed": "completed_at", "cancelled": "cancelled_at", "failed": "failed_at"}[step_status]] = ts
-        self.store.runs.update_step(step_id, step_values)
         self._emit_message(thread_id, message_id,
                            "thread.message.completed" if status == "completed" else "thread.message.incomplete")
-        if step_status != "failed":
-            self.runs.emit_step(thread_id, run_id, step_id, f"thread.run.step.{step_status}")
+        if reason == "run_failed":
+            return  # the step stays open: _fail closes it with the run's last_error and emits step.failed
+        step_status = "cancelled" if reason == "run_cancelled" else "completed"
+        step_values: dict[str, Any] = {"status": step_status, "usage": usage, f"{step_status}_at": ts}
+        self.store.runs.update_step(step_id, step_values)
+        self.runs.emit_step(thread_id, run_id, step_id, f"thread.run.step.{step_status}")
 
     # --- endings ---
     def _settle(self, run_id: str, status: str, values: dict[str, Any]) -> None:

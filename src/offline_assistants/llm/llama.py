@@ -70,6 +70,37 @@ def _model_params(use_extra_bufts: bool) -> Iterator[None]:
             bindings.llama_model_default_params = original
 
 
+@contextlib.contextmanager
+def _quiet_log() -> Iterator[None]:
+    """A vocab-only handle still builds a small context, and llama.cpp then warns "n_ctx_seq (512) >
+    n_ctx_train (0) -- possible training context overflow" (no weights, so no trained size): true of no model.
+    Silence llama.cpp's log while the handle opens; errors still arrive as exceptions."""
+    import llama_cpp
+    from llama_cpp import _logger
+
+    llama_cpp.llama_log_set(_silent_callback(), ctypes.c_void_p(0))
+    try:
+        yield
+    finally:
+        llama_cpp.llama_log_set(_logger.llama_log_callback, ctypes.c_void_p(0))
+
+
+def _silent(_level: int, _text: bytes, _user_data: ctypes.c_void_p) -> None:
+    return None
+
+
+_SILENT: Any = None
+
+
+def _silent_callback() -> Any:
+    global _SILENT
+    if _SILENT is None:
+        import llama_cpp
+
+        _SILENT = llama_cpp.llama_log_callback(_silent)  # kept alive here: llama.cpp holds the pointer
+    return _SILENT
+
+
 class LlamaTokenizer:
     """Chat template and tokens of one GGUF, from a vocab-only handle (safe on any CPU: no weights are read)."""
 
@@ -79,7 +110,8 @@ class LlamaTokenizer:
         self.path = Path(path)
         self.name = name or self.path.stem
         try:
-            self._vocab = Llama(str(self.path), vocab_only=True, verbose=False)
+            with _quiet_log():
+                self._vocab = Llama(str(self.path), vocab_only=True, verbose=False)
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelError(f"could not load {self.path}: {exc}") from exc
         meta: dict[str, Any] = dict(self._vocab.metadata)

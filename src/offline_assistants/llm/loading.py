@@ -12,7 +12,7 @@ from pathlib import Path
 
 from offline_assistants.config import Settings
 from offline_assistants.llm.catalog import ModelFile
-from offline_assistants.llm.child import ChildSpec
+from offline_assistants.llm.child import DEFAULT_LOADER, ChildSpec
 from offline_assistants.llm.llama import LlamaTokenizer
 from offline_assistants.llm.process import LoadFailed, ModelProcess, ProcessBackend
 from offline_assistants.llm.repack import (
@@ -51,9 +51,10 @@ class ModelOptions:
                 "cpu_repack": repack}
 
 
-def probe_repack(path: Path, options: ModelOptions, timeout_s: float = PROBE_TIMEOUT_S) -> ProbeResult:
+def probe_repack(path: Path, options: ModelOptions, *, timeout_s: float = PROBE_TIMEOUT_S,
+                 loader: str = DEFAULT_LOADER) -> ProbeResult:
     """Load the model with repacking on in a throwaway process and decode a few tokens (the child's warm-up)."""
-    spec = ChildSpec({**options.child_options(path, True), "n_ctx": 512, "kv_states": 0})
+    spec = ChildSpec({**options.child_options(path, True), "n_ctx": 512, "kv_states": 0}, loader=loader)
     process = ModelProcess(spec, max_load_failures=1, retry_after_s=0.0, quiet=True)
     try:
         process.wait_ready(timeout_s)
