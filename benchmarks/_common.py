@@ -23,6 +23,36 @@ def add_model_options(ap: argparse.ArgumentParser, *, unit: str) -> None:
                     help=f"a {unit} during which other processes used this many cores or more is discarded and "
                          "measured again (default %(default)s)")
     ap.add_argument("--max-attempts", type=int, default=4, help="give up after this many attempts per wanted sample")
+    ap.add_argument("--backend", choices=["process", "in-process"], default="process",
+                    help="the model in its own process, as `serve` runs it (default), or in this process (the "
+                         "layout before the model process existed, for before/after figures)")
+    ap.add_argument("--cpu-repack", choices=["auto", "on", "off"], default="auto",
+                    help="as `serve --cpu-repack` (default auto)")
+    ap.add_argument("--model", default=None,
+                    help="a .gguf path or model name, as `serve --model` (default: the embedded default)")
+
+
+def open_bench_backend(args: argparse.Namespace) -> Any:
+    """The embedded model behind the chosen backend, with the repack choice `serve` would make."""
+    import tempfile
+    from pathlib import Path
+
+    from offline_assistants.config import usable_cores
+    from offline_assistants.llm.catalog import resolve
+    from offline_assistants.llm.llama import LlamaBackend
+    from offline_assistants.llm.loading import ModelOptions, decide_repack, open_backend
+
+    model = resolve(getattr(args, "model", None))
+    options = ModelOptions(n_ctx=args.n_ctx, n_threads=usable_cores(), cpu_repack=args.cpu_repack)
+    cache = Path(tempfile.gettempdir()) / "oa-bench-cache"
+    if args.backend == "in-process":
+        choice, _, _ = decide_repack(model.path, options, cache)
+        log(choice.banner())
+        return LlamaBackend(model.path, name=model.name, n_ctx=args.n_ctx, n_threads=options.n_threads,
+                            cpu_repack=choice.enabled)
+    backend, choice = open_backend(model, options, cache_dir=cache)
+    log(choice.banner())
+    return backend
 
 
 def log(*parts: Any) -> None:

@@ -11,8 +11,12 @@ raw:  llama_cpp.Llama(same file, n_ctx, n_threads=N, n_threads_batch=N), Llama.g
       prompt tok/s  = prompt tokens / (generate() called -> first token)
       gen tok/s     = (tokens - 1) / (first token -> last token)
 
-Ours' prompt phase includes LlamaBackend._switch: a new thread parks the previous thread's KV state (save_state)
-first. It is timed (a wrapper on the backend instance, diagnostics only) and reported, and the prompt rate without
+Ours is the server as `offline-assistants serve` runs it: the model in its own process (--backend process, the
+default), or, for a before/after comparison, in the server's process (--backend in-process). Raw uses the same
+--cpu-repack verdict as ours.
+
+Ours' prompt phase includes the backend's KV-state switch: a new thread parks the previous thread's KV state
+first. Its time comes back in Finish.kv_switch_ms (diagnostics only) and is reported, and the prompt rate without
 it is reported too (prompt_ratio_without_kv_switch).
 
 The machine may be shared: before each measurement the script waits for other processes to go idle, measures the
@@ -39,7 +43,16 @@ import time
 import warnings
 from pathlib import Path
 
-from _common import OtherLoad, add_model_options, chat_message, log, machine, median, wait_quiet
+from _common import (
+    OtherLoad,
+    add_model_options,
+    chat_message,
+    log,
+    machine,
+    median,
+    open_bench_backend,
+    wait_quiet,
+)
 
 
 def long_user_text(rep: int, target_tokens: int, encode) -> str:
@@ -96,7 +109,7 @@ def run_raw(llm, tokens: list[int], n: int) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--reps", type=int, default=7, help="measured repetitions of each side (default %(default)s)")
+    ap.add_argument("--reps", type=int, default=5, help="measured repetitions of each side (default %(default)s)")
     ap.add_argument("--prompt-tokens", type=int, default=1000, help="approximate prompt size (default %(default)s)")
     ap.add_argument("--max-tokens", type=int, default=200, help="max_completion_tokens (default %(default)s)")
     add_model_options(ap, unit="repetition")
@@ -107,35 +120,31 @@ def main() -> int:
     import openai
 
     from offline_assistants.api import create_app
-    from offline_assistants.testing import load_default_backend, make_engine, serve
+    from offline_assistants.llm.backend import Piece
+    from offline_assistants.llm.llama import _model_params
+    from offline_assistants.testing import make_engine, serve
 
     log("machine:", json.dumps(machine()))
-    backend = load_default_backend(n_ctx=args.n_ctx)
+    backend = open_bench_backend(args)
     threads = backend.n_threads
-    raw = llama_cpp.Llama(str(backend.path), n_ctx=args.n_ctx, n_threads=threads, n_threads_batch=threads,
-                          n_gpu_layers=0, seed=0, verbose=False)
+    with _model_params(backend.cpu_repack):  # the same repack setting as ours
+        raw = llama_cpp.Llama(str(backend.path), n_ctx=args.n_ctx, n_threads=threads, n_threads_batch=threads,
+                              n_gpu_layers=0, seed=0, verbose=False)
     log(f"model {backend.path.name}, n_ctx {args.n_ctx}, n_threads = n_threads_batch = {threads} on both sides, "
-        f"n_batch {raw.n_batch} / {backend._llm.n_batch}")
+        f"cpu repack {'on' if backend.cpu_repack else 'off'} on both sides, ours {type(backend).__name__}")
 
-    # Diagnostics only: time the backend's KV-state switch (it runs inside the measured prompt phase).
+    # Diagnostics only: the backend's KV-state switch (inside the measured prompt phase, reported by Finish), and
+    # when the worker got each token from the backend (server side, before events and HTTP).
     switch_ms: list[float] = []
-    original_switch = backend._switch
-
-    def timed_switch(key):
-        t = time.perf_counter()
-        original_switch(key)
-        switch_ms.append((time.perf_counter() - t) * 1e3)
-
-    backend._switch = timed_switch  # type: ignore[method-assign]
-
-    # Diagnostics only: when the worker got each token from llama.cpp (server side, before events and HTTP).
     piece_times: list[float] = []
     original_generate = backend.generate
 
     def watched_generate(prompt, sampling, **kw):
         for item in original_generate(prompt, sampling, **kw):
-            if type(item).__name__ == "Piece":
+            if isinstance(item, Piece):
                 piece_times.append(time.perf_counter())
+            else:
+                switch_ms.append(item.kv_switch_ms)
             yield item
 
     backend.generate = watched_generate  # type: ignore[method-assign]
@@ -207,6 +216,9 @@ def main() -> int:
                 f"raw {row['raw_tok_s']:.1f}; same prompt {same_prompt}, same text {same_text}; "
                 f"other processes {row['others']:.2f} cores -> {'kept' if row['clean'] else 'DISCARDED (contention)'}")
     engine.close()
+    close = getattr(backend, "close", None)
+    if close is not None:
+        close()
     shutil.rmtree(data_dir, ignore_errors=True)
 
     used = [r for r in rows if r["clean"]]
@@ -233,7 +245,7 @@ def main() -> int:
           f"prompt_ratio_without_kv_switch={noswitch / raw_p:.3f} "
           f"prompt_tokens={int(med('prompt'))} completion_tokens={int(med('completion'))} reps={len(used)} "
           f"discarded={len(rows) - len(used) if used is not rows else 0} threads={threads} "
-          f"same_output={sum(r['same_text'] for r in used)}/{len(used)}")
+          f"same_output={sum(r['same_text'] for r in used)}/{len(used)} backend={args.backend}")
     return 0 if ok else 1
 
 

@@ -31,7 +31,7 @@ import time
 import warnings
 from pathlib import Path
 
-from _common import OtherLoad, add_model_options, conversation, log, machine, median, wait_quiet
+from _common import OtherLoad, add_model_options, conversation, log, machine, median, open_bench_backend, wait_quiet
 
 FOLLOWUPS = ["Thanks. Can you say that more briefly?", "Why is that?", "Give me one example.",
              "And what about the second point?", "OK. What should I do next?", "Is there a faster way?",
@@ -53,20 +53,15 @@ def main() -> int:
 
     from offline_assistants.api import create_app
     from offline_assistants.llm.backend import Finish
-    from offline_assistants.testing import load_default_backend, make_engine, serve
+    from offline_assistants.testing import make_engine, serve
 
     log("machine:", json.dumps(machine()))
-    backend = load_default_backend(n_ctx=args.n_ctx)
-    log(f"model {backend.name}, n_ctx {backend.n_ctx}, n_threads {backend.n_threads}")
+    backend = open_bench_backend(args)
+    log(f"model {backend.name}, n_ctx {backend.n_ctx}, n_threads {backend.n_threads}, {type(backend).__name__}")
 
     # Diagnostics: wrap the backend instance to see the KV switch time and the tokens actually evaluated.
     probe: dict[str, float] = {}
-    original_switch, original_generate = backend._switch, backend.generate
-
-    def timed_switch(key):
-        t = time.perf_counter()
-        original_switch(key)
-        probe["switch_ms"] = (time.perf_counter() - t) * 1e3
+    original_generate = backend.generate
 
     def watched_generate(prompt, sampling, **kw):
         probe["prompt_len"] = len(prompt)
@@ -74,11 +69,11 @@ def main() -> int:
         for item in original_generate(prompt, sampling, **kw):
             if isinstance(item, Finish):
                 probe["evaluated"] = item.prompt_tokens
+                probe["switch_ms"] = item.kv_switch_ms
             elif "model_ms" not in probe:  # backend.generate called -> first token: KV switch + prompt eval + 1 token
                 probe["model_ms"] = (time.perf_counter() - t) * 1e3
             yield item
 
-    backend._switch = timed_switch  # type: ignore[method-assign]
     backend.generate = watched_generate  # type: ignore[method-assign]
 
     data_dir = Path(tempfile.mkdtemp(prefix="oa-bench-ttft-"))
@@ -182,6 +177,9 @@ def main() -> int:
 
         until_clean("switch", switch, args.switches)
     engine.close()
+    close = getattr(backend, "close", None)
+    if close is not None:
+        close()
     shutil.rmtree(data_dir, ignore_errors=True)
 
     def med(kind: str, key: str = "s") -> float:
@@ -196,7 +194,8 @@ def main() -> int:
     print(f"RESULT ttft cold_s={cold:.3f} followup_s={follow:.3f} ratio={follow / cold:.3f} switch_s={switch:.3f} "
           f"prompt_tokens={med('cold', 'prompt'):.0f} followup_evaluated={med('followup', 'evaluated'):.0f} "
           f"switch_evaluated={med('switch', 'evaluated'):.0f} switch_state_ms={med('switch', 'switch_ms'):.0f} "
-          f"samples={len(samples['cold'])}/{len(samples['followup'])}/{len(samples['switch'])} discarded={len(dropped)}")
+          f"samples={len(samples['cold'])}/{len(samples['followup'])}/{len(samples['switch'])} discarded={len(dropped)} "
+          f"backend={args.backend}")
     return 0
 
 

@@ -36,6 +36,7 @@ class Finish:
     reason: Literal["stop", "length", "cancelled"]
     prompt_tokens: int  # tokens evaluated for this call, cached prefix excluded
     completion_tokens: int
+    kv_switch_ms: float = 0.0  # time spent parking / restoring conversation states first (for benchmarks)
 
 
 class ModelError(RuntimeError):

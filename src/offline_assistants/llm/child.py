@@ -8,7 +8,7 @@ then serves one generation at a time. Everything crosses the socket as small pic
                       ("cancel", req), ("stop",)
     child -> parent   ("ready", info) or ("load_error", message) once, then per request any number of
                       ("piece", req, token, text) and one ("finish", req, reason, prompt_tokens,
-                      completion_tokens) or ("error", req, message)
+                      completion_tokens, kv_switch_ms) or ("error", req, message)
 
 The child exits when the parent closes its end (or dies): the next read or poll sees end-of-file.
 """
@@ -91,7 +91,8 @@ def serve(conn: Connection) -> int:
                 if isinstance(item, Piece):
                     conn.send(("piece", req, item.token, item.text))
                 elif isinstance(item, Finish):
-                    conn.send(("finish", req, item.reason, item.prompt_tokens, item.completion_tokens))
+                    conn.send(("finish", req, item.reason, item.prompt_tokens, item.completion_tokens,
+                               item.kv_switch_ms))
         except ModelError as exc:
             conn.send(("error", req, str(exc)))
         except (EOFError, OSError):

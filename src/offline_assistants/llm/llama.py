@@ -17,6 +17,7 @@ import contextlib
 import ctypes
 import hashlib
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -271,14 +272,16 @@ class LlamaGenerator:
         max_tokens = max(0, min(sampling.max_tokens, self.n_ctx - len(prompt)))
         grammar = LlamaGrammar.from_string(sampling.grammar, verbose=False) if sampling.grammar else None
         with self._gen_lock:
+            started = time.perf_counter()
             self._switch(cache_key)
+            switch_ms = (time.perf_counter() - started) * 1e3
             cached = self._cached_prefix(prompt)
             decoder = codecs.getincrementaldecoder("utf-8")("replace")
             produced = 0
             reason: str = "length"
             text = ""
             if max_tokens == 0:
-                yield Finish("length", len(prompt) - cached, 0)
+                yield Finish("length", len(prompt) - cached, 0, switch_ms)
                 return
             try:
                 stream = self._llm.generate(
@@ -303,7 +306,7 @@ class LlamaGenerator:
                         break
             except (RuntimeError, ValueError) as exc:
                 raise ModelError(str(exc)) from exc
-            yield Finish(reason, len(prompt) - cached, produced)  # type: ignore[arg-type]
+            yield Finish(reason, len(prompt) - cached, produced, switch_ms)  # type: ignore[arg-type]
 
     def _cached_prefix(self, prompt: list[int]) -> int:
         """How many leading prompt tokens the KV cache already holds (reported as not evaluated). Vectorised:

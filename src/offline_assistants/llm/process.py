@@ -242,9 +242,9 @@ class ModelProcess:
                 elif message[0] == "finish":
                     ended = True
                     if cancel_sent:
-                        yield Finish("cancelled", message[3], yielded)
+                        yield Finish("cancelled", message[3], yielded, message[5])
                     else:
-                        yield Finish(message[2], message[3], message[4])
+                        yield Finish(message[2], message[3], message[4], message[5])
                     return
                 else:
                     ended = True
