@@ -1,0 +1,624 @@
+"""How the server's model decides under `tool_choice: "auto"`: call a function, run code, or answer.
+
+Data: benchmarks/data/tool_decisions.jsonl, a labelled set of our own (167 items), over the ~20 function tools of
+benchmarks/data/tool_catalogue.json (OpenAI function specs). Each item offers a few tools by name ("tools"; the
+name "code_interpreter" adds {"type": "code_interpreter"}), one user request, and what the right move is:
+{"answer": true}, {"calls": [{"name", "arguments"}]} or {"code": true}. Categories:
+
+  single     exactly one of the 2-4 offered tools fits (a few items offer code_interpreter too)
+  none       no offered tool fits: chit-chat, general knowledge, writing; some near misses (a weather tool offered
+             and "what does fahrenheit mean?" asked)
+  parallel   two calls are needed: the same tool twice (two cities) or two tools
+  code       code_interpreter is offered (with 0-3 functions) and computing is the right move
+  code_none  code_interpreter is offered but the request is plain conversation
+
+Method: the model is loaded as `serve` loads it (--model, --backend, --cpu-repack), an Engine is built on it with
+a Jupyter code runner as cli.py builds one, and everything goes through the official `openai` SDK: on uvicorn on
+loopback (offline_assistants.testing.serve, --client loopback, the default) or on testing.in_process_client
+(--client in-process). The in-process client is not the default because it leaks: its transport runs every
+request as a new task on a private loop, so starlette's thread-pool call gets a new anyio worker thread each
+time, and store/db.py opens one SQLite connection per thread and never closes it: 2 fds per request, and a
+40-item run died after 12 minutes of polling at the 20,000-fd limit ("unable to open database file"). One
+assistant per distinct tool set (default instructions, no temperature: the server's defaults are what is
+measured); per item a new thread with the request, then `runs.create_and_poll(tool_choice="auto",
+max_completion_tokens=--max-tokens)`. Outcome:
+
+  call    the run stopped in requires_action (names and JSON arguments from required_action), or a function step
+          was opened and cut short by max_completion_tokens (counted as a call with unusable arguments)
+  code    the first tool_calls step holds a code_interpreter call
+  answer  neither
+
+A parallel item whose first requires_action holds fewer calls than expected is followed up (unless
+--no-follow-up): stub outputs ({"ok": true}) are submitted and further calls collected, up to as many rounds as
+expected calls. A run still in requires_action is then cancelled, and the thread deleted (which also stops its
+Jupyter kernel).
+
+Metrics, overall and per category:
+  decision     the kind of move is right (call / code / answer)
+  right_tool   items expecting calls: the set of called names equals the expected set (parallel: over all rounds)
+  arg_match    single-call items where the right tool was called: every expected argument matches. Arguments
+               the request leaves open are not in the data and not scored. Strings match case-insensitively,
+               trimmed (whitespace, quotes, a final full stop); numbers numerically; location-like keys
+               (location, origin, destination) accept a longer value that starts with the expected one
+               ("San Francisco, CA" for "San Francisco").
+  abstain      items expecting a function call that got an answer; code_abstain: code items that got one
+  false_call   none / code_none items that got a call or code
+  parallel     both expected calls present in the first requires_action (one_turn, what OpenAI's parallel tool
+               calls give), and over all followed-up rounds (both); *_args: with matching arguments too
+  latency      wall time of create_and_poll (median, p90): includes writing the answer (up to --max-tokens) or
+               running the code; decision_s is the time to the end of the first model call (the decision itself)
+  prompt       prompt tokens of the first model call (tool descriptions included), against the same request's
+               prompt without tools (default system prompt + user message + generation prefix, counted with the
+               model's tokenizer and checked by a warm-up run without tools); evaluated = what llama.cpp actually
+               evaluated after the KV-cache prefix reuse (Finish.prompt_tokens, from a wrapper on the backend)
+
+The tool decision itself is greedy (engine/tooling.py: the choice among " call NAME." / " run Python code." /
+" answer directly." is taken at temperature 0), so decisions repeat from run to run (checked: the first decision
+of every item was the same in six runs, two of them of 40 items or more). Arguments, code and answers are
+sampled at the run's temperature (server default 1.0), and that sampling is not reproducible: LlamaBackend
+passes seed=0, which llama-cpp-python reads as "no seed given" (`seed or LLAMA_DEFAULT_SEED`, 0xFFFFFFFF: a
+random seed). So arg_match, parallel_*_args and the cut counts move from run to run; decision, right_tool,
+abstain and false_call do not.
+
+The machine may be shared: other processes' CPU use (machine busy time minus this process and its children: the
+model process, the kernels) is measured during each item and logged. Items with --busy cores or more are kept
+(decisions do not depend on load) but left out of the latency figures, unless every item was loaded (then all
+count, and loaded=N in the RESULT line says so). The script waits up to --quiet-wait seconds for quiet once,
+before the first item; waiting before every item would double a run on a busy machine for figures that are
+secondary here. --max-attempts is not used.
+
+--slice runs only the items in SLICE (below): a small set the default model gets right (decision and tool),
+meant for a regression test.
+
+Ends with one stdout line: RESULT tool_decisions items=.. decision=.. right_tool=.. arg_match=.. ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from _common import add_model_options, log, machine, median, open_bench_backend
+
+DATA = Path(__file__).resolve().parent / "data"
+CATEGORIES = ["single", "none", "parallel", "code", "code_none"]
+CODE = "code_interpreter"
+LOCATION_KEYS = {"location", "origin", "destination"}
+STUB_OUTPUT = '{"ok": true}'
+
+# Items the default model (SmolLM2-135M-Instruct) decides right, with the right tool, in every run that included
+# them (the full run, a 40-item run, three slice runs): 3 single calls, the first call of a parallel item, 2 code, 2
+# answers (one a near miss). Their arguments are sampled at temperature 1 and vary from run to run (see above):
+# a regression test on this slice should check the decision and the tool names, not the arguments.
+SLICE = ["single-06", "single-14", "single-33", "parallel-18", "code-02", "code-09", "none-07", "code_none-07"]
+
+
+# --- data ------------------------------------------------------------------------------------------------------
+
+def load_items(path: Path) -> list[dict[str, Any]]:
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def expected_kind(item: dict[str, Any]) -> str:
+    expect = item["expect"]
+    if expect.get("calls"):
+        return "call"
+    if expect.get("code"):
+        return "code"
+    return "answer"
+
+
+def tools_for(item: dict[str, Any], catalogue: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"type": CODE} if name == CODE else catalogue[name] for name in item["tools"]]
+
+
+# --- scoring ---------------------------------------------------------------------------------------------------
+
+def _norm(value: Any) -> str:
+    text = str(value).strip().strip("\"'").strip()
+    if text.endswith("."):
+        text = text[:-1].rstrip()
+    return text.casefold()
+
+
+def value_matches(key: str, expected: Any, got: Any) -> bool:
+    if isinstance(expected, bool):
+        return got is expected or (isinstance(got, str) and got.strip().lower() == str(expected).lower())
+    if isinstance(expected, (int, float)):
+        try:
+            return abs(float(got) - float(expected)) <= 1e-9 * max(1.0, abs(float(expected)))
+        except (TypeError, ValueError):
+            return False
+    if isinstance(expected, list):
+        return isinstance(got, list) and sorted(map(_norm, got)) == sorted(map(_norm, expected))
+    if got is None or isinstance(got, (dict, list)):
+        return False
+    if key in LOCATION_KEYS:
+        return _norm(got).startswith(_norm(expected))
+    return _norm(got) == _norm(expected)
+
+
+def args_match(expected: dict[str, Any], got: dict[str, Any] | None) -> bool:
+    if got is None:
+        return False
+    return all(k in got and value_matches(k, v, got[k]) for k, v in expected.items())
+
+
+def parse_args_json(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except (TypeError, json.JSONDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def cover(expected: list[dict[str, Any]], got: list[dict[str, Any]], with_args: bool) -> bool:
+    """Every expected call is matched by a distinct call made (by name; with_args: by name and arguments)."""
+    left = list(got)
+    for exp in expected:
+        found = next((g for g in left if g["name"] == exp["name"]
+                      and (not with_args or args_match(exp["arguments"], g["args"]))), None)
+        if found is None:
+            return False
+        left.remove(found)
+    return True
+
+
+def score(item: dict[str, Any], res: dict[str, Any]) -> dict[str, Any]:
+    kind = expected_kind(item)
+    got = res["outcome"]
+    s: dict[str, Any] = {"expected": kind, "decision_ok": got == kind}
+    if kind == "call":
+        exp_calls = item["expect"]["calls"]
+        calls = res["calls"]
+        s["right_tool"] = got == "call" and {c["name"] for c in calls} == {c["name"] for c in exp_calls}
+        s["abstain"] = got == "answer"
+        if len(exp_calls) == 1 and s["right_tool"]:
+            s["arg_match"] = args_match(exp_calls[0]["arguments"], calls[0]["args"])
+        if len(exp_calls) > 1:
+            first = res["calls_first_turn"]
+            s["parallel_one_turn"] = got == "call" and cover(exp_calls, first, False)
+            s["parallel_one_turn_args"] = got == "call" and cover(exp_calls, first, True)
+            s["parallel_both"] = got == "call" and cover(exp_calls, calls, False)
+            s["parallel_both_args"] = got == "call" and cover(exp_calls, calls, True)
+    elif kind == "code":
+        s["code_abstain"] = got == "answer"
+    else:
+        s["false_call"] = got in ("call", "code")
+    return s
+
+
+# --- the machine ------------------------------------------------------------------------------------------------
+
+def _tree_jiffies(root: int) -> int:
+    """utime + stime of `root` and all its living descendants."""
+    parent: dict[int, int] = {}
+    cpu: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry)
+        parent[pid] = int(fields[1])
+        cpu[pid] = int(fields[11]) + int(fields[12])
+    total = 0
+    for pid in cpu:
+        p = pid
+        while p > 1 and p != root:
+            p = parent.get(p, 0)
+        if p == root:
+            total += cpu[pid]
+    return total
+
+
+class OthersLoad:
+    """Cores used by processes outside this process tree (the model process and kernels are ours)."""
+
+    def start(self) -> OthersLoad:
+        self._t = time.monotonic()
+        self._busy = _machine_busy()
+        self._ours = _tree_jiffies(os.getpid())
+        return self
+
+    def stop(self) -> float:
+        dt = max(1e-6, time.monotonic() - self._t)
+        busy = _machine_busy() - self._busy
+        ours = _tree_jiffies(os.getpid()) - self._ours
+        return max(0.0, (busy - ours) / os.sysconf("SC_CLK_TCK") / dt)
+
+
+def _machine_busy() -> int:
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return sum(fields) - fields[3] - (fields[4] if len(fields) > 4 else 0)
+
+
+def _quiet(args: argparse.Namespace, label: str) -> float:
+    # _common.wait_quiet counts the model process as "other" (it measures this process only): wait on our own
+    # meter instead, with the same policy.
+    deadline = time.monotonic() + args.quiet_wait
+    warned = False
+    while True:
+        meter = OthersLoad().start()
+        time.sleep(1.0)
+        load = meter.stop()
+        if load < args.busy or time.monotonic() > deadline:
+            if load >= args.busy:
+                log(f"{label}: other processes still use {load:.2f} cores; measuring anyway")
+            return load
+        if not warned:
+            log(f"{label}: other processes use {load:.2f} cores; waiting up to {args.quiet_wait:.0f}s for quiet")
+            warned = True
+
+
+def pct(xs: list[float], q: float) -> float:
+    if not xs:
+        return float("nan")
+    ys = sorted(xs)
+    k = (len(ys) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ys) - 1)
+    return ys[lo] + (ys[hi] - ys[lo]) * (k - lo)
+
+
+def rate(rows: list[dict[str, Any]], key: str) -> tuple[int, int]:
+    vals = [r["score"][key] for r in rows if key in r["score"]]
+    return sum(bool(v) for v in vals), len(vals)
+
+
+def fmt_rate(hit: int, n: int) -> str:
+    return f"{hit / n:.3f}" if n else "na"
+
+
+# --- one item ---------------------------------------------------------------------------------------------------
+
+def _grammar_kind(grammar: str | None) -> str:
+    if grammar is None:
+        return "message"
+    if grammar.startswith("root ::= line"):
+        return "code"
+    if grammar.startswith('root ::= " '):
+        return "decision"
+    return "arguments"
+
+
+def run_item(client: Any, item: dict[str, Any], assistant_id: str, model_calls: list[dict[str, Any]],
+             args: argparse.Namespace) -> dict[str, Any]:
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": item["request"]}])
+    model_calls.clear()
+    t0 = time.perf_counter()
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant_id, tool_choice="auto",
+        max_completion_tokens=args.max_tokens, poll_interval_ms=args.poll_ms)
+    latency = time.perf_counter() - t0
+    decision_s = (model_calls[0]["t_end"] - t0) if model_calls and "t_end" in model_calls[0] else None
+    first_call = dict(model_calls[0]) if model_calls else None
+
+    def read_calls(r: Any) -> list[dict[str, Any]]:
+        return [{"id": c.id, "name": c.function.name, "arguments": c.function.arguments,
+                 "args": parse_args_json(c.function.arguments)}
+                for c in r.required_action.submit_tool_outputs.tool_calls]
+
+    calls_first: list[dict[str, Any]] = read_calls(run) if run.status == "requires_action" else []
+    calls = list(calls_first)
+    rounds = 1 if calls_first else 0
+    want = len(item["expect"].get("calls") or [])
+    while (run.status == "requires_action" and args.follow_up and want > 1 and len(calls) < want
+           and rounds < want):
+        run = client.beta.threads.runs.submit_tool_outputs_and_poll(
+            thread_id=thread.id, run_id=run.id, poll_interval_ms=args.poll_ms,
+            tool_outputs=[{"tool_call_id": c.id, "output": STUB_OUTPUT}
+                          for c in run.required_action.submit_tool_outputs.tool_calls])
+        if run.status == "requires_action":
+            calls += read_calls(run)
+            rounds += 1
+    status_at_end = run.status
+    if run.status == "requires_action":
+        client.beta.threads.runs.cancel(thread_id=thread.id, run_id=run.id)
+        run = client.beta.threads.runs.poll(thread_id=thread.id, run_id=run.id, poll_interval_ms=args.poll_ms)
+
+    steps = list(client.beta.threads.runs.steps.list(thread_id=thread.id, run_id=run.id, order="asc", limit=100))
+    first_tool = next((s for s in steps if s.step_details.type == "tool_calls" and s.step_details.tool_calls), None)
+    code_input = None
+    cut = False
+    if first_tool is not None and first_tool.step_details.tool_calls[0].type == "code_interpreter":
+        outcome = "code"
+        code_input = first_tool.step_details.tool_calls[0].code_interpreter.input
+    elif calls_first:
+        outcome = "call"
+    elif first_tool is not None and first_tool.step_details.tool_calls[0].type == "function":
+        outcome, cut = "call", True  # a function step cut short by max_completion_tokens before requires_action
+        fn = first_tool.step_details.tool_calls[0].function
+        written = fn.arguments or next((c["text"] for c in model_calls if c["kind"] == "arguments"), "")
+        calls_first = [{"id": first_tool.step_details.tool_calls[0].id, "name": fn.name,
+                        "arguments": written, "args": parse_args_json(fn.arguments)}]
+        calls = list(calls_first)
+    elif run.status == "failed":
+        outcome = "error"
+    else:
+        outcome = "answer"
+    if outcome == "code" and not code_input:
+        # The step's input is written when the code is complete; cut by max_completion_tokens it stays empty.
+        code_input = next((c["text"] for c in model_calls if c["kind"] == "code"), "")
+    if outcome == "code":
+        cut = first_tool is not None and first_tool.status == "cancelled" and run.status == "incomplete"
+    answer = ""
+    for m in client.beta.threads.messages.list(thread_id=thread.id, run_id=run.id, order="asc"):
+        answer += "".join(p.text.value for p in m.content if p.type == "text")
+    usage = run.usage
+    client.beta.threads.delete(thread.id)
+    return {
+        "outcome": outcome, "calls": [{k: c[k] for k in ("name", "arguments", "args")} for c in calls],
+        "calls_first_turn": [{k: c[k] for k in ("name", "arguments", "args")} for c in calls_first],
+        "rounds": rounds, "cut": cut, "status": status_at_end, "final_status": run.status,
+        "last_error": run.last_error.message if run.last_error else None,
+        "code": code_input, "answer": answer, "latency_s": latency, "decision_s": decision_s,
+        "decision_text": first_call["text"] if first_call and first_call["kind"] == "decision" else None,
+        "first_call_kind": first_call["kind"] if first_call else None,
+        "prompt_tokens_first_call": first_call["prompt"] if first_call else None,
+        "evaluated_first_call": first_call.get("evaluated") if first_call else None,
+        "run_prompt_tokens": usage.prompt_tokens if usage else None,
+        "run_completion_tokens": usage.completion_tokens if usage else None,
+        "model_calls": [{k: c.get(k) for k in ("kind", "prompt", "evaluated", "completion", "text")}
+                        for c in model_calls],
+    }
+
+
+def run_all(args: argparse.Namespace, items: list[dict[str, Any]], catalogue: dict[str, dict[str, Any]],
+            client: Any, backend: Any, model_calls: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
+    """The warm-up, then every item in order; returns the per-item rows and whether the no-tools prompt count
+    formula matched the warm-up run."""
+    from offline_assistants.engine.executor import DEFAULT_SYSTEM
+
+    def plain_prompt(text: str) -> int:
+        return len(backend.encode_system(DEFAULT_SYSTEM)) + len(backend.encode_message("user", text)) + \
+            len(backend.generation_prefix())
+
+    # Warm-up (not measured), and a check of the no-tools prompt count: a run without tools makes one model call.
+    warm_text = "Hello! Say hi back in one short sentence."
+    plain = client.beta.assistants.create(model="gpt-4o")
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": warm_text}])
+    model_calls.clear()
+    client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=plain.id, max_completion_tokens=16,
+                                             poll_interval_ms=args.poll_ms)
+    client.beta.threads.delete(thread.id)
+    plain_ok = len(model_calls) == 1 and model_calls[0]["prompt"] == plain_prompt(warm_text)
+    log(f"warm-up without tools: prompt {model_calls[0]['prompt'] if model_calls else '?'} tokens, formula "
+        f"{plain_prompt(warm_text)} -> {'same' if plain_ok else 'DIFFERENT'}")
+
+    assistants: dict[tuple[str, ...], str] = {}
+    rows: list[dict[str, Any]] = []
+    out = None
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        out = open(args.out, "w")  # noqa: SIM115 - written item by item, so a crash keeps what was measured
+    _quiet(args, "first item")
+    for n, item in enumerate(items, 1):
+        key = tuple(item["tools"])
+        if key not in assistants:
+            assistants[key] = client.beta.assistants.create(model="gpt-4o", tools=tools_for(item, catalogue)).id
+        meter = OthersLoad().start()
+        res = run_item(client, item, assistants[key], model_calls, args)
+        res["others"] = meter.stop()
+        res["prompt_tokens_plain"] = plain_prompt(item["request"])
+        res["open_fds"] = len(os.listdir("/proc/self/fd"))
+        row = {"id": item["id"], "category": item["category"], "tools": item["tools"], "request": item["request"],
+               "expect": item["expect"], **res}
+        row["score"] = score(item, res)
+        rows.append(row)
+        if out is not None:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            out.flush()
+        sc = row["score"]
+        shown = "; ".join(f"{c['name']}({c['arguments']})" for c in res["calls"]) if res["calls"] else ""
+        what = {"call": shown + (" [cut by max tokens]" if res["cut"] else ""),
+                "code": repr((res["code"] or "")[:60]) + (" [cut by max tokens]" if res["cut"] else ""),
+                "answer": repr(res["answer"][:60]),
+                "error": res["last_error"]}[res["outcome"]]
+        flags = " ".join(f"{k}={'Y' if v else 'n'}" for k, v in sc.items() if k not in ("expected", "decision_ok"))
+        log(f"[{n}/{len(items)}] {item['id']}: expected {sc['expected']}, got {res['outcome']} "
+            f"{'OK' if sc['decision_ok'] else 'WRONG'} {flags} | {what} | {res['latency_s']:.2f}s "
+            f"(decision {res['decision_s'] or 0:.2f}s), prompt {res['prompt_tokens_first_call']} tok "
+            f"(evaluated {res['evaluated_first_call']}, without tools {res['prompt_tokens_plain']}), "
+            f"others {res['others']:.2f} cores, {res['open_fds']} fds open")
+    if out is not None:
+        out.close()
+    return rows, plain_ok
+
+
+# --- main -------------------------------------------------------------------------------------------------------
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=DATA / "tool_decisions.jsonl", help="items (default %(default)s)")
+    ap.add_argument("--catalogue", type=Path, default=DATA / "tool_catalogue.json",
+                    help="function specs the items name (default %(default)s)")
+    ap.add_argument("--limit", type=int, default=None, help="only the first N items of each category")
+    ap.add_argument("--category", choices=CATEGORIES, action="append",
+                    help="only this category (may be repeated)")
+    ap.add_argument("--slice", action="store_true", help=f"only the regression slice: {', '.join(SLICE)}")
+    ap.add_argument("--max-tokens", type=int, default=64,
+                    help="max_completion_tokens of each run: answers stay short (default %(default)s)")
+    ap.add_argument("--poll-ms", type=int, default=50, help="create_and_poll's poll interval (default %(default)s)")
+    ap.add_argument("--no-follow-up", dest="follow_up", action="store_false",
+                    help="do not submit stub outputs to collect a parallel item's further calls")
+    ap.add_argument("--code-timeout", type=float, default=30.0, help="as `serve --code-timeout` (default 30)")
+    ap.add_argument("--client", choices=["loopback", "in-process"], default="loopback",
+                    help="the SDK on uvicorn on loopback (default) or on testing.in_process_client (leaks fds)")
+    ap.add_argument("--out", type=Path, default=None, help="write per-item results here (JSONL)")
+    add_model_options(ap, unit="item")
+    args = ap.parse_args()
+    warnings.filterwarnings("ignore", category=DeprecationWarning)  # the SDK marks the Assistants API deprecated
+
+    from offline_assistants.api import create_app
+    from offline_assistants.config import Settings
+    from offline_assistants.engine import Engine
+    from offline_assistants.llm.backend import Finish
+    import openai
+
+    from offline_assistants.testing import in_process_client, serve
+
+    catalogue = {t["function"]["name"]: t for t in json.loads(args.catalogue.read_text())}
+    items = load_items(args.data)
+    if args.slice:
+        wanted = set(SLICE)
+        items = [i for i in items if i["id"] in wanted]
+        missing = wanted - {i["id"] for i in items}
+        if missing:
+            raise SystemExit(f"slice ids not in the data: {sorted(missing)}")
+    if args.category:
+        items = [i for i in items if i["category"] in args.category]
+    if args.limit is not None:
+        seen: dict[str, int] = defaultdict(int)
+        kept = []
+        for i in items:
+            seen[i["category"]] += 1
+            if seen[i["category"]] <= args.limit:
+                kept.append(i)
+        items = kept
+    if not items:
+        raise SystemExit("no items selected")
+    log("machine:", json.dumps(machine()))
+    log(f"{len(items)} items: " + ", ".join(f"{c} {sum(i['category'] == c for i in items)}" for c in CATEGORIES))
+
+    started = time.monotonic()
+    backend = open_bench_backend(args)
+    log(f"model {backend.name}, n_ctx {backend.n_ctx}, {type(backend).__name__}, native tool format "
+        f"{backend.native_tool_format or 'none (constrained decision + call grammars)'}")
+
+    # Diagnostics only: every model call's prompt length, evaluated tokens, output and end time.
+    model_calls: list[dict[str, Any]] = []
+    original_generate = backend.generate
+
+    def watched_generate(prompt, sampling, **kw):
+        rec = {"kind": _grammar_kind(sampling.grammar), "prompt": len(prompt), "text": ""}
+        model_calls.append(rec)
+        inner = original_generate(prompt, sampling, **kw)
+        try:
+            for piece in inner:
+                if isinstance(piece, Finish):
+                    rec.update(evaluated=piece.prompt_tokens, completion=piece.completion_tokens,
+                               t_end=time.perf_counter())
+                else:
+                    rec["text"] += piece.text
+                yield piece
+        finally:
+            inner.close()
+
+    backend.generate = watched_generate  # type: ignore[method-assign]
+
+    data_dir = Path(tempfile.mkdtemp(prefix="oa-bench-tools-"))
+    settings = Settings(data_dir=data_dir, n_ctx=args.n_ctx, code_timeout_s=args.code_timeout)
+    runner = None
+    if any(CODE in i["tools"] for i in items):
+        from offline_assistants.tools.code_interpreter import JupyterCodeRunner
+
+        settings.ensure_dirs()
+        runner = JupyterCodeRunner(settings.sandbox_dir, timeout_s=settings.code_timeout_s,
+                                   memory_mb=settings.code_memory_mb,
+                                   max_output_chars=settings.code_max_output_chars,
+                                   idle_timeout_s=settings.kernel_idle_timeout_s)
+    engine = Engine(settings, backend, code_runner=runner)
+    with contextlib.ExitStack() as stack:
+        if args.client == "in-process":
+            client = in_process_client(create_app(engine), max_retries=0)
+        else:
+            url = stack.enter_context(serve(create_app(engine)))
+            client = openai.OpenAI(base_url=url, api_key="local", max_retries=0)
+        rows, plain_ok = run_all(args, items, catalogue, client, backend, model_calls)
+
+    engine.close()
+    close = getattr(backend, "close", None)
+    if close is not None:
+        close()
+    shutil.rmtree(data_dir, ignore_errors=True)
+    wall = time.monotonic() - started
+
+    if args.out:
+        log(f"per-item results: {args.out}")
+
+    # --- report ---
+    def summary(rs: list[dict[str, Any]]) -> dict[str, str]:
+        out = {"n": str(len(rs))}
+        for key in ("decision_ok", "right_tool", "arg_match", "abstain", "false_call", "parallel_one_turn",
+                    "parallel_both", "parallel_both_args"):
+            hit, n = rate(rs, key)
+            out[key] = f"{fmt_rate(hit, n)} ({hit}/{n})" if n else ""
+        if not out["abstain"]:
+            hit, n = rate(rs, "code_abstain")
+            out["abstain"] = f"{fmt_rate(hit, n)} ({hit}/{n}) code" if n else ""
+        clean = [r for r in rs if r["others"] < args.busy] or rs
+        lat = [r["latency_s"] for r in clean]
+        dec = [r["decision_s"] for r in clean if r["decision_s"] is not None]
+        out["latency"] = f"{median(lat):.2f} / {pct(lat, 0.9):.2f}"
+        out["decision_s"] = f"{median(dec):.2f}" if dec else ""
+        tools_p = [r["prompt_tokens_first_call"] for r in rs if r["prompt_tokens_first_call"]]
+        out["prompt"] = f"{median(tools_p):.0f} vs {median([r['prompt_tokens_plain'] for r in rs]):.0f}"
+        return out
+
+    cols = [("n", "items"), ("decision_ok", "decision"), ("right_tool", "right tool"), ("arg_match", "args"),
+            ("abstain", "abstain"), ("false_call", "false call"), ("parallel_one_turn", "parallel 1 turn"),
+            ("parallel_both", "parallel both"), ("latency", "latency s p50 / p90"), ("decision_s", "decision s"),
+            ("prompt", "prompt tok (tools vs none)")]
+    lines = ["| category | " + " | ".join(c[1] for c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    groups = [(c, [r for r in rows if r["category"] == c]) for c in CATEGORIES] + [("all", rows)]
+    for name, rs in groups:
+        if rs:
+            s = summary(rs)
+            lines.append(f"| {name} | " + " | ".join(s[c[0]] for c in cols) + " |")
+    log("results:\n" + "\n".join(lines))
+    moves: dict[tuple[str, str], int] = defaultdict(int)
+    for r in rows:
+        moves[(r["score"]["expected"], r["outcome"])] += 1
+    log("expected -> got: " + ", ".join(f"{e}->{g} {k}" for (e, g), k in sorted(moves.items())))
+    decided: dict[str, int] = defaultdict(int)
+    for r in rows:
+        decided[r["decision_text"] or f"({r['first_call_kind']})"] += 1
+    log("decision options taken: " + ", ".join(f"{t!r} {k}" for t, k in sorted(decided.items(), key=lambda x: -x[1])))
+    loaded = sum(r["others"] >= args.busy for r in rows)
+    cut = sum(r["cut"] for r in rows)
+    failed = sum(r["outcome"] == "error" for r in rows)
+
+    def r3(key: str, rs: list[dict[str, Any]] | None = None) -> str:
+        return fmt_rate(*rate(rs if rs is not None else rows, key))
+
+    clean = [r for r in rows if r["others"] < args.busy] or rows
+    lat = [r["latency_s"] for r in clean]
+    dec = [r["decision_s"] for r in clean if r["decision_s"] is not None]
+    tools_p = [r["prompt_tokens_first_call"] for r in rows if r["prompt_tokens_first_call"]]
+    plain_p = [r["prompt_tokens_plain"] for r in rows]
+    evaluated = [r["evaluated_first_call"] for r in rows if r["evaluated_first_call"] is not None]
+    per_cat = " ".join(f"decision_{c}={r3('decision_ok', [r for r in rows if r['category'] == c])}"
+                       for c in CATEGORIES if any(r["category"] == c for r in rows))
+    log(f"wall time {wall:.0f}s; items run with other processes >= {args.busy} cores: {loaded}; "
+        f"calls cut by max tokens: {cut}; failed runs: {failed}")
+    print(f"RESULT tool_decisions items={len(rows)} decision={r3('decision_ok')} right_tool={r3('right_tool')} "
+          f"arg_match={r3('arg_match')} abstain={r3('abstain')} code_abstain={r3('code_abstain')} "
+          f"false_call={r3('false_call')} "
+          f"parallel_one_turn={r3('parallel_one_turn')} parallel_both={r3('parallel_both')} "
+          f"parallel_both_args={r3('parallel_both_args')} {per_cat} "
+          f"latency_p50_s={median(lat):.2f} latency_p90_s={pct(lat, 0.9):.2f} "
+          f"decision_p50_s={median(dec) if dec else float('nan'):.2f} "
+          f"prompt_tokens_tools={median(tools_p):.0f} prompt_tokens_plain={median(plain_p):.0f} "
+          f"evaluated_first_call={median(evaluated) if evaluated else float('nan'):.0f} "
+          f"cut={cut} failed={failed} loaded={loaded} plain_prompt_check={'ok' if plain_ok else 'DIFFERENT'} "
+          f"max_tokens={args.max_tokens} model={backend.name} backend={args.backend} wall_s={wall:.0f}")
+    return 0 if plain_ok and not failed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
