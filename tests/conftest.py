@@ -36,6 +36,32 @@ def real_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelBack
     backend.close()
 
 
+class Recording:
+    """The real backend, recording every prompt and sampling it is given and the tokens it evaluated."""
+
+    def __init__(self, inner: ModelBackend) -> None:
+        self.inner = inner
+        self.prompts: list[list[int]] = []
+        self.samplings: list[Any] = []
+        self.evaluated: list[int] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def generate(self, prompt: list[int], sampling: Any, **kw: Any) -> Iterator[Any]:
+        self.prompts.append(list(prompt))
+        self.samplings.append(sampling)
+        for item in self.inner.generate(prompt, sampling, **kw):
+            if type(item).__name__ == "Finish":
+                self.evaluated.append(item.prompt_tokens)
+            yield item
+
+
+@pytest.fixture
+def recording(real_backend: ModelBackend) -> Recording:
+    return Recording(real_backend)
+
+
 @pytest.fixture
 def make_engine(tmp_path: Path) -> Iterator[Callable[..., Engine]]:
     """A factory: Engine over a fresh database in tmp_path, on the given backend (default: scripted)."""
