@@ -24,7 +24,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Marked by what a test uses, not by hand: any test that reaches the real model, directly or through a fixture.
     for item in items:
         if "real_backend" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.real_model)
+            item.add_marker(pytest.mark.model)
 
 
 @pytest.fixture(scope="session")
