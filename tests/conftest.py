@@ -24,7 +24,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Marked by what a test uses, not by hand: any test that reaches the real model, directly or through a fixture.
     for item in items:
         if "real_backend" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.real_model)
+            item.add_marker(pytest.mark.model)
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +34,32 @@ def real_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelBack
     backend = load_default_backend(n_ctx=2048, cache_dir=tmp_path_factory.mktemp("model-cache"))
     yield backend
     backend.close()
+
+
+class Recording:
+    """The real backend, recording every prompt and sampling it is given and the tokens it evaluated."""
+
+    def __init__(self, inner: ModelBackend) -> None:
+        self.inner = inner
+        self.prompts: list[list[int]] = []
+        self.samplings: list[Any] = []
+        self.evaluated: list[int] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def generate(self, prompt: list[int], sampling: Any, **kw: Any) -> Iterator[Any]:
+        self.prompts.append(list(prompt))
+        self.samplings.append(sampling)
+        for item in self.inner.generate(prompt, sampling, **kw):
+            if type(item).__name__ == "Finish":
+                self.evaluated.append(item.prompt_tokens)
+            yield item
+
+
+@pytest.fixture
+def recording(real_backend: ModelBackend) -> Recording:
+    return Recording(real_backend)
 
 
 @pytest.fixture

@@ -45,9 +45,18 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--api-key", default=None,
                        help="require `Authorization: Bearer KEY` on every request (default: any key is accepted)")
     serve.add_argument("--n-ctx", type=int, default=4096, help="model context window in tokens (default: 4096)")
-    serve.add_argument("--max-output-tokens", type=int, default=None,
-                       help="cap on the tokens one model call may generate, for slow machines (default: none, up "
-                       "to the context window; a run's max_completion_tokens still applies)")
+    serve.add_argument("--max-output-tokens", type=int, default=1024,
+                       help="most tokens one reply may have when the run sets no max_completion_tokens (default: "
+                       "1024, several times a natural reply, so a model that never stops cannot fill the window); "
+                       "0 lifts it (up to the context window). A run's max_completion_tokens always applies as "
+                       "the API says")
+    serve.add_argument("--temperature", type=float, default=None,
+                       help="sampling temperature when neither the run nor the assistant sets one (default: the "
+                       "model's recommendation, e.g. 0.2 for SmolLM2; a NAME.json next to a GGUF can set it per "
+                       "model). Clients that send a temperature always get exactly theirs")
+    serve.add_argument("--top-p", type=float, default=None,
+                       help="top_p when neither the run nor the assistant sets one (default: the model's "
+                       "recommendation, e.g. 0.9 for SmolLM2)")
     serve.add_argument("--threads", type=int, default=usable_cores(),
                        help=f"CPU threads for the model (default: every usable core, here {usable_cores()})")
     serve.add_argument("--gpu-layers", type=int, default=-1,
@@ -80,7 +89,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         n_threads=args.threads, n_gpu_layers=args.gpu_layers, code_interpreter=not args.no_code_interpreter,
         code_timeout_s=args.code_timeout, code_memory_mb=args.code_memory_mb,
         max_file_bytes=args.max_file_mb * 1024 * 1024, max_output_tokens=args.max_output_tokens,
-        kv_cache_mb=args.kv_cache_mb, cpu_repack=args.cpu_repack,
+        kv_cache_mb=args.kv_cache_mb, cpu_repack=args.cpu_repack, temperature=args.temperature, top_p=args.top_p,
     )
     if args.data_dir is not None:
         settings.data_dir = args.data_dir

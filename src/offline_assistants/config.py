@@ -41,7 +41,11 @@ class Settings:
     code_max_output_chars: int = 20_000
     kernel_idle_timeout_s: float = 600.0
     max_tool_rounds: int = 8
-    max_output_tokens: int | None = None  # cap on one model call's output; None: until the window is full
+    # Cap on a reply's tokens when the run sets no max_completion_tokens (a client's budget always wins); 0 or
+    # None: up to the context window. 1024 is ~6x the longest natural reply measured (benchmarks/replies.py).
+    max_output_tokens: int | None = 1024
+    temperature: float | None = None  # server-wide sampling defaults over the model's own (llm/defaults.py)
+    top_p: float | None = None
     max_file_bytes: int = 512 * 1024 * 1024
     run_expiry_s: int = 600
     kv_cache_states: int = 4  # conversations whose model state is kept for a fast switch back

@@ -152,7 +152,7 @@ def test_describe_exit() -> None:
     assert describe_exit(-11) == "SIGSEGV" and describe_exit(-6) == "SIGABRT" and describe_exit(3) == "exit status 3"
 
 
-def test_the_real_model_through_the_process_matches_it_in_process(real_backend) -> None:  # noqa: ANN001
+def test_the_model_through_the_process_matches_it_in_process(real_backend) -> None:  # noqa: ANN001
     from offline_assistants.llm.llama import LlamaGenerator
 
     prompt = (real_backend.encode_system("Be brief.") + real_backend.encode_message("user", "Name three colours.")
@@ -165,7 +165,7 @@ def test_the_real_model_through_the_process_matches_it_in_process(real_backend) 
     assert [p.token for p in through] == [p.token for p in here] and through
 
 
-def test_cancel_mid_generation_on_the_real_model(real_backend) -> None:  # noqa: ANN001
+def test_cancel_mid_generation_on_the_model(real_backend) -> None:  # noqa: ANN001
     prompt = real_backend.encode_message("user", "Count from 1 to 500.") + real_backend.generation_prefix()
     pieces = 0
 

@@ -242,3 +242,28 @@ def test_failed_commit_does_not_leave_a_transaction_open(store: Store) -> None:
         assert other.execute("SELECT id FROM messages").fetchall() == []
     finally:
         other.close()
+
+
+def test_connections_of_ended_threads_are_closed(tmp_path) -> None:  # noqa: ANN001
+    """The HTTP server's worker threads come and go; their connections must not pile up as open files."""
+    import os
+    import threading
+
+    database = Database(tmp_path / "fd.db")
+
+    def open_files() -> int:
+        return sum(1 for f in os.listdir("/proc/self/fd") if "fd.db" in os.path.realpath(f"/proc/self/fd/{f}"))
+
+    def work() -> None:
+        database.query("SELECT 1")
+        with database.write() as db:
+            db.execute("SELECT 1")
+
+    before = open_files()
+    for _ in range(50):
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join()
+    assert open_files() <= before + 6  # this thread's and the last worker's connection (db, -wal, -shm each)
+    assert len(database._all) <= 2
+    database.close()

@@ -20,6 +20,7 @@ from offline_assistants.engine.threads import Threads
 from offline_assistants.engine.worker import Worker, recover
 from offline_assistants.ids import now
 from offline_assistants.llm.backend import ModelBackend
+from offline_assistants.llm.defaults import API_DEFAULTS
 from offline_assistants.store import Database, Store
 
 log = logging.getLogger(__name__)
@@ -41,12 +42,15 @@ class Engine:
         self.bus = EventBus()
         self.code_runner = code_runner
         self.worker = Worker(self._execute, self._expire)
-        self.assistants = Assistants(self.store)
+        self.sampling_defaults = getattr(backend, "sampling_defaults", API_DEFAULTS).override(
+            settings.temperature, settings.top_p)
+        self.assistants = Assistants(self.store, self.sampling_defaults)
         self.threads = Threads(self.store, self._encode, on_delete=self._thread_deleted)
         self.files = Files(self.store, settings)
-        self.runs = Runs(self.store, self.threads, self.bus, self.worker.submit, expiry_s=settings.run_expiry_s)
+        self.runs = Runs(self.store, self.threads, self.bus, self.worker.submit, expiry_s=settings.run_expiry_s,
+                         defaults=self.sampling_defaults)
         self.executor = Executor(self.store, self.runs, backend, max_rounds=settings.max_tool_rounds,
-                                 max_output_tokens=settings.max_output_tokens)
+                                 max_output_tokens=settings.max_output_tokens, defaults=self.sampling_defaults)
         self._install_tools()
         self._retokenize_if_needed()
         ended = recover(self.store)

@@ -6,15 +6,18 @@ then published on the event bus, so a poller and a streaming client see the same
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from offline_assistants.engine import truncation
+from offline_assistants.engine.loops import LoopGuard
 from offline_assistants.engine.runs import Runs
 from offline_assistants.ids import new_id, now
 from offline_assistants.llm.backend import Finish, ModelBackend, ModelError, Sampling
+from offline_assistants.llm.defaults import API_DEFAULTS, SamplingDefaults
 from offline_assistants.schemas.messages import text_of
 from offline_assistants.llm.toolcalls import json_grammar, json_schema_grammar
 from offline_assistants.store import Store
@@ -77,8 +80,9 @@ class Turn:
 
 class Executor:
     def __init__(self, store: Store, runs: Runs, backend: ModelBackend, *, max_rounds: int = 8,
-                 max_output_tokens: int | None = None) -> None:
+                 max_output_tokens: int | None = None, defaults: SamplingDefaults = API_DEFAULTS) -> None:
         self.store = store
+        self.defaults = defaults
         self.max_output_tokens = max_output_tokens
         self.runs = runs
         self.backend = backend
@@ -173,8 +177,9 @@ class Executor:
     def sampling(self, turn: Turn, max_tokens: int, grammar: str | None = None) -> Sampling:
         run = turn.run
         return Sampling(
-            temperature=1.0 if run["temperature"] is None else run["temperature"],
-            top_p=1.0 if run["top_p"] is None else run["top_p"],
+            temperature=self.defaults.temperature if run["temperature"] is None else run["temperature"],
+            top_p=self.defaults.top_p if run["top_p"] is None else run["top_p"],
+            repeat_penalty=self.defaults.repeat_penalty,
             max_tokens=max_tokens,
             grammar=grammar if grammar is not None else self._format_grammar(run),
         )
@@ -194,9 +199,10 @@ class Executor:
     def max_new(self, prompt: list[int], budget: Budget) -> tuple[int, bool]:
         """How many tokens the next call may generate, and whether max_completion_tokens is the limit."""
         room = self.backend.n_ctx - len(prompt)
-        if self.max_output_tokens is not None:
-            room = min(room, self.max_output_tokens)
         left = budget.completion_left()
+        if left is None and self.max_output_tokens:
+            # No budget from the client: the server's default keeps a reply from filling the whole window.
+            room = min(room, self.max_output_tokens)
         if left is not None and left <= 0:
             raise Incomplete("max_completion_tokens")
         if left is not None and left <= room:
@@ -238,15 +244,22 @@ class Executor:
         prompt = prompt + lead_tokens
         finish: Finish | None = None
         last_flush = time.monotonic()
+        sampling = self.sampling(turn, limit)
+        guard = LoopGuard() if sampling.grammar is None else None  # a grammar already bounds what can come
+
+        def stop() -> bool:  # the backend checks this after every token
+            return self.cancelled(run_id) or (guard is not None and guard.tripped is not None)
+
         try:
-            for item in self.backend.generate(prompt, self.sampling(turn, limit), cache_key=thread_id,
-                                              cancelled=lambda: self.cancelled(run_id)):
+            for item in self.backend.generate(prompt, sampling, cache_key=thread_id, cancelled=stop):
                 if isinstance(item, Finish):
                     finish = item
                     break
                 if item.text:
                     text += item.text
                     self._delta(thread_id, message_id, item.text)
+                if guard is not None:
+                    guard.feed(item.token, item.text)
                 if time.monotonic() - last_flush > FLUSH_EVERY_S:
                     self.store.messages.update(thread_id, message_id, {"content": _text_content(text)})
                     last_flush = time.monotonic()
@@ -254,6 +267,9 @@ class Executor:
             self._close_message(turn, message_id, step_id, text, "incomplete", "run_failed", None)
             raise
         assert finish is not None
+        if finish.reason == "cancelled" and guard is not None and guard.tripped and not self.cancelled(run_id):
+            log.info("run %s: %s; ended as a natural stop", run_id, guard.tripped)
+            finish = dataclasses.replace(finish, reason="stop")
         # The lead's tokens were generated, not read: count them as completion, not prompt.
         read, written = len(prompt) - len(lead_tokens), finish.completion_tokens + len(lead_tokens)
         budget.used_prompt += read

@@ -27,6 +27,7 @@ from offline_assistants.schemas.runs import (
 )
 from offline_assistants.schemas.threads import ThreadCreate
 from offline_assistants.store import Store
+from offline_assistants.llm.defaults import API_DEFAULTS, SamplingDefaults
 
 
 class Runs:
@@ -38,7 +39,9 @@ class Runs:
         enqueue: Callable[[str], None],
         *,
         expiry_s: int = 600,
+        defaults: SamplingDefaults = API_DEFAULTS,
     ) -> None:
+        self.defaults = defaults
         self.store = store
         self.threads = threads
         self.bus = bus
@@ -87,8 +90,9 @@ class Runs:
             "tools": tools,
             "tool_resources": dump(getattr(req, "tool_resources", None)),
             "metadata": req.metadata or {},
-            "temperature": req.temperature if req.temperature is not None else assistant.temperature,
-            "top_p": req.top_p if req.top_p is not None else assistant.top_p,
+            # Fixed when the run is created, and echoed: the values this run samples with.
+            "temperature": _first(req.temperature, assistant.temperature, self.defaults.temperature),
+            "top_p": _first(req.top_p, assistant.top_p, self.defaults.top_p),
             "max_prompt_tokens": req.max_prompt_tokens,
             "max_completion_tokens": req.max_completion_tokens,
             "truncation_strategy": dump(req.truncation_strategy) or {"type": "auto", "last_messages": None},
@@ -221,3 +225,7 @@ class Runs:
     def get_step(self, thread_id: str, run_id: str, step_id: str) -> RunStep:
         self.get(thread_id, run_id)
         return self.store.runs.get_step(run_id, step_id)
+
+
+def _first(*values: float | None) -> float | None:
+    return next((v for v in values if v is not None), None)

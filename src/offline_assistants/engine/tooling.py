@@ -38,6 +38,7 @@ DECISION_LEAD = "I will"
 ANSWER = " answer directly."
 RUN_CODE = " run Python code."
 MAX_CALL_TOKENS = 512
+ANSWER_BIAS = 0.0  # added to the answer option's log-probability: > 0 favours answering, < 0 calling
 PROMPT_OUTPUT_CHARS = 2000  # how much of a tool's output the model reads back; the step keeps it all
 
 
@@ -159,14 +160,23 @@ class ToolCalling:
             return None
         if len(options) == 1:
             return next(iter(options.values()))
-        # The choice is a classification, not prose: take the model's most likely option whatever the run's
-        # temperature, so the same conversation routes the same way every time.
-        text = self._generate(ex, turn, prompt + self._tokens(DECISION_LEAD), budget, choice_grammar(list(options)),
-                              max_tokens=16, greedy=True)
-        if text in options:
-            return options[text]
-        # The grammar admits only the options, so a miss means the output was cut short: be conservative.
-        return None if ANSWER in options else next(iter(options.values()))
+        # The choice is a classification, not prose: each option is scored by its log-probability as the
+        # continuation of "I will", whole (not by greedy first tokens), and the best one wins whatever the run's
+        # temperature, so the same conversation routes the same way every time. ANSWER_BIAS is the calibrated
+        # threshold between answering and calling (benchmarks/tool_decisions.py).
+        lead = prompt + self._tokens(DECISION_LEAD)
+        names = list(options)
+        scores = self.engine.backend.score(lead, [self._tokens(name) for name in names],
+                                           cache_key=turn.run["thread_id"])
+        self._count(ex, turn, budget, len(lead), 0)
+        adjusted = [score + (ANSWER_BIAS if name == ANSWER else 0.0) for name, score in zip(names, scores)]
+        best = max(range(len(names)), key=lambda i: (adjusted[i], names[i] == ANSWER))  # a tie answers
+        return options[names[best]]
+
+    def _count(self, ex: Executor, turn: Turn, budget: Budget, prompt: int, completion: int) -> None:
+        budget.used_prompt += prompt
+        budget.used_completion += completion
+        self.engine.store.runs.add_usage(turn.run["id"], prompt, completion)
 
     def _tokens(self, text: str) -> list[int]:
         return self.engine.backend.encode_text(text)

@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from offline_assistants.llm.defaults import SamplingDefaults
+
 Role = Literal["system", "user", "assistant", "tool"]
 
 
@@ -19,6 +21,7 @@ class Sampling:
     temperature: float = 1.0
     top_p: float = 1.0
     max_tokens: int = 256
+    repeat_penalty: float = 1.0  # llama.cpp's repetition penalty; not applied under a grammar (JSON repeats quotes)
     grammar: str | None = None  # GBNF; when set, output is constrained to it
     stop: tuple[str, ...] = ()
 
@@ -49,6 +52,7 @@ class ModelBackend(Protocol):
     n_ctx: int
     tokenizer_key: str  # changes when token ids would: cached message tokens are only valid for the same key
     native_tool_format: str | None  # "hermes", "llama3", "mistral" when the chat template defines tool calls
+    sampling_defaults: SamplingDefaults  # what to sample with when the client sets nothing (llm/defaults.py)
 
     def encode_system(self, text: str, tools: list[dict[str, Any]] | None = None) -> list[int]:
         """The system turn; `tools` are OpenAI function specs, rendered by templates that know them."""
@@ -63,6 +67,10 @@ class ModelBackend(Protocol):
         ...
 
     def count(self, text: str) -> int: ...
+
+    def score(self, prompt: list[int], options: list[list[int]], *, cache_key: str | None = None) -> list[float]:
+        """Each option's log-probability as the continuation of `prompt` (for decisions among a closed set)."""
+        ...
 
     def generate(
         self,

@@ -5,10 +5,11 @@ few tokens so that a build whose CPU path crashes does so now rather than in a u
 then serves one generation at a time. Everything crosses the socket as small pickled tuples:
 
     parent -> child   ("start", ChildSpec) once, then ("generate", req, prompt, Sampling, cache_key),
-                      ("cancel", req), ("stop",)
+                      ("score", req, prompt, options, cache_key), ("cancel", req), ("stop",)
     child -> parent   ("ready", info) or ("load_error", message) once, then per request any number of
                       ("piece", req, token, text) and one ("finish", req, reason, prompt_tokens,
-                      completion_tokens, kv_switch_ms) or ("error", req, message)
+                      completion_tokens, kv_switch_ms) or ("error", req, message); a score request gets
+                      ("scores", req, [log-probabilities]) or an error
 
 The child exits when the parent closes its end (or dies): the next read or poll sees end-of-file.
 """
@@ -70,6 +71,15 @@ def serve(conn: Connection) -> int:
         message = pending.popleft() if pending else conn.recv()
         if message[0] == "stop":
             return 0
+        if message[0] == "score":
+            _, req, prompt, options, cache_key = message
+            try:
+                conn.send(("scores", req, generator.score(prompt, options, cache_key=cache_key)))
+            except ModelError as exc:
+                conn.send(("error", req, str(exc)))
+            except Exception as exc:  # noqa: BLE001
+                conn.send(("error", req, f"{type(exc).__name__}: {exc}"))
+            continue
         if message[0] != "generate":
             continue  # a cancel for a request that has already ended
         _, req, prompt, sampling, cache_key = message

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from offline_assistants.llm import defaults
 from offline_assistants.llm.backend import Finish, ModelError, Piece, Role, Sampling
 from offline_assistants.llm.template import ChatTemplate
 from offline_assistants.llm.toolcalls import detect_native
@@ -126,6 +127,7 @@ class LlamaTokenizer:
         digest.update(str(self._vocab.n_vocab()).encode() + self.path.name.encode())
         self.tokenizer_key = digest.hexdigest()[:16]
         self.native_tool_format: str | None = detect_native(self.template.source) if self.template.native else None
+        self.sampling_defaults = defaults.for_model(self.path, self.name, meta)
 
     def piece(self, token: int) -> str:
         return self._vocab.detokenize([token], special=True).decode("utf-8", "replace") if token >= 0 else ""
@@ -286,7 +288,7 @@ class LlamaGenerator:
             try:
                 stream = self._llm.generate(
                     prompt, temp=sampling.temperature, top_p=sampling.top_p, top_k=0 if sampling.temperature else 1,
-                    min_p=0.0, repeat_penalty=1.0, grammar=grammar,
+                    min_p=0.0, repeat_penalty=1.0 if grammar else sampling.repeat_penalty, grammar=grammar,
                 )
                 for token in stream:
                     if self._is_end(token):
@@ -307,6 +309,50 @@ class LlamaGenerator:
             except (RuntimeError, ValueError) as exc:
                 raise ModelError(str(exc)) from exc
             yield Finish(reason, len(prompt) - cached, produced, switch_ms)  # type: ignore[arg-type]
+
+    def score(self, prompt: list[int], options: list[list[int]], *, cache_key: str | None = None) -> list[float]:
+        """The log-probability of each option (a token list) as the continuation of `prompt`. The prompt's
+        cached prefix is reused, options that share leading tokens share their evaluation, and each option
+        costs one single-token decode per token but its last."""
+        import numpy as np
+
+        if not prompt or any(not option for option in options):
+            raise ModelError("score needs a prompt and non-empty options")
+        if len(prompt) + max(len(o) for o in options) > self.n_ctx:
+            raise ModelError(f"prompt of {len(prompt)} tokens does not fit the context of {self.n_ctx}")
+        llm = self._llm
+
+        def log_softmax() -> Any:
+            logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
+            shifted = logits - logits.max()
+            return shifted - np.log(np.exp(shifted).sum())
+
+        with self._gen_lock:
+            self._switch(cache_key)
+            # Re-evaluate at least the prompt's last token: its logits are what the first option token needs.
+            keep = min(self._cached_prefix(prompt), len(prompt) - 1)
+            llm.n_tokens = keep
+            try:
+                llm.eval(prompt[keep:])
+                base = llm.n_tokens
+                path: list[int] = []  # option tokens now in the KV cache after the prompt
+                dists = [log_softmax()]  # dists[i]: next-token log-probabilities after prompt + path[:i]
+                scores = []
+                for option in options:
+                    common = 0
+                    while common < min(len(path), len(option) - 1) and path[common] == option[common]:
+                        common += 1
+                    del path[common:]
+                    del dists[common + 1:]
+                    llm.n_tokens = base + common
+                    for token in option[common:-1]:
+                        llm.eval([token])
+                        path.append(token)
+                        dists.append(log_softmax())
+                    scores.append(float(sum(dists[i][t] for i, t in enumerate(option))))
+            except (RuntimeError, ValueError) as exc:
+                raise ModelError(str(exc)) from exc
+            return scores
 
     def _cached_prefix(self, prompt: list[int]) -> int:
         """How many leading prompt tokens the KV cache already holds (reported as not evaluated). Vectorised:
@@ -333,6 +379,7 @@ class TokenizedBackend:
         self.name = tokenizer.name
         self.tokenizer_key = tokenizer.tokenizer_key
         self.native_tool_format = tokenizer.native_tool_format
+        self.sampling_defaults = tokenizer.sampling_defaults
 
     def encode_system(self, text: str, tools: list[dict[str, Any]] | None = None) -> list[int]:
         return self.tokenizer.encode_system(text, tools)
@@ -369,3 +416,6 @@ class LlamaBackend(TokenizedBackend):
     def generate(self, prompt: list[int], sampling: Sampling, *, cache_key: str | None = None,
                  cancelled: Callable[[], bool] = lambda: False) -> Iterator[Piece | Finish]:
         return self.generator.generate(prompt, sampling, cache_key=cache_key, cancelled=cancelled)
+
+    def score(self, prompt: list[int], options: list[list[int]], *, cache_key: str | None = None) -> list[float]:
+        return self.generator.score(prompt, options, cache_key=cache_key)

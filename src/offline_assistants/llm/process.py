@@ -257,6 +257,20 @@ class ModelProcess:
                     pass
 
 
+    def score(self, prompt: list[int], options: list[list[int]], *, cache_key: str | None) -> list[float]:
+        self.wait_ready()
+        self._next_req += 1
+        req = self._next_req
+        self._send(("score", req, list(prompt), [list(o) for o in options], cache_key))
+        while True:
+            message = self._recv()
+            if message[1] != req:
+                continue
+            if message[0] == "scores":
+                return list(message[2])
+            raise ModelError(message[2])
+
+
 class ProcessBackend(TokenizedBackend):
     """A ModelBackend whose generation runs in a supervised child process; tokenizing stays here."""
 
@@ -300,6 +314,10 @@ class ProcessBackend(TokenizedBackend):
                  cancelled: Callable[[], bool] = lambda: False) -> Iterator[Piece | Finish]:
         with self._lock:
             yield from self.process.generate(prompt, sampling, cache_key=cache_key, cancelled=cancelled)
+
+    def score(self, prompt: list[int], options: list[list[int]], *, cache_key: str | None = None) -> list[float]:
+        with self._lock:
+            return self.process.score(prompt, options, cache_key=cache_key)
 
     def close(self) -> None:
         with self._lock:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from offline_assistants.llm.backend import Finish, ModelError, Piece, Role, Sampling
+from offline_assistants.llm.defaults import API_DEFAULTS
 
 _WORD = re.compile(r"\S+\s*|\s+")
 
@@ -20,8 +21,9 @@ _WORD = re.compile(r"\S+\s*|\s+")
 class ScriptedBackend:
     name = "scripted"
     tokenizer_key = "scripted-words"
+    sampling_defaults = API_DEFAULTS
 
-    def __init__(self, replies: list[str] | None = None, *, n_ctx: int = 2048, delay_s: float = 0.0,
+    def __init__(self, replies: list[Any] | None = None, *, n_ctx: int = 2048, delay_s: float = 0.0,
                  fail_with: str | None = None, native_tool_format: str | None = None) -> None:
         self.replies = list(replies or [])
         self.native_tool_format = native_tool_format
@@ -30,6 +32,7 @@ class ScriptedBackend:
         self.fail_with = fail_with
         self.prompts: list[list[int]] = []
         self.samplings: list[Sampling] = []
+        self.scored: list[list[str]] = []  # the options of each score() call, as text
         self._vocab: dict[str, int] = {}
         self._words: list[str] = []
         self._lock = threading.Lock()
@@ -63,6 +66,17 @@ class ScriptedBackend:
 
     def count(self, text: str) -> int:
         return len(_WORD.findall(text))
+
+    def score(self, prompt: list[int], options: list[list[int]], *, cache_key: str | None = None) -> list[float]:
+        """The next scripted reply decides: a text scores 0 for the option it equals and -10 for the others; a
+        dict {option text: log-probability} gives every option's score (unlisted: -10)."""
+        self.prompts.append(list(prompt))
+        self.scored.append([self.text(o) for o in options])
+        if self.fail_with:
+            raise ModelError(self.fail_with)
+        reply: Any = self.replies.pop(0) if self.replies else {}
+        table = reply if isinstance(reply, dict) else {reply: 0.0}
+        return [float(table.get(self.text(o), -10.0)) for o in options]
 
     def generate(self, prompt: list[int], sampling: Sampling, *, cache_key: str | None = None,
                  cancelled: Callable[[], bool] = lambda: False) -> Iterator[Piece | Finish]:

@@ -1,6 +1,9 @@
 """The SQLite connection: WAL, one writer at a time (BEGIN IMMEDIATE), foreign keys, a busy timeout.
 
-Every thread gets its own connection (sqlite3 connections are not meant to be shared), and every write goes
+Every thread gets its own connection (sqlite3 connections are not meant to be shared). The HTTP server's worker
+threads come and go, and a dead thread's connection is not freed with it (sqlite3 connections sit in reference
+cycles that only a full garbage collection breaks): so each new connection first closes those of threads that
+have ended, and a long-running server never piles up file descriptors. Every write goes
 through `Database.write()`, which holds a process-wide lock and an IMMEDIATE transaction, so concurrent
 requests never interleave half-done changes and bad input rolls back whole.
 """
@@ -35,7 +38,7 @@ class Database:
         self.path = str(path)
         self._local = threading.local()
         self._write_lock = threading.RLock()
-        self._all: list[sqlite3.Connection] = []
+        self._all: list[tuple[threading.Thread, sqlite_utils.Database]] = []  # each connection and its thread
         self._all_lock = threading.Lock()
         with self.write() as db:
             migrate(db)
@@ -46,9 +49,17 @@ class Database:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
+        db = sqlite_utils.Database(conn)
         with self._all_lock:
-            self._all.append(conn)
-        return sqlite_utils.Database(conn)
+            alive = []
+            for thread, other in self._all:
+                if thread.is_alive():
+                    alive.append((thread, other))
+                else:
+                    other.conn.close()  # its thread has ended: nothing can be using it
+            alive.append((threading.current_thread(), db))
+            self._all = alive
+        return db
 
     @property
     def db(self) -> sqlite_utils.Database:
@@ -88,9 +99,9 @@ class Database:
 
     def close(self) -> None:
         with self._all_lock:
-            for conn in self._all:
+            for _thread, db in self._all:
                 try:
-                    conn.close()
+                    db.conn.close()
                 except sqlite3.Error:  # pragma: no cover
                     pass
             self._all.clear()
