@@ -6,7 +6,8 @@ ours: uvicorn on loopback (offline_assistants.testing.serve), the official `open
       prompt tok/s  = run usage prompt_tokens / (POST sent -> first thread.message.delta received)
       gen tok/s     = (usage completion_tokens - 1) / (first delta -> last delta)
 raw:  llama_cpp.Llama(same file, n_ctx, n_threads=N, n_threads_batch=N), Llama.generate over the very same prompt
-      tokens with the same sampling (greedy: temp 0, top_k 1, min_p 0, repeat_penalty 1), stopped after the same
+      tokens with the same sampling (greedy: temp 0, top_k 1, min_p 0, and the repeat_penalty the server applies
+      to this model, 1.1 for SmolLM2), stopped after the same
       number of tokens ours produced; nothing else (no detokenizing, no HTTP).
       prompt tok/s  = prompt tokens / (generate() called -> first token)
       gen tok/s     = (tokens - 1) / (first token -> last token)
@@ -89,12 +90,12 @@ def run_ours(client, assistant_id: str, thread_id: str, max_tokens: int) -> dict
             "completion": u.completion_tokens, "text": "".join(text), "status": run.status}
 
 
-def run_raw(llm, tokens: list[int], n: int) -> dict:
+def run_raw(llm, tokens: list[int], n: int, repeat_penalty: float) -> dict:
     eos = llm.token_eos()
     out = []
     t0 = time.perf_counter()
     first = last = None
-    for token in llm.generate(tokens, temp=0.0, top_p=1.0, top_k=1, min_p=0.0, repeat_penalty=1.0):
+    for token in llm.generate(tokens, temp=0.0, top_p=1.0, top_k=1, min_p=0.0, repeat_penalty=repeat_penalty):
         now = time.perf_counter()
         first = first or now
         if token == eos:
@@ -130,7 +131,9 @@ def main() -> int:
     with _model_params(backend.cpu_repack):  # the same repack setting as ours
         raw = llama_cpp.Llama(str(backend.path), n_ctx=args.n_ctx, n_threads=threads, n_threads_batch=threads,
                               n_gpu_layers=0, seed=0, verbose=False)
+    penalty = backend.sampling_defaults.repeat_penalty  # the server applies the model's; raw the same
     log(f"model {backend.path.name}, n_ctx {args.n_ctx}, n_threads = n_threads_batch = {threads} on both sides, "
+        f"repeat_penalty {penalty} on both sides, "
         f"cpu repack {'on' if backend.cpu_repack else 'off'} on both sides, ours {type(backend).__name__}")
 
     # Diagnostics only: the backend's KV-state switch (inside the measured prompt phase, reported by Finish), and
@@ -168,7 +171,7 @@ def main() -> int:
         log("warm-up (not measured)")
         a, t, toks = prepare(-1)
         w = run_ours(client, a, t, 20)
-        run_raw(raw, toks, 20)
+        run_raw(raw, toks, 20, penalty)
         log(f"  warm-up: ours prompt {w['prompt']} tokens in {w['t_first']:.2f}s")
 
         rep = 0
@@ -187,7 +190,7 @@ def main() -> int:
                     r["server_tok_s"] = (len(piece_times) - 1) / (piece_times[-1] - piece_times[0])
                 else:
                     n = res["ours"]["completion"] if "ours" in res else args.max_tokens
-                    r = run_raw(raw, tokens, n)
+                    r = run_raw(raw, tokens, n, penalty)
                 r["others"] = max(quiet, meter.stop())
                 res[side] = r
             # When raw ran first it stopped at max_tokens or EOS, as ours does: with greedy decoding on the same

@@ -1,5 +1,5 @@
-"""The tool decision on a scripted model: each option scored whole by its log-probability, the calibrated bias
-between answering and calling, ties answer, and what the decision is shown."""
+"""The tool decision (engine/decision.py): options described and scored whole, calibrated against the scores
+after a request that says nothing, biased per kind, the function then named; on a scripted scorer."""
 
 from __future__ import annotations
 
@@ -8,61 +8,95 @@ from typing import Any
 
 import pytest
 
-from offline_assistants.engine import Engine, tooling
+from offline_assistants.engine import Engine, decision
+from offline_assistants.engine.decision import ANSWER_TEXT, CODE_TEXT, Decider, option_text
 from offline_assistants.llm.scripted import ScriptedBackend
 from test_tooling import WEATHER, start
 
-CALL, ANSWER = " call get_weather.", " answer directly."
+ALERTS = {"type": "function", "function": {"name": "get_weather_alerts", "description": "Storm warnings. Long text",
+                                           "parameters": {"type": "object"}}}
+CODE = {"type": "code_interpreter"}
+USE_WEATHER = " use get_weather to weather in a city."
 
 
-def decide(make_engine: Callable[..., Engine], scores: dict[str, float], **run: Any) -> tuple[str, ScriptedBackend]:
-    backend = ScriptedBackend([scores, '{"city": "Paris"}', "Sunny."])
+class Scorer(ScriptedBackend):
+    """Scores from tables: `talk` in the conversation, `null` after the empty request, `named` for " call X."."""
+
+    def __init__(self, talk: dict[str, float], null: dict[str, float] | None = None,
+                 named: dict[str, float] | None = None) -> None:
+        super().__init__()
+        self.talk, self.null, self.named = talk, null or {}, named or {}
+        self.calls: list[tuple[str | None, list[str]]] = []
+
+    def score(self, prompt: list[int], options: list[list[int]], *, cache_key: str | None = None) -> list[float]:
+        texts = [self.text(o) for o in options]
+        self.calls.append((cache_key, texts))
+        table = self.null if cache_key is None else self.named if texts[0].startswith(" call") else self.talk
+        return [table.get(t, -10.0) for t in texts]
+
+
+def choose(scorer: Scorer, options: list[dict[str, Any] | None]) -> dict[str, Any] | None:
+    system = scorer.encode_system("Be helpful.")
+    prompt = system + scorer.encode_message("user", "Weather in Paris?") + scorer.generation_prefix()
+    return Decider(scorer).choose(system, prompt, options, cache_key="thread_1")[0]
+
+
+def test_option_texts_say_what_each_choice_does() -> None:
+    assert option_text(None) == ANSWER_TEXT and option_text(CODE) == CODE_TEXT
+    assert option_text(WEATHER) == USE_WEATHER
+    assert option_text(ALERTS) == " use get_weather_alerts to storm warnings."  # the first sentence only
+
+
+def test_the_calibrated_score_decides_not_the_raw_one() -> None:
+    # Raw, the model prefers answering; but it prefers answering after *any* request. What this request adds
+    # (the pointwise mutual information) favours the call.
+    scorer = Scorer(talk={ANSWER_TEXT: -1.0, USE_WEATHER: -2.0}, null={ANSWER_TEXT: -0.5, USE_WEATHER: -4.0})
+    assert choose(scorer, [WEATHER, None]) is WEATHER
+    scorer = Scorer(talk={ANSWER_TEXT: -1.0, USE_WEATHER: -2.0}, null={ANSWER_TEXT: -1.0, USE_WEATHER: -2.0})
+    assert choose(scorer, [WEATHER, None]) is None
+
+
+def test_the_no_request_scores_are_computed_once_per_tool_set() -> None:
+    scorer = Scorer(talk={ANSWER_TEXT: -1.0, USE_WEATHER: -1.0})
+    decider = Decider(scorer)
+    system = scorer.encode_system("Be helpful.")
+    for question in ("Weather in Paris?", "And in Rome?"):
+        prompt = system + scorer.encode_message("user", question) + scorer.generation_prefix()
+        _, read = decider.choose(system, prompt, [WEATHER, None], cache_key="thread_1")
+    assert [key for key, _ in scorer.calls] == ["thread_1", None, "thread_1"]
+    assert read == len(prompt) + 2  # the second decision read only its own prompt and the lead
+
+
+def test_biases_per_kind_move_the_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+    talk = {ANSWER_TEXT: -1.0, USE_WEATHER: -1.5, CODE_TEXT: -0.5}
+    assert choose(Scorer(talk), [WEATHER, CODE, None]) is None  # code -0.5-2.0, function -1.5-0.75: answer
+    monkeypatch.setattr(decision, "CODE_BIAS", 0.0)
+    assert choose(Scorer(talk), [WEATHER, CODE, None]) is CODE
+    monkeypatch.setattr(decision, "CODE_BIAS", -2.0)
+    monkeypatch.setattr(decision, "FUNCTION_BIAS", 1.0)
+    assert choose(Scorer(talk), [WEATHER, CODE, None]) is WEATHER
+
+
+def test_a_tie_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(decision, "FUNCTION_BIAS", 0.0)
+    assert choose(Scorer({ANSWER_TEXT: -1.0, USE_WEATHER: -1.0}), [WEATHER, None]) is None
+
+
+def test_the_function_is_named_among_the_functions_alone() -> None:
+    use_alerts = option_text(ALERTS)
+    scorer = Scorer(talk={ANSWER_TEXT: -5.0, USE_WEATHER: -1.0, use_alerts: -3.0},
+                    named={" call get_weather.": -2.0, " call get_weather_alerts.": -0.5})
+    assert choose(scorer, [WEATHER, ALERTS, None]) is ALERTS
+    assert scorer.calls[-1][1] == [" call get_weather.", " call get_weather_alerts."]
+
+
+def test_the_engine_routes_by_the_decision(make_engine: Callable[..., Engine]) -> None:
+    # Through a whole run on the scripted model: the decision's scores, then the call's arguments.
+    backend = ScriptedBackend([{USE_WEATHER: -0.1, ANSWER_TEXT: -5.0}, '{"city": "Paris"}'])
     engine = make_engine(backend)
-    thread_id, run_id, _, ended = start(engine, [WEATHER], **run)
-    assert ended.wait(10)
-    return engine.runs.get(thread_id, run_id).status, backend
-
-
-def test_the_most_likely_option_wins(make_engine: Callable[..., Engine]) -> None:
-    status, backend = decide(make_engine, {CALL: -1.0, ANSWER: -2.5})
-    assert status == "requires_action"
-    assert backend.scored[0] == [CALL, ANSWER]
-    assert backend.text(backend.prompts[0]).endswith("<assistant> I will")  # scored as the turn's opening
-    status, _ = decide(make_engine, {CALL: -2.5, ANSWER: -1.0})
-    assert status == "completed"
-
-
-def test_whole_options_are_scored_not_first_tokens(make_engine: Callable[..., Engine]) -> None:
-    # Two functions that start alike: the scores of the whole options decide.
-    other = {"type": "function", "function": {"name": "get_weather_alerts", "parameters": {"type": "object"}}}
-    backend = ScriptedBackend([{" call get_weather_alerts.": -0.4, CALL: -0.9, ANSWER: -3.0}, "{}"])
-    engine = make_engine(backend)
-    thread_id, run_id, _, ended = start(engine, [WEATHER, other])
+    thread_id, run_id, _, ended = start(engine, [WEATHER])
     assert ended.wait(10)
     run = engine.runs.get(thread_id, run_id)
-    assert run.required_action["submit_tool_outputs"]["tool_calls"][0]["function"]["name"] == "get_weather_alerts"  # type: ignore[index]
-
-
-def test_the_answer_bias_moves_the_threshold(make_engine: Callable[..., Engine], monkeypatch: pytest.MonkeyPatch
-                                             ) -> None:
-    scores = {CALL: -1.0, ANSWER: -1.5}
-    assert decide(make_engine, scores)[0] == "requires_action"
-    monkeypatch.setattr(tooling, "ANSWER_BIAS", 1.0)
-    assert decide(make_engine, scores)[0] == "completed"
-    monkeypatch.setattr(tooling, "ANSWER_BIAS", -1.0)
-    assert decide(make_engine, {CALL: -2.2, ANSWER: -1.5})[0] == "requires_action"
-
-
-def test_a_tie_answers(make_engine: Callable[..., Engine], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tooling, "ANSWER_BIAS", 0.0)
-    assert decide(make_engine, {CALL: -1.0, ANSWER: -1.0})[0] == "completed"
-
-
-def test_required_offers_no_answer_option(make_engine: Callable[..., Engine]) -> None:
-    other = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}
-    backend = ScriptedBackend([{" call get_time.": -0.1, CALL: -3.0}, "{}"])
-    engine = make_engine(backend)
-    thread_id, run_id, _, ended = start(engine, [WEATHER, other], tool_choice="required")
-    assert ended.wait(10)
-    assert backend.scored[0] == [CALL, " call get_time."]
-    assert engine.runs.get(thread_id, run_id).status == "requires_action"
+    assert run.status == "requires_action"
+    assert run.required_action["submit_tool_outputs"]["tool_calls"][0]["function"]["arguments"] == '{"city": "Paris"}'  # type: ignore[index]
+    assert backend.text(backend.prompts[0]).endswith("<assistant> I will")  # scored as the turn's opening

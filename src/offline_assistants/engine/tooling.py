@@ -1,7 +1,7 @@
 """Tool calling inside a run: decide, call, run the tool (or hand the call to the client), loop.
 
-Each round the model first chooses, under a grammar, between the tools it may use and answering; then writes the
-call under a second grammar (see llm/toolcalls.py). Code interpreter calls run here, in the thread's Jupyter
+Each round the model first chooses between the tools it may use and answering, by scoring each option
+(engine/decision.py); then writes the call under a grammar (see llm/toolcalls.py). Code interpreter calls run here, in the thread's Jupyter
 kernel; function calls stop the run in `requires_action` until the client submits the outputs, after which the
 run resumes from what its steps recorded. The call and its result are added to the prompt of the next round.
 """
@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from offline_assistants.engine.decision import Decider
 from offline_assistants.engine.executor import DEFAULT_SYSTEM, Budget, Executor, Turn
 from offline_assistants.ids import new_id, now
 from offline_assistants.llm.backend import Finish
@@ -23,7 +24,6 @@ from offline_assistants.llm.toolcalls import (
     CODE_GRAMMAR,
     CODE_OPEN,
     NATIVE_MARKERS,
-    choice_grammar,
     json_schema_grammar,
     parse_native,
 )
@@ -34,11 +34,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DECISION_LEAD = "I will"
-ANSWER = " answer directly."
-RUN_CODE = " run Python code."
 MAX_CALL_TOKENS = 512
-ANSWER_BIAS = 0.0  # added to the answer option's log-probability: > 0 favours answering, < 0 calling
 PROMPT_OUTPUT_CHARS = 2000  # how much of a tool's output the model reads back; the step keeps it all
 
 
@@ -53,13 +49,10 @@ def _code_argument(arguments: str) -> str:
     return str(value.get("code", "")) if isinstance(value, dict) else str(value)
 
 
-def _call_option(name: str) -> str:
-    return f" call {name}."
-
-
 class ToolCalling:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.decider = Decider(engine.backend)  # engine/decision.py: answer, code, or which function
 
     # --- per run ---
     def prepare(self, turn: Turn) -> None:
@@ -142,36 +135,20 @@ class ToolCalling:
         return next((t for t in turn.tools if t["type"] == choice["type"]), None)
 
     def _decide(self, ex: Executor, turn: Turn, prompt: list[int], budget: Budget) -> dict[str, Any] | None:
-        options: dict[str, dict[str, Any] | None] = {}
+        options: list[dict[str, Any] | None] = []
         for tool in turn.tools:
             # A tool already used in this run is offered again only to retry failed code, once: small models
             # otherwise repeat the same call until the round limit.
             retry = tool["type"] == "code_interpreter" and turn.last_call_failed and turn.tool_rounds < 2
-            if _key(tool) in turn.used_tools and not retry:
-                continue
-            if tool["type"] == "code_interpreter":
-                options[RUN_CODE] = tool
-            else:
-                options[_call_option(tool["function"]["name"])] = tool
-        must_call = turn.tool_choice == "required" and turn.tool_rounds == 0
-        if not must_call:
-            options[ANSWER] = None
-        if not options:
-            return None
-        if len(options) == 1:
-            return next(iter(options.values()))
-        # The choice is a classification, not prose: each option is scored by its log-probability as the
-        # continuation of "I will", whole (not by greedy first tokens), and the best one wins whatever the run's
-        # temperature, so the same conversation routes the same way every time. ANSWER_BIAS is the calibrated
-        # threshold between answering and calling (benchmarks/tool_decisions.py).
-        lead = prompt + self._tokens(DECISION_LEAD)
-        names = list(options)
-        scores = self.engine.backend.score(lead, [self._tokens(name) for name in names],
-                                           cache_key=turn.run["thread_id"])
-        self._count(ex, turn, budget, len(lead), 0)
-        adjusted = [score + (ANSWER_BIAS if name == ANSWER else 0.0) for name, score in zip(names, scores)]
-        best = max(range(len(names)), key=lambda i: (adjusted[i], names[i] == ANSWER))  # a tie answers
-        return options[names[best]]
+            if _key(tool) not in turn.used_tools or retry:
+                options.append(tool)
+        if not (turn.tool_choice == "required" and turn.tool_rounds == 0):
+            options.append(None)  # answering
+        if len(options) <= 1:
+            return options[0] if options else None
+        chosen, read = self.decider.choose(turn.system, prompt, options, cache_key=turn.run["thread_id"])
+        self._count(ex, turn, budget, read, 0)
+        return chosen
 
     def _count(self, ex: Executor, turn: Turn, budget: Budget, prompt: int, completion: int) -> None:
         budget.used_prompt += prompt

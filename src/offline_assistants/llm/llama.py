@@ -48,6 +48,9 @@ def gpu_offload_supported() -> bool:
 
 
 _params_lock = threading.Lock()
+# llama-cpp-python reads seed 0 as "no seed" (`seed or LLAMA_DEFAULT_SEED`, and that default means random): any
+# other value makes each call's sampler start from the same state, so a conversation samples the same way twice.
+SEED = 1234
 
 
 @contextlib.contextmanager
@@ -174,7 +177,7 @@ class LlamaGenerator:
         n_gpu_layers: int = -1,
         kv_states: int = 4,
         kv_cache_mb: int = 512,
-        seed: int = 0,
+        seed: int = SEED,
         cpu_repack: bool = False,
     ) -> None:
         from llama_cpp import Llama
@@ -402,7 +405,7 @@ class LlamaBackend(TokenizedBackend):
     the server uses llm/process.py's ProcessBackend instead."""
 
     def __init__(self, path: Path, *, name: str | None = None, n_ctx: int = 4096, n_threads: int = 1,
-                 n_gpu_layers: int = -1, kv_states: int = 4, kv_cache_mb: int = 512, seed: int = 0,
+                 n_gpu_layers: int = -1, kv_states: int = 4, kv_cache_mb: int = 512, seed: int = SEED,
                  cpu_repack: bool = False) -> None:
         super().__init__(LlamaTokenizer(path, name=name))
         self.generator = LlamaGenerator(path, n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers,

@@ -33,6 +33,7 @@ class ScriptedBackend:
         self.prompts: list[list[int]] = []
         self.samplings: list[Sampling] = []
         self.scored: list[list[str]] = []  # the options of each score() call, as text
+        self._decision: str | None = None  # a scripted decision that score() read and the next generate() uses
         self._vocab: dict[str, int] = {}
         self._words: list[str] = []
         self._lock = threading.Lock()
@@ -68,15 +69,24 @@ class ScriptedBackend:
         return len(_WORD.findall(text))
 
     def score(self, prompt: list[int], options: list[list[int]], *, cache_key: str | None = None) -> list[float]:
-        """The next scripted reply decides: a text scores 0 for the option it equals and -10 for the others; a
-        dict {option text: log-probability} gives every option's score (unlisted: -10)."""
+        """A scripted decision. Outside a conversation (no cache_key) the scripted model has no preference: every
+        option scores 0. Otherwise the next scripted reply decides: a dict {option text: log-probability} is
+        consumed and scores each option (unlisted: -10); a text such as " call get_weather.", " run Python
+        code." or " answer directly." scores 0 for the options that mention that function, Python code or
+        answering and -10 for the rest, and is consumed by the generation that follows the decision."""
         self.prompts.append(list(prompt))
-        self.scored.append([self.text(o) for o in options])
+        texts = [self.text(o) for o in options]
+        self.scored.append(texts)
         if self.fail_with:
             raise ModelError(self.fail_with)
-        reply: Any = self.replies.pop(0) if self.replies else {}
-        table = reply if isinstance(reply, dict) else {reply: 0.0}
-        return [float(table.get(self.text(o), -10.0)) for o in options]
+        if cache_key is None:
+            return [0.0] * len(options)
+        reply: Any = self.replies[0] if self.replies else " answer directly."
+        if isinstance(reply, dict):
+            self.replies.pop(0)
+            return [float(reply.get(t, -10.0)) for t in texts]
+        self._decision = reply
+        return [0.0 if _mentions(t, reply) else -10.0 for t in texts]
 
     def generate(self, prompt: list[int], sampling: Sampling, *, cache_key: str | None = None,
                  cancelled: Callable[[], bool] = lambda: False) -> Iterator[Piece | Finish]:
@@ -87,6 +97,9 @@ class ScriptedBackend:
         self.started.set()
         if self.fail_with:
             raise ModelError(self.fail_with)
+        if self._decision is not None and self.replies and self.replies[0] == self._decision:
+            self.replies.pop(0)  # the decision the scores above made
+        self._decision = None
         reply = self.replies.pop(0) if self.replies else "OK."
         produced = 0
         limit = min(sampling.max_tokens, self.n_ctx - len(prompt))
@@ -102,3 +115,13 @@ class ScriptedBackend:
                 yield Finish("cancelled", len(prompt), produced)
                 return
         yield Finish("stop", len(prompt), produced)
+
+
+def _mentions(option: str, decision: str) -> bool:
+    """Whether an option's text is the one a scripted decision text names."""
+    words = decision.strip().rstrip(".").split()
+    if words[:1] == ["call"] and len(words) > 1:
+        return re.search(rf"(?<![\w]){re.escape(words[1])}(?![\w])", option) is not None
+    if "Python" in decision:
+        return "Python" in option
+    return "answer" in option

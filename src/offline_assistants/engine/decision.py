@@ -1,0 +1,105 @@
+"""The tool decision under `tool_choice: "auto"`: answer, run code, or call one of the functions.
+
+A tiny model is a poor judge of *whether* a tool fits when asked to pick greedily: SmolLM2-135M answered 83% of
+the requests that needed a call (benchmarks/tool_decisions.py). What works better, measured on that set:
+
+1. **Options described, scored whole.** Each option is a sentence continuing "I will": " answer from what I
+   already know.", " run Python code to compute it.", " use get_weather to get the current weather for a city."
+   Its score is the log-probability of the whole sentence, not of greedy first tokens.
+2. **Calibrated against the option's prior** (pointwise mutual information): the same options are scored once
+   after a request that says nothing ("N/A"), and that score is subtracted. What is left is how much *this*
+   request raises each option, so a model's blanket preference for answering no longer decides. The no-request
+   scores depend only on the system prompt (the tool set), so they are computed once per tool set and cached.
+3. **Biases per kind** between answering, code and calling, fitted on the labelled set (CODE_BIAS,
+   FUNCTION_BIAS; a split-half fit scored within 2 points of the full fit).
+4. **Which function** is then chosen among the functions alone by the likelihood of " call NAME.", which
+   names the right one more often than the descriptions do.
+
+Everything is scored, nothing sampled: the same conversation is routed the same way every time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from typing import Any
+
+from offline_assistants.llm.backend import ModelBackend
+
+LEAD = "I will"
+ANSWER_TEXT = " answer from what I already know."
+CODE_TEXT = " run Python code to compute it."
+NULL_REQUEST = "N/A"
+CODE_BIAS = -2.0  # added to the code option's calibrated score (answering is 0)
+FUNCTION_BIAS = -0.75  # added to each function option's calibrated score
+NULL_CACHE_SIZE = 64
+DESCRIPTION_CHARS = 160
+
+
+def option_text(tool: dict[str, Any] | None) -> str:
+    """What choosing this option says, as the continuation of LEAD."""
+    if tool is None:
+        return ANSWER_TEXT
+    if tool["type"] == "code_interpreter":
+        return CODE_TEXT
+    fn = tool["function"]
+    description = (fn.get("description") or "").strip().split(". ")[0].rstrip(".")[:DESCRIPTION_CHARS]
+    if not description:
+        return f" use {fn['name']}."
+    return f" use {fn['name']} to {description[0].lower()}{description[1:]}."
+
+
+def call_text(tool: dict[str, Any]) -> str:
+    return f" call {tool['function']['name']}."
+
+
+class Decider:
+    """Chooses among options with the model; keeps the no-request scores of recent tool sets."""
+
+    def __init__(self, backend: ModelBackend) -> None:
+        self.backend = backend
+        self._null: OrderedDict[str, list[float]] = OrderedDict()
+
+    def choose(self, system: list[int], prompt: list[int], options: list[dict[str, Any] | None], *,
+               cache_key: str | None) -> tuple[dict[str, Any] | None, int]:
+        """The chosen option (None: answer) and how many prompt tokens the scoring read. `prompt` is the
+        whole prompt up to the assistant's turn; `system` its system part, which the calibration reuses."""
+        backend = self.backend
+        texts = [option_text(o) for o in options]
+        encoded = [backend.encode_text(t) for t in texts]
+        lead = backend.encode_text(LEAD)
+        scores = backend.score(prompt + lead, encoded, cache_key=cache_key)
+        read = len(prompt) + len(lead)
+        null, null_read = self._null_scores(system, lead, texts, encoded)
+        read += null_read
+        adjusted = [s - n + _bias(o) for s, n, o in zip(scores, null, options)]
+        best = max(range(len(options)), key=lambda i: (adjusted[i], options[i] is None))  # a tie answers
+        chosen = options[best]
+        functions = [o for o in options if o is not None and o["type"] == "function"]
+        if chosen is not None and chosen["type"] == "function" and len(functions) > 1:
+            named = backend.score(prompt + lead, [backend.encode_text(call_text(f)) for f in functions],
+                                  cache_key=cache_key)
+            chosen = functions[max(range(len(functions)), key=named.__getitem__)]
+        return chosen, read
+
+    def _null_scores(self, system: list[int], lead: list[int], texts: list[str], encoded: list[list[int]]
+                     ) -> tuple[list[float], int]:
+        key = hashlib.sha256(repr((system, texts)).encode()).hexdigest()
+        cached = self._null.get(key)
+        if cached is not None:
+            self._null.move_to_end(key)
+            return cached, 0
+        backend = self.backend
+        prompt = system + backend.encode_message("user", NULL_REQUEST) + backend.generation_prefix() + lead
+        # No cache key: this prompt belongs to no conversation, and must not evict one's parked state.
+        scores = backend.score(prompt, encoded, cache_key=None)
+        self._null[key] = scores
+        while len(self._null) > NULL_CACHE_SIZE:
+            self._null.popitem(last=False)
+        return scores, len(prompt)
+
+
+def _bias(option: dict[str, Any] | None) -> float:
+    if option is None:
+        return 0.0
+    return CODE_BIAS if option["type"] == "code_interpreter" else FUNCTION_BIAS
