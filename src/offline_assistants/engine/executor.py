@@ -279,13 +279,14 @@ class Executor:
         if finish.reason == "cancelled":
             self._close_message(turn, message_id, step_id, text, "incomplete", "run_cancelled", usage)
             raise Cancelled()
+        # Files the run's code wrote are linked even when the reply was cut short: they exist either way.
+        text, annotations = self._link_files(turn, thread_id, message_id, text)
         if finish.reason == "length":
             # Cut off: by the run's budget (the run ends incomplete) or by the window / the server's cap.
-            self._close_message(turn, message_id, step_id, text, "incomplete", "max_tokens", usage)
+            self._close_message(turn, message_id, step_id, text, "incomplete", "max_tokens", usage, annotations)
             if by_budget:
                 raise Incomplete("max_completion_tokens")
             return text
-        text, annotations = self._link_files(turn, thread_id, message_id, text)
         self._close_message(turn, message_id, step_id, text, "completed", None, usage, annotations)
         return text
 
