@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from offline_assistants.engine import arguments as arguments_for
 from offline_assistants.engine.decision import Decider
 from offline_assistants.engine.executor import DEFAULT_SYSTEM, Budget, Executor, Turn
 from offline_assistants.ids import new_id, now
@@ -254,8 +255,10 @@ class ToolCalling:
         step = self._open_step(turn, [{"type": "function", "function": {"name": name, "arguments": "", "output": None}}])
         lead = self._tokens(call_text(name, "")[: -len("}\n</tool_call>")])
         usage = [0, 0]
+        request = self.engine.store.messages.latest_text(turn.run["thread_id"])
+        schema = arguments_for.narrow(fn.get("parameters"), request)  # enum values the user named
         arguments = self._generate(
-            ex, turn, prompt + lead, budget, json_schema_grammar(fn.get("parameters")), max_tokens=MAX_CALL_TOKENS,
+            ex, turn, prompt + lead, budget, json_schema_grammar(schema), max_tokens=MAX_CALL_TOKENS,
             on_piece=lambda piece: step.delta(0, {"function": {"arguments": piece}}), usage=usage)
         step.calls[0]["function"]["arguments"] = arguments
         self._require(turn, step, usage)

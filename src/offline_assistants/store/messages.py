@@ -12,7 +12,7 @@ from typing import Any
 
 from offline_assistants.errors import NotFound
 from offline_assistants.schemas.common import ListParams, Page
-from offline_assistants.schemas.messages import Message
+from offline_assistants.schemas.messages import Message, text_of
 from offline_assistants.store.db import Database, dumps, insert, loads, update
 from offline_assistants.store.pagination import paginate
 
@@ -96,6 +96,12 @@ class MessageStore:
             if row["n_tokens"]:
                 db.execute("UPDATE messages SET cum_tokens = cum_tokens - ? WHERE thread_id = ? AND seq > ?",
                            (row["n_tokens"], thread_id, row["seq"]))
+
+    def latest_text(self, thread_id: str, role: str = "user") -> str:
+        """The text of the thread's newest message from `role` ("" when there is none)."""
+        row = self.db.query_one("SELECT content FROM messages WHERE thread_id = ? AND role = ? ORDER BY seq DESC "
+                                "LIMIT 1", (thread_id, role))
+        return text_of(loads(row["content"])) if row else ""
 
     def page(self, thread_id: str, params: ListParams, run_id: str | None = None) -> Page[Message]:
         where, args = "thread_id = ?", (thread_id,)
