@@ -288,3 +288,35 @@ def test_deleting_a_thread_stops_its_kernel(make_engine: Callable[..., Engine]) 
     thread = engine.threads.create(ThreadCreate())
     engine.threads.delete(thread.id)
     assert runner.stopped == [thread.id]
+
+
+def test_submit_tool_outputs_raced_against_expiry_has_one_winner(make_engine: Callable[..., Engine]) -> None:
+    from offline_assistants.errors import InvalidRequest
+
+    for attempt in range(10):
+        backend = ScriptedBackend([" call get_weather.", '{"city": "Paris"}', "Sunny."])
+        engine = make_engine(backend)
+        thread_id, run_id, _, _ = start(engine, [WEATHER])
+        deadline = time.monotonic() + 10
+        while engine.runs.get(thread_id, run_id).status != "requires_action":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        engine.store.runs.update(run_id, {"expires_at": 1})  # long past: the next sweep expires it
+        call_id = engine.runs.get(thread_id, run_id).required_action["submit_tool_outputs"]["tool_calls"][0]["id"]  # type: ignore[index]
+        outcome: list[str] = []
+
+        def submit() -> None:
+            try:
+                engine.runs.submit_tool_outputs(thread_id, run_id, SubmitToolOutputs(
+                    tool_outputs=[ToolOutput(tool_call_id=call_id, output="22C")]))
+                outcome.append("submitted")
+            except InvalidRequest:
+                outcome.append("refused")
+
+        racer = threading.Thread(target=submit)
+        racer.start()
+        engine._expire()
+        racer.join()
+        assert engine.wait_idle(10)
+        status = engine.runs.get(thread_id, run_id).status
+        assert (outcome, status == "expired") in ((["submitted"], False), (["refused"], True)), (attempt, outcome, status)

@@ -75,13 +75,21 @@ class Engine:
 
     def _expire(self) -> None:
         ts = now()
-        for row in self.store.runs.all_active():
-            if row["status"] in ("queued", "requires_action") and row["expires_at"] and row["expires_at"] <= ts:
-                for step in self.store.runs.open_steps(row["id"]):
+        for candidate in self.store.runs.all_active():
+            if not _expirable(candidate, ts):
+                continue
+            # Re-read under the write lock, as submit_tool_outputs does: of the two, exactly one wins.
+            with self.store.database.write():
+                row = self.store.runs.row(None, candidate["id"])
+                if not _expirable(row, ts):
+                    continue
+                steps = self.store.runs.open_steps(row["id"])
+                for step in steps:
                     self.store.runs.update_step(step.id, {"status": "expired", "expired_at": ts})
-                    self.runs.emit_step(row["thread_id"], row["id"], step.id, "thread.run.step.expired")
                 self.store.runs.update(row["id"], {"status": "expired", "required_action": None})
-                self.runs.emit_run(row["id"], "thread.run.expired")
+            for step in steps:
+                self.runs.emit_step(row["thread_id"], row["id"], step.id, "thread.run.step.expired")
+            self.runs.emit_run(row["id"], "thread.run.expired")
 
     def _retokenize_if_needed(self) -> None:
         """Cached message tokens belong to one tokenizer; after a model change, count every message again."""
@@ -102,3 +110,7 @@ class Engine:
         if self.code_runner is not None:
             self.code_runner.close()
         self.store.close()
+
+
+def _expirable(row: dict[str, Any], ts: int) -> bool:
+    return row["status"] in ("queued", "requires_action") and bool(row["expires_at"]) and row["expires_at"] <= ts
