@@ -16,7 +16,7 @@ from offline_assistants.engine import truncation
 from offline_assistants.engine.loops import LoopGuard
 from offline_assistants.engine.runs import Runs
 from offline_assistants.ids import new_id, now
-from offline_assistants.llm.backend import Finish, ModelBackend, ModelError, Sampling
+from offline_assistants.llm.backend import Finish, ModelBackend, ModelError, Sampling, describe_error
 from offline_assistants.llm.defaults import API_DEFAULTS, SamplingDefaults
 from offline_assistants.schemas.messages import text_of
 from offline_assistants.llm.toolcalls import json_grammar, json_schema_grammar
@@ -114,8 +114,7 @@ class Executor:
             self._settle(run_id, "incomplete", {"incomplete_details": {"reason": exc.reason}})
         except Exception as exc:  # noqa: BLE001 - whatever went wrong, the run must end and unlock its thread
             log.exception("run %s failed", run_id)
-            message = str(exc) if isinstance(exc, ModelError) else f"{type(exc).__name__}: {exc}"
-            self._fail(run_id, message)
+            self._fail(run_id, describe_error(exc))
         finally:
             self.runs.cancel_requested.discard(run_id)
 

@@ -46,6 +46,11 @@ class ModelError(RuntimeError):
     """The model could not serve a call (bad file, context overflow, decode failure)."""
 
 
+def describe_error(exc: BaseException) -> str:
+    """The text a run's last_error shows: a ModelError's own words, anything else with its type named."""
+    return str(exc) if isinstance(exc, ModelError) else f"{type(exc).__name__}: {exc}"
+
+
 @runtime_checkable
 class ModelBackend(Protocol):
     name: str

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from offline_assistants.llm.backend import Finish, ModelError, Piece
+from offline_assistants.llm.backend import Finish, Piece, describe_error
 
 DEFAULT_LOADER = "offline_assistants.llm.llama:LlamaGenerator"
 
@@ -61,8 +61,7 @@ def serve(conn: Connection) -> int:
     try:
         generator = _load(spec)
     except Exception as exc:  # noqa: BLE001 - whatever stops the load is the parent's to report
-        text = str(exc) if isinstance(exc, ModelError) else f"{type(exc).__name__}: {exc}"
-        conn.send(("load_error", text))
+        conn.send(("load_error", describe_error(exc)))
         return 1
     info = generator.info() if hasattr(generator, "info") else {}
     conn.send(("ready", info))
@@ -75,10 +74,10 @@ def serve(conn: Connection) -> int:
             _, req, prompt, options, cache_key = message
             try:
                 conn.send(("scores", req, generator.score(prompt, options, cache_key=cache_key)))
-            except ModelError as exc:
-                conn.send(("error", req, str(exc)))
-            except Exception as exc:  # noqa: BLE001
-                conn.send(("error", req, f"{type(exc).__name__}: {exc}"))
+            except (EOFError, OSError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - one bad request must not end the process
+                conn.send(("error", req, describe_error(exc)))
             continue
         if message[0] != "generate":
             continue  # a cancel for a request that has already ended
@@ -103,12 +102,10 @@ def serve(conn: Connection) -> int:
                 elif isinstance(item, Finish):
                     conn.send(("finish", req, item.reason, item.prompt_tokens, item.completion_tokens,
                                item.kv_switch_ms))
-        except ModelError as exc:
-            conn.send(("error", req, str(exc)))
         except (EOFError, OSError):
             raise
         except Exception as exc:  # noqa: BLE001 - one bad request must not end the process
-            conn.send(("error", req, f"{type(exc).__name__}: {exc}"))
+            conn.send(("error", req, describe_error(exc)))
 
 
 def main(argv: list[str]) -> int:

@@ -217,20 +217,29 @@ class ModelProcess:
         except (EOFError, OSError):
             raise self._crashed() from None
 
+    def _request(self, kind: str, *body: Any) -> int:
+        """Send one request to a loaded child; its id tags every reply."""
+        self.wait_ready()
+        self._next_req += 1
+        self._send((kind, self._next_req, *body))
+        return self._next_req
+
+    def _reply(self, req: int) -> tuple[Any, ...]:
+        """The next message for request `req`, skipping the tail of a request whose caller stopped listening."""
+        while True:
+            message = self._recv()
+            if message[1] == req:
+                return message
+
     def generate(self, prompt: list[int], sampling: Sampling, *, cache_key: str | None,
                  cancelled: Callable[[], bool]) -> Iterator[Piece | Finish]:
-        self.wait_ready()
+        req = self._request("generate", list(prompt), sampling, cache_key)
         conn = self._conn
-        self._next_req += 1
-        req = self._next_req
-        self._send(("generate", req, list(prompt), sampling, cache_key))
         yielded = 0
         cancel_sent = ended = False
         try:
             while True:
-                message = self._recv()
-                if message[1] != req:
-                    continue  # the tail of a request whose caller stopped listening
+                message = self._reply(req)
                 if message[0] == "piece":
                     if cancel_sent:
                         continue  # already in flight when we asked it to stop: the caller has moved on
@@ -258,17 +267,11 @@ class ModelProcess:
 
 
     def score(self, prompt: list[int], options: list[list[int]], *, cache_key: str | None) -> list[float]:
-        self.wait_ready()
-        self._next_req += 1
-        req = self._next_req
-        self._send(("score", req, list(prompt), [list(o) for o in options], cache_key))
-        while True:
-            message = self._recv()
-            if message[1] != req:
-                continue
-            if message[0] == "scores":
-                return list(message[2])
-            raise ModelError(message[2])
+        req = self._request("score", list(prompt), [list(o) for o in options], cache_key)
+        message = self._reply(req)
+        if message[0] == "scores":
+            return list(message[2])
+        raise ModelError(message[2])
 
 
 class ProcessBackend(TokenizedBackend):
