@@ -1,5 +1,6 @@
 """The tool decision (engine/decision.py): options described and scored whole, calibrated against the scores
-after a request that says nothing, biased per kind, the function then named; on a scripted scorer."""
+after a request that says nothing, biased per kind, raised by the words a request shares with a function, the
+function then named, a second one added for a second clause; on a scripted scorer."""
 
 from __future__ import annotations
 
@@ -35,10 +36,15 @@ class Scorer(ScriptedBackend):
         return [table.get(t, -10.0) for t in texts]
 
 
-def choose(scorer: Scorer, options: list[dict[str, Any] | None]) -> dict[str, Any] | None:
+def decide(scorer: Scorer, options: list[dict[str, Any] | None], request: str = "Paris?") -> decision.Decision:
     system = scorer.encode_system("Be helpful.")
-    prompt = system + scorer.encode_message("user", "Weather in Paris?") + scorer.generation_prefix()
-    return Decider(scorer).choose(system, prompt, options, cache_key="thread_1")[0]
+    prompt = system + scorer.encode_message("user", request) + scorer.generation_prefix()
+    return Decider(scorer).choose(system, prompt, options, request=request, cache_key="thread_1")
+
+
+def choose(scorer: Scorer, options: list[dict[str, Any] | None], request: str = "Paris?") -> dict[str, Any] | None:
+    # "Paris?" shares no word with any tool here: the model's scores alone decide.
+    return decide(scorer, options, request).tool
 
 
 def test_option_texts_say_what_each_choice_does() -> None:
@@ -50,7 +56,7 @@ def test_option_texts_say_what_each_choice_does() -> None:
 def test_the_calibrated_score_decides_not_the_raw_one() -> None:
     # Raw, the model prefers answering; but it prefers answering after *any* request. What this request adds
     # (the pointwise mutual information) favours the call.
-    scorer = Scorer(talk={ANSWER_TEXT: -1.0, USE_WEATHER: -2.0}, null={ANSWER_TEXT: -0.5, USE_WEATHER: -4.0})
+    scorer = Scorer(talk={ANSWER_TEXT: -1.0, USE_WEATHER: -2.0}, null={ANSWER_TEXT: -0.5, USE_WEATHER: -5.0})
     assert choose(scorer, [WEATHER, None]) is WEATHER
     scorer = Scorer(talk={ANSWER_TEXT: -1.0, USE_WEATHER: -2.0}, null={ANSWER_TEXT: -1.0, USE_WEATHER: -2.0})
     assert choose(scorer, [WEATHER, None]) is None
@@ -62,17 +68,17 @@ def test_the_no_request_scores_are_computed_once_per_tool_set() -> None:
     system = scorer.encode_system("Be helpful.")
     for question in ("Weather in Paris?", "And in Rome?"):
         prompt = system + scorer.encode_message("user", question) + scorer.generation_prefix()
-        _, read = decider.choose(system, prompt, [WEATHER, None], cache_key="thread_1")
+        read = decider.choose(system, prompt, [WEATHER, None], request=question, cache_key="thread_1").read
     assert [key for key, _ in scorer.calls] == ["thread_1", None, "thread_1"]
     assert read == len(prompt) + 2  # the second decision read only its own prompt and the lead
 
 
 def test_biases_per_kind_move_the_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
     talk = {ANSWER_TEXT: -1.0, USE_WEATHER: -1.5, CODE_TEXT: -0.5}
-    assert choose(Scorer(talk), [WEATHER, CODE, None]) is None  # code -0.5-2.0, function -1.5-0.75: answer
+    assert choose(Scorer(talk), [WEATHER, CODE, None]) is None  # code -0.5-2.5, function -1.5-2.5: answer
     monkeypatch.setattr(decision, "CODE_BIAS", 0.0)
     assert choose(Scorer(talk), [WEATHER, CODE, None]) is CODE
-    monkeypatch.setattr(decision, "CODE_BIAS", -2.0)
+    monkeypatch.setattr(decision, "CODE_BIAS", -2.5)
     monkeypatch.setattr(decision, "FUNCTION_BIAS", 1.0)
     assert choose(Scorer(talk), [WEATHER, CODE, None]) is WEATHER
 
@@ -88,6 +94,36 @@ def test_the_function_is_named_among_the_functions_alone() -> None:
                     named={" call get_weather.": -2.0, " call get_weather_alerts.": -0.5})
     assert choose(scorer, [WEATHER, ALERTS, None]) is ALERTS
     assert scorer.calls[-1][1] == [" call get_weather.", " call get_weather_alerts."]
+
+
+def test_words_shared_with_a_function_raise_it() -> None:
+    # The model leans to answering; the request names what get_weather is about ("weather", "city").
+    talk = {ANSWER_TEXT: -1.0, USE_WEATHER: -2.0}
+    assert choose(Scorer(talk), [WEATHER, None], "Paris?") is None
+    assert choose(Scorer(talk), [WEATHER, None], "Weather in the city of Paris?") is WEATHER
+    assert choose(Scorer(talk), [WEATHER, None], "The weathering of old stone?") is WEATHER  # stems meet
+    # ...but words are a prior, not a verdict: a model sure enough it should answer still answers.
+    assert choose(Scorer({ANSWER_TEXT: -0.1, USE_WEATHER: -12.0}), [WEATHER, None], "Weather words?") is None
+
+
+def test_shared_words_help_name_the_function() -> None:
+    use_alerts = option_text(ALERTS)
+    talk = {ANSWER_TEXT: -9.0, USE_WEATHER: -1.0, use_alerts: -1.0}
+    named = {" call get_weather.": -1.0, " call get_weather_alerts.": -2.0}
+    assert choose(Scorer(talk, named=named), [WEATHER, ALERTS, None]) is WEATHER
+    assert choose(Scorer(talk, named=named), [WEATHER, ALERTS, None], "Any storm warnings?") is ALERTS
+
+
+def test_a_second_clause_asking_for_another_function_adds_it() -> None:
+    news = {"type": "function", "function": {"name": "get_news", "description": "Latest headlines on a topic"}}
+    talk = {ANSWER_TEXT: -9.0, USE_WEATHER: -1.0, option_text(news): -3.0}
+    named = {" call get_weather.": -1.0, " call get_news.": -3.0}
+    both = decide(Scorer(talk, named=named), [WEATHER, news, None], "Weather in Paris, and the latest headlines?")
+    assert both.tool is news and both.also == [WEATHER]  # named first: it shares two words, get_weather one
+    one = decide(Scorer(talk, named=named), [WEATHER, news, None], "Weather in Paris and in Rome?")  # one thing twice
+    assert one.tool is WEATHER and one.also == []
+    # One clause about both: the first function covers it, nothing is added.
+    assert decide(Scorer(talk, named=named), [WEATHER, news, None], "Headlines about the weather?").also == []
 
 
 def test_the_engine_routes_by_the_decision(make_engine: Callable[..., Engine]) -> None:

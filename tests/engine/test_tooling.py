@@ -44,9 +44,10 @@ class FakeRunner:
         pass
 
 
-def start(engine: Engine, tools: list[dict[str, Any]], **run: Any) -> tuple[str, str, list[Event], threading.Event]:
+def start(engine: Engine, tools: list[dict[str, Any]], request: str = "hi", **run: Any
+          ) -> tuple[str, str, list[Event], threading.Event]:
     assistant = engine.assistants.create(AssistantCreate.model_validate({"model": "gpt-4o", "tools": tools}))
-    thread = engine.threads.create(ThreadCreate(messages=[MessageCreate(role="user", content="hi")]))
+    thread = engine.threads.create(ThreadCreate(messages=[MessageCreate(role="user", content=request)]))
     events: list[Event] = []
     ended = threading.Event()
 
@@ -111,6 +112,45 @@ def test_function_call_requires_action_then_resumes(make_engine: Callable[..., E
     step = engine.runs.list_steps(thread_id, run_id, ListParams(order="asc")).data[0]
     assert step.status == "completed" and step.step_details["tool_calls"][0]["function"]["output"] == "22C, sunny"
     assert "22C, sunny" in backend.text(backend.prompts[-1])
+
+
+def test_arguments_quote_the_request_and_a_joined_value_makes_a_parallel_call(
+        make_engine: Callable[..., Engine]) -> None:
+    backend = ScriptedBackend([" call get_weather.", '{"city": "Paris"}', '{"city": "Rome"}'])
+    engine = make_engine(backend)
+    thread_id, run_id, events, ended = start(engine, [WEATHER], "Weather in Paris and in Rome?")
+    assert ended.wait(10)
+    run = engine.runs.get(thread_id, run_id)
+    calls = run.required_action["submit_tool_outputs"]["tool_calls"]  # type: ignore[index]
+    assert [c["function"]["arguments"] for c in calls] == ['{"city": "Paris"}', '{"city": "Rome"}']
+    assert len({c["id"] for c in calls}) == 2
+    first, second = backend.samplings[-2].grammar, backend.samplings[-1].grammar
+    assert first is not None and '"\\"Paris\\""' in first and '"\\"Rome\\""' in first  # phrases of the request
+    assert second is not None and "Paris" not in second and "Rome" in second  # the second call is held to Rome
+    # The second call was written after the first, which its prompt holds; each call opened with its own delta.
+    assert '"Paris"' in backend.text(backend.prompts[-1])
+    openings = [e.data["delta"]["step_details"]["tool_calls"][0] for e in events
+                if e.event == "thread.run.step.delta" and "id" in e.data["delta"]["step_details"]["tool_calls"][0]]
+    assert [o["index"] for o in openings] == [0, 1] and [o["id"] for o in openings] == [c["id"] for c in calls]
+    step = engine.runs.list_steps(thread_id, run_id, ListParams()).data[0]
+    assert [c["function"]["arguments"] for c in step.step_details["tool_calls"]] == [
+        '{"city": "Paris"}', '{"city": "Rome"}']
+    # Submitting both outputs resumes the run.
+    done = threading.Event()
+    engine.runs.submit_tool_outputs(thread_id, run_id, SubmitToolOutputs(tool_outputs=[
+        ToolOutput(tool_call_id=c["id"], output=o) for c, o in zip(calls, ["18C", "25C"])]),
+        lambda e: done.set() if e.event in FINAL_RUN_EVENTS else None)
+    assert done.wait(10) and engine.runs.get(thread_id, run_id).status == "completed"
+    assert "18C" in backend.text(backend.prompts[-1]) and "25C" in backend.text(backend.prompts[-1])
+
+
+def test_no_parallel_call_when_parallel_tool_calls_is_off(make_engine: Callable[..., Engine]) -> None:
+    backend = ScriptedBackend([" call get_weather.", '{"city": "Paris"}', '{"city": "Rome"}'])
+    engine = make_engine(backend)
+    thread_id, run_id, _, ended = start(engine, [WEATHER], "Weather in Paris and in Rome?", parallel_tool_calls=False)
+    assert ended.wait(10)
+    calls = engine.runs.get(thread_id, run_id).required_action["submit_tool_outputs"]["tool_calls"]  # type: ignore[index]
+    assert [c["function"]["arguments"] for c in calls] == ['{"city": "Paris"}']
 
 
 def test_submit_tool_outputs_validation(make_engine: Callable[..., Engine]) -> None:

@@ -12,8 +12,14 @@ the requests that needed a call (benchmarks/tool_decisions.py). What works bette
    scores depend only on the system prompt (the tool set), so they are computed once per tool set and cached.
 3. **Biases per kind** between answering, code and calling, fitted on the labelled set (CODE_BIAS,
    FUNCTION_BIAS; a split-half fit scored within 2 points of the full fit).
-4. **Which function** is then chosen among the functions alone by the likelihood of " call NAME.", which
-   names the right one more often than the descriptions do.
+4. **Words the request shares with a function** (engine/words.py: stems in common with its name, description
+   and parameters), LEXICAL_WEIGHT each, added to that function's score: the model's likelihoods alone miss
+   requests that plainly name what a tool does. Decision accuracy 0.808 -> 0.922 on the labelled set (split-half:
+   weights fitted on one half scored 0.88 and 0.905 on the other); words alone score 0.743.
+5. **Which function** is then chosen among the functions alone by the likelihood of " call NAME." plus
+   NAMING_LEXICAL_WEIGHT per shared stem (the right one 50 -> 62 times in 63).
+6. **A second, different function** joins the call when the request asks for two things in two clauses ("the TSLA
+   price and the news about Tesla") and that function shares words with a clause the first one shares none with.
 
 Everything is scored, nothing sampled: the same conversation is routed the same way every time.
 """
@@ -22,16 +28,21 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any
 
+from offline_assistants.engine import words
 from offline_assistants.llm.backend import ModelBackend
 
 LEAD = "I will"
 ANSWER_TEXT = " answer from what I already know."
 CODE_TEXT = " run Python code to compute it."
 NULL_REQUEST = "N/A"
-CODE_BIAS = -2.0  # added to the code option's calibrated score (answering is 0)
-FUNCTION_BIAS = -0.75  # added to each function option's calibrated score
+# Fitted on benchmarks/data/tool_decisions.jsonl (a grid over the three; neighbours within 3 points).
+CODE_BIAS = -2.5  # added to the code option's calibrated score (answering is 0)
+FUNCTION_BIAS = -2.5  # added to each function option's calibrated score
+LEXICAL_WEIGHT = 4.0  # added to a function's score per word stem the request shares with it
+NAMING_LEXICAL_WEIGHT = 3.0  # the same, when choosing which function to call
 NULL_CACHE_SIZE = 64
 DESCRIPTION_CHARS = 160
 
@@ -53,6 +64,13 @@ def call_text(tool: dict[str, Any]) -> str:
     return f" call {tool['function']['name']}."
 
 
+@dataclass(frozen=True)
+class Decision:
+    tool: dict[str, Any] | None  # None: answer in text
+    read: int  # prompt tokens the scoring read
+    also: list[dict[str, Any]] = field(default_factory=list)  # further functions to call alongside `tool`
+
+
 class Decider:
     """Chooses among options with the model; keeps the no-request scores of recent tool sets."""
 
@@ -61,9 +79,9 @@ class Decider:
         self._null: OrderedDict[str, list[float]] = OrderedDict()
 
     def choose(self, system: list[int], prompt: list[int], options: list[dict[str, Any] | None], *,
-               cache_key: str | None) -> tuple[dict[str, Any] | None, int]:
-        """The chosen option (None: answer) and how many prompt tokens the scoring read. `prompt` is the
-        whole prompt up to the assistant's turn; `system` its system part, which the calibration reuses."""
+               request: str, cache_key: str | None) -> Decision:
+        """The chosen option and how many prompt tokens the scoring read. `prompt` is the whole prompt up to the
+        assistant's turn; `system` its system part, which the calibration reuses; `request` the user's words."""
         backend = self.backend
         texts = [option_text(o) for o in options]
         encoded = [backend.encode_text(t) for t in texts]
@@ -72,15 +90,19 @@ class Decider:
         read = len(prompt) + len(lead)
         null, null_read = self._null_scores(system, lead, texts, encoded)
         read += null_read
-        adjusted = [s - n + _bias(o) for s, n, o in zip(scores, null, options)]
+        said = words.stems(request)
+        adjusted = [s - n + _bias(o) + _lexical(said, o, LEXICAL_WEIGHT) for s, n, o in zip(scores, null, options)]
         best = max(range(len(options)), key=lambda i: (adjusted[i], options[i] is None))  # a tie answers
         chosen = options[best]
         functions = [o for o in options if o is not None and o["type"] == "function"]
-        if chosen is not None and chosen["type"] == "function" and len(functions) > 1:
+        if chosen is None or chosen["type"] != "function":
+            return Decision(chosen, read)
+        if len(functions) > 1:
             named = backend.score(prompt + lead, [backend.encode_text(call_text(f)) for f in functions],
                                   cache_key=cache_key)
-            chosen = functions[max(range(len(functions)), key=named.__getitem__)]
-        return chosen, read
+            ranked = [n + _lexical(said, f, NAMING_LEXICAL_WEIGHT) for n, f in zip(named, functions)]
+            chosen = functions[max(range(len(functions)), key=ranked.__getitem__)]
+        return Decision(chosen, read, also=_second(request, chosen, functions))
 
     def _null_scores(self, system: list[int], lead: list[int], texts: list[str], encoded: list[list[int]]
                      ) -> tuple[list[float], int]:
@@ -97,6 +119,25 @@ class Decider:
         while len(self._null) > NULL_CACHE_SIZE:
             self._null.popitem(last=False)
         return scores, len(prompt)
+
+
+def _lexical(said: frozenset[str], option: dict[str, Any] | None, weight: float) -> float:
+    if option is None or option["type"] != "function":
+        return 0.0
+    return weight * words.shared(said, option)
+
+
+def _second(request: str, chosen: dict[str, Any], functions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A different function the request also asks for, in a clause of its own (see 6. above), if any."""
+    parts = [words.stems(part) for part in words.clauses(request)]
+    if len(parts) < 2:
+        return []
+    for other in functions:
+        if other is chosen:
+            continue
+        if any(words.shared(part, other) and not words.shared(part, chosen) for part in parts):
+            return [other]
+    return []
 
 
 def _bias(option: dict[str, Any] | None) -> float:

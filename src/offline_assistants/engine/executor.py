@@ -75,6 +75,7 @@ class Turn:
     tool_rounds: int = 0
     used_tools: set[str] = field(default_factory=set)  # tools already called in this run
     last_call_failed: bool = False
+    request: str | None = None  # the user's latest words, read once when a tool decision needs them
     output_files: list[tuple[str, str]] = field(default_factory=list)  # (filename, file_id) made by tools
 
 

@@ -202,7 +202,10 @@ class Runs:
             if fresh.status != "requires_action":
                 raise InvalidRequest(f"Runs in status \"{fresh.status}\" do not accept tool outputs.")
             self._record_outputs(run_id, given)
-            self.store.runs.update(run_id, {"status": "queued", "required_action": None})
+            # The client answered in time, so the rest of the run gets a fresh window: an accepted submission is
+            # never expired in the queue before the worker reaches it (a loaded machine made that a race).
+            self.store.runs.update(run_id, {"status": "queued", "required_action": None,
+                                            "expires_at": now() + self.expiry_s})
         result = self.emit_run(run_id, "thread.run.queued")
         self.enqueue(run_id)
         return result, sub

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from offline_assistants.engine import arguments as arguments_for
-from offline_assistants.engine.decision import Decider
+from offline_assistants.engine.decision import Decider, Decision
 from offline_assistants.engine.executor import DEFAULT_SYSTEM, Budget, Executor, Turn
 from offline_assistants.ids import new_id, now
 from offline_assistants.llm.backend import Finish
@@ -114,7 +114,9 @@ class ToolCalling:
             return None
         if self.engine.backend.native_tool_format and turn.tool_choice == "auto":
             return self._native(ex, turn, prompt, budget)
-        target = self._forced(turn) or self._decide(ex, turn, prompt, budget)
+        forced = self._forced(turn)
+        decision = Decision(forced, 0) if forced is not None else self._decide(ex, turn, prompt, budget)
+        target = decision.tool
         if target is None:
             return None
         turn.tool_rounds += 1
@@ -123,7 +125,8 @@ class ToolCalling:
         if target["type"] == "code_interpreter":
             self._code(ex, turn, prompt, budget)
             return "next"
-        self._function(ex, turn, prompt, budget, target["function"])
+        also = decision.also if turn.run["parallel_tool_calls"] else []
+        self._functions(ex, turn, prompt, budget, [target["function"]] + [t["function"] for t in also])
         return "wait"
 
     def _forced(self, turn: Turn) -> dict[str, Any] | None:
@@ -135,7 +138,7 @@ class ToolCalling:
                          and t["function"]["name"] == choice["function"]["name"]), None)
         return next((t for t in turn.tools if t["type"] == choice["type"]), None)
 
-    def _decide(self, ex: Executor, turn: Turn, prompt: list[int], budget: Budget) -> dict[str, Any] | None:
+    def _decide(self, ex: Executor, turn: Turn, prompt: list[int], budget: Budget) -> Decision:
         options: list[dict[str, Any] | None] = []
         for tool in turn.tools:
             # A tool already used in this run is offered again only to retry failed code, once: small models
@@ -146,10 +149,16 @@ class ToolCalling:
         if not (turn.tool_choice == "required" and turn.tool_rounds == 0):
             options.append(None)  # answering
         if len(options) <= 1:
-            return options[0] if options else None
-        chosen, read = self.decider.choose(turn.system, prompt, options, cache_key=turn.run["thread_id"])
-        self._count(ex, turn, budget, read, 0)
-        return chosen
+            return Decision(options[0] if options else None, 0)
+        decision = self.decider.choose(turn.system, prompt, options, request=self._request(turn),
+                                       cache_key=turn.run["thread_id"])
+        self._count(ex, turn, budget, decision.read, 0)
+        return decision
+
+    def _request(self, turn: Turn) -> str:
+        if turn.request is None:
+            turn.request = self.engine.store.messages.latest_text(turn.run["thread_id"])
+        return turn.request
 
     def _count(self, ex: Executor, turn: Turn, budget: Budget, prompt: int, completion: int) -> None:
         budget.used_prompt += prompt
@@ -250,17 +259,32 @@ class ToolCalling:
         return files
 
     # --- functions ---
-    def _function(self, ex: Executor, turn: Turn, prompt: list[int], budget: Budget, fn: dict[str, Any]) -> None:
-        name = fn["name"]
-        step = self._open_step(turn, [{"type": "function", "function": {"name": name, "arguments": "", "output": None}}])
-        lead = self._tokens(call_text(name, "")[: -len("}\n</tool_call>")])
+    def _functions(self, ex: Executor, turn: Turn, prompt: list[int], budget: Budget,
+                   functions: list[dict[str, Any]]) -> None:
+        """Write the calls of one step, each under its narrowed schema's grammar, and await their outputs.
+
+        A call's arguments may say only what the user's request says (engine/arguments.py). With parallel tool
+        calls, a second call of the same function is added when the request joins another value to one the
+        first call quoted ("in Paris and in Rome"); the decision may also have added a different function.
+        """
+        request = self._request(turn)
+        pending: list[tuple[dict[str, Any], dict[str, Any]]] = [(fn, {}) for fn in functions]
+        step = self._open_step(turn, [_function_call(fn["name"]) for fn in functions])
         usage = [0, 0]
-        request = self.engine.store.messages.latest_text(turn.run["thread_id"])
-        schema = arguments_for.narrow(fn.get("parameters"), request)  # enum values the user named
-        arguments = self._generate(
-            ex, turn, prompt + lead, budget, json_schema_grammar(schema), max_tokens=MAX_CALL_TOKENS,
-            on_piece=lambda piece: step.delta(0, {"function": {"arguments": piece}}), usage=usage)
-        step.calls[0]["function"]["arguments"] = arguments
+        written = prompt
+        for i, (fn, fixed) in enumerate(pending):  # grows by at most one while it runs (see below)
+            schema = arguments_for.fix(arguments_for.narrow(fn.get("parameters"), request), fixed)
+            lead = self._tokens(call_text(fn["name"], "")[: -len("}\n</tool_call>")])
+            arguments = self._generate(
+                ex, turn, written + lead, budget, json_schema_grammar(schema), max_tokens=MAX_CALL_TOKENS,
+                on_piece=step.arguments_delta(i), usage=usage)
+            step.calls[i]["function"]["arguments"] = arguments
+            written = written + self._tokens(call_text(fn["name"], arguments) + "\n")
+            if len(pending) == 1 and turn.run["parallel_tool_calls"]:
+                other = arguments_for.repeat(fn.get("parameters"), arguments, request)
+                if other is not None:
+                    pending.append((fn, other))
+                    step.add(_function_call(fn["name"]))
         self._require(turn, step, usage)
 
     def _require(self, turn: Turn, step: _StepStream, usage: list[int]) -> None:
@@ -341,11 +365,8 @@ class ToolCalling:
         shown["step_details"] = {"type": "tool_calls", "tool_calls": []}
         runs.bus.publish(run["thread_id"], "thread.run.step.created", shown)
         runs.bus.publish(run["thread_id"], "thread.run.step.in_progress", shown)
-        for i, call in enumerate(step.calls):
-            opening = {k: v for k, v in call.items()}
-            if call["type"] == "function":
-                opening["function"] = dict(call["function"], arguments="")
-            step.delta(i, opening)
+        for i in range(len(step.calls)):
+            step.open(i)
         return step
 
 
@@ -360,6 +381,20 @@ class _StepStream:
 
     def details(self) -> dict[str, Any]:
         return {"type": "tool_calls", "tool_calls": self.calls}
+
+    def add(self, call: dict[str, Any]) -> None:
+        """One more call in this step, announced as the first ones were (its id, type and name)."""
+        self.calls.append(dict(call, id=new_id("call")))
+        self.open(len(self.calls) - 1)
+
+    def arguments_delta(self, index: int) -> Callable[[str], None]:
+        return lambda piece: self.delta(index, {"function": {"arguments": piece}})
+
+    def open(self, index: int) -> None:
+        opening = dict(self.calls[index])
+        if opening["type"] == "function":
+            opening["function"] = dict(opening["function"], arguments="")
+        self.delta(index, opening)
 
     def delta(self, index: int, body: dict[str, Any]) -> None:
         call = {"index": index, "type": self.calls[index]["type"], **body}
@@ -394,6 +429,10 @@ class _Fence:
         if rest:
             self.emit(rest)
         self.pending = ""
+
+
+def _function_call(name: str) -> dict[str, Any]:
+    return {"type": "function", "function": {"name": name, "arguments": "", "output": None}}
 
 
 def _key(tool: dict[str, Any]) -> str:
