@@ -3,7 +3,7 @@ from __future__ import annotations
 from offline_assistants.ids import new_id, now
 from offline_assistants.llm.defaults import API_DEFAULTS, SamplingDefaults
 from offline_assistants.schemas.assistants import Assistant, AssistantCreate, AssistantUpdate
-from offline_assistants.schemas.common import Deleted, ListParams, Page, dump, dump_tools
+from offline_assistants.schemas.common import Deleted, ListParams, Page, dump, dump_tools, merged_metadata
 from offline_assistants.store import Store
 
 
@@ -54,7 +54,7 @@ class Assistants:
                     self.store.files.check_tool_resources(value)
                 value = dump(value)
             elif field == "metadata":
-                value = value or {}
+                value = merged_metadata(self.store.assistants.get(assistant_id).metadata, value)
             elif field == "model" and value is None:
                 continue
             values[field] = value

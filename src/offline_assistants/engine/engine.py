@@ -21,6 +21,7 @@ from offline_assistants.engine.worker import Worker, recover
 from offline_assistants.ids import now
 from offline_assistants.llm.backend import ModelBackend
 from offline_assistants.llm.defaults import API_DEFAULTS
+from offline_assistants.schemas.runs import Run, RunStatus
 from offline_assistants.store import Database, Store
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class Engine:
                                  max_output_tokens=settings.max_output_tokens, defaults=self.sampling_defaults)
         self._install_tools()
         self._retokenize_if_needed()
-        ended = recover(self.store)
+        ended = recover(self.store, self.runs.lifecycle)
         if ended:
             log.warning("ended %d run(s) left unfinished by a previous process", len(ended))
         self.worker.start()
@@ -75,21 +76,13 @@ class Engine:
 
     def _expire(self) -> None:
         ts = now()
+
+        def route(run: Run) -> RunStatus | None:  # re-read under the write lock: of expiry and a submission,
+            return "expired" if _expirable(run, ts) else None  # exactly one wins
+
         for candidate in self.store.runs.all_active():
-            if not _expirable(candidate, ts):
-                continue
-            # Re-read under the write lock, as submit_tool_outputs does: of the two, exactly one wins.
-            with self.store.database.write():
-                row = self.store.runs.row(None, candidate["id"])
-                if not _expirable(row, ts):
-                    continue
-                steps = self.store.runs.open_steps(row["id"])
-                for step in steps:
-                    self.store.runs.update_step(step.id, {"status": "expired", "expired_at": ts})
-                self.store.runs.update(row["id"], {"status": "expired", "required_action": None})
-            for step in steps:
-                self.runs.emit_step(row["thread_id"], row["id"], step.id, "thread.run.step.expired")
-            self.runs.emit_run(row["id"], "thread.run.expired")
+            if candidate["status"] in ("queued", "requires_action"):
+                self.runs.lifecycle.move(candidate["id"], route)
 
     def _retokenize_if_needed(self) -> None:
         """Cached message tokens belong to one tokenizer; after a model change, count every message again."""
@@ -112,5 +105,6 @@ class Engine:
         self.store.close()
 
 
-def _expirable(row: dict[str, Any], ts: int) -> bool:
-    return row["status"] in ("queued", "requires_action") and bool(row["expires_at"]) and row["expires_at"] <= ts
+def _expirable(run: Run, ts: int) -> bool:
+    # An executing run watches its own expires_at (Executor.cancelled); the sweep ends runs nothing executes.
+    return run.status in ("queued", "requires_action") and run.expires_at is not None and run.expires_at <= ts

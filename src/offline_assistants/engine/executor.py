@@ -19,6 +19,7 @@ from offline_assistants.ids import new_id, now
 from offline_assistants.llm.backend import Finish, ModelBackend, ModelError, Sampling, describe_error
 from offline_assistants.llm.defaults import API_DEFAULTS, SamplingDefaults
 from offline_assistants.schemas.messages import text_of
+from offline_assistants.schemas.runs import Run, RunStatus
 from offline_assistants.llm.toolcalls import json_grammar, json_schema_grammar
 from offline_assistants.store import Store
 from offline_assistants.store.db import loads
@@ -88,36 +89,42 @@ class Executor:
         self.runs = runs
         self.backend = backend
         self.max_rounds = max_rounds
+        self._deadline: int | None = None  # expires_at of the run executing now
         self.extensions: list[Any] = []  # tool handling plugs in here (engine/tooling.py)
 
     # --- entry ---
     def execute(self, run_id: str) -> None:
-        with self.store.database.write():
-            row = self.store.runs.row(None, run_id)
-            status = row["status"]
-            if status == "queued":
-                values: dict[str, Any] = {"status": "in_progress"}
-                if row["started_at"] is None:
-                    values["started_at"] = now()
-                self.store.runs.update(run_id, values)
-        if status == "cancelling":
-            self._finish_cancelled(run_id)
+        lifecycle = self.runs.lifecycle
+        ts = now()
+
+        def start(run: Run) -> RunStatus | None:
+            if run.status == "cancelling":
+                return "cancelled"  # cancelled while it waited for tool outputs
+            if run.status != "queued":
+                return None  # cancelled or expired while it waited
+            return "expired" if run.expires_at is not None and run.expires_at <= ts else "in_progress"
+
+        started = lifecycle.move(run_id, start)
+        if started is None or started.status != "in_progress":
             return
-        if status != "queued":
-            return
-        self.runs.emit_run(run_id, "thread.run.in_progress")
+        self._deadline = started.expires_at
         try:
             self._run(run_id)
         except Cancelled:
-            self._finish_cancelled(run_id)
+            lifecycle.settle(run_id, "expired" if self._past_deadline() else "cancelled")
         except Incomplete as exc:
-            self._close_open_steps(run_id, "cancelled")  # a tool call cut short by the budget never ran
-            self._settle(run_id, "incomplete", {"incomplete_details": {"reason": exc.reason}})
+            # A tool call cut short by the budget never ran: its step ends cancelled (lifecycle.STEP_ENDINGS).
+            lifecycle.settle(run_id, "incomplete", {"incomplete_details": {"reason": exc.reason}})
         except Exception as exc:  # noqa: BLE001 - whatever went wrong, the run must end and unlock its thread
             log.exception("run %s failed", run_id)
-            self._fail(run_id, describe_error(exc))
+            lifecycle.settle(run_id, "failed", {"last_error": {"code": "server_error", "message": describe_error(exc)}})
         finally:
+            self._deadline = None
             self.runs.cancel_requested.discard(run_id)
+
+    def _past_deadline(self) -> bool:
+        # As OpenAI documents: a run that goes beyond expires_at is expired, its generation stopped.
+        return self._deadline is not None and now() >= self._deadline
 
     # --- the loop ---
     def _run(self, run_id: str) -> None:
@@ -142,11 +149,11 @@ class Executor:
             if outcome == "next":
                 continue
             self.write_message(turn, prompt, budget, outcome if isinstance(outcome, tuple) else ("", []))
-            self._settle(run_id, "completed", {})
+            self.runs.lifecycle.settle(run_id, "completed")
             return
         # Out of tool rounds: answer in text now rather than loop forever.
         self.write_message(turn, self._prompt(turn, budget), budget)
-        self._settle(run_id, "completed", {})
+        self.runs.lifecycle.settle(run_id, "completed")
 
     def _prompt(self, turn: Turn, budget: Budget) -> list[int]:
         cap, by_max_prompt = budget.prompt_cap()
@@ -210,7 +217,8 @@ class Executor:
         return room, False
 
     def cancelled(self, run_id: str) -> bool:
-        return run_id in self.runs.cancel_requested
+        """Whether the run must stop now: the client cancelled it, or it ran past its expires_at."""
+        return run_id in self.runs.cancel_requested or self._past_deadline()
 
     # --- writing an assistant message ---
     def write_message(self, turn: Turn, prompt: list[int], budget: Budget, lead: tuple[str, list[int]] = ("", [])
@@ -333,41 +341,9 @@ class Executor:
         self._emit_message(thread_id, message_id,
                            "thread.message.completed" if status == "completed" else "thread.message.incomplete")
         if reason == "run_failed":
-            return  # the step stays open: _fail closes it with the run's last_error and emits step.failed
-        step_status = "cancelled" if reason == "run_cancelled" else "completed"
-        step_values: dict[str, Any] = {"status": step_status, "usage": usage, f"{step_status}_at": ts}
-        self.store.runs.update_step(step_id, step_values)
-        self.runs.emit_step(thread_id, run_id, step_id, f"thread.run.step.{step_status}")
-
-    # --- endings ---
-    def _settle(self, run_id: str, status: str, values: dict[str, Any]) -> None:
-        stamp = {"completed": "completed_at", "failed": "failed_at", "cancelled": "cancelled_at"}.get(status)
-        if stamp:
-            values[stamp] = now()
-        values["status"] = status
-        values["required_action"] = None
-        values["expires_at"] = None  # as the real API: an ended run no longer expires
-        self.store.runs.update(run_id, values)
-        self.runs.emit_run(run_id, f"thread.run.{status}")
-
-    def _fail(self, run_id: str, message: str) -> None:
-        row = self.store.runs.row(None, run_id)
-        for step in self.store.runs.open_steps(run_id):
-            self.store.runs.update_step(step.id, {"status": "failed", "failed_at": now(),
-                                                  "last_error": {"code": "server_error", "message": message}})
-            self.runs.emit_step(row["thread_id"], run_id, step.id, "thread.run.step.failed")
-        self._settle(run_id, "failed", {"last_error": {"code": "server_error", "message": message}})
-
-    def _finish_cancelled(self, run_id: str) -> None:
-        self._close_open_steps(run_id, "cancelled")
-        self._settle(run_id, "cancelled", {})
-
-    def _close_open_steps(self, run_id: str, status: str) -> None:
-        thread_id = self.store.runs.row(None, run_id)["thread_id"]
-        for step in self.store.runs.open_steps(run_id):
-            self.store.runs.update_step(step.id, {"status": status, f"{status}_at": now()})
-            self.runs.emit_step(thread_id, run_id, step.id, f"thread.run.step.{status}")
-
+            return  # the step stays open: the run's ending (lifecycle.py) fails it with the run's last_error
+        self.runs.lifecycle.close_step(run_id, step_id, "cancelled" if reason == "run_cancelled" else "completed",
+                                       {"usage": usage})
 
 def _text_content(text: str, annotations: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     return [{"type": "text", "text": {"value": text, "annotations": annotations or []}}]

@@ -1,8 +1,8 @@
 """The run lifecycle as the API sees it: create, read, modify, cancel, submit tool outputs, list steps.
 
-Status changes happen inside the store's write transaction after re-reading the status, so the worker and the
-HTTP threads never both move the same run. The executor (executor.py) does the work of a run; this module only
-admits runs and moves them between states on the client's behalf.
+Status changes go through the lifecycle (lifecycle.py), which re-reads the status inside the store's write
+transaction, so the worker and the HTTP threads never both move the same run. The executor (executor.py) does
+the work of a run; this module only admits runs and moves them on the client's behalf.
 """
 
 from __future__ import annotations
@@ -11,15 +11,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from offline_assistants.engine.events import EventBus, Listener, Subscription
+from offline_assistants.engine.events import EventBus, EventName, Listener, Subscription
+from offline_assistants.engine.lifecycle import Lifecycle
 from offline_assistants.engine.threads import Threads
 from offline_assistants.errors import Conflict, InvalidRequest
 from offline_assistants.ids import new_id, now
-from offline_assistants.schemas.common import ListParams, Page, dump, dump_tools
+from offline_assistants.schemas.common import ListParams, Page, dump, dump_tools, merged_metadata
 from offline_assistants.schemas.runs import (
     TERMINAL_STATUSES,
     Run,
     RunCreate,
+    RunStatus,
     RunStep,
     RunUpdate,
     SubmitToolOutputs,
@@ -48,14 +50,15 @@ class Runs:
         self.enqueue = enqueue
         self.expiry_s = expiry_s
         self.cancel_requested: set[str] = set()
+        self.lifecycle = Lifecycle(store, bus)
 
     # --- events ---
-    def emit_run(self, run_id: str, event: Any) -> Run:
+    def emit_run(self, run_id: str, event: EventName) -> Run:
         run = self.store.runs.get(None, run_id)
         self.bus.publish(run.thread_id, event, run.model_dump(mode="json"))
         return run
 
-    def emit_step(self, thread_id: str, run_id: str, step_id: str, event: Any) -> RunStep:
+    def emit_step(self, thread_id: str, run_id: str, step_id: str, event: EventName) -> RunStep:
         step = self.store.runs.get_step(run_id, step_id)
         self.bus.publish(thread_id, event, step.model_dump(mode="json"))
         return step
@@ -154,25 +157,34 @@ class Runs:
         return self.store.runs.page(thread_id, params)
 
     def update(self, thread_id: str, run_id: str, req: RunUpdate) -> Run:
-        self.get(thread_id, run_id)
+        run = self.get(thread_id, run_id)
         if "metadata" in req.model_fields_set:
-            self.store.runs.update(run_id, {"metadata": req.metadata or {}})
+            self.store.runs.update(run_id, {"metadata": merged_metadata(run.metadata, req.metadata)})
         return self.store.runs.get(thread_id, run_id)
 
     def cancel(self, thread_id: str, run_id: str) -> Run:
         self.get(thread_id, run_id)
-        with self.store.database.write():
-            run = self.store.runs.get(thread_id, run_id)
+
+        waiting: list[bool] = []
+
+        def route(run: Run) -> RunStatus:
+            waiting.append(run.status == "requires_action")
             if run.status in TERMINAL_STATUSES or run.status == "cancelling":
                 raise InvalidRequest(f"Cannot cancel run with status '{run.status}'.", param=None)
-            waiting = run.status in ("queued", "requires_action")
-            self.store.runs.update(run_id, {"status": "cancelling"})
+            # A queued run has done nothing yet: it ends at once. An executing one stops at its next token; one
+            # waiting for tool outputs is ended by the worker (its open tool step is closed with it).
+            return "cancelled" if run.status == "queued" else "cancelling"
+
         self.cancel_requested.add(run_id)
-        result = self.emit_run(run_id, "thread.run.cancelling")
-        if waiting:
-            # Nothing is executing it: the worker will finish the cancellation when it next looks.
-            self.enqueue(run_id)
-        return result
+        try:
+            moved = self.lifecycle.move(run_id, route)
+        finally:
+            if self.store.runs.get(None, run_id).status != "cancelling":
+                self.cancel_requested.discard(run_id)
+        assert moved is not None
+        if waiting[-1]:
+            self.enqueue(run_id)  # nothing executes it: the worker finishes the cancellation
+        return moved
 
     def submit_tool_outputs(
         self, thread_id: str, run_id: str, req: SubmitToolOutputs, listener: Listener | None = None
@@ -197,16 +209,17 @@ class Runs:
             raise InvalidRequest(
                 f"Expected tool outputs for call_ids {sorted(pending)}, got {sorted(given)}.", param="tool_outputs"
             )
-        with self._subscribed(thread_id, listener) as sub, self.store.database.write():
-            fresh = self.store.runs.get(thread_id, run_id)
+        def route(fresh: Run) -> RunStatus:
             if fresh.status != "requires_action":
                 raise InvalidRequest(f"Runs in status \"{fresh.status}\" do not accept tool outputs.")
-            self._record_outputs(run_id, given)
+            return "queued"
+
+        with self._subscribed(thread_id, listener) as sub:
             # The client answered in time, so the rest of the run gets a fresh window: an accepted submission is
             # never expired in the queue before the worker reaches it (a loaded machine made that a race).
-            self.store.runs.update(run_id, {"status": "queued", "required_action": None,
-                                            "expires_at": now() + self.expiry_s})
-        result = self.emit_run(run_id, "thread.run.queued")
+            result = self.lifecycle.move(run_id, route, {"required_action": None, "expires_at": now() + self.expiry_s},
+                                         during=lambda: self._record_outputs(run_id, given))
+        assert result is not None
         self.enqueue(run_id)
         return result, sub
 

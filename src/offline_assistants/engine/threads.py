@@ -7,7 +7,7 @@ from typing import Any
 
 from offline_assistants.errors import Conflict
 from offline_assistants.ids import new_id, now
-from offline_assistants.schemas.common import Deleted, ListParams, Page, dump
+from offline_assistants.schemas.common import Deleted, ListParams, Page, dump, merged_metadata
 from offline_assistants.schemas.messages import Message, MessageCreate, MessageUpdate, content_parts, text_of
 from offline_assistants.schemas.threads import Thread, ThreadCreate, ThreadUpdate
 from offline_assistants.store import Store
@@ -47,7 +47,7 @@ class Threads:
     def update(self, thread_id: str, req: ThreadUpdate) -> Thread:
         values: dict[str, Any] = {}
         if "metadata" in req.model_fields_set:
-            values["metadata"] = req.metadata or {}
+            values["metadata"] = merged_metadata(self.store.threads.get(thread_id).metadata, req.metadata)
         if "tool_resources" in req.model_fields_set:
             if req.tool_resources is not None:
                 self.store.files.check_tool_resources(req.tool_resources)
@@ -105,7 +105,10 @@ class Threads:
 
     def update_message(self, thread_id: str, message_id: str, req: MessageUpdate) -> Message:
         self.store.threads.row(thread_id)
-        values = {"metadata": req.metadata or {}} if "metadata" in req.model_fields_set else {}
+        values: dict[str, Any] = {}
+        if "metadata" in req.model_fields_set:
+            current = self.store.messages.get(thread_id, message_id).metadata
+            values["metadata"] = merged_metadata(current, req.metadata)
         return self.store.messages.update(thread_id, message_id, values)
 
     def delete_message(self, thread_id: str, message_id: str) -> Deleted:

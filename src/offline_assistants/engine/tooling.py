@@ -95,8 +95,7 @@ class ToolCalling:
                     logs = "".join(o.get("logs", "") for o in call["code_interpreter"]["outputs"])
                     self._extend(turn, code_text(call["code_interpreter"]["input"]), output_text(_clip(logs)))
             if step.status == "in_progress":
-                store.runs.update_step(step.id, {"status": "completed", "completed_at": now()})
-                runs.emit_step(turn.run["thread_id"], turn.run["id"], step.id, "thread.run.step.completed")
+                runs.lifecycle.close_step(turn.run["id"], step.id, "completed")
 
     def _extend(self, turn: Turn, call: str, result: str) -> None:
         backend = self.engine.backend
@@ -295,8 +294,7 @@ class ToolCalling:
             {"id": c["id"], "type": "function",
              "function": {"name": c["function"]["name"], "arguments": c["function"]["arguments"]}}
             for c in step.calls]}}
-        store.runs.update(turn.run["id"], {"status": "requires_action", "required_action": required})
-        runs.emit_run(turn.run["id"], "thread.run.requires_action")
+        runs.lifecycle.settle(turn.run["id"], "requires_action", {"required_action": required})
 
     # --- native tool-call syntax ---
     def _native(self, ex: Executor, turn: Turn, prompt: list[int], budget: Budget
@@ -404,10 +402,8 @@ class _StepStream:
         })
 
     def finish(self, usage: list[int]) -> None:
-        run = self.turn.run
-        self.engine.store.runs.update_step(self.id, {"step_details": self.details(), "status": "completed",
-                                                     "completed_at": now(), "usage": _usage(*usage)})
-        self.engine.runs.emit_step(run["thread_id"], run["id"], self.id, "thread.run.step.completed")
+        self.engine.runs.lifecycle.close_step(self.turn.run["id"], self.id, "completed",
+                                              {"step_details": self.details(), "usage": _usage(*usage)})
 
 
 class _Fence:

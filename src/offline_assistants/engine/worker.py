@@ -9,7 +9,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from offline_assistants.ids import now
+from offline_assistants.engine.lifecycle import Lifecycle
+from offline_assistants.schemas.runs import RunStatus
 from offline_assistants.store import Store
 
 log = logging.getLogger(__name__)
@@ -65,32 +66,23 @@ class Worker:
                         self._pending -= 1
 
 
-def recover(store: Store) -> list[str]:
+def recover(store: Store, lifecycle: Lifecycle) -> list[str]:
     """At start-up, end the runs a previous process left mid-flight, so no thread stays locked.
 
     A run that was executing cannot be resumed (its model state is gone): it fails with the reason. A queued run
-    never started: it expires. A run waiting for tool outputs keeps waiting until its own expires_at.
+    never started: it expires. A run being cancelled is cancelled. A run waiting for tool outputs keeps waiting
+    until its own expires_at. Each ending goes through the lifecycle, as any other does (events, expires_at).
     """
     ended = []
-    ts = now()
+    error = {"code": "server_error", "message": "The server stopped before this run finished."}
+    routes: dict[str, tuple[RunStatus, dict[str, Any]]] = {
+        "queued": ("expired", {"last_error": error}),
+        "in_progress": ("failed", {"last_error": error}),
+        "cancelling": ("cancelled", {}),
+    }
     for row in store.runs.all_active():
-        if row["status"] == "requires_action":
-            continue
-        values: dict[str, Any]
-        error = {"code": "server_error", "message": "The server stopped before this run finished."}
-        if row["status"] == "queued":
-            values = {"status": "expired", "last_error": error}
-        elif row["status"] == "cancelling":
-            values = {"status": "cancelled", "cancelled_at": ts}
-        else:
-            values = {"status": "failed", "failed_at": ts, "last_error": error}
-        store.runs.update(row["id"], values)
-        for step in store.runs.open_steps(row["id"]):
-            store.runs.update_step(step.id, {"status": "failed", "failed_at": ts, "last_error": error})
-        store.database.db.execute(
-            "UPDATE messages SET status = 'incomplete', incomplete_at = ?, incomplete_details = ? "
-            "WHERE run_id = ? AND status = 'in_progress'",
-            (ts, '{"reason":"run_failed"}', row["id"]),
-        )
-        ended.append(row["id"])
+        if row["status"] in routes:
+            to, values = routes[row["status"]]
+            lifecycle.move(row["id"], to, values)
+            ended.append(row["id"])
     return ended

@@ -41,6 +41,23 @@ def _check_metadata(value: dict[str, str]) -> dict[str, str]:
 Metadata = Annotated[dict[str, str], AfterValidator(_check_metadata)]
 
 
+def merged_metadata(current: dict[str, str], given: dict[str, str] | None) -> dict[str, str]:
+    """What a modify request's `metadata` leaves on the object: the given keys set over the stored ones.
+
+    The hosted API merges (a suite written against it sets one key and expects the others kept); `null` or `{}`
+    changes nothing. The 16-key limit holds for the result, with the API's message.
+    """
+    from offline_assistants.errors import InvalidRequest
+
+    merged = {**current, **(given or {})}
+    if len(merged) > MAX_METADATA_KEYS:
+        raise InvalidRequest(
+            f"Invalid 'metadata': too many properties. Expected an object with at most {MAX_METADATA_KEYS} "
+            f"properties, but got an object with {len(merged)} properties instead.", param="metadata",
+            code="object_above_max_properties")
+    return merged
+
+
 class Request(BaseModel):
     """A request body: unknown fields are refused, as the real API refuses them."""
 

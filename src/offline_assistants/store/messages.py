@@ -7,6 +7,8 @@ int32) and the running sum over the thread up to and including itself (`cum_toke
 
 from __future__ import annotations
 
+import json
+
 from array import array
 from typing import Any
 
@@ -96,6 +98,12 @@ class MessageStore:
             if row["n_tokens"]:
                 db.execute("UPDATE messages SET cum_tokens = cum_tokens - ? WHERE thread_id = ? AND seq > ?",
                            (row["n_tokens"], thread_id, row["seq"]))
+
+    def end_unfinished(self, run_id: str, ts: int, reason: str) -> None:
+        """A run ended while one of its messages was still being written: that message ends incomplete."""
+        with self.db.write() as db:
+            db.execute("UPDATE messages SET status = 'incomplete', incomplete_at = ?, incomplete_details = ? "
+                       "WHERE run_id = ? AND status = 'in_progress'", (ts, json.dumps({"reason": reason}), run_id))
 
     def latest_text(self, thread_id: str, role: str = "user") -> str:
         """The text of the thread's newest message from `role` ("" when there is none)."""
