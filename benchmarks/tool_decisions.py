@@ -286,12 +286,14 @@ def fmt_rate(hit: int, n: int) -> str:
 
 # --- one item ---------------------------------------------------------------------------------------------------
 
-def _grammar_kind(grammar: str | None) -> str:
-    if grammar is None:
+def _constraint_kind(constraint: Any) -> str:
+    from offline_assistants.llm.backend import Choice, CodeBlock
+
+    if constraint is None:
         return "message"
-    if grammar.startswith("root ::= line"):
+    if isinstance(constraint, CodeBlock):
         return "code"
-    if grammar.startswith('root ::= " '):
+    if isinstance(constraint, Choice):
         return "decision"
     return "arguments"
 
@@ -505,7 +507,7 @@ def main() -> int:
     original_generate = backend.generate
 
     def watched_generate(prompt, sampling, **kw):
-        rec = {"kind": _grammar_kind(sampling.grammar), "prompt": len(prompt), "text": ""}
+        rec = {"kind": _constraint_kind(sampling.constraint), "prompt": len(prompt), "text": ""}
         model_calls.append(rec)
         inner = original_generate(prompt, sampling, **kw)
         try:

@@ -12,6 +12,7 @@ import pytest
 
 from offline_assistants.engine import Engine
 from offline_assistants.engine.events import FINAL_RUN_EVENTS, Event
+from offline_assistants.llm.backend import JsonSchema
 from offline_assistants.llm.scripted import ScriptedBackend
 from offline_assistants.schemas.assistants import AssistantCreate
 from offline_assistants.schemas.common import ListParams
@@ -124,9 +125,11 @@ def test_arguments_quote_the_request_and_a_joined_value_makes_a_parallel_call(
     calls = run.required_action["submit_tool_outputs"]["tool_calls"]  # type: ignore[index]
     assert [c["function"]["arguments"] for c in calls] == ['{"city": "Paris"}', '{"city": "Rome"}']
     assert len({c["id"] for c in calls}) == 2
-    first, second = backend.samplings[-2].grammar, backend.samplings[-1].grammar
-    assert first is not None and '"\\"Paris\\""' in first and '"\\"Rome\\""' in first  # phrases of the request
-    assert second is not None and "Paris" not in second and "Rome" in second  # the second call is held to Rome
+    first, second = backend.samplings[-2].constraint, backend.samplings[-1].constraint
+    assert isinstance(first, JsonSchema) and isinstance(second, JsonSchema)
+    assert first.schema is not None and second.schema is not None
+    assert {"Paris", "Rome"} <= set(first.schema["properties"]["city"]["enum"])  # phrases of the request
+    assert second.schema["properties"]["city"]["enum"] == ["Rome"]  # the second call is held to Rome
     # The second call was written after the first, which its prompt holds; each call opened with its own delta.
     assert '"Paris"' in backend.text(backend.prompts[-1])
     openings = [e.data["delta"]["step_details"]["tool_calls"][0] for e in events
@@ -202,7 +205,7 @@ def test_required_tool_choice_excludes_answering(make_engine: Callable[..., Engi
     # Without a code runner, code_interpreter is not offered; with one tool left and answering excluded, the
     # model is not even asked: the call is made directly.
     assert engine.runs.get(thread_id, run_id).status == "requires_action"
-    assert backend.samplings[0].grammar is not None and "city" not in backend.text(backend.prompts[0])[-20:]
+    assert backend.samplings[0].constraint is not None and "city" not in backend.text(backend.prompts[0])[-20:]
 
 
 def test_tool_rounds_are_bounded(make_engine: Callable[..., Engine]) -> None:
@@ -238,7 +241,7 @@ def test_native_hermes_call_is_parsed(make_engine: Callable[..., Engine]) -> Non
     call = run.required_action["submit_tool_outputs"]["tool_calls"][0]  # type: ignore[index]
     assert call["function"]["name"] == "get_weather" and call["function"]["arguments"] == '{"city": "Oslo"}'
     assert "<tool> get_weather" in backend.text(backend.prompts[0])  # tools went through the template
-    assert backend.samplings[0].grammar is None  # native: no grammar, the model writes its own syntax
+    assert backend.samplings[0].constraint is None  # native: no constraint, the model writes its own syntax
 
 
 def test_native_model_answering_keeps_what_it_began(make_engine: Callable[..., Engine]) -> None:
@@ -274,7 +277,7 @@ def test_without_a_code_runner_code_interpreter_is_not_offered(make_engine: Call
     assert engine.runs.get(thread_id, run_id).status == "completed"
     steps = engine.runs.list_steps(thread_id, run_id, ListParams()).data
     assert [s.type for s in steps] == ["message_creation"]
-    assert backend.samplings[0].grammar is None
+    assert backend.samplings[0].constraint is None
 
 
 def test_attachments_and_tool_resources_reach_the_kernel(make_engine: Callable[..., Engine], tmp_path: Path) -> None:

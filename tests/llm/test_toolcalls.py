@@ -7,14 +7,9 @@ import json
 import pytest
 from llama_cpp import LlamaGrammar
 
-from offline_assistants.llm.toolcalls import (
-    CODE_GRAMMAR,
-    choice_grammar,
-    detect_native,
-    json_grammar,
-    json_schema_grammar,
-    parse_native,
-)
+from offline_assistants.llm.backend import AnyJson, Choice, CodeBlock, JsonSchema
+from offline_assistants.llm.gbnf import CODE_GRAMMAR, choice_grammar, compile_constraint, json_grammar, json_schema_grammar
+from offline_assistants.llm.toolcalls import detect_native, parse_native
 
 
 @pytest.mark.parametrize("grammar", [
@@ -26,6 +21,14 @@ from offline_assistants.llm.toolcalls import (
 ])
 def test_grammars_compile(grammar: str) -> None:
     assert LlamaGrammar.from_string(grammar, verbose=False) is not None
+
+
+def test_each_constraint_type_has_its_grammar() -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}}
+    assert compile_constraint(CodeBlock()) == CODE_GRAMMAR
+    assert compile_constraint(Choice((" a.", " b."))) == choice_grammar([" a.", " b."])
+    assert compile_constraint(AnyJson()) == json_grammar() == compile_constraint(JsonSchema(None))
+    assert compile_constraint(JsonSchema(schema)) == json_schema_grammar(schema)
 
 
 def test_detect_native_formats() -> None:

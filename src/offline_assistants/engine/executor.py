@@ -16,11 +16,19 @@ from offline_assistants.engine import truncation
 from offline_assistants.engine.loops import LoopGuard
 from offline_assistants.engine.runs import Runs
 from offline_assistants.ids import new_id, now
-from offline_assistants.llm.backend import Finish, ModelBackend, ModelError, Sampling, describe_error
+from offline_assistants.llm.backend import (
+    AnyJson,
+    Constraint,
+    Finish,
+    JsonSchema,
+    ModelBackend,
+    ModelError,
+    Sampling,
+    describe_error,
+)
 from offline_assistants.llm.defaults import API_DEFAULTS, SamplingDefaults
 from offline_assistants.schemas.messages import text_of
 from offline_assistants.schemas.runs import Run, RunStatus
-from offline_assistants.llm.toolcalls import json_grammar, json_schema_grammar
 from offline_assistants.store import Store
 from offline_assistants.store.db import loads
 
@@ -181,26 +189,26 @@ class Executor:
     def _strategy(run: dict[str, Any]) -> dict[str, Any] | None:
         return loads(run["truncation_strategy"])  # type: ignore[no-any-return]
 
-    def sampling(self, turn: Turn, max_tokens: int, grammar: str | None = None) -> Sampling:
+    def sampling(self, turn: Turn, max_tokens: int, constraint: Constraint | None = None) -> Sampling:
         run = turn.run
         return Sampling(
             temperature=self.defaults.temperature if run["temperature"] is None else run["temperature"],
             top_p=self.defaults.top_p if run["top_p"] is None else run["top_p"],
             repeat_penalty=self.defaults.repeat_penalty,
             max_tokens=max_tokens,
-            grammar=grammar if grammar is not None else self._format_grammar(run),
+            constraint=constraint if constraint is not None else self._format_constraint(run),
         )
 
     @staticmethod
-    def _format_grammar(run: dict[str, Any]) -> str | None:
-        """response_format as a grammar: JSON mode and Structured Outputs hold by construction."""
+    def _format_constraint(run: dict[str, Any]) -> Constraint | None:
+        """response_format as a constraint: JSON mode and Structured Outputs hold by construction."""
         fmt = loads(run["response_format"])
         if not isinstance(fmt, dict):
             return None
         if fmt.get("type") == "json_object":
-            return json_grammar()
+            return AnyJson()
         if fmt.get("type") == "json_schema":
-            return json_schema_grammar((fmt.get("json_schema") or {}).get("schema"))
+            return JsonSchema((fmt.get("json_schema") or {}).get("schema"))
         return None
 
     def max_new(self, prompt: list[int], budget: Budget) -> tuple[int, bool]:
@@ -253,7 +261,7 @@ class Executor:
         finish: Finish | None = None
         last_flush = time.monotonic()
         sampling = self.sampling(turn, limit)
-        guard = LoopGuard() if sampling.grammar is None else None  # a grammar already bounds what can come
+        guard = LoopGuard() if sampling.constraint is None else None  # a constraint already bounds what can come
 
         def stop() -> bool:  # the backend checks this after every token
             return self.cancelled(run_id) or (guard is not None and guard.tripped is not None)

@@ -1,8 +1,9 @@
 """Tool calling inside a run: decide, call, run the tool (or hand the call to the client), loop.
 
 Each round the model first chooses between the tools it may use and answering, by scoring each option
-(engine/decision.py); then writes the call under a grammar (see llm/toolcalls.py). Code interpreter calls run here, in the thread's Jupyter
-kernel; function calls stop the run in `requires_action` until the client submits the outputs, after which the
+(engine/decision.py); then writes the call under a constraint (llm/backend.py: a code block, or JSON valid
+against the function's schema), which the backend enforces. Code interpreter calls run here, in the thread's
+Jupyter kernel; function calls stop the run in `requires_action` until the client submits the outputs, after which the
 run resumes from what its steps recorded. The call and its result are added to the prompt of the next round.
 """
 
@@ -19,15 +20,8 @@ from offline_assistants.engine import arguments as arguments_for
 from offline_assistants.engine.decision import Decider, Decision
 from offline_assistants.engine.executor import DEFAULT_SYSTEM, Budget, Executor, Turn
 from offline_assistants.ids import new_id, now
-from offline_assistants.llm.backend import Finish
-from offline_assistants.llm.toolcalls import (
-    CODE_CLOSE,
-    CODE_GRAMMAR,
-    CODE_OPEN,
-    NATIVE_MARKERS,
-    json_schema_grammar,
-    parse_native,
-)
+from offline_assistants.llm.backend import CodeBlock, Constraint, Finish, JsonSchema
+from offline_assistants.llm.toolcalls import CODE_CLOSE, CODE_OPEN, NATIVE_MARKERS, parse_native
 from offline_assistants.store.db import loads
 
 if TYPE_CHECKING:
@@ -168,14 +162,14 @@ class ToolCalling:
         return self.engine.backend.encode_text(text)
 
     def _generate(
-        self, ex: Executor, turn: Turn, prompt: list[int], budget: Budget, grammar: str, *, max_tokens: int,
+        self, ex: Executor, turn: Turn, prompt: list[int], budget: Budget, constraint: Constraint, *, max_tokens: int,
         on_piece: Callable[[str], None] | None = None, usage: list[int] | None = None, greedy: bool = False,
     ) -> str:
         limit, by_budget = ex.max_new(prompt, budget)
         text = ""
         finish: Finish | None = None
         run_id = turn.run["id"]
-        sampling = ex.sampling(turn, min(limit, max_tokens), grammar)
+        sampling = ex.sampling(turn, min(limit, max_tokens), constraint)
         if greedy:
             sampling = dataclasses.replace(sampling, temperature=0.0)
         for item in self.engine.backend.generate(prompt, sampling,
@@ -209,7 +203,7 @@ class ToolCalling:
         step = self._open_step(turn, [{"type": "code_interpreter", "code_interpreter": {"input": "", "outputs": []}}])
         fence = _Fence(lambda piece: step.delta(0, {"code_interpreter": {"input": piece}}))
         usage = [0, 0]
-        code = self._generate(ex, turn, prompt + self._tokens(CODE_OPEN), budget, CODE_GRAMMAR,
+        code = self._generate(ex, turn, prompt + self._tokens(CODE_OPEN), budget, CodeBlock(),
                               max_tokens=MAX_CALL_TOKENS, on_piece=fence.feed, usage=usage)
         fence.flush()
         code = code[: -len(CODE_CLOSE)] if code.endswith(CODE_CLOSE) else code
@@ -275,7 +269,7 @@ class ToolCalling:
             schema = arguments_for.fix(arguments_for.narrow(fn.get("parameters"), request), fixed)
             lead = self._tokens(call_text(fn["name"], "")[: -len("}\n</tool_call>")])
             arguments = self._generate(
-                ex, turn, written + lead, budget, json_schema_grammar(schema), max_tokens=MAX_CALL_TOKENS,
+                ex, turn, written + lead, budget, JsonSchema(schema), max_tokens=MAX_CALL_TOKENS,
                 on_piece=step.arguments_delta(i), usage=usage)
             step.calls[i]["function"]["arguments"] = arguments
             written = written + self._tokens(call_text(fn["name"], arguments) + "\n")

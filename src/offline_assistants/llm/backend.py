@@ -16,13 +16,43 @@ from offline_assistants.llm.defaults import SamplingDefaults
 Role = Literal["system", "user", "assistant", "tool"]
 
 
+# What the output must be, said as types: each backend enforces them its own way (llama.cpp compiles them to a
+# GBNF grammar, llm/gbnf.py; a remote server would pass a JSON schema or a choice on). The engine never sees GBNF.
+@dataclass(frozen=True)
+class Choice:
+    """Exactly one of these strings."""
+
+    options: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class JsonSchema:
+    """JSON valid against this schema (None, or an object schema without properties: any JSON object)."""
+
+    schema: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class AnyJson:
+    """Any JSON object (JSON mode)."""
+
+
+@dataclass(frozen=True)
+class CodeBlock:
+    """Source lines without backticks up to a closing fence ("\\n```"), which ends the output: the body of a
+    code block the prompt has opened."""
+
+
+Constraint = Choice | JsonSchema | AnyJson | CodeBlock
+
+
 @dataclass(frozen=True)
 class Sampling:
     temperature: float = 1.0
     top_p: float = 1.0
     max_tokens: int = 256
-    repeat_penalty: float = 1.0  # llama.cpp's repetition penalty; not applied under a grammar (JSON repeats quotes)
-    grammar: str | None = None  # GBNF; when set, output is constrained to it
+    repeat_penalty: float = 1.0  # llama.cpp's repetition penalty; not applied under a constraint (JSON repeats quotes)
+    constraint: Constraint | None = None  # when set, output is held to it
     stop: tuple[str, ...] = ()
 
 

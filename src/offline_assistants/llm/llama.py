@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from offline_assistants.llm import defaults
+from offline_assistants.llm.gbnf import compile_constraint
 from offline_assistants.llm.backend import Finish, ModelError, Piece, Role, Sampling
 from offline_assistants.llm.template import ChatTemplate
 from offline_assistants.llm.toolcalls import detect_native
@@ -275,7 +276,8 @@ class LlamaGenerator:
         if len(prompt) + 1 > self.n_ctx:
             raise ModelError(f"prompt of {len(prompt)} tokens does not fit the context of {self.n_ctx}")
         max_tokens = max(0, min(sampling.max_tokens, self.n_ctx - len(prompt)))
-        grammar = LlamaGrammar.from_string(sampling.grammar, verbose=False) if sampling.grammar else None
+        grammar = (LlamaGrammar.from_string(compile_constraint(sampling.constraint), verbose=False)
+                   if sampling.constraint is not None else None)
         with self._gen_lock:
             started = time.perf_counter()
             self._switch(cache_key)

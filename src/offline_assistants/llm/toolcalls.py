@@ -1,11 +1,11 @@
-"""Tool calls in text: the grammars that make a model's call well-formed, and parsers for native formats.
+"""Tool calls in text: the fences and tags a call is written in, and parsers for native formats.
 
 Two ways a call comes out of a model:
 
-* constrained (every model, and always for the tiny default): the engine first lets the model choose among a
-  closed set of continuations ("run Python code", "call get_weather", "answer directly") under a GBNF grammar,
-  then generates the call itself under a second grammar: free Python up to a closing fence, or JSON that
-  matches the function's parameter schema. The output cannot be malformed, and it streams as it is produced.
+* constrained (every model, and always for the tiny default): the engine first scores the options (engine/
+  decision.py), then generates the call itself under a constraint (llm/backend.py's CodeBlock, or JsonSchema
+  for the function's parameters, which llama.cpp enforces as a GBNF grammar, llm/gbnf.py). The output cannot
+  be malformed, and it streams as it is produced.
 * native: models whose chat template defines a tool-call syntax (Hermes/Qwen `<tool_call>`, Llama 3
   `<|python_tag|>`, Mistral `[TOOL_CALLS]`) can write it unprompted; `parse_native` reads those.
 """
@@ -22,34 +22,6 @@ NATIVE_MARKERS: dict[str, str] = {"hermes": "<tool_call>", "llama3": "<|python_t
 
 CODE_OPEN = "```python\n"
 CODE_CLOSE = "\n```"
-# Python source up to a closing fence: lines without backticks, so the fence can only come at the end.
-# (Unbounded repetition: a bounded {0,N} expands into N nested rules and samples 3x slower.)
-CODE_GRAMMAR = r'''root ::= line ("\n" line)* "\n```"
-line ::= [^\n`]*'''
-
-
-def gbnf_string(text: str) -> str:
-    return json.dumps(text)  # a JSON string literal is a valid GBNF literal for our alphabet
-
-
-def choice_grammar(options: list[str]) -> str:
-    return "root ::= " + " | ".join(gbnf_string(o) for o in options)
-
-
-def json_schema_grammar(schema: dict[str, Any] | None) -> str:
-    from llama_cpp.llama_grammar import json_schema_to_gbnf
-
-    if not schema or (schema.get("type") == "object" and not schema.get("properties")):
-        return json_grammar()  # no declared properties: any JSON object
-    return json_schema_to_gbnf(json.dumps(schema))
-
-
-def json_grammar() -> str:
-    from llama_cpp.llama_grammar import JSON_GBNF
-
-    return JSON_GBNF
-
-
 @dataclass(frozen=True)
 class ParsedCall:
     name: str
