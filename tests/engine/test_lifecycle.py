@@ -100,7 +100,8 @@ def test_cancelling_a_queued_run_ends_it_at_once(make_engine: Callable[..., Engi
 
 def test_a_run_executing_past_expires_at_is_expired_and_its_generation_stopped(
         make_engine: Callable[..., Engine]) -> None:
-    backend = ScriptedBackend(["word " * 400], delay_s=0.01)
+    reply = " ".join(f"word{i}" for i in range(400))  # no repeats: the loop guard must not end it first
+    backend = ScriptedBackend([reply], delay_s=0.01)
     engine = make_engine(backend, run_expiry_s=1)
     assistant = engine.assistants.create(AssistantCreate(model="gpt-4o"))
     thread = engine.threads.create(ThreadCreate(messages=[MessageCreate(role="user", content="hi")]))
@@ -112,7 +113,7 @@ def test_a_run_executing_past_expires_at_is_expired_and_its_generation_stopped(
     assert ended.expires_at is None
     message = engine.threads.list_messages(thread.id, ListParams(), run_id=run.id).data[0]
     assert message.status == "incomplete"
-    assert 0 < len(message.content[0]["text"]["value"]) < len("word " * 400)
+    assert 0 < len(message.content[0]["text"]["value"]) < len(reply)
     step = engine.runs.list_steps(thread.id, run.id, ListParams()).data[0]
     assert step.status in ("cancelled", "expired")
 

@@ -15,14 +15,20 @@ from offline_assistants.engine.assistants import Assistants
 from offline_assistants.engine.events import EventBus
 from offline_assistants.engine.executor import Executor
 from offline_assistants.engine.files import Files
+from offline_assistants.engine.generation import Generator
 from offline_assistants.engine.runs import Runs
 from offline_assistants.engine.threads import Threads
+from offline_assistants.engine.tooling import ToolCalling
 from offline_assistants.engine.worker import Worker, recover
 from offline_assistants.ids import now
 from offline_assistants.llm.backend import ModelBackend
 from offline_assistants.llm.defaults import API_DEFAULTS
 from offline_assistants.schemas.runs import Run, RunStatus
 from offline_assistants.store import Database, Store
+from offline_assistants.tools.base import Tool
+from offline_assistants.tools.code import CodeTool
+from offline_assistants.tools.code_interpreter import CodeRunner
+from offline_assistants.tools.functions import FunctionTool
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +39,7 @@ class Engine:
         settings: Settings,
         backend: ModelBackend,
         *,
-        code_runner: Any | None = None,
+        code_runner: CodeRunner | None = None,
         store: Store | None = None,
     ) -> None:
         settings.ensure_dirs()
@@ -50,19 +56,21 @@ class Engine:
         self.files = Files(self.store, settings)
         self.runs = Runs(self.store, self.threads, self.bus, self.worker.submit, expiry_s=settings.run_expiry_s,
                          defaults=self.sampling_defaults)
-        self.executor = Executor(self.store, self.runs, backend, max_rounds=settings.max_tool_rounds,
-                                 max_output_tokens=settings.max_output_tokens, defaults=self.sampling_defaults)
-        self._install_tools()
+        self.generator = Generator(backend, self.store, lambda run_id: self.executor.cancelled(run_id),
+                                   defaults=self.sampling_defaults, max_output_tokens=settings.max_output_tokens)
+        tools: dict[str, Tool] = {"function": FunctionTool()}
+        if code_runner is not None:
+            tools["code_interpreter"] = CodeTool(code_runner)
+        tooling = ToolCalling(backend, self.store, self.runs.lifecycle, self.bus, self.generator, tools,
+                              lambda data, name: self.files.create_output(data, name).id,
+                              max_rounds=settings.max_tool_rounds)
+        self.executor = Executor(self.store, self.runs, backend, self.generator, tooling,
+                                 max_rounds=settings.max_tool_rounds)
         self._retokenize_if_needed()
         ended = recover(self.store, self.runs.lifecycle)
         if ended:
             log.warning("ended %d run(s) left unfinished by a previous process", len(ended))
         self.worker.start()
-
-    def _install_tools(self) -> None:
-        from offline_assistants.engine.tooling import ToolCalling
-
-        self.executor.extensions.append(ToolCalling(self))
 
     def _thread_deleted(self, thread_id: str) -> None:
         if self.code_runner is not None:

@@ -16,13 +16,8 @@ from typing import Any
 
 import snowballstemmer
 
-FUNCTION_WORDS = frozenset("""
-a an the in on at to for of from by with about into onto and or but nor so if then than as is are was were be been
-am do does did i me my mine you your we our us he him his she her they them their it its it's this that these those
-what what's which who whom whose when where why how please can could would will shall should may might must
-some any all there here also just up out off over not no yes oh hi hey thanks thank
-get use using
-""".split())
+from offline_assistants.tools.arguments import FUNCTION_WORDS
+
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 # Where one request asks for two things: "the TSLA price and the latest news", "...; also ...".
 _CLAUSE = re.compile(r"\s*(?:[,;]|\band\b|\balso\b|\bthen\b|\bplus\b)\s*", re.IGNORECASE)

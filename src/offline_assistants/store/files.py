@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from offline_assistants.errors import NotFound
 from offline_assistants.schemas.common import ListParams, Page
 from offline_assistants.schemas.files import FileObject
-from offline_assistants.store.db import Database, insert
+from offline_assistants.store.db import Database, insert, loads
 from offline_assistants.store.pagination import paginate
 
 
@@ -41,6 +42,29 @@ class FileStore:
         if purpose:
             return paginate(self.db, "files", params, to_file, where="purpose = ?", args=(purpose,))
         return paginate(self.db, "files", params, to_file)
+
+    def code_inputs(self, assistant_id: str, thread_id: str, run_resources: dict[str, Any] | None
+                    ) -> dict[str, Path]:
+        """The files a run's code may read, by filename: code_interpreter file_ids of the assistant, the thread
+        and the run, and files attached to the thread's messages for code_interpreter."""
+        ids: list[str] = []
+        assistant = self.db.query_one("SELECT tool_resources FROM assistants WHERE id = ?", (assistant_id,))
+        thread = self.db.query_one("SELECT tool_resources FROM threads WHERE id = ?", (thread_id,))
+        for resources in (assistant["tool_resources"] if assistant else None,
+                          thread["tool_resources"] if thread else None, run_resources):
+            decoded = loads(resources) if isinstance(resources, str) else resources
+            ids += ((decoded or {}).get("code_interpreter") or {}).get("file_ids", [])
+        for row in self.db.query("SELECT attachments FROM messages WHERE thread_id = ? AND attachments != '[]'",
+                                 (thread_id,)):
+            for attachment in loads(row["attachments"]):
+                if any(t.get("type") == "code_interpreter" for t in attachment.get("tools", [])):
+                    ids.append(attachment["file_id"])
+        files: dict[str, Path] = {}
+        for file_id in dict.fromkeys(ids):
+            found = self.db.query_one("SELECT filename, path FROM files WHERE id = ?", (file_id,))
+            if found is not None:
+                files[found["filename"]] = Path(found["path"])
+        return files
 
     def check_exists(self, file_ids: list[str], param: str) -> None:
         for file_id in file_ids:

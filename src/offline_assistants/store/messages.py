@@ -99,6 +99,12 @@ class MessageStore:
                 db.execute("UPDATE messages SET cum_tokens = cum_tokens - ? WHERE thread_id = ? AND seq > ?",
                            (row["n_tokens"], thread_id, row["seq"]))
 
+    def total_tokens(self, thread_id: str) -> int:
+        """Tokens of the thread's finished messages, all of them (the running sum of its last one)."""
+        row = self.db.query_one("SELECT cum_tokens FROM messages WHERE thread_id = ? AND status != 'in_progress' "
+                                "ORDER BY seq DESC LIMIT 1", (thread_id,))
+        return int(row["cum_tokens"]) if row else 0
+
     def end_unfinished(self, run_id: str, ts: int, reason: str) -> None:
         """A run ended while one of its messages was still being written: that message ends incomplete."""
         with self.db.write() as db:

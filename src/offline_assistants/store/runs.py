@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from offline_assistants.errors import NotFound
@@ -44,6 +45,16 @@ def _encode(values: dict[str, Any], json_fields: tuple[str, ...]) -> dict[str, A
     return {k: (dumps(v) if k in json_fields else v) for k, v in values.items()}
 
 
+@dataclass(frozen=True)
+class RunRecord:
+    """A run as the executor needs it: the API object, plus what the object does not show."""
+
+    run: Run
+    tool_resources: dict[str, Any] | None  # from create-thread-and-run: the run's own tool resources
+    prompt_tokens: int  # usage so far (a resumed run continues its budgets)
+    completion_tokens: int
+
+
 class RunStore:
     def __init__(self, database: Database) -> None:
         self.db = database
@@ -61,6 +72,10 @@ class RunStore:
         if row is None:
             raise NotFound("run", run_id)
         return row
+
+    def record(self, run_id: str) -> RunRecord:
+        row = self.row(None, run_id)
+        return RunRecord(to_run(row), loads(row["tool_resources"]), row["prompt_tokens"], row["completion_tokens"])
 
     def get(self, thread_id: str | None, run_id: str) -> Run:
         return to_run(self.row(thread_id, run_id))
@@ -103,6 +118,11 @@ class RunStore:
     def update_step(self, step_id: str, values: dict[str, Any]) -> None:
         with self.db.write() as db:
             update(db, "run_steps", step_id, _encode(values, STEP_JSON))
+
+    def tool_steps(self, run_id: str) -> list[RunStep]:
+        """The run's tool_calls steps, oldest first: what a resumed run replays to the model."""
+        rows = self.db.query("SELECT * FROM run_steps WHERE run_id = ? AND type = 'tool_calls' ORDER BY pk", (run_id,))
+        return [to_step(r) for r in rows]
 
     def open_steps(self, run_id: str) -> list[RunStep]:
         rows = self.db.query("SELECT * FROM run_steps WHERE run_id = ? AND status = 'in_progress'", (run_id,))

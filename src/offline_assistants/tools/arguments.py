@@ -21,9 +21,16 @@ import json
 import re
 from typing import Any
 
-from offline_assistants.engine.words import FUNCTION_WORDS
 
 MAX_SPAN_WORDS = 6
+# Words that carry no content: never the edge of a quoted phrase, never evidence that a tool fits.
+FUNCTION_WORDS = frozenset("""
+a an the in on at to for of from by with about into onto and or but nor so if then than as is are was were be been
+am do does did i me my mine you your we our us he him his she her they them their it its it's this that these those
+what what's which who whom whose when where why how please can could would will shall should may might must
+some any all there here also just up out off over not no yes oh hi hey thanks thank
+get use using
+""".split())
 MAX_SPANS = 200
 # Properties whose value is composed, not quoted: left free.
 COMPOSED = {"body", "content", "message", "description", "notes", "summary", "code", "reply", "answer"}

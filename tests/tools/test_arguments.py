@@ -1,8 +1,8 @@
-"""Argument schemas narrowed to what the user's request says (engine/arguments.py)."""
+"""Argument schemas narrowed to what the user's request says (tools/arguments.py)."""
 
 from __future__ import annotations
 
-from offline_assistants.engine.arguments import narrow, numbers, phrases
+from offline_assistants.tools.arguments import narrow, numbers, phrases
 
 WEATHER = {"type": "object", "properties": {
     "location": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},

@@ -1,0 +1,123 @@
+"""Every model call of a run goes through here: the sampling it gets, how many tokens it may write, the usage it
+adds to the run, and what its finish means for the run (`Generated.ending`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from offline_assistants.engine.turn import Budget, Cancelled, Incomplete, Turn
+from offline_assistants.llm.backend import Constraint, Finish, ModelBackend, Sampling
+from offline_assistants.llm.defaults import API_DEFAULTS, SamplingDefaults
+from offline_assistants.store import Store
+
+Ending = Literal["stop", "cut", "budget", "cancelled"]
+
+
+@dataclass
+class Generated:
+    text: str
+    tokens: list[int] = field(default_factory=list)
+    # stop: the model ended (or a `halt` rule ended it as a natural stop); cut: the window or the server's output
+    # cap ended it; budget: the run's max_completion_tokens did; cancelled: the run was cancelled or expired.
+    ending: Ending = "stop"
+    read: int = 0  # prompt tokens counted to the run
+    written: int = 0  # completion tokens counted to the run
+
+    def check(self) -> Generated:
+        """For model calls inside a tool round: a cancelled or out-of-budget call ends the run's work here."""
+        if self.ending == "cancelled":
+            raise Cancelled()
+        if self.ending == "budget":
+            raise Incomplete("max_completion_tokens")
+        return self
+
+
+class Generator:
+    def __init__(self, backend: ModelBackend, store: Store, cancelled: Callable[[str], bool], *,
+                 defaults: SamplingDefaults = API_DEFAULTS, max_output_tokens: int | None = None) -> None:
+        self.backend = backend
+        self.store = store
+        self.cancelled = cancelled  # whether a run must stop now (Executor.cancelled)
+        self.defaults = defaults
+        self.max_output_tokens = max_output_tokens
+
+    def sampling(self, turn: Turn, max_tokens: int, constraint: Constraint | None) -> Sampling:
+        run = turn.run
+        return Sampling(
+            temperature=self.defaults.temperature if run.temperature is None else run.temperature,
+            top_p=self.defaults.top_p if run.top_p is None else run.top_p,
+            repeat_penalty=self.defaults.repeat_penalty,
+            max_tokens=max_tokens,
+            constraint=constraint,
+        )
+
+    def max_new(self, prompt: list[int], budget: Budget) -> tuple[int, bool]:
+        """How many tokens the next call may generate, and whether max_completion_tokens is the limit."""
+        room = self.backend.n_ctx - len(prompt)
+        left = budget.completion_left()
+        if left is None and self.max_output_tokens:
+            # No budget from the client: the server's default keeps a reply from filling the whole window.
+            room = min(room, self.max_output_tokens)
+        if left is not None and left <= 0:
+            raise Incomplete("max_completion_tokens")
+        if left is not None and left <= room:
+            return left, True
+        return room, False
+
+    def generate(
+        self, turn: Turn, prompt: list[int], budget: Budget, *, constraint: Constraint | None = None,
+        max_tokens: int | None = None, on_piece: Callable[[str], None] | None = None,
+        on_token: Callable[[int, str], object] | None = None,
+        halt: Callable[[], bool] | None = None, peek: Callable[[str], bool] | None = None, lead: int = 0,
+        count: bool = True,
+    ) -> Generated:
+        """One model call. `on_piece` gets each piece of text, `on_token` each token with its text; `halt` ends it early as a natural stop (the loop guard); `peek`, given the text so far,
+        ends it early as soon as it returns True (the caller has seen what it needed); the last `lead` tokens of
+        `prompt` were written by the model, not read, and count as completion; `count=False` counts nothing."""
+        limit, by_budget = self.max_new(prompt, budget)
+        if max_tokens is not None and max_tokens < limit:
+            limit, by_budget = max_tokens, False
+        run_id = turn.run_id
+        out = Generated("")
+        finish: Finish | None = None
+
+        def stop() -> bool:  # the backend checks this after every token
+            return self.cancelled(run_id) or (halt is not None and halt())
+
+        stream = self.backend.generate(prompt, self.sampling(turn, limit, constraint), cache_key=turn.thread_id,
+                                       cancelled=stop)
+        try:
+            for item in stream:
+                if isinstance(item, Finish):
+                    finish = item
+                    break
+                out.tokens.append(item.token)
+                if on_token is not None:
+                    on_token(item.token, item.text)
+                if item.text:
+                    out.text += item.text
+                    if on_piece is not None:
+                        on_piece(item.text)
+                if peek is not None and peek(out.text):
+                    break
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+        if finish is None:  # peeked: the caller stopped reading
+            out.ending = "stop"
+        elif finish.reason == "cancelled":
+            out.ending = "cancelled" if self.cancelled(run_id) else "stop"
+        elif finish.reason == "length":
+            out.ending = "budget" if by_budget else "cut"
+        if count:
+            out.read, out.written = len(prompt) - lead, len(out.tokens) + lead
+            self.add_usage(turn, budget, out.read, out.written)
+        return out
+
+    def add_usage(self, turn: Turn, budget: Budget, read: int, written: int) -> None:
+        budget.used_prompt += read
+        budget.used_completion += written
+        self.store.runs.add_usage(turn.run_id, read, written)

@@ -1,0 +1,83 @@
+"""One run while it executes: its token budgets, the prompt pieces that persist between its model calls, and
+the two ways a run's work stops short (Cancelled, Incomplete)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from offline_assistants.llm.backend import Constraint
+from offline_assistants.schemas.runs import Run
+
+DEFAULT_SYSTEM = "You are a helpful assistant."
+
+
+class Incomplete(Exception):
+    """A budget ran out: the run ends `incomplete` with this reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Cancelled(Exception):
+    """The client cancelled the run, or it ran past expires_at: the model call stopped between tokens."""
+
+
+@dataclass
+class Budget:
+    """What is left of the run's token budgets, across all of its model calls."""
+
+    n_ctx: int
+    max_prompt: int | None
+    max_completion: int | None
+    used_prompt: int = 0
+    used_completion: int = 0
+
+    def completion_left(self) -> int | None:
+        return None if self.max_completion is None else self.max_completion - self.used_completion
+
+    def prompt_cap(self) -> tuple[int, bool]:
+        """Most prompt tokens the next call may use, and whether max_prompt_tokens is what limits it."""
+        left = self.completion_left()
+        reserve = self.n_ctx // 4 if left is None else min(left, self.n_ctx // 4)
+        cap = self.n_ctx - max(reserve, 1)
+        if self.max_prompt is not None and self.max_prompt - self.used_prompt <= cap:
+            return self.max_prompt - self.used_prompt, True
+        return cap, False
+
+
+@dataclass
+class Exchange:
+    """One tool call and its result as the model reads them back, encoded once."""
+
+    tokens: list[int]
+
+
+@dataclass
+class Turn:
+    """The state of one run while it executes: the prompt pieces that do not change between its model calls."""
+
+    run: Run
+    tool_resources: dict[str, Any] | None
+    system: list[int]
+    prefix: list[int]
+    # In-run tool calls and their results, oldest first, after the thread's messages (fitted to the window with
+    # them: the oldest are cut first when they no longer fit, see Executor.prompt).
+    exchanges: list[Exchange] = field(default_factory=list)
+    response_format: Constraint | None = None  # what the run's messages are held to (JSON mode, a schema)
+    tools: list[dict[str, Any]] = field(default_factory=list)  # the tools this run may call (engine/tooling.py)
+    tool_choice: Any = "auto"
+    tool_rounds: int = 0
+    used_tools: set[str] = field(default_factory=set)  # tools already called in this run
+    last_call_failed: bool = False
+    request: str | None = None  # the user's latest words, read once when a tool decision needs them
+    output_files: list[tuple[str, str]] = field(default_factory=list)  # (filename, file_id) made by tools
+
+    @property
+    def thread_id(self) -> str:
+        return self.run.thread_id
+
+    @property
+    def run_id(self) -> str:
+        return self.run.id
