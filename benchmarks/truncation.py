@@ -42,8 +42,9 @@ from pathlib import Path
 
 from _common import OtherLoad, conversation, log, machine, median, timed, wait_quiet
 
-from offline_assistants.engine import truncation
-from offline_assistants.engine.executor import DEFAULT_SYSTEM, Budget, Turn
+from offline_assistants.store import window as truncation
+from offline_assistants.engine.turn import DEFAULT_SYSTEM, Budget, Turn
+from offline_assistants.schemas.runs import Run
 from offline_assistants.schemas.messages import MessageCreate, text_of
 from offline_assistants.schemas.threads import ThreadCreate
 from offline_assistants.store.db import dumps, loads
@@ -266,18 +267,18 @@ def main() -> int:
             ours(engine, thread_id, budget, system, prefix)
         prompt, window = ours(engine, thread_id, budget, system, prefix)
         results[size].update(prompt=prompt, window=window)
-        run_row = {"thread_id": thread_id, "truncation_strategy": json.dumps({"type": "auto"})}
-        turns[size] = Turn(run=run_row, system=system, prefix=prefix)
+        run = Run.model_construct(id="run_bench", thread_id=thread_id, truncation_strategy={"type": "auto"})
+        turns[size] = Turn(run=run, tool_resources=None, system=system, prefix=prefix)
     for _ in range(rounds):
         for size in sizes:
             thread_id = threads[size][0]
             t, _ = timed(lambda tid=thread_id: ours(engine, tid, budget, system, prefix), per_block)
             times[size] += t
-        # steady state: the executor's own _prompt, on the cut the fresh choice recorded
+        # steady state: the executor's own prompt(), on the cut the fresh choice recorded
         for size in sizes:
             thread_id = threads[size][0]
             engine.store.threads.set_cut(thread_id, results[size]["window"].cut_seq)
-            t, steady_prompt = timed(lambda turn=turns[size]: engine.executor._prompt(turn, eb), per_block)
+            t, steady_prompt = timed(lambda turn=turns[size]: engine.executor.prompt(turn, eb), per_block)
             stimes[size] += t
             results[size]["steady_same"] = steady_prompt == results[size]["prompt"]
             engine.store.threads.set_cut(thread_id, 0)

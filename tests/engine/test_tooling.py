@@ -363,3 +363,26 @@ def test_submit_tool_outputs_raced_against_expiry_has_one_winner(make_engine: Ca
         assert engine.wait_idle(10)
         status = engine.runs.get(thread_id, run_id).status
         assert (outcome, status == "expired") in ((["submitted"], False), (["refused"], True)), (attempt, outcome, status)
+
+
+def test_a_tool_loop_past_the_window_cuts_its_oldest_exchanges_and_goes_on(
+        make_engine: Callable[..., Engine]) -> None:
+    # Two code rounds (the first fails, so one retry is offered) whose outputs together overflow a small window.
+    class Outputs(FakeRunner):
+        def execute(self, session_id: str, code: str, *, input_files: Any = None) -> ExecutionResult:
+            self.calls.append((session_id, code, dict(input_files or {})))
+            n = len(self.calls)
+            return ExecutionResult(logs=" ".join(f"out{n}-{i}" for i in range(200)),
+                                   error="boom" if n == 1 else None)
+
+    backend = ScriptedBackend([" run Python code.", "first()\n```", " run Python code.", "second()\n```", "Done."],
+                              n_ctx=512)
+    engine = make_engine(backend, code_runner=Outputs())
+    thread_id, run_id, _, ended = start(engine, [{"type": "code_interpreter"}], "Compute it.")
+    assert ended.wait(10)
+    run = engine.runs.get(thread_id, run_id)
+    assert run.status == "completed", run.last_error
+    last = backend.text(backend.prompts[-1])
+    assert len(backend.prompts[-1]) <= 512
+    assert "out2-199" in last and "out1-0" not in last  # the newest exchange kept, the oldest cut
+    assert "Compute it." in last  # the request the tools answer stays in view

@@ -25,6 +25,7 @@ from offline_assistants.llm.backend import ModelBackend
 from offline_assistants.llm.defaults import API_DEFAULTS
 from offline_assistants.schemas.runs import Run, RunStatus
 from offline_assistants.store import Database, Store
+from offline_assistants.store.recount import recount
 from offline_assistants.tools.base import Tool
 from offline_assistants.tools.code import CodeTool
 from offline_assistants.tools.code_interpreter import CodeRunner
@@ -94,9 +95,7 @@ class Engine:
 
     def _retokenize_if_needed(self) -> None:
         """Cached message tokens belong to one tokenizer; after a model change, count every message again."""
-        from offline_assistants.engine.retokenize import retokenize
-
-        retokenize(self.store, self.backend)
+        recount(self.store.database, self._encode, self.backend.tokenizer_key)
 
     def wait_idle(self, timeout: float = 60.0) -> bool:
         deadline = time.monotonic() + timeout

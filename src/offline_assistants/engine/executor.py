@@ -12,7 +12,6 @@ import logging
 import time
 from typing import Any
 
-from offline_assistants.engine import truncation
 from offline_assistants.engine.generation import Generator
 from offline_assistants.engine.loops import LoopGuard
 from offline_assistants.engine.runs import Runs
@@ -23,6 +22,7 @@ from offline_assistants.llm.backend import AnyJson, Constraint, JsonSchema, Mode
 from offline_assistants.schemas.messages import text_of
 from offline_assistants.schemas.runs import Run, RunStatus
 from offline_assistants.store import Store
+from offline_assistants.store.window import choose as window_of
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ class Executor:
             exchanges.pop(0)
         extras = [t for e in exchanges for t in e.tokens]
         thread = self.store.threads.row(turn.thread_id)
-        window = truncation.choose(
+        window = window_of(
             self.store.database,
             turn.thread_id,
             room - len(extras),

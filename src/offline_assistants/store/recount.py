@@ -1,23 +1,23 @@
-"""Keep stored message tokens in step with the loaded model's tokenizer."""
+"""Keep stored message tokens in step with the loaded model's tokenizer: the store recounts, the model encodes."""
 
 from __future__ import annotations
 
 import logging
 
-from offline_assistants.llm.backend import ModelBackend
+from collections.abc import Callable
+
 from offline_assistants.schemas.messages import text_of
-from offline_assistants.store import Store
-from offline_assistants.store.db import loads
+from offline_assistants.store.db import Database, loads
 from offline_assistants.store.messages import pack
 
 log = logging.getLogger(__name__)
 
 
-def retokenize(store: Store, backend: ModelBackend) -> int:
-    """Recount every message when the tokenizer changed since they were counted. Returns how many were recounted."""
-    db = store.database
+def recount(db: Database, encode: Callable[[str, str], list[int]], tokenizer_key: str) -> int:
+    """Recount every message when the tokenizer changed since they were counted (`tokenizer_key` names the one
+    `encode` uses). Returns how many were recounted."""
     row = db.query_one("SELECT value FROM meta WHERE key = 'tokenizer_key'")
-    if row is not None and row["value"] == backend.tokenizer_key:
+    if row is not None and row["value"] == tokenizer_key:
         return 0
     total = db.query_one("SELECT count(*) AS n FROM messages")["n"]  # type: ignore[index]
     done = 0
@@ -29,7 +29,7 @@ def retokenize(store: Store, backend: ModelBackend) -> int:
         for pk, role, content in db.db.execute(
             "SELECT pk, role, content FROM messages WHERE thread_id = ? ORDER BY seq", (thread_id,)
         ).fetchall():
-            tokens = backend.encode_message(role, text_of(loads(content)))
+            tokens = encode(role, text_of(loads(content)))
             running += len(tokens)
             updates.append((pack(tokens), len(tokens), running, pk))
         with db.write() as w:
@@ -39,5 +39,5 @@ def retokenize(store: Store, backend: ModelBackend) -> int:
         if total and done % 10_000 < len(updates):
             log.info("recounted %d/%d messages", done, total)
     with db.write() as w:
-        w.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('tokenizer_key', ?)", (backend.tokenizer_key,))
+        w.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('tokenizer_key', ?)", (tokenizer_key,))
     return done

@@ -1,10 +1,11 @@
-"""The truncation hot path: the window it picks, its hysteresis, and the token sums it relies on."""
+"""The truncation hot path (store/window.py): the window it picks, its hysteresis, and the token sums it relies on."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from offline_assistants.engine import Engine, truncation
+from offline_assistants.engine import Engine
+from offline_assistants.store import window as truncation
 from offline_assistants.llm.scripted import ScriptedBackend
 from offline_assistants.schemas.common import ListParams
 from offline_assistants.schemas.messages import MessageCreate
