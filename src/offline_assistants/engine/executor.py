@@ -12,6 +12,7 @@ import logging
 import time
 from typing import Any
 
+from offline_assistants.engine.events import EventName
 from offline_assistants.engine.generation import Generator
 from offline_assistants.engine.loops import LoopGuard
 from offline_assistants.engine.runs import Runs
@@ -224,7 +225,7 @@ class Executor:
             "delta": {"content": [{"index": 0, "type": "text", "text": {"value": piece, "annotations": []}}]},
         })
 
-    def _emit_message(self, thread_id: str, message_id: str, event: Any) -> None:
+    def _emit_message(self, thread_id: str, message_id: str, event: EventName) -> None:
         message = self.store.messages.get(thread_id, message_id)
         self.runs.bus.publish(thread_id, event, message.model_dump(mode="json"))
 

@@ -18,33 +18,37 @@ from offline_assistants.schemas.common import (
 ModelName = Annotated[str, Field(min_length=1)]
 
 
-class AssistantCreate(Request):
-    model: ModelName
-    name: Annotated[str, Field(max_length=256)] | None = None
-    description: Annotated[str, Field(max_length=512)] | None = None
-    instructions: Annotated[str, Field(max_length=256_000)] | None = None
-    tools: Tools = []
-    tool_resources: ToolResources | None = None
+ReasoningEffort = Literal["minimal", "low", "medium", "high"]
+
+
+class ModelOptions(Request):
+    """The options an assistant and a run both take, declared once (a run's override the assistant's)."""
+
     metadata: Metadata | None = None
     temperature: Temperature | None = None
     top_p: TopP | None = None
     response_format: ResponseFormat | None = None
     # Accepted for compatibility with the SDK's parameters; local models have no reasoning effort to set.
-    reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
+    reasoning_effort: ReasoningEffort | None = None
 
 
-class AssistantUpdate(Request):
-    model: ModelName | None = None
+class _AssistantFields(ModelOptions):
+    """What create and modify both accept; they differ only in what is required."""
+
     name: Annotated[str, Field(max_length=256)] | None = None
     description: Annotated[str, Field(max_length=512)] | None = None
     instructions: Annotated[str, Field(max_length=256_000)] | None = None
-    tools: Tools | None = None
     tool_resources: ToolResources | None = None
-    metadata: Metadata | None = None
-    temperature: Temperature | None = None
-    top_p: TopP | None = None
-    response_format: ResponseFormat | None = None
-    reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
+
+
+class AssistantCreate(_AssistantFields):
+    model: ModelName
+    tools: Tools = []
+
+
+class AssistantUpdate(_AssistantFields):
+    model: ModelName | None = None
+    tools: Tools | None = None
 
 
 class Assistant(BaseModel):

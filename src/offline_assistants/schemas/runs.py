@@ -4,15 +4,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from offline_assistants.schemas.common import (
-    Metadata,
-    Request,
-    ResponseFormat,
-    Temperature,
-    ToolResources,
-    Tools,
-    TopP,
-)
+from offline_assistants.schemas.assistants import ModelOptions
+from offline_assistants.schemas.common import Metadata, Request, ToolResources, Tools
 from offline_assistants.schemas.messages import MessageCreate
 from offline_assistants.schemas.threads import ThreadCreate
 
@@ -62,22 +55,17 @@ ToolChoice = (
 PositiveTokens = Annotated[int, Field(ge=1)]
 
 
-class _RunOptions(Request):
+class _RunOptions(ModelOptions):
     assistant_id: str
     model: str | None = None
     instructions: str | None = None
     tools: Tools | None = None
-    metadata: Metadata | None = None
-    temperature: Temperature | None = None
-    top_p: TopP | None = None
     stream: bool | None = None
     max_prompt_tokens: PositiveTokens | None = None
     max_completion_tokens: PositiveTokens | None = None
     truncation_strategy: TruncationStrategy | None = None
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
-    response_format: ResponseFormat | None = None
-    reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
 
 
 class RunCreate(_RunOptions):
