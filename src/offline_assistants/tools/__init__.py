@@ -1,4 +1,6 @@
-"""Built-in tool implementations (code_interpreter)."""
+"""The tools a run can use, plug-ins of one protocol (base.py): functions (the client runs them, functions.py), the
+code interpreter (code.py, on a Jupyter kernel per thread, code_interpreter.py), and how call arguments follow
+the request (arguments.py)."""
 
 from __future__ import annotations
 
