@@ -1,7 +1,17 @@
-"""Exceptions that carry data; the API layer renders them as OpenAI's error envelope.
+"""The engine's exceptions: each carries its HTTP status and the fields of OpenAI's error envelope as data.
 
-Each exception knows its HTTP status and the fields of the envelope, so no code ever needs to parse an
-exception's text to decide what to answer.
+No code ever parses an exception's text to decide what to answer; the API layer renders these as they are.
+
+The hierarchy:
+
+    APIError                 500 server_error: the base, and what any unnamed failure is reported as
+    ├── InvalidRequest       400 a malformed request, or one that breaks a rule of the API
+    │   └── Conflict         400 a rule of the run lifecycle broken (the real API says 400, not 409)
+    ├── NotFound             404 no object of that kind with that id
+    └── PayloadTooLarge      413 an upload over the size limit
+
+The errors that only the HTTP layer raises (an unknown route, a wrong method, a bad API key, a 500 of its own)
+derive from APIError too, and live with it in `offline_assistants.api.errors`.
 """
 
 from __future__ import annotations
@@ -24,14 +34,16 @@ class APIError(Exception):
 
 
 class InvalidRequest(APIError):
-    """400: the request is malformed or breaks a rule of the API."""
-
     status_code = 400
     type = "invalid_request_error"
 
 
+class Conflict(InvalidRequest):
+    pass
+
+
 class NotFound(APIError):
-    """404 for a missing object, worded as the real API words it."""
+    """Worded as the real API words it, from the kind of object and the id asked for."""
 
     status_code = 404
     type = "invalid_request_error"
@@ -42,39 +54,6 @@ class NotFound(APIError):
         self.id = id
 
 
-class RouteNotFound(APIError):
-    status_code = 404
-    type = "invalid_request_error"
-
-    def __init__(self, method: str, path: str) -> None:
-        super().__init__(f"Invalid URL ({method} {path})")
-
-
-class MethodNotAllowed(APIError):
-    status_code = 405
-    type = "invalid_request_error"
-
-    def __init__(self, method: str, path: str) -> None:
-        super().__init__(f"Invalid method for URL ({method} {path})")
-
-
-class Unauthorized(APIError):
-    status_code = 401
-    type = "invalid_request_error"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, code="invalid_api_key")
-
-
-class Conflict(InvalidRequest):
-    """A state rule of the run lifecycle was broken (the real API answers these with 400)."""
-
-
 class PayloadTooLarge(APIError):
     status_code = 413
     type = "invalid_request_error"
-
-
-class ServerError(APIError):
-    status_code = 500
-    type = "server_error"

@@ -1,4 +1,9 @@
-"""The HTTP face of the engine (starlette): routes, SSE, auth and the error envelope. It only translates."""
+"""The HTTP face of the engine (starlette). It only translates.
+
+One module of routes per resource (models, assistants, threads, messages, runs, files), each endpoint a plain
+async function over `endpoint.py`'s helpers; `sse.py` streams runs, `errors.py` renders every error, `auth.py`
+checks the API key, and `app.py` puts them together.
+"""
 
 from __future__ import annotations
 

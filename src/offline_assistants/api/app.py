@@ -1,20 +1,30 @@
+"""The ASGI app: every resource's routes, the error handlers, and the middleware around them."""
+
 from __future__ import annotations
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
 
+from offline_assistants.api import assistants, files, messages, models, runs, threads
 from offline_assistants.api.auth import APIKeyMiddleware
 from offline_assistants.api.errors import HANDLERS, CatchAll
-from offline_assistants.api.routes import routes
 from offline_assistants.engine import Engine
+
+# Starlette takes the first route that matches: runs' /v1/threads/runs must come before threads'
+# /v1/threads/{thread_id}.
+ROUTES: list[BaseRoute] = [*models.routes, *assistants.routes, *runs.routes, *threads.routes, *messages.routes,
+                           *files.routes]
 
 
 def create_app(engine: Engine, *, api_key: str | None = None) -> Starlette:
     """The ASGI app over an engine. The caller owns the engine's lifetime (start-up loads a model)."""
     app = Starlette(
-        routes=routes(engine),
-        middleware=[Middleware(CatchAll), Middleware(APIKeyMiddleware, api_key=api_key if api_key is not None else engine.settings.api_key)],
-        exception_handlers=HANDLERS,  # type: ignore[arg-type]
+        routes=ROUTES,
+        middleware=[Middleware(CatchAll),
+                    Middleware(APIKeyMiddleware, api_key=engine.settings.api_key if api_key is None else api_key)],
+        exception_handlers=HANDLERS,
     )
+    # Endpoints find the engine here (api/endpoint.py), so one set of routes serves every app.
     app.state.engine = engine
     return app

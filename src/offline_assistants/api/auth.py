@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import hmac
-import json
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from offline_assistants.errors import Unauthorized
+from offline_assistants.api.errors import Unauthorized, render
 
 
 class APIKeyMiddleware:
@@ -33,7 +32,4 @@ class APIKeyMiddleware:
         else:
             shown = token[:3] + "*" * 4 + token[-4:] if len(token) > 8 else "*" * len(token)
             err = Unauthorized(f"Incorrect API key provided: {shown}.")
-        body = json.dumps(err.envelope()).encode()
-        await send({"type": "http.response.start", "status": 401,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        await render(err)(scope, receive, send)

@@ -1,4 +1,14 @@
-"""The one place where exceptions become OpenAI's error envelope."""
+"""The errors only the HTTP layer raises, and the one place where any exception becomes OpenAI's error envelope.
+
+They extend the engine's hierarchy (drawn in `offline_assistants.errors`):
+
+    APIError
+    ├── RouteNotFound        404 no route has this path
+    ├── MethodNotAllowed     405 a route has this path, but not for this method
+    ├── Unauthorized         401 a missing or wrong API key
+    ├── HTTPStatusError      any other status Starlette raises itself, with its own wording
+    └── ServerError          500 a failure of the server, not of the request
+"""
 
 from __future__ import annotations
 
@@ -7,32 +17,67 @@ import logging
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, ExceptionHandler, Message, Receive, Scope, Send
 
-from offline_assistants.errors import APIError, MethodNotAllowed, RouteNotFound, ServerError
+from offline_assistants.errors import APIError
 
 log = logging.getLogger(__name__)
+
+
+class RouteNotFound(APIError):
+    status_code = 404
+    type = "invalid_request_error"
+
+    def __init__(self, method: str, path: str) -> None:
+        super().__init__(f"Invalid URL ({method} {path})")
+
+
+class MethodNotAllowed(APIError):
+    status_code = 405
+    type = "invalid_request_error"
+
+    def __init__(self, method: str, path: str) -> None:
+        super().__init__(f"Invalid method for URL ({method} {path})")
+
+
+class Unauthorized(APIError):
+    status_code = 401
+    type = "invalid_request_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="invalid_api_key")
+
+
+class HTTPStatusError(APIError):
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.type = "invalid_request_error" if status_code < 500 else "server_error"
+
+
+class ServerError(APIError):
+    status_code = 500
+    type = "server_error"
 
 
 def render(exc: APIError) -> JSONResponse:
     return JSONResponse(exc.envelope(), status_code=exc.status_code)
 
 
-async def api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, APIError)
-    return render(exc)
+def _as_api_error(request: Request, exc: Exception) -> APIError:
+    if isinstance(exc, HTTPException):
+        # Starlette words its 404 and 405 for people; clients of the real API see these words instead.
+        if exc.status_code == 404:
+            return RouteNotFound(request.method, request.url.path)
+        if exc.status_code == 405:
+            return MethodNotAllowed(request.method, request.url.path)
+        return HTTPStatusError(exc.status_code, str(exc.detail))
+    assert isinstance(exc, APIError)  # HANDLERS registers `handle` for nothing else
+    return exc
 
 
-async def http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    if exc.status_code == 404:
-        return render(RouteNotFound(request.method, request.url.path))
-    if exc.status_code == 405:
-        return render(MethodNotAllowed(request.method, request.url.path))
-    err = APIError(str(exc.detail))
-    err.status_code = exc.status_code
-    err.type = "invalid_request_error" if exc.status_code < 500 else "server_error"
-    return render(err)
+async def handle(request: Request, exc: Exception) -> Response:
+    return render(_as_api_error(request, exc))
 
 
 class CatchAll:
@@ -68,4 +113,4 @@ class CatchAll:
 
 
 # Anything else is answered by CatchAll (app.py), which, unlike Starlette's last resort, does not re-raise.
-HANDLERS = {APIError: api_error, HTTPException: http_error}
+HANDLERS: dict[type[Exception], ExceptionHandler] = {APIError: handle, HTTPException: handle}

@@ -1,4 +1,7 @@
-"""Server-sent events: a run's events, as the real API frames them, ending with `done` / `[DONE]`."""
+"""Server-sent events: a run's events, as the real API frames them, ending with `done` / `[DONE]`.
+
+`stream_or_json` is the reply of every endpoint that can stream (a new run, a thread and run, tool outputs).
+"""
 
 from __future__ import annotations
 
@@ -9,12 +12,17 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
+from offline_assistants.api.endpoint import respond
+from offline_assistants.api.errors import ServerError
 from offline_assistants.engine.events import FINAL_RUN_EVENTS, Event, Listener, Subscription
-from offline_assistants.errors import ServerError
+from offline_assistants.schemas.runs import Run
 
 log = logging.getLogger(__name__)
+
+# Starts a run (or resumes one) with a listener for its events, or with none when the caller wants no stream.
+Start = Callable[[Listener | None], tuple[Run, Subscription | None]]
 
 
 def frame(event: str, data: Any) -> str:
@@ -22,7 +30,15 @@ def frame(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {payload}\n\n"
 
 
-async def stream_run(start: Callable[[Listener], tuple[Any, Subscription | None]]) -> StreamingResponse:
+async def stream_or_json(stream: bool | None, start: Start) -> Response:
+    """The run's events as SSE if the request asked for a stream, else the run as it stands once started."""
+    if stream:
+        return await stream_run(start)
+    run, _ = await run_in_threadpool(start, None)
+    return respond(run)
+
+
+async def stream_run(start: Start) -> StreamingResponse:
     """Subscribe, then start (the subscription exists before the run's first event), then forward events.
 
     If `start` refuses (a 400 or 404), the error propagates as a plain JSON error before any byte is streamed.
