@@ -8,6 +8,7 @@ import openai
 import pytest
 
 from offline_assistants.engine import Engine
+from sdk_errors import sdk_error
 
 FUNCTION_TOOL = {
     "type": "function",
@@ -19,19 +20,10 @@ FUNCTION_TOOL = {
 }
 
 
-@pytest.fixture(params=["http", "inproc"])
-def any_client(request: pytest.FixtureRequest) -> openai.OpenAI:
-    """The same tests over a real loopback server and over the in-process ASGI transport."""
-    return request.getfixturevalue("client" if request.param == "http" else "inproc_client")
-
-
 def expect_error(exc: pytest.ExceptionInfo[openai.APIStatusError], status: int, *, code: str | None = None,
                  param: str | None = None, message: str | None = None) -> dict[str, Any]:
     assert exc.value.status_code == status
-    body = exc.value.body
-    assert isinstance(body, dict)
-    assert set(body) == {"message", "type", "param", "code"}
-    assert body["type"] == "invalid_request_error"
+    body = sdk_error(exc)
     assert body["code"] == code
     assert body["param"] == param
     if message is not None:
@@ -128,7 +120,7 @@ def test_retrieve(any_client: openai.OpenAI) -> None:
     assert got.id == a.id and got.name == "R" and got.created_at == a.created_at
 
 
-def test_update_is_partial_and_replaces_metadata(any_client: openai.OpenAI) -> None:
+def test_update_is_partial_and_merges_metadata(any_client: openai.OpenAI) -> None:
     a = any_client.beta.assistants.create(
         model="gpt-4o", name="Before", instructions="Stay.", description="d", tools=[{"type": "code_interpreter"}],
         metadata={"a": "1", "b": "2"}, temperature=0.5,
@@ -136,7 +128,7 @@ def test_update_is_partial_and_replaces_metadata(any_client: openai.OpenAI) -> N
     u = any_client.beta.assistants.update(a.id, name="After", metadata={"c": "3"})
     assert u.id == a.id
     assert u.name == "After"
-    assert u.metadata == {"c": "3"}  # replaced, not merged
+    assert u.metadata == {"a": "1", "b": "2", "c": "3"}  # merged, as the hosted API does
     assert u.instructions == "Stay." and u.description == "d"
     assert u.model == "gpt-4o"
     assert [t.type for t in u.tools] == ["code_interpreter"]
@@ -150,10 +142,15 @@ def test_update_is_partial_and_replaces_metadata(any_client: openai.OpenAI) -> N
     assert u2.model == "gpt-4o-mini"
     assert [t.type for t in u2.tools] == ["function"]
     assert u2.top_p == pytest.approx(0.2)
-    assert u2.name == "After" and u2.metadata == {"c": "3"}
+    assert u2.name == "After" and u2.metadata == {"a": "1", "b": "2", "c": "3"}
 
     u3 = any_client.beta.assistants.update(a.id, tools=[], metadata={})
-    assert u3.tools == [] and u3.metadata == {}
+    assert u3.tools == [] and u3.metadata == {"a": "1", "b": "2", "c": "3"}  # nothing given, nothing changed
+    full = {f"k{i}": "v" for i in range(13)}
+    with pytest.raises(openai.BadRequestError) as exc:  # 3 + 14 keys: over 16 once merged
+        any_client.beta.assistants.update(a.id, metadata={**full, "k13": "v"})
+    assert exc.value.body["param"] == "metadata"  # type: ignore[index]
+    assert any_client.beta.assistants.retrieve(a.id).metadata == u3.metadata
 
 
 def test_failed_update_changes_nothing(client: openai.OpenAI) -> None:

@@ -1,6 +1,6 @@
 """A regression slice of benchmarks/data/tool_decisions.jsonl on the default model: requests the scored decision
 routes right today with a clear margin (so float differences between CPUs cannot flip them), through the
-official SDK. Only the kind of move and the tool are checked: which is what the
+official SDK. Only the kind of move and the tools are checked (parallel-01: both calls in one requires_action), which is what the
 decision decides (and it is scored, not sampled, so it is the same every time)."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from offline_assistants.llm.backend import ModelBackend
 from offline_assistants.tools.code_interpreter import JupyterCodeRunner
 
 DATA = Path(__file__).parents[2] / "benchmarks" / "data"
-SLICE = ["single-01", "single-03", "single-04", "none-01", "none-03", "code-01", "code-02"]
+SLICE = ["single-01", "single-03", "single-04", "parallel-01", "none-01", "none-03", "code-01", "code-02"]
 
 
 def _load() -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
