@@ -1,7 +1,13 @@
-"""Shared fixtures. One real model is loaded once per session and shared; every test gets its own database."""
+"""Shared fixtures; every test gets its own database.
+
+Two families, by name: `engine`, `client`, `inproc_client` and `any_client` are on a scripted model (fast, no model
+load; for API shape and CRUD tests), `real_engine`, `real_client` and `real_inproc_client` are on the real model,
+loaded once per session (`real_backend`) and shared. A test that reaches the real model through any fixture is
+marked `model` by the hook below, so `python -m pytest -q -m "not model"` is the fast subset."""
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,7 +27,9 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Marked by what a test uses, not by hand: any test that reaches the real model, directly or through a fixture.
+    # Marked by what a test uses: any test that reaches the real model, directly or through a fixture. (Fixtures
+    # looked up at run time, as any_client does, are not seen here: those must be scripted ones. The few tests that
+    # load a model of their own carry the mark by hand.)
     for item in items:
         if "real_backend" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.model)
@@ -78,41 +86,89 @@ def make_engine(tmp_path: Path) -> Iterator[Callable[..., Engine]]:
         engine.close()
 
 
+# The scripted engine of the CRUD tests has no replies to give: a run on it fails with this, so a test that needs
+# model text and asked for `engine`/`client` by mistake fails loudly instead of passing on canned text.
+NO_MODEL = ("this engine is scripted for CRUD tests: ask for real_engine/real_client, "
+            "or make_engine(ScriptedBackend([...]))")
+
+
 @pytest.fixture
-def engine(make_engine: Callable[..., Engine], real_backend: ModelBackend) -> Engine:
+def engine(make_engine: Callable[..., Engine]) -> Engine:
+    """An engine on a scripted model that refuses to generate: for tests of storage and API shape."""
+    return make_engine(ScriptedBackend(fail_with=NO_MODEL))
+
+
+@pytest.fixture
+def real_engine(make_engine: Callable[..., Engine], real_backend: ModelBackend) -> Engine:
     return make_engine(real_backend)
 
 
+@pytest.fixture(scope="session")
+def stopping_servers() -> Iterator[list[threading.Thread]]:
+    """Test servers still stopping: uvicorn takes 0.2 s to stop (a 0.1 s tick, then a 0.1 s grace sleep), so a
+    test does not wait for its own; all are joined when the session ends."""
+    threads: list[threading.Thread] = []
+    yield threads
+    for thread in threads:
+        thread.join(10)
+
+
 @pytest.fixture
-def make_client() -> Iterator[Callable[..., openai.OpenAI]]:
+def make_client(stopping_servers: list[threading.Thread]) -> Iterator[Callable[..., openai.OpenAI]]:
     """A factory: the official SDK against a real uvicorn server on a random loopback port."""
     servers: list[Any] = []
+    clients: list[openai.OpenAI] = []
 
     def factory(engine: Engine, *, api_key: str = "sk-local", server_api_key: str | None = None,
                 **kwargs: Any) -> openai.OpenAI:
         ctx = serve(create_app(engine, api_key=server_api_key))
         url = ctx.__enter__()
         servers.append(ctx)
-        return openai.OpenAI(base_url=url, api_key=api_key, max_retries=0, _strict_response_validation=True,
-                             **kwargs)
+        clients.append(openai.OpenAI(base_url=url, api_key=api_key, max_retries=0, _strict_response_validation=True,
+                                     **kwargs))
+        return clients[-1]
 
     yield factory
-    for ctx in servers:
-        ctx.__exit__(None, None, None)
+    for client in clients:  # its keep-alive connections closed first, so the server stops without waiting on them
+        client.close()
+    for ctx in servers:  # no request is left in flight: each server stops on its own time
+        thread = threading.Thread(target=ctx.__exit__, args=(None, None, None), name="uvicorn-stop", daemon=True)
+        thread.start()
+        stopping_servers.append(thread)
+
+
+def inproc(engine: Engine) -> openai.OpenAI:
+    """The official SDK straight onto the app, no port."""
+    client: openai.OpenAI = in_process_client(create_app(engine), max_retries=0, _strict_response_validation=True)
+    return client
 
 
 @pytest.fixture
 def client(engine: Engine, make_client: Callable[..., openai.OpenAI]) -> openai.OpenAI:
-    """SDK over loopback HTTP onto an engine with the real model."""
+    """SDK over loopback HTTP onto the scripted `engine`."""
     return make_client(engine)
 
 
 @pytest.fixture
-def scripted_client(make_engine: Callable[..., Engine], make_client: Callable[..., openai.OpenAI]) -> openai.OpenAI:
-    """SDK over loopback HTTP onto an engine with a scripted model: for API shape tests that need no real text."""
-    return make_client(make_engine())
+def inproc_client(engine: Engine) -> openai.OpenAI:
+    """SDK over the in-process ASGI transport onto the scripted `engine`."""
+    return inproc(engine)
+
+
+@pytest.fixture(params=["http", "inproc"])
+def any_client(request: pytest.FixtureRequest) -> openai.OpenAI:
+    """The same test over a real loopback server and over the in-process ASGI transport, onto `engine`."""
+    fixture = "client" if request.param == "http" else "inproc_client"
+    sdk: openai.OpenAI = request.getfixturevalue(fixture)
+    return sdk
 
 
 @pytest.fixture
-def inproc_client(engine: Engine) -> openai.OpenAI:
-    return in_process_client(create_app(engine), max_retries=0, _strict_response_validation=True)
+def real_client(real_engine: Engine, make_client: Callable[..., openai.OpenAI]) -> openai.OpenAI:
+    """SDK over loopback HTTP onto an engine with the real model."""
+    return make_client(real_engine)
+
+
+@pytest.fixture
+def real_inproc_client(real_engine: Engine) -> openai.OpenAI:
+    return inproc(real_engine)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 
 import pytest
 
-from offline_assistants.cli import main
+from offline_assistants.cli import _parser, _settings, main
+from offline_assistants.config import Settings
 
 
 def test_serve_help_explains_every_option(capsys: pytest.CaptureFixture[str]) -> None:
@@ -19,6 +21,20 @@ def test_serve_help_explains_every_option(capsys: pytest.CaptureFixture[str]) ->
                    "--threads", "--gpu-layers", "--kv-cache-mb"):
         assert option in out
     assert "127.0.0.1" in out
+
+
+def test_every_option_has_help() -> None:
+    subcommands = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in subcommands.choices.items():
+        for action in sub._actions:
+            assert action.help, f"{name} {'/'.join(action.option_strings)} has no help text"
+
+
+def test_flag_defaults_are_the_settings_defaults() -> None:
+    # Settings is the one source of defaults: `serve` with no options builds exactly Settings().
+    assert _settings(_parser().parse_args(["serve"])) == Settings()
+    models = _parser().parse_args(["models"])
+    assert models.models_dir == Settings().models_dir
 
 
 def test_models_lists_the_embedded_default(capsys: pytest.CaptureFixture[str]) -> None:
@@ -48,6 +64,7 @@ def _port_free(port: int) -> bool:
     return True
 
 
+@pytest.mark.model  # it loads the real model in its own server process
 def test_serve_with_no_options_says_how_it_runs_the_model(tmp_path) -> None:  # noqa: ANN001
     """`offline-assistants serve` exactly as a new user types it (the data dir from the environment), as a real
     process: the banner names the model process and the repack path and why, and the API answers."""

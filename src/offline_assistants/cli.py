@@ -8,9 +8,11 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import get_args
 
 from offline_assistants import __version__
-from offline_assistants.config import Settings, default_data_dir, usable_cores
+from offline_assistants.config import LogLevel, Settings, default_data_dir
+from offline_assistants.llm.repack import RepackMode
 
 
 def _progress(label: str, done: threading.Event) -> None:
@@ -29,71 +31,84 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    # Every default below is Settings' own (config.py), so the two cannot drift apart.
+    defaults = Settings()
+    mib = 1024 * 1024
     serve = sub.add_parser("serve", help="run the API server", description="Run the Assistants API server.")
-    serve.add_argument("--host", default="127.0.0.1",
-                       help="address to bind (default: 127.0.0.1, this machine only; use 0.0.0.0 to expose it)")
-    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
-    serve.add_argument("--data-dir", type=Path, default=None,
-                       help=f"where the database and files live (default: {default_data_dir()}, or "
-                       "$OFFLINE_ASSISTANTS_DATA)")
-    serve.add_argument("--db", type=Path, default=None,
+    serve.add_argument("--host", default=defaults.host,
+                       help=f"address to bind (default: {defaults.host}, this machine only; use 0.0.0.0 to expose "
+                       "it)")
+    serve.add_argument("--port", type=int, default=defaults.port,
+                       help=f"port to listen on (default: {defaults.port})")
+    serve.add_argument("--data-dir", type=Path, default=defaults.data_dir,
+                       help=f"where the database and files live (default: $OFFLINE_ASSISTANTS_DATA if set, else "
+                       f"{default_data_dir()})")
+    serve.add_argument("--db", type=Path, default=defaults.db_path,
                        help="SQLite database file (default: assistants.db inside the data directory)")
-    serve.add_argument("--model", default=None,
+    serve.add_argument("--model", default=defaults.model,
                        help="a .gguf path, or the name of a model from `offline-assistants models` (default: the "
                        "first .gguf in ./models, else the embedded SmolLM2-135M-Instruct)")
-    serve.add_argument("--models-dir", type=Path, default=None, help="folder of extra .gguf files (default: ./models)")
-    serve.add_argument("--api-key", default=None,
+    serve.add_argument("--models-dir", type=Path, default=defaults.models_dir,
+                       help="folder of extra .gguf files (default: ./models)")
+    serve.add_argument("--api-key", default=defaults.api_key,
                        help="require `Authorization: Bearer KEY` on every request (default: any key is accepted)")
-    serve.add_argument("--n-ctx", type=int, default=4096, help="model context window in tokens (default: 4096)")
-    serve.add_argument("--max-output-tokens", type=int, default=1024,
-                       help="most tokens one reply may have when the run sets no max_completion_tokens (default: "
-                       "1024, several times a natural reply, so a model that never stops cannot fill the window); "
-                       "0 lifts it (up to the context window). A run's max_completion_tokens always applies as "
-                       "the API says")
-    serve.add_argument("--temperature", type=float, default=None,
+    serve.add_argument("--n-ctx", type=int, default=defaults.n_ctx,
+                       help=f"model context window in tokens (default: {defaults.n_ctx})")
+    serve.add_argument("--max-output-tokens", type=int, default=defaults.max_output_tokens,
+                       help=f"most tokens one reply may have when the run sets no max_completion_tokens (default: "
+                       f"{defaults.max_output_tokens}, several times a natural reply, so a model that never stops "
+                       "cannot fill the window); 0 lifts it (up to the context window). A run's "
+                       "max_completion_tokens always applies as the API says")
+    serve.add_argument("--temperature", type=float, default=defaults.temperature,
                        help="sampling temperature when neither the run nor the assistant sets one (default: the "
                        "model's recommendation, e.g. 0.2 for SmolLM2; a NAME.json next to a GGUF can set it per "
                        "model). Clients that send a temperature always get exactly theirs")
-    serve.add_argument("--top-p", type=float, default=None,
+    serve.add_argument("--top-p", type=float, default=defaults.top_p,
                        help="top_p when neither the run nor the assistant sets one (default: the model's "
                        "recommendation, e.g. 0.9 for SmolLM2)")
-    serve.add_argument("--threads", type=int, default=usable_cores(),
-                       help=f"CPU threads for the model (default: every usable core, here {usable_cores()})")
-    serve.add_argument("--gpu-layers", type=int, default=-1,
-                       help="layers to offload when llama-cpp-python is built with GPU support (default: -1, all)")
-    serve.add_argument("--cpu-repack", choices=["auto", "on", "off"], default="auto",
+    serve.add_argument("--threads", type=int, default=defaults.n_threads,
+                       help=f"CPU threads for the model (default: every usable core, here {defaults.n_threads})")
+    serve.add_argument("--gpu-layers", type=int, default=defaults.n_gpu_layers,
+                       help="layers to offload when llama-cpp-python is built with GPU support (default: "
+                       f"{defaults.n_gpu_layers}{', all' if defaults.n_gpu_layers == -1 else ''})")
+    serve.add_argument("--cpu-repack", choices=get_args(RepackMode), default=defaults.cpu_repack,
                        help="let llama.cpp repack the weights for this CPU (AMX, AVX2/AVX-512, ARM kernels): faster "
-                       "prompts, but llama.cpp built by GCC < 13.2 crashes in its AMX path. auto (default): on, "
-                       "except on a CPU with AMX where a one-off probe (cached in the data dir) sees it crash")
-    serve.add_argument("--kv-cache-mb", type=int, default=512,
+                       "prompts, but llama.cpp built by GCC < 13.2 crashes in its AMX path. auto: on, except on a "
+                       "CPU with AMX where a one-off probe (cached in the data dir) sees it crash (default: "
+                       f"{defaults.cpu_repack})")
+    serve.add_argument("--kv-cache-mb", type=int, default=defaults.kv_cache_mb,
                        help="memory for the model states of recent threads, so switching back to one skips "
-                       "re-reading its history (default: 512)")
-    serve.add_argument("--no-code-interpreter", action="store_true",
+                       f"re-reading its history (default: {defaults.kv_cache_mb})")
+    serve.add_argument("--no-code-interpreter", dest="code_interpreter", action="store_false",
+                       default=defaults.code_interpreter,
                        help="disable the code_interpreter tool (runs that ask for it answer without running code)")
-    serve.add_argument("--code-timeout", type=float, default=30.0,
-                       help="seconds one code_interpreter execution may run (default: 30)")
-    serve.add_argument("--code-memory-mb", type=int, default=2048,
-                       help="memory limit of a code_interpreter kernel in MB (default: 2048)")
-    serve.add_argument("--max-file-mb", type=int, default=512, help="largest accepted upload in MB (default: 512)")
-    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--code-timeout", type=float, default=defaults.code_timeout_s,
+                       help=f"seconds one code_interpreter execution may run (default: {defaults.code_timeout_s:g})")
+    serve.add_argument("--code-memory-mb", type=int, default=defaults.code_memory_mb,
+                       help=f"memory limit of a code_interpreter kernel in MB (default: {defaults.code_memory_mb})")
+    serve.add_argument("--max-file-mb", type=int, default=defaults.max_file_bytes // mib,
+                       help=f"largest accepted upload in MB (default: {defaults.max_file_bytes // mib})")
+    serve.add_argument("--log-level", default=defaults.log_level, choices=get_args(LogLevel),
+                       help="how much the server logs to stderr: info adds one line per request and notes such as "
+                       "idle kernels shut down, debug also the server's internals, warning and error only problems "
+                       f"(default: {defaults.log_level})")
 
     models = sub.add_parser("models", help="list the models this server can load",
                             description="List the GGUF models found: ./models (or --models-dir) and the embedded one.")
-    models.add_argument("--models-dir", type=Path, default=None)
+    models.add_argument("--models-dir", type=Path, default=defaults.models_dir,
+                        help="folder of extra .gguf files to list besides the embedded model (default: ./models)")
     return parser
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    settings = Settings(
-        db_path=args.db, model=args.model, models_dir=args.models_dir, api_key=args.api_key, n_ctx=args.n_ctx,
-        n_threads=args.threads, n_gpu_layers=args.gpu_layers, code_interpreter=not args.no_code_interpreter,
-        code_timeout_s=args.code_timeout, code_memory_mb=args.code_memory_mb,
-        max_file_bytes=args.max_file_mb * 1024 * 1024, max_output_tokens=args.max_output_tokens,
-        kv_cache_mb=args.kv_cache_mb, cpu_repack=args.cpu_repack, temperature=args.temperature, top_p=args.top_p,
+    return Settings(
+        host=args.host, port=args.port, log_level=args.log_level, data_dir=args.data_dir, db_path=args.db,
+        model=args.model, models_dir=args.models_dir, api_key=args.api_key, n_ctx=args.n_ctx, n_threads=args.threads,
+        n_gpu_layers=args.gpu_layers, code_interpreter=args.code_interpreter, code_timeout_s=args.code_timeout,
+        code_memory_mb=args.code_memory_mb, max_file_bytes=args.max_file_mb * 1024 * 1024,
+        max_output_tokens=args.max_output_tokens, kv_cache_mb=args.kv_cache_mb, cpu_repack=args.cpu_repack,
+        temperature=args.temperature, top_p=args.top_p,
     )
-    if args.data_dir is not None:
-        settings.data_dir = args.data_dir
-    return settings
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 
@@ -24,8 +25,16 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+
 @dataclass
 class Settings:
+    """Every default of the server lives here; the CLI's flags take theirs from these fields."""
+
+    host: str = "127.0.0.1"  # where `serve` listens: this machine only
+    port: int = 8000
+    log_level: LogLevel = "info"
     data_dir: Path = field(default_factory=default_data_dir)
     db_path: Path | None = None
     model: str | None = None

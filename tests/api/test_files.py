@@ -10,12 +10,6 @@ import openai
 import pytest
 
 from offline_assistants.engine import Engine
-from offline_assistants.llm.backend import ModelBackend
-
-
-@pytest.fixture(params=["http", "inproc"])
-def any_client(request: pytest.FixtureRequest) -> openai.OpenAI:
-    return request.getfixturevalue("client" if request.param == "http" else "inproc_client")
 
 
 def on_disk(engine: Engine) -> list[str]:
@@ -104,9 +98,8 @@ def test_bad_purpose_and_missing_parts(client: openai.OpenAI, engine: Engine) ->
     assert engine.store.database.query("SELECT id FROM files") == []
 
 
-def test_size_cap(make_engine: Callable[..., Engine], real_backend: ModelBackend,
-                  make_client: Callable[..., openai.OpenAI]) -> None:
-    engine = make_engine(real_backend, max_file_bytes=10)
+def test_size_cap(make_engine: Callable[..., Engine], make_client: Callable[..., openai.OpenAI]) -> None:
+    engine = make_engine(max_file_bytes=10)
     client = make_client(engine)
     ok = client.files.create(file=("ok.txt", b"0123456789"), purpose="assistants")  # exactly the cap
     assert ok.bytes == 10

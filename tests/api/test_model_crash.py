@@ -18,6 +18,9 @@ from offline_assistants.llm.llama import LlamaTokenizer
 from offline_assistants.llm.process import ProcessBackend
 from offline_assistants.testing import load_default_backend
 
+# Both tests run the real model (the first in a process of its own, the second for its tokenizer).
+pytestmark = pytest.mark.model
+
 CRASH = "the model process crashed (SIGSEGV); it was restarted"
 
 

@@ -8,11 +8,6 @@ import pytest
 from offline_assistants.engine import Engine
 
 
-@pytest.fixture(params=["http", "inproc"])
-def any_client(request: pytest.FixtureRequest) -> openai.OpenAI:
-    return request.getfixturevalue("client" if request.param == "http" else "inproc_client")
-
-
 def test_list_includes_loaded_model(any_client: openai.OpenAI, engine: Engine) -> None:
     models = any_client.models.list()
     ids = [m.id for m in models.data]

@@ -16,21 +16,21 @@ QUESTION = "I need to solve the equation `3x + 11 = 14`. Can you help me?"
 
 
 @pytest.fixture
-def tutor(client: openai.OpenAI) -> tuple[str, str]:
-    assistant = client.beta.assistants.create(
+def tutor(real_client: openai.OpenAI) -> tuple[str, str]:
+    assistant = real_client.beta.assistants.create(
         name="Math Tutor",
         instructions="You are a personal math tutor. Write and run code to answer math questions.",
         model="gpt-4o",
         temperature=0,
     )
-    thread = client.beta.threads.create()
-    client.beta.threads.messages.create(thread_id=thread.id, role="user", content=QUESTION)
+    thread = real_client.beta.threads.create()
+    real_client.beta.threads.messages.create(thread_id=thread.id, role="user", content=QUESTION)
     return assistant.id, thread.id
 
 
-def test_seed_create_and_poll(client: openai.OpenAI, tutor: tuple[str, str]) -> None:
+def test_seed_create_and_poll(real_client: openai.OpenAI, tutor: tuple[str, str]) -> None:
     assistant_id, thread_id = tutor
-    run = client.beta.threads.runs.create_and_poll(
+    run = real_client.beta.threads.runs.create_and_poll(
         thread_id=thread_id,
         assistant_id=assistant_id,
         instructions="Please address the user as Jane Doe. The user has a premium account.",
@@ -38,17 +38,17 @@ def test_seed_create_and_poll(client: openai.OpenAI, tutor: tuple[str, str]) -> 
     )
     assert run.status in ("completed", "incomplete")
     assert run.model == "gpt-4o"
-    messages = client.beta.threads.messages.list(thread_id=thread_id)
+    messages = real_client.beta.threads.messages.list(thread_id=thread_id)
     reply = messages.data[0]
     assert reply.role == "assistant" and reply.run_id == run.id
     assert reply.content[0].type == "text" and reply.content[0].text.value.strip()
-    steps = client.beta.threads.runs.steps.list(thread_id=thread_id, run_id=run.id)
+    steps = real_client.beta.threads.runs.steps.list(thread_id=thread_id, run_id=run.id)
     assert steps.data[0].type == "message_creation"
     assert steps.data[0].step_details.message_creation.message_id == reply.id  # type: ignore[union-attr]
 
 
 def test_seed_stream_with_event_handler_prints_incrementally(
-    client: openai.OpenAI, tutor: tuple[str, str], capsys: pytest.CaptureFixture[str]
+    real_client: openai.OpenAI, tutor: tuple[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     assistant_id, thread_id = tutor
     seen: list[str] = []
@@ -63,7 +63,7 @@ def test_seed_stream_with_event_handler_prints_incrementally(
             seen.append(delta.value)
             print(delta.value, end="", flush=True)
 
-    with client.beta.threads.runs.stream(
+    with real_client.beta.threads.runs.stream(
         thread_id=thread_id,
         assistant_id=assistant_id,
         instructions="Please address the user as Jane Doe. The user has a premium account.",
@@ -75,14 +75,14 @@ def test_seed_stream_with_event_handler_prints_incrementally(
     out = capsys.readouterr().out
     assert out.startswith("\nassistant > ")
     assert len(seen) > 5  # token by token, not one buffered chunk
-    stored = client.beta.threads.messages.list(thread_id=thread_id, run_id=final.id).data[0]
+    stored = real_client.beta.threads.messages.list(thread_id=thread_id, run_id=final.id).data[0]
     assert "".join(seen) == stored.content[0].text.value  # type: ignore[union-attr]
     assert out == "\nassistant > " + stored.content[0].text.value  # type: ignore[union-attr]
 
 
-def test_stream_event_order_and_text_equal_stored(client: openai.OpenAI, tutor: tuple[str, str]) -> None:
+def test_stream_event_order_and_text_equal_stored(real_client: openai.OpenAI, tutor: tuple[str, str]) -> None:
     assistant_id, thread_id = tutor
-    events = list(client.beta.threads.runs.create(
+    events = list(real_client.beta.threads.runs.create(
         thread_id=thread_id, assistant_id=assistant_id, stream=True, max_completion_tokens=60,
     ))
     names = [e.event for e in events]
@@ -97,13 +97,13 @@ def test_stream_event_order_and_text_equal_stored(client: openai.OpenAI, tutor: 
     text = "".join(e.data.delta.content[0].text.value for e in events if e.event == "thread.message.delta")  # type: ignore[union-attr]
     final = events[-1].data
     assert final.usage is not None and final.usage.completion_tokens >= 1  # type: ignore[union-attr]
-    stored = client.beta.threads.messages.retrieve(thread_id=thread_id, message_id=events[5].data.id)  # type: ignore[union-attr]
+    stored = real_client.beta.threads.messages.retrieve(thread_id=thread_id, message_id=events[5].data.id)  # type: ignore[union-attr]
     assert stored.content[0].text.value == text  # type: ignore[union-attr]
 
 
-def test_create_thread_and_run_stream(client: openai.OpenAI) -> None:
-    assistant = client.beta.assistants.create(model="gpt-4o", instructions="Answer briefly.", temperature=0)
-    with client.beta.threads.create_and_run_stream(
+def test_create_thread_and_run_stream(real_client: openai.OpenAI) -> None:
+    assistant = real_client.beta.assistants.create(model="gpt-4o", instructions="Answer briefly.", temperature=0)
+    with real_client.beta.threads.create_and_run_stream(
         assistant_id=assistant.id,
         thread={"messages": [{"role": "user", "content": "Say hi."}]},
         max_completion_tokens=20,
@@ -111,13 +111,13 @@ def test_create_thread_and_run_stream(client: openai.OpenAI) -> None:
         text = "".join(stream.text_deltas)
         run = stream.get_final_run()
     assert run.status in ("completed", "incomplete") and text
-    thread_messages = client.beta.threads.messages.list(thread_id=run.thread_id, order="asc").data
+    thread_messages = real_client.beta.threads.messages.list(thread_id=run.thread_id, order="asc").data
     assert [m.role for m in thread_messages] == ["user", "assistant"]
 
 
-def test_cancel_mid_generation(client: openai.OpenAI, tutor: tuple[str, str]) -> None:
+def test_cancel_mid_generation(real_client: openai.OpenAI, tutor: tuple[str, str]) -> None:
     assistant_id, thread_id = tutor
-    stream = client.beta.threads.runs.create(
+    stream = real_client.beta.threads.runs.create(
         thread_id=thread_id, assistant_id=assistant_id, stream=True,
         instructions="Write a very long story about numbers.", temperature=1.0,
     )
@@ -130,36 +130,36 @@ def test_cancel_mid_generation(client: openai.OpenAI, tutor: tuple[str, str]) ->
         if event.event == "thread.message.delta":
             deltas += 1
             if deltas == 3:
-                cancelling = client.beta.threads.runs.cancel(thread_id=thread_id, run_id=run_id)  # type: ignore[arg-type]
+                cancelling = real_client.beta.threads.runs.cancel(thread_id=thread_id, run_id=run_id)  # type: ignore[arg-type]
                 assert cancelling.status in ("cancelling", "cancelled")
         last = event.event
     assert last == "thread.run.cancelled"
-    run = client.beta.threads.runs.retrieve(thread_id=thread_id, run_id=run_id)  # type: ignore[arg-type]
+    run = real_client.beta.threads.runs.retrieve(thread_id=thread_id, run_id=run_id)  # type: ignore[arg-type]
     assert run.status == "cancelled" and run.cancelled_at is not None
-    message = client.beta.threads.messages.list(thread_id=thread_id, run_id=run_id).data[0]  # type: ignore[arg-type]
+    message = real_client.beta.threads.messages.list(thread_id=thread_id, run_id=run_id).data[0]  # type: ignore[arg-type]
     assert message.status == "incomplete" and message.incomplete_details.reason == "run_cancelled"  # type: ignore[union-attr]
     assert message.content[0].text.value  # type: ignore[union-attr]
 
 
-def test_active_run_rules_give_the_real_400s(client: openai.OpenAI, tutor: tuple[str, str]) -> None:
+def test_active_run_rules_give_the_real_400s(real_client: openai.OpenAI, tutor: tuple[str, str]) -> None:
     assistant_id, thread_id = tutor
-    run = client.beta.threads.runs.create(thread_id=thread_id, assistant_id=assistant_id,
+    run = real_client.beta.threads.runs.create(thread_id=thread_id, assistant_id=assistant_id,
                                           instructions="Write a long essay.", temperature=1.0)
     with pytest.raises(openai.BadRequestError) as second:
-        client.beta.threads.runs.create(thread_id=thread_id, assistant_id=assistant_id)
+        real_client.beta.threads.runs.create(thread_id=thread_id, assistant_id=assistant_id)
     assert second.value.status_code == 400
     assert second.value.body["message"] == f"Thread {thread_id} already has an active run {run.id}."  # type: ignore[index]
     with pytest.raises(openai.BadRequestError) as add:
-        client.beta.threads.messages.create(thread_id=thread_id, role="user", content="more")
+        real_client.beta.threads.messages.create(thread_id=thread_id, role="user", content="more")
     assert add.value.body["message"] == f"Can't add messages to {thread_id} while a run {run.id} is active."  # type: ignore[index]
-    client.beta.threads.runs.cancel(thread_id=thread_id, run_id=run.id)
-    done = client.beta.threads.runs.poll(thread_id=thread_id, run_id=run.id)
+    real_client.beta.threads.runs.cancel(thread_id=thread_id, run_id=run.id)
+    done = real_client.beta.threads.runs.poll(thread_id=thread_id, run_id=run.id)
     assert done.status == "cancelled"
 
 
-def test_max_completion_tokens_makes_run_incomplete(client: openai.OpenAI, tutor: tuple[str, str]) -> None:
+def test_max_completion_tokens_makes_run_incomplete(real_client: openai.OpenAI, tutor: tuple[str, str]) -> None:
     assistant_id, thread_id = tutor
-    run = client.beta.threads.runs.create_and_poll(
+    run = real_client.beta.threads.runs.create_and_poll(
         thread_id=thread_id, assistant_id=assistant_id, max_completion_tokens=5,
         instructions="Explain algebra in detail.",
     )
@@ -168,25 +168,25 @@ def test_max_completion_tokens_makes_run_incomplete(client: openai.OpenAI, tutor
     assert run.usage is not None and run.usage.completion_tokens == 5
 
 
-def test_poll_after_header_and_modify_run(client: openai.OpenAI, tutor: tuple[str, str]) -> None:
+def test_poll_after_header_and_modify_run(real_client: openai.OpenAI, tutor: tuple[str, str]) -> None:
     assistant_id, thread_id = tutor
-    raw = client.beta.threads.runs.with_raw_response.create(
+    raw = real_client.beta.threads.runs.with_raw_response.create(
         thread_id=thread_id, assistant_id=assistant_id, max_completion_tokens=5, metadata={"k": "v"},
     )
     assert raw.headers.get("openai-poll-after-ms")
     run = raw.parse()
     assert run.metadata == {"k": "v"}
-    run = client.beta.threads.runs.poll(thread_id=thread_id, run_id=run.id)
-    updated = client.beta.threads.runs.update(thread_id=thread_id, run_id=run.id, metadata={"k": "w"})
+    run = real_client.beta.threads.runs.poll(thread_id=thread_id, run_id=run.id)
+    updated = real_client.beta.threads.runs.update(thread_id=thread_id, run_id=run.id, metadata={"k": "w"})
     assert updated.metadata == {"k": "w"}
-    listed = client.beta.threads.runs.list(thread_id=thread_id)
+    listed = real_client.beta.threads.runs.list(thread_id=thread_id)
     assert [r.id for r in listed.data] == [run.id]
 
 
-def test_client_disconnect_does_not_stop_the_run(client: openai.OpenAI, tutor: tuple[str, str]) -> None:
+def test_client_disconnect_does_not_stop_the_run(real_client: openai.OpenAI, tutor: tuple[str, str]) -> None:
     assistant_id, thread_id = tutor
     body = json.dumps({"assistant_id": assistant_id, "stream": True, "max_completion_tokens": 30}).encode()
-    request = urllib.request.Request(f"{client.base_url}threads/{thread_id}/runs", data=body,
+    request = urllib.request.Request(f"{real_client.base_url}threads/{thread_id}/runs", data=body,
                                      headers={"Content-Type": "application/json", "Authorization": "Bearer x"})
     with urllib.request.urlopen(request) as response:
         first = response.readline()
@@ -195,34 +195,34 @@ def test_client_disconnect_does_not_stop_the_run(client: openai.OpenAI, tutor: t
     # Disconnected after the first event; the run must still complete and be stored.
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        run = client.beta.threads.runs.retrieve(thread_id=thread_id, run_id=run_id)
+        run = real_client.beta.threads.runs.retrieve(thread_id=thread_id, run_id=run_id)
         if run.status not in ("queued", "in_progress"):
             break
         time.sleep(0.1)
     assert run.status in ("completed", "incomplete")
-    assert client.beta.threads.messages.list(thread_id=thread_id, run_id=run_id).data[0].content
+    assert real_client.beta.threads.messages.list(thread_id=thread_id, run_id=run_id).data[0].content
 
 
-def test_in_process_client_runs(inproc_client: openai.OpenAI) -> None:
-    assistant = inproc_client.beta.assistants.create(model="gpt-4o", temperature=0)
-    thread = inproc_client.beta.threads.create(messages=[{"role": "user", "content": "Hello!"}])
-    run = inproc_client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id,
+def test_in_process_client_runs(real_inproc_client: openai.OpenAI) -> None:
+    assistant = real_inproc_client.beta.assistants.create(model="gpt-4o", temperature=0)
+    thread = real_inproc_client.beta.threads.create(messages=[{"role": "user", "content": "Hello!"}])
+    run = real_inproc_client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id,
                                                           max_completion_tokens=10)
     assert run.status in ("completed", "incomplete")
-    with inproc_client.beta.threads.runs.stream(thread_id=thread.id, assistant_id=assistant.id,
+    with real_inproc_client.beta.threads.runs.stream(thread_id=thread.id, assistant_id=assistant.id,
                                                 max_completion_tokens=10) as stream:
         text = "".join(stream.text_deltas)
     assert text
 
 
-def test_response_format_json_schema_is_enforced(client: openai.OpenAI) -> None:
+def test_response_format_json_schema_is_enforced(real_client: openai.OpenAI) -> None:
     schema = {"type": "object", "properties": {"answer": {"type": "integer"}}, "required": ["answer"]}
-    assistant = client.beta.assistants.create(
+    assistant = real_client.beta.assistants.create(
         model="gpt-4o", temperature=0, instructions="Reply in JSON.",
         response_format={"type": "json_schema", "json_schema": {"name": "result", "schema": schema}},
     )
-    thread = client.beta.threads.create(messages=[{"role": "user", "content": "What is 2 + 3?"}])
-    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id,
+    thread = real_client.beta.threads.create(messages=[{"role": "user", "content": "What is 2 + 3?"}])
+    run = real_client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id,
                                                    max_completion_tokens=40)
-    text = client.beta.threads.messages.list(thread_id=thread.id, run_id=run.id).data[0].content[0].text.value  # type: ignore[union-attr]
+    text = real_client.beta.threads.messages.list(thread_id=thread.id, run_id=run.id).data[0].content[0].text.value  # type: ignore[union-attr]
     assert isinstance(json.loads(text)["answer"], int)

@@ -21,7 +21,8 @@ QUESTION = "I need to solve the equation `3x + 11 = 14`. Can you help me?"
 INSTRUCTIONS = "You are a personal math tutor. Write and run code to answer math questions."
 
 
-def test_python_steps_1_to_3(client: openai.OpenAI, engine: Engine) -> None:
+def test_python_steps_1_to_3(real_client: openai.OpenAI, real_engine: Engine) -> None:
+    client = real_client  # the quickstart's name for it, so the steps below stay as written
     # Step 1: Create an Assistant
     assistant = client.beta.assistants.create(
         name="Math Tutor",
@@ -46,16 +47,16 @@ def test_python_steps_1_to_3(client: openai.OpenAI, engine: Engine) -> None:
     assert message.content[0].text.value == QUESTION  # type: ignore[union-attr]
     assert [m.id for m in client.beta.threads.messages.list(thread.id)] == [message.id]
     # The message's tokens were counted as it was stored (the truncation hot path relies on it).
-    row = engine.store.database.query_one("SELECT n_tokens FROM messages WHERE id = ?", (message.id,))
+    row = real_engine.store.database.query_one("SELECT n_tokens FROM messages WHERE id = ?", (message.id,))
     assert row is not None and row["n_tokens"] > 0
 
 
 @pytest.fixture
-def curl(client: openai.OpenAI) -> Callable[..., Any]:
+def curl(real_client: openai.OpenAI) -> Callable[..., Any]:
     exe = shutil.which("curl")
     if exe is None:  # pragma: no cover
         pytest.skip("curl is not installed")
-    base = str(client.base_url).rstrip("/")
+    base = str(real_client.base_url).rstrip("/")
 
     def run(path: str, data: str) -> Any:
         # The quickstart's command line, flag for flag; only the host and the key differ.
@@ -70,7 +71,7 @@ def curl(client: openai.OpenAI) -> Callable[..., Any]:
     return run
 
 
-def test_curl_steps_1_to_3(curl: Callable[..., Any], client: openai.OpenAI) -> None:
+def test_curl_steps_1_to_3(curl: Callable[..., Any], real_client: openai.OpenAI) -> None:
     assistant = curl("assistants", """{
     "instructions": "You are a personal math tutor. Write and run code to answer math questions.",
     "name": "Math Tutor",
@@ -97,6 +98,6 @@ def test_curl_steps_1_to_3(curl: Callable[..., Any], client: openai.OpenAI) -> N
     assert message["assistant_id"] is None and message["run_id"] is None and message["attachments"] == []
 
     # What curl made, the SDK reads back (and validates strictly).
-    assert client.beta.assistants.retrieve(assistant["id"]).name == "Math Tutor"
-    again = client.beta.threads.messages.retrieve(message["id"], thread_id=thread["id"])
+    assert real_client.beta.assistants.retrieve(assistant["id"]).name == "Math Tutor"
+    again = real_client.beta.threads.messages.retrieve(message["id"], thread_id=thread["id"])
     assert again.content[0].text.value == QUESTION  # type: ignore[union-attr]

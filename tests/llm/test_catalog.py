@@ -40,6 +40,7 @@ def test_unknown_model_names_what_exists(tmp_path: Path) -> None:
     assert DEFAULT_NAME in err.value.known
 
 
+@pytest.mark.model  # loads the embedded model itself
 def test_a_gguf_from_models_dir_serves_runs(tmp_path: Path) -> None:
     from offline_assistants.config import Settings
     from offline_assistants.engine import Engine

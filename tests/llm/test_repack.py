@@ -107,6 +107,7 @@ def test_the_probe_reports_a_child_that_dies(tmp_path: Path) -> None:
     assert probe_repack(model, options, loader="faulty_models:error_at_load").outcome == "error"
 
 
+@pytest.mark.model  # probes the embedded model: a load of it in a child, on a CPU with AMX
 def test_the_real_probe_decides_on_this_machine(tmp_path: Path) -> None:
     # Whatever this CPU is, auto decides without crashing this process, and the second start reads the cache.
     model = default_model()
@@ -120,6 +121,7 @@ def test_the_real_probe_decides_on_this_machine(tmp_path: Path) -> None:
         assert choice == RepackChoice(True, "no AMX on this CPU, where repacking is safe")
 
 
+@pytest.mark.model  # loads the embedded model itself
 def test_auto_turns_repacking_off_after_a_crash_with_it_on(tmp_path: Path) -> None:
     # A verdict of "on" that turns out wrong (here: planted) is corrected by the first crash, and remembered.
     model = default_model()

@@ -319,3 +319,10 @@ def test_shutdown_can_remove_the_working_directory(tmp_path: Path) -> None:
         assert not (tmp_path / "root" / "gone").exists()
     finally:
         runner.close()
+
+
+def test_the_memory_default_is_the_servers() -> None:
+    # A runner made without memory_mb gets the limit `serve` would give it: Settings is the one place for it.
+    from offline_assistants.config import Settings
+
+    assert JupyterCodeRunner.__init__.__kwdefaults__["memory_mb"] == Settings().code_memory_mb

@@ -35,6 +35,8 @@ from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import KernelManager
 
+from offline_assistants.config import Settings
+
 __all__ = ["CodeRunner", "ExecutionResult", "JupyterCodeRunner"]
 
 log = logging.getLogger(__name__)
@@ -229,7 +231,7 @@ class JupyterCodeRunner:
         root_dir: Path,
         *,
         timeout_s: float = 30.0,
-        memory_mb: int = 1024,
+        memory_mb: int = Settings.code_memory_mb,  # the server's default, one place for it
         max_output_chars: int = 20_000,
         idle_timeout_s: float = 600.0,
         env_allowlist: Sequence[str] = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR"),
