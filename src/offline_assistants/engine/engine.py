@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from offline_assistants.config import Settings
 from offline_assistants.engine.assistants import Assistants
@@ -19,6 +18,7 @@ from offline_assistants.engine.generation import Generator
 from offline_assistants.engine.runs import Runs
 from offline_assistants.engine.threads import Threads
 from offline_assistants.engine.tooling import ToolCalling
+from offline_assistants.engine.uploads import Uploads
 from offline_assistants.engine.worker import Worker, recover
 from offline_assistants.ids import now
 from offline_assistants.llm.backend import ModelBackend
@@ -55,6 +55,7 @@ class Engine:
         self.assistants = Assistants(self.store, self.sampling_defaults)
         self.threads = Threads(self.store, self._encode, on_delete=self._thread_deleted)
         self.files = Files(self.store, settings)
+        self.uploads = Uploads(self.store, settings, self.files)
         self.runs = Runs(self.store, self.threads, self.bus, self.worker.submit, expiry_s=settings.run_expiry_s,
                          defaults=self.sampling_defaults)
         self.generator = Generator(backend, self.store, lambda run_id: self.executor.cancelled(run_id),

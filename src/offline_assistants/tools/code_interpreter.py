@@ -18,30 +18,35 @@ import os
 import queue
 import re
 import shutil
-import stat
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from jupyter_client.blocking.client import BlockingKernelClient
-from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import KernelManager
 
 from offline_assistants.config import Settings
+from offline_assistants.tools.sandbox import (
+    ADDRESS_SPACE_HEADROOM_MB,
+    LAUNCHER,
+    THREAD_CAP_VARS,
+    FixedSpecManager,
+    snapshot,
+    validate_input_name,
+)
+from offline_assistants.tools.runner import TRUNCATION_MARKER, CodeRunner, ExecutionResult, LogBuffer
 
-__all__ = ["CodeRunner", "ExecutionResult", "JupyterCodeRunner"]
+__all__ = ["TRUNCATION_MARKER", "CodeRunner", "ExecutionResult", "JupyterCodeRunner"]
 
 log = logging.getLogger(__name__)
-
-TRUNCATION_MARKER = "\n[... output truncated ...]\n"
 
 _ANSI_RE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 # Session ids become directory names; a strict pattern rules out traversal and
@@ -53,113 +58,13 @@ _REPLY_TIMEOUT_S = 1.0
 _POLL_S = 0.1
 _ALIVE_CHECK_EVERY_S = 0.5
 _MAX_IMAGES = 20
-_MAX_TRACKED_FILES = 10_000
 # Unix socket paths are limited to ~107 bytes; leave room for "-<port>".
 _MAX_SOCKET_PREFIX = 90
-# RLIMIT_AS backstop on top of the RLIMIT_DATA budget: shared libraries, thread
-# stacks and malloc arena reservations need ~0.8-1 GB of address space that is
-# never backed by memory (measured: bare kernel VmSize 814 MB, with pyplot
-# 1045 MB), so AS must be far above the data budget to not break imports.
-_ADDRESS_SPACE_HEADROOM_MB = 4096
-# Thread pools size themselves by core count; on a big host each thread's
-# stack and buffers eat the data budget and CPU the sandbox should not take.
-_THREAD_CAP_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-# Runs as `python -c LAUNCHER <data_bytes> <as_bytes> -f <connection file> ...`.
-# jupyter_client substitutes {name} patterns in every argv entry, so this code
-# must not contain braces.
-_LAUNCHER = """\
-import resource, sys
-def _cap(which, value):
-    soft, hard = resource.getrlimit(which)
-    if hard != resource.RLIM_INFINITY:
-        value = min(value, hard)
-    resource.setrlimit(which, (value, value))
-_cap(resource.RLIMIT_DATA, int(sys.argv.pop(1)))
-_cap(resource.RLIMIT_AS, int(sys.argv.pop(1)))
-_cap(resource.RLIMIT_CORE, 0)
-del _cap
-if sys.path and sys.path[0] == "":
-    del sys.path[0]
-from ipykernel import kernelapp
-kernelapp.launch_new_instance()
-"""
-
-
-@dataclass
-class ExecutionResult:
-    logs: str
-    images: list[bytes] = field(default_factory=list)
-    files: list[Path] = field(default_factory=list)
-    error: str | None = None
-    state_lost: bool = False
-
-
-class CodeRunner(Protocol):
-    def execute(
-        self, session_id: str, code: str, *, input_files: Mapping[str, Path] | None = None
-    ) -> ExecutionResult: ...
-
-    def shutdown(self, session_id: str, *, remove_files: bool = False) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class _LogBuffer:
-    """Keeps the head and tail of the output so a runaway print loop cannot
-    exhaust server memory while the end (usually the traceback) survives."""
-
-    def __init__(self, limit: int) -> None:
-        self._limit = max(limit, 0)
-        self._head_cap = self._limit // 2
-        self._tail_cap = self._limit - self._head_cap
-        self._head: list[str] = []
-        self._head_len = 0
-        self._tail: deque[str] = deque()
-        self._tail_len = 0
-        self._dropped = 0
-
-    def write(self, text: str) -> None:
-        if not text:
-            return
-        if self._head_len < self._head_cap:
-            take = text[: self._head_cap - self._head_len]
-            self._head.append(take)
-            self._head_len += len(take)
-            text = text[len(take) :]
-            if not text:
-                return
-        self._tail.append(text)
-        self._tail_len += len(text)
-        while self._tail_len > self._tail_cap:
-            excess = self._tail_len - self._tail_cap
-            first = self._tail[0]
-            if len(first) <= excess:
-                self._tail.popleft()
-                self._tail_len -= len(first)
-                self._dropped += len(first)
-            else:
-                self._tail[0] = first[excess:]
-                self._tail_len -= excess
-                self._dropped += excess
-
-    def render(self) -> str:
-        head = "".join(self._head)
-        tail = "".join(self._tail)
-        if not self._dropped:
-            return head + tail
-        # Make room for the marker so the result stays within the limit.
-        room = self._limit - len(TRUNCATION_MARKER)
-        if room <= 0:
-            return TRUNCATION_MARKER.strip()[: self._limit]
-        head_keep = min(len(head), room // 2)
-        tail_keep = min(len(tail), room - head_keep)
-        return head[:head_keep] + TRUNCATION_MARKER + (tail[-tail_keep:] if tail_keep else "")
 
 
 @dataclass
 class _Outcome:
-    buffer: _LogBuffer
+    buffer: LogBuffer
     images: list[bytes] = field(default_factory=list)
     error: str | None = None
     kernel_lost: bool = False
@@ -178,49 +83,12 @@ class _Session:
     closed: bool = False
 
 
-class _FixedSpecManager(KernelSpecManager):
-    """Serves only our launcher spec, so an installed 'python3' kernelspec
-    cannot redirect sessions to another interpreter or skip the rlimits."""
-
-    def __init__(self, spec: KernelSpec) -> None:
-        super().__init__()
-        self._spec = spec
-
-    def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
-        return self._spec
-
-
 def _strip_ansi(text: str) -> str:
     return _ANSI_RE.sub("", text)
 
 
 def _error_reason(ename: str) -> str:
     return "memory" if ename == "MemoryError" else ename or "error"
-
-
-def _snapshot(root: Path) -> dict[str, tuple[int, int, int]]:
-    """Regular files under root (hidden dirs and symlinks skipped: a symlink to
-    /etc/passwd must not be handed back as an output file)."""
-    found: dict[str, tuple[int, int, int]] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in filenames:
-            full = os.path.join(dirpath, name)
-            try:
-                st = os.lstat(full)
-            except OSError:
-                continue
-            if not stat.S_ISREG(st.st_mode):
-                continue
-            found[os.path.relpath(full, root)] = (st.st_mtime_ns, st.st_size, st.st_ino)
-            if len(found) >= _MAX_TRACKED_FILES:
-                return found
-    return found
-
-
-def _validate_input_name(name: str) -> None:
-    if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name:
-        raise ValueError(f"invalid input file name: {name!r}")
 
 
 class JupyterCodeRunner:
@@ -260,12 +128,12 @@ class JupyterCodeRunner:
         # AS stays as a loose backstop because shared mappings such as
         # mmap.mmap(-1, n) are not counted in DATA.
         data_bytes = memory_mb * 1024 * 1024
-        as_bytes = (memory_mb + _ADDRESS_SPACE_HEADROOM_MB) * 1024 * 1024
+        as_bytes = (memory_mb + ADDRESS_SPACE_HEADROOM_MB) * 1024 * 1024
         spec = KernelSpec(
             argv=[
                 sys.executable,
                 "-c",
-                _LAUNCHER,
+                LAUNCHER,
                 str(data_bytes),
                 str(as_bytes),
                 "-f",
@@ -278,7 +146,7 @@ class JupyterCodeRunner:
             language="python",
             interrupt_mode="signal",
         )
-        self._spec_manager = _FixedSpecManager(spec)
+        self._spec_manager = FixedSpecManager(spec)
 
         self._sessions: dict[str, _Session] = {}
         self._map_lock = threading.Lock()
@@ -294,7 +162,7 @@ class JupyterCodeRunner:
         if not _SESSION_ID_RE.fullmatch(session_id):
             raise ValueError(f"invalid session id: {session_id!r}")
         for name in input_files or {}:
-            _validate_input_name(name)
+            validate_input_name(name)
         self._reap_idle()
         while True:
             session = self._get_session(session_id)
@@ -387,7 +255,7 @@ class JupyterCodeRunner:
     def _kernel_env(self) -> dict[str, str]:
         env = {k: os.environ[k] for k in self.env_allowlist if k in os.environ}
         env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
-        for var in _THREAD_CAP_VARS:
+        for var in THREAD_CAP_VARS:
             env.setdefault(var, "1")
         return env
 
@@ -463,12 +331,12 @@ class JupyterCodeRunner:
                     state_lost=state_lost,
                 )
 
-        before = _snapshot(session.workdir)
+        before = snapshot(session.workdir)
         outcome = self._run(session, code)
         if outcome.kernel_lost:
             self._kill_kernel(session)
             state_lost = True
-        after = _snapshot(session.workdir)
+        after = snapshot(session.workdir)
         changed = sorted(name for name, sig in after.items() if before.get(name) != sig)
         return ExecutionResult(
             logs=outcome.buffer.render(),
@@ -481,7 +349,7 @@ class JupyterCodeRunner:
     def _run(self, session: _Session, code: str) -> _Outcome:
         km, kc = session.km, session.kc
         assert km is not None and kc is not None
-        outcome = _Outcome(buffer=_LogBuffer(self.max_output_chars))
+        outcome = _Outcome(buffer=LogBuffer(self.max_output_chars))
         # store_history=False keeps IPython's Out cache from pinning every
         # displayed result (e.g. big DataFrames) for the kernel's lifetime.
         msg_id = kc.execute(code, store_history=False, allow_stdin=False, stop_on_error=True)
