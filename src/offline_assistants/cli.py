@@ -118,7 +118,7 @@ def serve(args: argparse.Namespace) -> int:
     from offline_assistants.engine import Engine
     from offline_assistants.llm.backend import ModelError
     from offline_assistants.llm.catalog import ModelNotFound, resolve
-    from offline_assistants.llm.loading import ModelOptions, open_backend
+    from offline_assistants.llm.loading import open_backend
 
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(message)s")
     settings = _settings(args)
@@ -135,7 +135,7 @@ def serve(args: argparse.Namespace) -> int:
     threading.Thread(target=_progress, args=(label, done), daemon=True).start()
     start = time.monotonic()
     try:
-        backend, repack = open_backend(model, ModelOptions.from_settings(settings), cache_dir=settings.data_dir)
+        backend, repack = open_backend(model, settings.model_options(), cache_dir=settings.data_dir)
     except ModelError as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
         return 1

@@ -9,6 +9,7 @@ from typing import Literal
 
 import platformdirs
 
+from offline_assistants.llm.loading import ModelOptions
 from offline_assistants.llm.repack import RepackMode
 
 
@@ -71,6 +72,11 @@ class Settings:
     @property
     def sandbox_dir(self) -> Path:
         return self.data_dir / "sandbox"
+
+    def model_options(self) -> ModelOptions:
+        """What the model process is started with (llm/loading.py), from these settings."""
+        return ModelOptions(n_ctx=self.n_ctx, n_threads=self.n_threads, n_gpu_layers=self.n_gpu_layers,
+                            kv_states=self.kv_cache_states, kv_cache_mb=self.kv_cache_mb, cpu_repack=self.cpu_repack)
 
     def ensure_dirs(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)

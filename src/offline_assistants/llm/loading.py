@@ -10,7 +10,6 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from offline_assistants.config import Settings
 from offline_assistants.llm.catalog import ModelFile
 from offline_assistants.llm.child import DEFAULT_LOADER, ChildSpec
 from offline_assistants.llm.llama import LlamaTokenizer
@@ -38,12 +37,6 @@ class ModelOptions:
     kv_states: int = 4
     kv_cache_mb: int = 512
     cpu_repack: RepackMode = "auto"
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ModelOptions:
-        return cls(n_ctx=settings.n_ctx, n_threads=settings.n_threads, n_gpu_layers=settings.n_gpu_layers,
-                   kv_states=settings.kv_cache_states, kv_cache_mb=settings.kv_cache_mb,
-                   cpu_repack=settings.cpu_repack)
 
     def child_options(self, path: Path, repack: bool) -> dict[str, object]:
         return {"path": str(path), "n_ctx": self.n_ctx, "n_threads": self.n_threads,
