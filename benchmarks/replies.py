@@ -167,13 +167,13 @@ def _prose_tail(text: str) -> str:
 
 def tokenizer_pieces(model_path: Path) -> Callable[[str], int]:
     """How many tokens the model's tokenizer makes of a word (with its leading space): for the gibberish rule."""
-    import llama_cpp
+    from offline_assistants.llm.llama import LlamaTokenizer
 
-    vocab = llama_cpp.Llama(str(model_path), vocab_only=True, verbose=False)
+    vocab = LlamaTokenizer(model_path)  # opened quietly: a vocab-only handle's n_ctx_train warning is noise
 
     @functools.lru_cache(maxsize=None)
     def one(word: str) -> int:
-        return len(vocab.tokenize((" " + word).encode(), add_bos=False, special=False))
+        return len(vocab.tokenize(" " + word, special=False))
 
     def pieces(word: str) -> int:  # the kindest casing: "Mozart" is one token where "mozart" is three
         return min(one(word), one(word.lower()), one(word.capitalize()))
