@@ -17,6 +17,8 @@ PREFIXES = {
     "file": "file-",
     "call": "call_",
     "vector_store": "vs_",
+    "upload": "upload_",
+    "upload_part": "part_",
 }
 
 

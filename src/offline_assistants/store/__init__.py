@@ -8,6 +8,7 @@ from offline_assistants.store.files import FileStore
 from offline_assistants.store.messages import MessageStore
 from offline_assistants.store.runs import RunStore
 from offline_assistants.store.threads import ThreadStore
+from offline_assistants.store.uploads import UploadStore
 
 
 class Store:
@@ -18,6 +19,7 @@ class Store:
         self.messages = MessageStore(database)
         self.runs = RunStore(database)
         self.files = FileStore(database)
+        self.uploads = UploadStore(database)
 
     def close(self) -> None:
         self.database.close()

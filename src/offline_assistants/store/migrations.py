@@ -149,3 +149,36 @@ def m001_initial(db: sqlite_utils.Database) -> None:
 def m002_meta(db: sqlite_utils.Database) -> None:
     # Facts about the database as a whole, e.g. which tokenizer counted the stored message tokens.
     db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
+@migration
+def m004_uploads(db: sqlite_utils.Database) -> None:
+    # Uploads and their parts; a part's bytes lie on disk at `path`. `claimed`: a completion is joining the parts.
+    _run_script(
+        db,
+        """
+        CREATE TABLE uploads (
+            pk INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL,
+            bytes INTEGER NOT NULL,
+            filename TEXT NOT NULL,
+            purpose TEXT NOT NULL,
+            mime_type TEXT NOT NULL,
+            status TEXT NOT NULL,
+            file_id TEXT,
+            claimed INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX uploads_status ON uploads(status, expires_at);
+        CREATE TABLE upload_parts (
+            pk INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            upload_id TEXT NOT NULL REFERENCES uploads(id) ON DELETE CASCADE,
+            created_at INTEGER NOT NULL,
+            bytes INTEGER NOT NULL,
+            path TEXT NOT NULL
+        );
+        CREATE INDEX upload_parts_upload ON upload_parts(upload_id, pk)
+        """,
+    )
