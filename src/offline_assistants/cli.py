@@ -88,6 +88,9 @@ def _parser() -> argparse.ArgumentParser:
                        help=f"memory limit of a code_interpreter kernel in MB (default: {defaults.code_memory_mb})")
     serve.add_argument("--max-file-mb", type=int, default=defaults.max_file_bytes // mib,
                        help=f"largest accepted upload in MB (default: {defaults.max_file_bytes // mib})")
+    serve.add_argument("--embedding-model", type=Path, default=defaults.embedding_model, metavar="PATH.gguf",
+                       help="an embedding GGUF for file search, loaded through llama-cpp-python (default: the "
+                       "256-dimension WordLlama model that ships inside the wordllama package)")
     serve.add_argument("--log-level", default=defaults.log_level, choices=get_args(LogLevel),
                        help="how much the server logs to stderr: info adds one line per request and notes such as "
                        "idle kernels shut down, debug also the server's internals, warning and error only problems "
@@ -107,7 +110,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         n_gpu_layers=args.gpu_layers, code_interpreter=args.code_interpreter, code_timeout_s=args.code_timeout,
         code_memory_mb=args.code_memory_mb, max_file_bytes=args.max_file_mb * 1024 * 1024,
         max_output_tokens=args.max_output_tokens, kv_cache_mb=args.kv_cache_mb, cpu_repack=args.cpu_repack,
-        temperature=args.temperature, top_p=args.top_p,
+        temperature=args.temperature, top_p=args.top_p, embedding_model=args.embedding_model,
     )
 
 

@@ -58,6 +58,7 @@ class Settings:
     top_p: float | None = None
     max_file_bytes: int = 512 * 1024 * 1024
     run_expiry_s: int = 600
+    embedding_model: Path | None = None  # file search: a GGUF to embed with instead of the built-in WordLlama
     kv_cache_states: int = 4  # conversations whose model state is kept for a fast switch back
     kv_cache_mb: int = 512  # and at most this much memory for them
 

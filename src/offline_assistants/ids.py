@@ -19,6 +19,7 @@ PREFIXES = {
     "vector_store": "vs_",
     "upload": "upload_",
     "upload_part": "part_",
+    "file_batch": "vsfb_",
 }
 
 

@@ -6,7 +6,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
-from offline_assistants.api import assistants, files, messages, models, runs, threads, uploads
+from offline_assistants.api import assistants, files, messages, models, runs, threads, uploads, vector_stores
 from offline_assistants.api.auth import APIKeyMiddleware
 from offline_assistants.api.errors import HANDLERS, CatchAll
 from offline_assistants.engine import Engine
@@ -14,7 +14,8 @@ from offline_assistants.engine import Engine
 # Starlette takes the first route that matches: runs' /v1/threads/runs must come before threads'
 # /v1/threads/{thread_id}.
 ROUTES: list[BaseRoute] = [*models.routes, *assistants.routes, *runs.routes, *threads.routes, *messages.routes,
-                           *files.routes, *uploads.routes]
+                           *files.routes, *vector_stores.routes,
+                           *uploads.routes]
 
 
 def create_app(engine: Engine, *, api_key: str | None = None) -> Starlette:

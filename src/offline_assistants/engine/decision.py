@@ -37,6 +37,11 @@ from offline_assistants.llm.backend import ModelBackend
 LEAD = "I will"
 ANSWER_TEXT = " answer from what I already know."
 CODE_TEXT = " run Python code to compute it."
+FILE_SEARCH_TEXT = " search the files for it."
+# What file search is about, for the word prior (it has no description of its own). Not fitted on the labelled
+# set, which has no file search items: it takes the function bias and weights.
+FILE_SEARCH_WORDS = {"type": "function", "function": {
+    "name": "file_search", "description": "Search the uploaded files, documents, notes and reports for a passage"}}
 NULL_REQUEST = "N/A"
 # Fitted on benchmarks/data/tool_decisions.jsonl (a grid over the three; neighbours within 3 points).
 CODE_BIAS = -2.5  # added to the code option's calibrated score (answering is 0)
@@ -53,6 +58,8 @@ def option_text(tool: dict[str, Any] | None) -> str:
         return ANSWER_TEXT
     if tool["type"] == "code_interpreter":
         return CODE_TEXT
+    if tool["type"] == "file_search":
+        return FILE_SEARCH_TEXT
     fn = tool["function"]
     description = (fn.get("description") or "").strip().split(". ")[0].rstrip(".")[:DESCRIPTION_CHARS]
     if not description:
@@ -122,9 +129,9 @@ class Decider:
 
 
 def _lexical(said: frozenset[str], option: dict[str, Any] | None, weight: float) -> float:
-    if option is None or option["type"] != "function":
+    if option is None or option["type"] == "code_interpreter":
         return 0.0
-    return weight * words.shared(said, option)
+    return weight * words.shared(said, FILE_SEARCH_WORDS if option["type"] == "file_search" else option)
 
 
 def _second(request: str, chosen: dict[str, Any], functions: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ transport: tests hand it a scripted backend or a real one, the HTTP layer only t
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 from offline_assistants.config import Settings
@@ -14,21 +15,26 @@ from offline_assistants.engine.assistants import Assistants
 from offline_assistants.engine.events import EventBus
 from offline_assistants.engine.executor import Executor
 from offline_assistants.engine.files import Files
+from offline_assistants.engine.indexer import Indexer
+from offline_assistants.engine.search import Searcher
 from offline_assistants.engine.generation import Generator
 from offline_assistants.engine.runs import Runs
 from offline_assistants.engine.threads import Threads
 from offline_assistants.engine.tooling import ToolCalling
+from offline_assistants.engine.vector_stores import VectorStores
 from offline_assistants.engine.uploads import Uploads
 from offline_assistants.engine.worker import Worker, recover
 from offline_assistants.ids import now
 from offline_assistants.llm.backend import ModelBackend
 from offline_assistants.llm.defaults import API_DEFAULTS
+from offline_assistants.retrieval.embeddings import Embedder
 from offline_assistants.schemas.runs import Run, RunStatus
 from offline_assistants.store import Database, Store
 from offline_assistants.store.recount import recount
 from offline_assistants.tools.base import Tool
 from offline_assistants.tools.code import CodeTool
 from offline_assistants.tools.code_interpreter import CodeRunner
+from offline_assistants.tools.file_search import FileSearchTool
 from offline_assistants.tools.functions import FunctionTool
 
 log = logging.getLogger(__name__)
@@ -55,17 +61,22 @@ class Engine:
         self.assistants = Assistants(self.store, self.sampling_defaults)
         self.threads = Threads(self.store, self._encode, on_delete=self._thread_deleted)
         self.files = Files(self.store, settings)
+        self._embedder: Embedder | None = None
+        self._embedder_lock = threading.Lock()
+        self.indexer = Indexer(self.store, self.embedder)
+        self.vector_stores = VectorStores(self.store, self.indexer, Searcher(self.store, self.embedder))
         self.uploads = Uploads(self.store, settings, self.files)
         self.runs = Runs(self.store, self.threads, self.bus, self.worker.submit, expiry_s=settings.run_expiry_s,
                          defaults=self.sampling_defaults)
         self.generator = Generator(backend, self.store, lambda run_id: self.executor.cancelled(run_id),
                                    defaults=self.sampling_defaults, max_output_tokens=settings.max_output_tokens)
-        tools: dict[str, Tool] = {"function": FunctionTool()}
+        tools: dict[str, Tool] = {"function": FunctionTool(),
+                                  "file_search": FileSearchTool(self.vector_stores.search_for_run)}
         if code_runner is not None:
             tools["code_interpreter"] = CodeTool(code_runner)
         tooling = ToolCalling(backend, self.store, self.runs.lifecycle, self.bus, self.generator, tools,
                               lambda data, name: self.files.create_output(data, name).id,
-                              max_rounds=settings.max_tool_rounds)
+                              max_rounds=settings.max_tool_rounds, stores_for=self.vector_stores.for_run)
         self.executor = Executor(self.store, self.runs, backend, self.generator, tooling,
                                  max_rounds=settings.max_tool_rounds)
         self._retokenize_if_needed()
@@ -73,6 +84,7 @@ class Engine:
         if ended:
             log.warning("ended %d run(s) left unfinished by a previous process", len(ended))
         self.worker.start()
+        self.indexer.start()
 
     def _thread_deleted(self, thread_id: str) -> None:
         if self.code_runner is not None:
@@ -106,7 +118,18 @@ class Engine:
             time.sleep(0.02)
         return False
 
+    def embedder(self) -> Embedder:
+        """The file-search embedder, loaded on first use (most servers never index a file)."""
+        with self._embedder_lock:
+            if self._embedder is None:
+                from offline_assistants.retrieval.embeddings import LlamaEmbedder, WordLlamaEmbedder
+
+                path = self.settings.embedding_model
+                self._embedder = LlamaEmbedder(path) if path is not None else WordLlamaEmbedder()
+            return self._embedder
+
     def close(self) -> None:
+        self.indexer.stop()
         self.worker.stop()
         if self.code_runner is not None:
             self.code_runner.close()

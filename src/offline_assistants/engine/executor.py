@@ -206,8 +206,9 @@ class Executor:
         return text
 
     def _link_files(self, turn: Turn, thread_id: str, message_id: str, text: str) -> tuple[str, list[dict[str, Any]]]:
-        """Files the run's code wrote come back as `file_path` annotations on sandbox links, as in the real API."""
-        annotations: list[dict[str, Any]] = []
+        """Files the run's code wrote come back as `file_path` annotations on sandbox links, and the passages file
+        search found as `file_citation` annotations on their markers, as in the real API."""
+        text, annotations = self._cite(turn, thread_id, message_id, text)
         for filename, file_id in turn.output_files:
             link = f"sandbox:/mnt/data/{filename}"
             if link not in text:
@@ -219,10 +220,35 @@ class Executor:
                                 "end_index": start + len(link), "file_path": {"file_id": file_id}})
         return text, annotations
 
-    def _delta(self, thread_id: str, message_id: str, piece: str) -> None:
+    def _cite(self, turn: Turn, thread_id: str, message_id: str, text: str) -> tuple[str, list[dict[str, Any]]]:
+        """`file_citation` annotations on the markers the answer holds. A small model often drops them, so an
+        answer written after a search that found something, and citing nothing, cites the best passage (an
+        answer drawn from a result cites it); that marker is streamed with its annotation."""
+        if not turn.citations:
+            return text, []
+        known = {c.marker: c.file_id for c in turn.citations}
+        added = ""
+        if not any(m in text for m in known):
+            added = ("" if not text or text.endswith((" ", "\n")) else " ") + turn.citations[0].marker
+            text += added
+        annotations: list[dict[str, Any]] = []
+        for mark, file_id in known.items():
+            start = text.find(mark)
+            while start >= 0:
+                annotations.append({"type": "file_citation", "text": mark, "start_index": start,
+                                    "end_index": start + len(mark), "file_citation": {"file_id": file_id}})
+                start = text.find(mark, start + len(mark))
+        annotations.sort(key=lambda a: a["start_index"])
+        if added:
+            self._delta(thread_id, message_id, added, [a for a in annotations if a["start_index"] >= len(text) - len(added)])
+        return text, annotations
+
+    def _delta(self, thread_id: str, message_id: str, piece: str, annotations: list[dict[str, Any]] | None = None
+               ) -> None:
         self.runs.bus.publish(thread_id, "thread.message.delta", {
             "id": message_id, "object": "thread.message.delta",
-            "delta": {"content": [{"index": 0, "type": "text", "text": {"value": piece, "annotations": []}}]},
+            "delta": {"content": [{"index": 0, "type": "text", "text": {
+                "value": piece, "annotations": [dict(a, index=i) for i, a in enumerate(annotations or [])]}}]},
         })
 
     def _emit_message(self, thread_id: str, message_id: str, event: EventName) -> None:

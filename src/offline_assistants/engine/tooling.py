@@ -60,7 +60,8 @@ Outcome = Answer | ToolRan | AwaitOutputs
 class ToolCalling:
     def __init__(self, backend: ModelBackend, store: Store, lifecycle: Lifecycle, bus: EventBus,
                  generator: Generator, tools: Mapping[str, Tool], save_output: Callable[[bytes, str], str], *,
-                 max_rounds: int) -> None:
+                 max_rounds: int, stores_for: Callable[[str, str, dict[str, Any] | None], list[str]] = (
+                     lambda assistant_id, thread_id, resources: [])) -> None:
         self.backend = backend
         self.store = store
         self.lifecycle = lifecycle
@@ -69,13 +70,15 @@ class ToolCalling:
         self.tools = tools  # by the API's tool type; a type missing here is not offered to the model
         self.save_output = save_output
         self.max_rounds = max_rounds
+        self.stores_for = stores_for  # the live vector stores a run's file search reads
         self.decider = Decider(backend)  # engine/decision.py: answer, code, or which function
 
     # --- per run ---
     def prepare(self, turn: Turn) -> None:
         """The run's usable tools, the system prompt that describes them, and (on resume) its earlier calls."""
         run = turn.run
-        turn.tools = [t for t in run.tools if t["type"] in self.tools]
+        turn.tools = [t for t in run.tools if t["type"] in self.tools
+                      and (t["type"] != "file_search" or self.vector_store_ids(turn))]
         turn.tool_choice = run.tool_choice or "auto"
         if not turn.tools or turn.tool_choice == "none":
             turn.tools = []
@@ -186,29 +189,37 @@ class ToolCalling:
                 if other is not None:
                     pending.append((spec, other))
                     step.add(tool.entry(spec))
-        if any(self.tools[c["type"]].type == "code_interpreter" for c in step.calls):
-            return self._run_code(turn, step, usage)
+        if specs[0]["type"] != "function":  # code and file search run here, alone in their step
+            return self._run_server(turn, step, usage, specs[0])
         self._require(turn, step, usage)
         return AwaitOutputs()
 
-    def _run_code(self, turn: Turn, step: _StepStream, usage: list[int]) -> ToolRan:
-        tool = self.tools["code_interpreter"]
+    def _run_server(self, turn: Turn, step: _StepStream, usage: list[int], spec: dict[str, Any]) -> ToolRan:
+        tool = self.tools[spec["type"]]
         context = ToolContext(
             turn.thread_id,
             input_files=lambda: self.store.files.code_inputs(turn.run.assistant_id, turn.thread_id,
                                                              turn.tool_resources),
-            save_output=self.save_output)
-        ran = tool.run(context, step.calls[0])
+            save_output=self.save_output,
+            vector_store_ids=lambda: self.vector_store_ids(turn),
+            round=len(turn.exchanges))
+        ran = tool.run(context, spec, step.calls[0])
         assert isinstance(ran, Ran)
         turn.last_call_failed = ran.failed
         turn.output_files += ran.files
-        outputs = ran.entry["code_interpreter"]["outputs"]
+        turn.citations += ran.citations
+        outputs = (ran.entry.get("code_interpreter") or {}).get("outputs")
         if outputs:
             step.delta(0, {"code_interpreter": {"outputs": [dict(o, index=i) for i, o in enumerate(outputs)]}})
         step.calls[0] = dict(ran.entry, id=step.calls[0]["id"])
         step.finish(usage)
         self._exchange(turn, tool.transcript(step.calls[0])[0], ran.result)
         return ToolRan()
+
+    def vector_store_ids(self, turn: Turn) -> list[str]:
+        if turn.vector_store_ids is None:
+            turn.vector_store_ids = self.stores_for(turn.run.assistant_id, turn.thread_id, turn.tool_resources)
+        return turn.vector_store_ids
 
     def _require(self, turn: Turn, step: _StepStream, usage: list[int]) -> None:
         """Stop the run until the client submits the outputs of the step's function calls."""
@@ -253,7 +264,7 @@ class ToolCalling:
             code = _code_argument(calls[0].arguments)
             step.delta(0, {"code_interpreter": {"input": code}})
             step.calls[0]["code_interpreter"]["input"] = code
-            return self._run_code(turn, step, usage)
+            return self._run_server(turn, step, usage, {"type": "code_interpreter"})
         functions = [c for c in calls if c.name in names][: None if turn.run.parallel_tool_calls else 1]
         step = self._open_step(turn, [{"type": "function", "function": {
             "name": c.name, "arguments": c.arguments, "output": None}} for c in functions])

@@ -8,6 +8,7 @@ from typing import Any
 
 from offline_assistants.llm.backend import Constraint
 from offline_assistants.schemas.runs import Run
+from offline_assistants.tools.base import Citation
 
 DEFAULT_SYSTEM = "You are a helpful assistant."
 
@@ -73,6 +74,8 @@ class Turn:
     last_call_failed: bool = False
     request: str | None = None  # the user's latest words, read once when a tool decision needs them
     output_files: list[tuple[str, str]] = field(default_factory=list)  # (filename, file_id) made by tools
+    citations: list[Citation] = field(default_factory=list)  # sources file search gave the answer
+    vector_store_ids: list[str] | None = None  # the live stores file search reads, found once per run
 
     @property
     def thread_id(self) -> str:

@@ -9,6 +9,7 @@ from offline_assistants.store.messages import MessageStore
 from offline_assistants.store.runs import RunStore
 from offline_assistants.store.threads import ThreadStore
 from offline_assistants.store.uploads import UploadStore
+from offline_assistants.store.vector_stores import VectorStoreStore
 
 
 class Store:
@@ -20,6 +21,7 @@ class Store:
         self.runs = RunStore(database)
         self.files = FileStore(database)
         self.uploads = UploadStore(database)
+        self.vector_stores = VectorStoreStore(database)
 
     def close(self) -> None:
         self.database.close()

@@ -66,6 +66,11 @@ class FileStore:
                 files[found["filename"]] = Path(found["path"])
         return files
 
+    def filename(self, file_id: str) -> str:
+        """The file's name, or "" once the file itself was deleted (a vector store may still hold its chunks)."""
+        row = self.db.query_one("SELECT filename FROM files WHERE id = ?", (file_id,))
+        return str(row["filename"]) if row else ""
+
     def check_exists(self, file_ids: list[str], param: str) -> None:
         for file_id in file_ids:
             if self.db.query_one("SELECT 1 AS x FROM files WHERE id = ?", (file_id,)) is None:

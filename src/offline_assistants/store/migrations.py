@@ -152,6 +152,63 @@ def m002_meta(db: sqlite_utils.Database) -> None:
 
 
 @migration
+def m003_vector_stores(db: sqlite_utils.Database) -> None:
+    # Vector stores, their files and batches, and the chunks file search ranks (FTS5 BM25 + embeddings).
+    _run_script(
+        db,
+        """
+        CREATE TABLE vector_stores (
+            pk INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            created_at INTEGER NOT NULL,
+            name TEXT NOT NULL DEFAULT '',
+            description TEXT,
+            metadata TEXT NOT NULL DEFAULT '{}',
+            expires_after TEXT,
+            expires_at INTEGER,
+            last_active_at INTEGER,
+            thread_id TEXT
+        );
+        CREATE INDEX vector_stores_thread ON vector_stores(thread_id);
+        CREATE TABLE vector_store_files (
+            pk INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL,
+            vector_store_id TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            last_error TEXT,
+            usage_bytes INTEGER NOT NULL DEFAULT 0,
+            chunking_strategy TEXT,
+            attributes TEXT,
+            batch_id TEXT,
+            text TEXT,
+            UNIQUE (vector_store_id, id)
+        );
+        CREATE INDEX vector_store_files_store ON vector_store_files(vector_store_id, pk);
+        CREATE INDEX vector_store_files_batch ON vector_store_files(batch_id);
+        CREATE TABLE vector_store_file_batches (
+            pk INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            vector_store_id TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            status TEXT NOT NULL
+        );
+        CREATE TABLE chunks (
+            pk INTEGER PRIMARY KEY AUTOINCREMENT,
+            vector_store_id TEXT NOT NULL,
+            file_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            embedding BLOB NOT NULL
+        );
+        CREATE INDEX chunks_file ON chunks(vector_store_id, file_id, seq);
+        CREATE VIRTUAL TABLE chunks_fts USING fts5(text, content='chunks', content_rowid='pk',
+                                                   tokenize='porter unicode61')
+        """,
+    )
+
+
+@migration
 def m004_uploads(db: sqlite_utils.Database) -> None:
     # Uploads and their parts; a part's bytes lie on disk at `path`. `claimed`: a completion is joining the parts.
     _run_script(

@@ -25,6 +25,16 @@ class ToolContext:
     thread_id: str
     input_files: Callable[[], dict[str, Path]]  # filename -> path, read only when a tool needs them
     save_output: Callable[[bytes, str], str]  # stores a file a tool made, returns its file id
+    vector_store_ids: Callable[[], list[str]] = list  # the stores file search may read (assistant's, thread's)
+    round: int = 0  # which tool call of the run this is: file search numbers its citation markers by it
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A source the answer may cite: its marker as the model sees it, and the file it stands for."""
+
+    marker: str  # 【round:index†filename】, the real API's form
+    file_id: str
 
 
 @dataclass
@@ -35,6 +45,7 @@ class Ran:
     result: str  # the text the model reads as the tool's reply
     failed: bool = False
     files: list[tuple[str, str]] = field(default_factory=list)  # (filename, file_id) the call wrote
+    citations: list[Citation] = field(default_factory=list)  # sources the answer should cite
 
 
 class Writer(Protocol):
@@ -73,7 +84,7 @@ class Tool(Protocol):
         """Put the written body into the call's entry."""
         ...
 
-    def run(self, context: ToolContext, entry: dict[str, Any]) -> Ran | None:
+    def run(self, context: ToolContext, spec: dict[str, Any], entry: dict[str, Any]) -> Ran | None:
         """Run the call; None when the client runs it (the run waits in requires_action)."""
         ...
 

@@ -95,7 +95,7 @@ class CodeTool:
     def record(self, entry: dict[str, Any], body: str) -> None:
         entry["code_interpreter"] = {**entry["code_interpreter"], "input": body}
 
-    def run(self, context: ToolContext, entry: dict[str, Any]) -> Ran:
+    def run(self, context: ToolContext, spec: dict[str, Any], entry: dict[str, Any]) -> Ran:
         code = entry["code_interpreter"]["input"]
         result = self.runner.execute(context.thread_id, code, input_files=context.input_files())
         outputs: list[dict[str, Any]] = []

@@ -61,7 +61,7 @@ class FunctionTool:
     def record(self, entry: dict[str, Any], body: str) -> None:
         entry["function"] = {**entry["function"], "arguments": body}
 
-    def run(self, context: ToolContext, entry: dict[str, Any]) -> Ran | None:
+    def run(self, context: ToolContext, spec: dict[str, Any], entry: dict[str, Any]) -> Ran | None:
         return None  # the client runs functions: submit_tool_outputs brings the output
 
     def transcript(self, entry: dict[str, Any]) -> tuple[str, str]:

@@ -1,0 +1,142 @@
+"""Vector stores over the official SDK, on a real index (FTS5 + the WordLlama embedder) and files the tests write:
+upload_and_poll, batches, search with filters and thresholds, file content, deletion, expiry, and bad input."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+
+import openai
+import pytest
+
+from offline_assistants.engine import Engine
+
+NOTES = b"""# Project notes
+
+The staging server is called heliotrope and runs in the Lisbon data centre.
+Backups happen every night at 02:30 and are kept for ninety days.
+
+## Cooking
+The best pancakes use buttermilk, a pinch of salt and a hot cast iron pan.
+"""
+RECIPES = b"Soup of the day: roasted tomato with basil. Bread is baked each morning with rye flour.\n"
+
+
+def upload(client: openai.OpenAI, name: str, data: bytes) -> str:
+    return client.files.create(file=(name, io.BytesIO(data)), purpose="assistants").id
+
+
+def wait_indexed(engine: Engine, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not engine.indexer.idle():
+        assert time.monotonic() < deadline, "indexing did not finish"
+        time.sleep(0.05)
+
+
+def test_upload_and_poll_then_search_finds_the_planted_fact(client: openai.OpenAI, engine: Engine) -> None:
+    store = client.vector_stores.create(name="notes", metadata={"team": "ops"})
+    assert store.object == "vector_store" and store.status == "completed" and store.file_counts.total == 0
+    done = client.vector_stores.files.upload_and_poll(vector_store_id=store.id,
+                                                      file=("notes.md", io.BytesIO(NOTES)))
+    assert done.status == "completed" and done.last_error is None and done.usage_bytes > 0
+    assert done.chunking_strategy is not None and done.chunking_strategy.type == "static"
+    again = client.vector_stores.retrieve(store.id)
+    assert again.file_counts.completed == 1 and again.file_counts.total == 1 and again.usage_bytes > 0
+    results = client.vector_stores.search(store.id, query="What is the staging server called?")
+    hits = list(results)
+    assert hits and hits[0].filename == "notes.md" and "heliotrope" in hits[0].content[0].text
+    assert all(0.0 <= h.score <= 1.0 for h in hits)
+    content = list(client.vector_stores.files.content(done.id, vector_store_id=store.id))
+    assert "heliotrope" in "".join(c.text or "" for c in content)
+
+
+def test_batches_filters_threshold_and_delete(client: openai.OpenAI, engine: Engine) -> None:
+    store = client.vector_stores.create(name="two")
+    a, b = upload(client, "notes.md", NOTES), upload(client, "recipes.txt", RECIPES)
+    client.vector_stores.files.create(vector_store_id=store.id, file_id=a, attributes={"kind": "ops", "year": 2024})
+    batch = client.vector_stores.file_batches.create(vector_store_id=store.id, file_ids=[b],
+                                                     attributes={"kind": "food", "year": 2025})
+    assert batch.object == "vector_store.files_batch" and batch.file_counts.total == 1
+    wait_indexed(engine)
+    assert client.vector_stores.file_batches.retrieve(batch.id, vector_store_id=store.id).status == "completed"
+    listed = client.vector_stores.file_batches.list_files(batch.id, vector_store_id=store.id)
+    assert [f.id for f in listed] == [b]
+    assert {f.id for f in client.vector_stores.files.list(store.id, filter="completed")} == {a, b}
+
+    query = "bread baked with rye flour"
+    assert list(client.vector_stores.search(store.id, query=query))[0].file_id == b
+    only_ops = list(client.vector_stores.search(store.id, query=query,
+                                                filters={"type": "eq", "key": "kind", "value": "ops"}))
+    assert only_ops and {h.file_id for h in only_ops} == {a}  # filtered before the cut: the ops file still shows
+    recent = list(client.vector_stores.search(store.id, query=query, filters={"type": "and", "filters": [
+        {"type": "gte", "key": "year", "value": 2025}, {"type": "ne", "key": "kind", "value": "ops"}]}))
+    assert {h.file_id for h in recent} == {b}
+    assert list(client.vector_stores.search(store.id, query=query,
+                                            ranking_options={"score_threshold": 0.999})) == []
+
+    client.vector_stores.files.delete(b, vector_store_id=store.id)
+    assert all(h.file_id != b for h in client.vector_stores.search(store.id, query=query))
+    assert client.vector_stores.retrieve(store.id).file_counts.total == 1
+    deleted = client.vector_stores.delete(store.id)
+    assert deleted.deleted and deleted.object == "vector_store.deleted"
+    with pytest.raises(openai.NotFoundError):
+        client.vector_stores.retrieve(store.id)
+
+
+def test_unsupported_and_empty_files_fail_with_the_api_codes(client: openai.OpenAI) -> None:
+    store = client.vector_stores.create()
+    bad = client.vector_stores.files.upload_and_poll(vector_store_id=store.id,
+                                                     file=("blob.xyz", io.BytesIO(b"\x00\x01\x02")))
+    assert bad.status == "failed" and bad.last_error is not None and bad.last_error.code == "unsupported_file"
+    empty = client.vector_stores.files.upload_and_poll(vector_store_id=store.id, file=("empty.txt", io.BytesIO(b"  ")))
+    assert empty.status == "failed" and empty.last_error is not None and empty.last_error.code == "invalid_file"
+    assert client.vector_stores.retrieve(store.id).file_counts.failed == 2
+
+
+def test_bad_input_gets_the_real_4xx_and_changes_nothing(client: openai.OpenAI) -> None:
+    store = client.vector_stores.create(name="kept")
+    with pytest.raises(openai.BadRequestError) as exc:
+        client.vector_stores.search(store.id, query="x", max_num_results=51)
+    assert exc.value.body["param"] == "max_num_results"  # type: ignore[index]
+    with pytest.raises(openai.BadRequestError) as exc:
+        client.vector_stores.search(store.id, query="x", filters={"type": "and", "filters": [{"type": "zz"}]})
+    assert str(exc.value.body["param"]).startswith("filters")  # type: ignore[index]
+    with pytest.raises(openai.BadRequestError):
+        client.vector_stores.create(chunking_strategy={"type": "static", "static": {
+            "max_chunk_size_tokens": 100, "chunk_overlap_tokens": 60}})
+    with pytest.raises(openai.NotFoundError):
+        client.vector_stores.files.create(vector_store_id=store.id, file_id="file-missing")
+    with pytest.raises(openai.NotFoundError):
+        client.vector_stores.create(file_ids=["file-missing"])
+    with pytest.raises(openai.BadRequestError):
+        client.vector_stores.create(extra_body={"colour": "red"})
+    assert [s.name for s in client.vector_stores.list()] == ["kept"]
+
+
+def test_an_expired_store_is_reported_expired_and_not_searched(client: openai.OpenAI, engine: Engine) -> None:
+    store = client.vector_stores.create(name="old", expires_after={"anchor": "last_active_at", "days": 1})
+    assert store.expires_at == store.last_active_at + 86_400  # type: ignore[operator]
+    client.vector_stores.files.upload_and_poll(vector_store_id=store.id, file=("notes.md", io.BytesIO(NOTES)))
+    engine.store.vector_stores.update(store.id, {"expires_at": 1})
+    assert client.vector_stores.retrieve(store.id).status == "expired"
+    assert list(client.vector_stores.search(store.id, query="heliotrope")) == []
+
+
+def test_indexing_left_in_progress_resumes_after_a_restart(make_engine: Callable[..., Engine],
+                                                           client: openai.OpenAI, engine: Engine) -> None:
+    store = client.vector_stores.create()
+    file_id = upload(client, "notes.md", NOTES)
+    engine.indexer.stop()  # as if the process died before indexing
+    client.vector_stores.files.create(vector_store_id=store.id, file_id=file_id)
+    assert client.vector_stores.files.retrieve(file_id, vector_store_id=store.id).status == "in_progress"
+    from offline_assistants.config import Settings
+    from offline_assistants.llm.scripted import ScriptedBackend
+
+    data_dir = engine.settings.data_dir
+    again = Engine(Settings(data_dir=data_dir), ScriptedBackend())
+    try:
+        wait_indexed(again)
+        assert again.vector_stores.get_file(store.id, file_id).status == "completed"
+    finally:
+        again.close()
