@@ -140,3 +140,56 @@ def test_indexing_left_in_progress_resumes_after_a_restart(make_engine: Callable
         assert again.vector_stores.get_file(store.id, file_id).status == "completed"
     finally:
         again.close()
+
+
+def test_a_run_searches_the_files_and_cites_what_it_found(make_engine: Callable[..., Engine],
+                                                          make_client: Callable[..., openai.OpenAI]) -> None:
+    from offline_assistants.llm.scripted import ScriptedBackend
+
+    backend = ScriptedBackend([" search the files.", '{"query": "staging server"}', "It is called heliotrope."])
+    engine = make_engine(backend)
+    client = make_client(engine)
+    store = client.vector_stores.create(name="notes")
+    client.vector_stores.files.upload_and_poll(vector_store_id=store.id, file=("notes.md", io.BytesIO(NOTES)))
+    assistant = client.beta.assistants.create(model="gpt-4o", tools=[{"type": "file_search"}],
+                                              tool_resources={"file_search": {"vector_store_ids": [store.id]}})
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "What is the staging server called?"}])
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+    assert run.status == "completed", run.last_error
+    steps = client.beta.threads.runs.steps.list(thread_id=thread.id, run_id=run.id, order="asc").data
+    call = steps[0].step_details.tool_calls[0]  # type: ignore[union-attr]
+    assert call.type == "file_search" and call.file_search.ranking_options is not None  # type: ignore[union-attr]
+    results = call.file_search.results or []  # type: ignore[union-attr]
+    assert results and results[0].file_name == "notes.md"
+    # The model read the passages under their markers, and its answer cites the best one.
+    assert "【0:0†notes.md】" in backend.text(backend.prompts[-1])
+    message = client.beta.threads.messages.list(thread.id).data[0]
+    text = message.content[0].text  # type: ignore[union-attr]
+    citations = [a for a in text.annotations if a.type == "file_citation"]
+    assert citations, text
+    for a in citations:
+        assert text.value[a.start_index:a.end_index] == a.text == "【0:0†notes.md】"
+        assert a.file_citation.file_id == results[0].file_id  # type: ignore[union-attr]
+
+
+def test_on_the_default_model_a_question_about_the_files_is_searched_and_cited(
+        real_client: openai.OpenAI) -> None:
+    client = real_client
+    store = client.vector_stores.create(name="notes")
+    client.vector_stores.files.upload_and_poll(vector_store_id=store.id, file=("notes.md", io.BytesIO(NOTES)))
+    assistant = client.beta.assistants.create(model="gpt-4o", tools=[{"type": "file_search"}],
+                                              tool_resources={"file_search": {"vector_store_ids": [store.id]}})
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "What is the staging server called?"}])
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+    assert run.status == "completed", run.last_error
+    steps = client.beta.threads.runs.steps.list(thread_id=thread.id, run_id=run.id, order="asc").data
+    assert [s.type for s in steps] == ["tool_calls", "message_creation"]
+    assert steps[0].step_details.tool_calls[0].type == "file_search"  # type: ignore[union-attr]
+    text = client.beta.threads.messages.list(thread.id).data[0].content[0].text  # type: ignore[union-attr]
+    citations = [a for a in text.annotations if a.type == "file_citation"]
+    assert citations and all(text.value[a.start_index:a.end_index] == a.text for a in citations)
+    # A question the files say nothing about is answered without searching.
+    other = client.beta.threads.create(messages=[{"role": "user", "content": "What is the capital of France?"}])
+    plain = client.beta.threads.runs.create_and_poll(thread_id=other.id, assistant_id=assistant.id)
+    kinds = [s.type for s in client.beta.threads.runs.steps.list(thread_id=other.id, run_id=plain.id).data]
+    assert plain.status == "completed" and kinds == ["message_creation"]

@@ -86,9 +86,10 @@ class Decider:
         self._null: OrderedDict[str, list[float]] = OrderedDict()
 
     def choose(self, system: list[int], prompt: list[int], options: list[dict[str, Any] | None], *,
-               request: str, cache_key: str | None) -> Decision:
+               request: str, cache_key: str | None, files_hold: int = 0) -> Decision:
         """The chosen option and how many prompt tokens the scoring read. `prompt` is the whole prompt up to the
-        assistant's turn; `system` its system part, which the calibration reuses; `request` the user's words."""
+        assistant's turn; `system` its system part, which the calibration reuses; `request` the user's words;
+        `files_hold`: how many of the request's content words the run's vector stores hold (file search)."""
         backend = self.backend
         texts = [option_text(o) for o in options]
         encoded = [backend.encode_text(t) for t in texts]
@@ -98,7 +99,9 @@ class Decider:
         null, null_read = self._null_scores(system, lead, texts, encoded)
         read += null_read
         said = words.stems(request)
-        adjusted = [s - n + _bias(o) + _lexical(said, o, LEXICAL_WEIGHT) for s, n, o in zip(scores, null, options)]
+        adjusted = [s - n + _bias(o) + _lexical(said, o, LEXICAL_WEIGHT)
+                    + (LEXICAL_WEIGHT * files_hold if o is not None and o["type"] == "file_search" else 0.0)
+                    for s, n, o in zip(scores, null, options)]
         best = max(range(len(options)), key=lambda i: (adjusted[i], options[i] is None))  # a tie answers
         chosen = options[best]
         functions = [o for o in options if o is not None and o["type"] == "function"]

@@ -76,7 +76,8 @@ class Engine:
             tools["code_interpreter"] = CodeTool(code_runner)
         tooling = ToolCalling(backend, self.store, self.runs.lifecycle, self.bus, self.generator, tools,
                               lambda data, name: self.files.create_output(data, name).id,
-                              max_rounds=settings.max_tool_rounds, stores_for=self.vector_stores.for_run)
+                              max_rounds=settings.max_tool_rounds, stores_for=self.vector_stores.for_run,
+                              files_hold=self.vector_stores.evidence)
         self.executor = Executor(self.store, self.runs, backend, self.generator, tooling,
                                  max_rounds=settings.max_tool_rounds)
         self._retokenize_if_needed()

@@ -61,7 +61,8 @@ class ToolCalling:
     def __init__(self, backend: ModelBackend, store: Store, lifecycle: Lifecycle, bus: EventBus,
                  generator: Generator, tools: Mapping[str, Tool], save_output: Callable[[bytes, str], str], *,
                  max_rounds: int, stores_for: Callable[[str, str, dict[str, Any] | None], list[str]] = (
-                     lambda assistant_id, thread_id, resources: [])) -> None:
+                     lambda assistant_id, thread_id, resources: []),
+                 files_hold: Callable[[list[str], str], int] = lambda store_ids, request: 0) -> None:
         self.backend = backend
         self.store = store
         self.lifecycle = lifecycle
@@ -71,6 +72,7 @@ class ToolCalling:
         self.save_output = save_output
         self.max_rounds = max_rounds
         self.stores_for = stores_for  # the live vector stores a run's file search reads
+        self.files_hold = files_hold  # how many of a request's words those stores hold (engine/decision.py)
         self.decider = Decider(backend)  # engine/decision.py: answer, code, or which function
 
     # --- per run ---
@@ -155,8 +157,11 @@ class ToolCalling:
             options.append(None)  # answering
         if len(options) <= 1:
             return Decision(options[0] if options else None, 0)
-        decision = self.decider.choose(turn.system, prompt, options, request=self._request(turn),
-                                       cache_key=turn.thread_id)
+        request = self._request(turn)
+        holds = (self.files_hold(self.vector_store_ids(turn), request)
+                 if any(o is not None and o["type"] == "file_search" for o in options) else 0)
+        decision = self.decider.choose(turn.system, prompt, options, request=request, cache_key=turn.thread_id,
+                                       files_hold=holds)
         self.generator.add_usage(turn, budget, decision.read, 0)
         return decision
 

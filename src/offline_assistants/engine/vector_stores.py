@@ -16,6 +16,7 @@ from offline_assistants.engine.search import Searcher
 from offline_assistants.errors import InvalidRequest, NotFound
 from offline_assistants.ids import new_id, now
 from offline_assistants.retrieval.filters import validate
+from offline_assistants.retrieval.ranking import query_terms
 from offline_assistants.schemas.common import Deleted, ListParams, Page, merged_metadata
 from offline_assistants.schemas.vector_stores import (
     BatchFile,
@@ -121,6 +122,12 @@ class VectorStores:
         ids = self.live(self.store.vector_stores.attached(assistant_id, thread_id, run_resources))
         self.touch(ids)
         return ids
+
+    def evidence(self, store_ids: builtins.list[str], request: str) -> int:
+        """How many of the request's content words the stores hold: the file search decision's word prior (a
+        request about what the files say shares their words; "What is the capital of France?" shares none)."""
+        terms = [f'"{t}"' for t in query_terms(request)]
+        return self.store.vector_stores.terms_found(terms, store_ids)
 
     def search_for_run(self, store_ids: builtins.list[str], query: str, max_results: int,
                        threshold: float | None) -> builtins.list[Any]:

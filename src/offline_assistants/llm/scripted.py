@@ -72,7 +72,8 @@ class ScriptedBackend:
         """A scripted decision. Outside a conversation (no cache_key) the scripted model has no preference: every
         option scores 0. Otherwise the next scripted reply decides: a dict {option text: log-probability} is
         consumed and scores each option (unlisted: -10); a text such as " call get_weather.", " run Python
-        code." or " answer directly." scores 0 for the options that mention that function, Python code or
+        code.", " search the files."
+        or " answer directly." scores 0 for the options that mention that function, Python code or
         answering and -10 for the rest, and is consumed by the generation that follows the decision."""
         self.prompts.append(list(prompt))
         texts = [self.text(o) for o in options]
@@ -124,4 +125,6 @@ def _mentions(option: str, decision: str) -> bool:
         return re.search(rf"(?<![\w]){re.escape(words[1])}(?![\w])", option) is not None
     if "Python" in decision:
         return "Python" in option
+    if "search" in decision:
+        return "search" in option
     return "answer" in option

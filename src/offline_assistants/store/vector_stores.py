@@ -239,6 +239,21 @@ class VectorStoreStore:
             (match, *store_ids, limit))
         return {int(r["pk"]): float(r["score"]) for r in rows}
 
+    def terms_found(self, terms: list[str], store_ids: list[str]) -> int:
+        """How many of these terms (FTS5 strings, already quoted) occur in the stores' completed files."""
+        if not store_ids:
+            return 0
+        marks = ",".join("?" * len(store_ids))
+        found = 0
+        for term in terms:
+            row = self.db.query_one(
+                f"SELECT 1 AS x FROM chunks_fts JOIN chunks c ON c.pk = chunks_fts.rowid "
+                f"JOIN vector_store_files f ON f.vector_store_id = c.vector_store_id AND f.id = c.file_id "
+                f"WHERE chunks_fts MATCH ? AND c.vector_store_id IN ({marks}) AND f.status = 'completed' LIMIT 1",
+                (term, *store_ids))
+            found += row is not None
+        return found
+
     def file_attributes(self, store_ids: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
         if not store_ids:
             return {}
