@@ -7,7 +7,7 @@ wordllama wheel: no network), the one the default embedder sees.
 Cuts never split a word. A chunk's end is pulled back from its token limit to the best boundary in the last fifth
 of the chunk: a blank line, else a sentence end, else a line end; failing those, the last whitespace anywhere in
 it. The next chunk starts `overlap` tokens before that end, pushed forward to a sentence start if one is near
-(within a quarter of the overlap) and otherwise to the next word start. So a chunk holds at most `max_tokens`
+(within the first half of the overlap) and otherwise to the next word start. So a chunk holds at most `max_tokens`
 tokens and shares at most `overlap_tokens` with the one before. The one exception: a "word" longer than a chunk
 (a base64 blob, a minified line, unspaced CJK text) has no whitespace to cut at and is cut at a token boundary.
 
@@ -129,7 +129,7 @@ def _next_start(text: str, pos: int, end: int, starts: np.ndarray, first: int, l
     s = int(starts[j]) if j < len(starts) else end
     if s >= end:
         return _first_non_space(text, end)
-    reach = s + max(1, (end - s) // 4)
+    reach = s + max(1, (end - s) // 2)
     m = _SENTENCE_START.search(text, s, reach)
     if m and m.end() < end:
         return m.end()
