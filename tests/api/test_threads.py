@@ -26,6 +26,7 @@ def test_create_empty(any_client: openai.OpenAI) -> None:
 
 def test_create_with_messages_tool_resources_and_metadata(any_client: openai.OpenAI) -> None:
     f = any_client.files.create(file=("notes.txt", b"some notes"), purpose="assistants")
+    vs = any_client.vector_stores.create(name="thread notes")
     t = any_client.beta.threads.create(
         messages=[
             {"role": "user", "content": "first"},
@@ -33,13 +34,13 @@ def test_create_with_messages_tool_resources_and_metadata(any_client: openai.Ope
             {"role": "user", "content": [{"type": "text", "text": "third"}],
              "attachments": [{"file_id": f.id, "tools": [{"type": "code_interpreter"}]}], "metadata": {"n": "3"}},
         ],
-        tool_resources={"code_interpreter": {"file_ids": [f.id]}, "file_search": {"vector_store_ids": ["vs_abc"]}},
+        tool_resources={"code_interpreter": {"file_ids": [f.id]}, "file_search": {"vector_store_ids": [vs.id]}},
         metadata={"user": "jane"},
     )
     assert t.metadata == {"user": "jane"}
     assert t.tool_resources is not None
     assert t.tool_resources.code_interpreter is not None and t.tool_resources.code_interpreter.file_ids == [f.id]
-    assert t.tool_resources.file_search is not None and t.tool_resources.file_search.vector_store_ids == ["vs_abc"]
+    assert t.tool_resources.file_search is not None and t.tool_resources.file_search.vector_store_ids == [vs.id]
     msgs = any_client.beta.threads.messages.list(t.id, order="asc").data
     assert [m.role for m in msgs] == ["user", "assistant", "user"]
     assert [m.content[0].text.value for m in msgs] == ["first", "second", "third"]  # type: ignore[union-attr]
@@ -56,8 +57,9 @@ def test_retrieve(any_client: openai.OpenAI) -> None:
 
 
 def test_update_metadata(any_client: openai.OpenAI) -> None:
+    vs = any_client.vector_stores.create()
     t = any_client.beta.threads.create(metadata={"a": "1", "b": "2"},
-                                       tool_resources={"file_search": {"vector_store_ids": ["vs_1"]}})
+                                       tool_resources={"file_search": {"vector_store_ids": [vs.id]}})
     u = any_client.beta.threads.update(t.id, metadata={"c": "3", "a": "one"})
     assert u.metadata == {"a": "one", "b": "2", "c": "3"}  # merged, as the hosted API does
     assert u.tool_resources == t.tool_resources  # untouched by a metadata-only update
@@ -144,3 +146,26 @@ def test_create_is_all_or_nothing(client: openai.OpenAI, engine: Engine, monkeyp
     assert count(engine, "threads") == 1 and count(engine, "messages") == 1
     texts = [m.content[0].text.value for m in client.beta.threads.messages.list(t.id)]  # type: ignore[union-attr]
     assert texts == ["ok"]
+
+
+def test_unknown_vector_stores_are_refused_and_inline_ones_made(any_client: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as exc:
+        any_client.beta.threads.create(tool_resources={"file_search": {"vector_store_ids": ["vs_nope"]}})
+    assert exc.value.body["param"] == "tool_resources.file_search.vector_store_ids"  # type: ignore[index]
+    f = any_client.files.create(file=("notes.txt", b"the launch code is tulip"), purpose="assistants")
+    t = any_client.beta.threads.create(tool_resources={"file_search": {"vector_stores": [{"file_ids": [f.id]}]}})
+    assert t.tool_resources is not None and t.tool_resources.file_search is not None
+    [made] = t.tool_resources.file_search.vector_store_ids or []
+    assert [x.id for x in any_client.vector_stores.files.list(made)] == [f.id]
+
+
+def test_a_file_attached_for_file_search_goes_into_the_thread_store(any_client: openai.OpenAI) -> None:
+    f = any_client.files.create(file=("notes.txt", b"the launch code is tulip"), purpose="assistants")
+    t = any_client.beta.threads.create()
+    any_client.beta.threads.messages.create(t.id, role="user", content="read this",
+                                            attachments=[{"file_id": f.id, "tools": [{"type": "file_search"}]}])
+    thread = any_client.beta.threads.retrieve(t.id)
+    assert thread.tool_resources is not None and thread.tool_resources.file_search is not None
+    [store_id] = thread.tool_resources.file_search.vector_store_ids or []
+    store = any_client.vector_stores.retrieve(store_id)
+    assert store.file_counts.total == 1 and store.expires_after is not None and store.expires_after.days == 7

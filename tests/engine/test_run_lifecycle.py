@@ -102,7 +102,8 @@ def test_one_active_run_per_thread_and_no_messages_meanwhile(make_engine: Callab
 
 
 def test_cancel_mid_generation_keeps_partial_message(make_engine: Callable[..., Engine]) -> None:
-    backend = ScriptedBackend(["word " * 200], delay_s=0.01)
+    reply = " ".join(f"word{i}" for i in range(200))  # no repeats: the loop guard must not end it before the cancel
+    backend = ScriptedBackend([reply], delay_s=0.01)
     engine = make_engine(backend)
     asst, thread = setup(engine)
     run, _ = engine.runs.create(thread, RunCreate(assistant_id=asst))
@@ -117,13 +118,13 @@ def test_cancel_mid_generation_keeps_partial_message(make_engine: Callable[..., 
     assert len(messages) == 1
     partial = messages[0]
     assert partial.status == "incomplete" and partial.incomplete_details == {"reason": "run_cancelled"}
-    assert 0 < len(partial.content[0]["text"]["value"]) < len("word " * 200)
+    assert 0 < len(partial.content[0]["text"]["value"]) < len(reply)
     step = engine.runs.list_steps(thread, run.id, _params()).data[0]
     assert step.status == "cancelled" and step.cancelled_at
 
 
 def test_cancel_queued_run(make_engine: Callable[..., Engine]) -> None:
-    backend = ScriptedBackend(["x " * 100, "y"], delay_s=0.02)
+    backend = ScriptedBackend([" ".join(f"x{i}" for i in range(100)), "y"], delay_s=0.02)  # no repeats: no loop stop
     engine = make_engine(backend)
     asst, t1 = setup(engine)
     _, t2 = setup(engine)

@@ -1,16 +1,20 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from offline_assistants.ids import new_id, now
 from offline_assistants.llm.defaults import API_DEFAULTS, SamplingDefaults
 from offline_assistants.schemas.assistants import Assistant, AssistantCreate, AssistantUpdate
-from offline_assistants.schemas.common import Deleted, ListParams, Page, dump, dump_tools, merged_metadata
+from offline_assistants.schemas.common import Deleted, ListParams, Page, ToolResources, dump, dump_tools, merged_metadata
 from offline_assistants.store import Store
 
 
 class Assistants:
-    def __init__(self, store: Store, defaults: SamplingDefaults = API_DEFAULTS) -> None:
+    def __init__(self, store: Store, defaults: SamplingDefaults = API_DEFAULTS,
+                 expand: Callable[[ToolResources | None], ToolResources | None] = lambda r: r) -> None:
         self.store = store
         self.defaults = defaults
+        self.expand = expand  # tool_resources' inline vector_stores made into stores (engine/vector_stores.py)
 
     def _echo(self, assistant: Assistant) -> Assistant:
         """Unset temperature / top_p are stored as unset (a later model brings its own), and shown as the values a
@@ -25,6 +29,7 @@ class Assistants:
     def create(self, req: AssistantCreate) -> Assistant:
         if req.tool_resources is not None:
             self.store.files.check_tool_resources(req.tool_resources)
+        resources = self.expand(req.tool_resources)
         return self._echo(self.store.assistants.insert({
             "id": new_id("assistant"),
             "created_at": now(),
@@ -33,7 +38,7 @@ class Assistants:
             "description": req.description,
             "instructions": req.instructions,
             "tools": dump_tools(req.tools),
-            "tool_resources": dump(req.tool_resources),
+            "tool_resources": dump(resources),
             "metadata": req.metadata or {},
             "temperature": req.temperature,
             "top_p": req.top_p,
@@ -52,6 +57,7 @@ class Assistants:
             elif field in ("tool_resources", "response_format"):
                 if field == "tool_resources" and value is not None:
                     self.store.files.check_tool_resources(value)
+                    value = self.expand(value)
                 value = dump(value)
             elif field == "metadata":
                 value = merged_metadata(self.store.assistants.get(assistant_id).metadata, value)

@@ -58,13 +58,14 @@ class Engine:
         self.worker = Worker(self._execute, self._expire)
         self.sampling_defaults = getattr(backend, "sampling_defaults", API_DEFAULTS).override(
             settings.temperature, settings.top_p)
-        self.assistants = Assistants(self.store, self.sampling_defaults)
-        self.threads = Threads(self.store, self._encode, on_delete=self._thread_deleted)
         self.files = Files(self.store, settings)
         self._embedder: Embedder | None = None
         self._embedder_lock = threading.Lock()
         self.indexer = Indexer(self.store, self.embedder)
         self.vector_stores = VectorStores(self.store, self.indexer, Searcher(self.store, self.embedder))
+        self.assistants = Assistants(self.store, self.sampling_defaults, expand=self.vector_stores.expand)
+        self.threads = Threads(self.store, self._encode, on_delete=self._thread_deleted,
+                               expand=self.vector_stores.expand, attach=self.vector_stores.attach)
         self.uploads = Uploads(self.store, settings, self.files)
         self.runs = Runs(self.store, self.threads, self.bus, self.worker.submit, expiry_s=settings.run_expiry_s,
                          defaults=self.sampling_defaults)

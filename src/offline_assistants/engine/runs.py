@@ -122,6 +122,9 @@ class Runs:
         self, req: ThreadAndRunCreate, listener: Listener | None = None
     ) -> tuple[Run, Subscription | None]:
         self.store.assistants.get(req.assistant_id)  # fail before creating anything
+        if req.tool_resources is not None:
+            self.store.files.check_tool_resources(req.tool_resources)
+            req = req.model_copy(update={"tool_resources": self.threads.expand(req.tool_resources)})
         thread = self.threads.create(req.thread or ThreadCreate())
         with self._subscribed(thread.id, listener) as sub:
             if sub:

@@ -7,7 +7,7 @@ from typing import Any
 
 from offline_assistants.errors import Conflict
 from offline_assistants.ids import new_id, now
-from offline_assistants.schemas.common import Deleted, ListParams, Page, dump, merged_metadata
+from offline_assistants.schemas.common import Deleted, ListParams, Page, ToolResources, dump, merged_metadata
 from offline_assistants.schemas.messages import Message, MessageCreate, MessageUpdate, content_parts, text_of
 from offline_assistants.schemas.threads import Thread, ThreadCreate, ThreadUpdate
 from offline_assistants.store import Store
@@ -16,10 +16,14 @@ Encoder = Callable[[str, str], list[int]]
 
 
 class Threads:
-    def __init__(self, store: Store, encode: Encoder, on_delete: Callable[[str], None] | None = None) -> None:
+    def __init__(self, store: Store, encode: Encoder, on_delete: Callable[[str], None] | None = None, *,
+                 expand: Callable[[ToolResources | None], ToolResources | None] = lambda r: r,
+                 attach: Callable[[str, list[str]], None] = lambda thread_id, file_ids: None) -> None:
         self.store = store
         self.encode = encode
         self.on_delete = on_delete  # e.g. stop the thread's code-interpreter kernel
+        self.expand = expand  # tool_resources' inline vector_stores made into stores (engine/vector_stores.py)
+        self.attach = attach  # files attached for file_search go into the thread's store
 
     # --- threads ---
     def create(self, req: ThreadCreate) -> Thread:
@@ -30,15 +34,17 @@ class Threads:
         thread_id = new_id("thread")
         # Tokenize before the write lock: it is the slow part and needs no database.
         prepared = [self.prepare(thread_id, m) for m in req.messages]
+        resources = self.expand(req.tool_resources)
         with self.store.database.write():
             self.store.threads.insert({
                 "id": thread_id,
                 "created_at": now(),
                 "metadata": req.metadata or {},
-                "tool_resources": dump(req.tool_resources),
+                "tool_resources": dump(resources),
             })
             for values, tokens in prepared:
                 self.store.messages.insert(values, tokens)
+        self.attach(thread_id, [f for m in req.messages for f in _searched(m)])
         return self.store.threads.get(thread_id)
 
     def get(self, thread_id: str) -> Thread:
@@ -51,7 +57,7 @@ class Threads:
         if "tool_resources" in req.model_fields_set:
             if req.tool_resources is not None:
                 self.store.files.check_tool_resources(req.tool_resources)
-            values["tool_resources"] = dump(req.tool_resources)
+            values["tool_resources"] = dump(self.expand(req.tool_resources))
         return self.store.threads.update(thread_id, values)
 
     def delete(self, thread_id: str) -> Deleted:
@@ -97,7 +103,9 @@ class Threads:
                 active = self.store.runs.active(thread_id)
                 if active is not None:
                     raise Conflict(f"Can't add messages to {thread_id} while a run {active['id']} is active.")
-            return self.store.messages.insert(values, tokens)
+            message = self.store.messages.insert(values, tokens)
+        self.attach(thread_id, _searched(req))
+        return message
 
     def get_message(self, thread_id: str, message_id: str) -> Message:
         self.store.threads.row(thread_id)
@@ -119,3 +127,8 @@ class Threads:
     def list_messages(self, thread_id: str, params: ListParams, run_id: str | None = None) -> Page[Message]:
         self.store.threads.row(thread_id)
         return self.store.messages.page(thread_id, params, run_id)
+
+
+def _searched(req: MessageCreate) -> list[str]:
+    """The files a message attaches for file search."""
+    return [a.file_id for a in req.attachments or [] if any(t.type == "file_search" for t in a.tools or [])]

@@ -17,7 +17,14 @@ from offline_assistants.errors import InvalidRequest, NotFound
 from offline_assistants.ids import new_id, now
 from offline_assistants.retrieval.filters import validate
 from offline_assistants.retrieval.ranking import query_terms
-from offline_assistants.schemas.common import Deleted, ListParams, Page, merged_metadata
+from offline_assistants.schemas.common import (
+    Deleted,
+    FileSearchResources,
+    ListParams,
+    Page,
+    ToolResources,
+    merged_metadata,
+)
 from offline_assistants.schemas.vector_stores import (
     BatchFile,
     FileBatchCreate,
@@ -134,6 +141,41 @@ class VectorStores:
         if not query.strip():
             return []
         return self.searcher.search(store_ids, [query], max_results=max_results, score_threshold=threshold)
+
+    def expand(self, resources: ToolResources | None) -> ToolResources | None:
+        """tool_resources with the inline `vector_stores` helper made into stores, as the real API makes them."""
+        search = resources.file_search if resources is not None else None
+        if resources is None or search is None or not search.vector_stores:
+            return resources
+        made = [self.create(VectorStoreCreate.model_validate({
+            "file_ids": inline.file_ids, "metadata": inline.metadata,
+            **({"chunking_strategy": inline.chunking_strategy} if inline.chunking_strategy else {})})).id
+            for inline in search.vector_stores]
+        ids = [*search.vector_store_ids, *made]
+        if len(ids) > 1:
+            raise InvalidRequest("A thread or assistant can have at most 1 vector store.",
+                                 param="tool_resources.file_search.vector_store_ids")
+        return resources.model_copy(update={"file_search": FileSearchResources(vector_store_ids=ids)})
+
+    def attach(self, thread_id: str, file_ids: builtins.list[str]) -> None:
+        """Files attached to a thread's message for file search go into the thread's store, made if needed
+        (it then expires 7 days after its last use, as the real API's thread stores do)."""
+        if not file_ids:
+            return
+        thread = self.store.threads.get(thread_id)
+        current = ((thread.tool_resources or {}).get("file_search") or {}).get("vector_store_ids") or []
+        store_id = current[0] if current else self.store.vector_stores.thread_store(thread_id)
+        if store_id is None:
+            store_id = self.create(VectorStoreCreate(name=f"thread {thread_id}"), thread_id=thread_id).id
+        if not current:
+            resources = dict(thread.tool_resources or {})
+            resources["file_search"] = {"vector_store_ids": [store_id]}
+            self.store.threads.update(thread_id, {"tool_resources": resources})
+        for file_id in dict.fromkeys(file_ids):
+            try:
+                self.store.vector_stores.file_row(store_id, file_id)
+            except NotFound:
+                self._add(store_id, BatchFile(file_id=file_id))
 
     # --- files ---
     def _add(self, store_id: str, entry: BatchFile, batch_id: str | None = None) -> VectorStoreFile:

@@ -111,8 +111,17 @@ class CodeInterpreterResources(Request):
     file_ids: Annotated[list[str], Field(max_length=20)] = []
 
 
+class InlineVectorStore(Request):
+    """The `vector_stores` helper of tool_resources: a store made on the spot from these files."""
+
+    file_ids: Annotated[list[str], Field(max_length=10_000)] = []
+    chunking_strategy: dict[str, Any] | None = None  # checked when the store is made (schemas/vector_stores.py)
+    metadata: Metadata | None = None
+
+
 class FileSearchResources(Request):
     vector_store_ids: Annotated[list[str], Field(max_length=1)] = []
+    vector_stores: Annotated[list[InlineVectorStore], Field(max_length=1)] | None = None
 
 
 class ToolResources(Request):

@@ -79,3 +79,10 @@ class FileStore:
     def check_tool_resources(self, resources: Any) -> None:
         if resources.code_interpreter is not None:
             self.check_exists(resources.code_interpreter.file_ids, "tool_resources.code_interpreter.file_ids")
+        search = resources.file_search
+        if search is not None:
+            for store_id in search.vector_store_ids:
+                if self.db.query_one("SELECT 1 AS x FROM vector_stores WHERE id = ?", (store_id,)) is None:
+                    raise NotFound("vector store", store_id, param="tool_resources.file_search.vector_store_ids")
+            for i, inline in enumerate(search.vector_stores or []):
+                self.check_exists(inline.file_ids, f"tool_resources.file_search.vector_stores[{i}].file_ids")
