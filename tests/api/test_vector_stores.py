@@ -160,7 +160,12 @@ def test_a_run_searches_the_files_and_cites_what_it_found(make_engine: Callable[
     call = steps[0].step_details.tool_calls[0]  # type: ignore[union-attr]
     assert call.type == "file_search" and call.file_search.ranking_options is not None  # type: ignore[union-attr]
     results = call.file_search.results or []  # type: ignore[union-attr]
-    assert results and results[0].file_name == "notes.md"
+    assert results and results[0].file_name == "notes.md" and results[0].content is None  # not asked for
+    included = client.beta.threads.runs.steps.retrieve(
+        steps[0].id, thread_id=thread.id, run_id=run.id,
+        include=["step_details.tool_calls[*].file_search.results[*].content"])
+    full = included.step_details.tool_calls[0].file_search.results  # type: ignore[union-attr]
+    assert full and full[0].content and "heliotrope" in (full[0].content[0].text or "")
     # The model read the passages under their markers, and its answer cites the best one.
     assert "【0:0†notes.md】" in backend.text(backend.prompts[-1])
     message = client.beta.threads.messages.list(thread.id).data[0]

@@ -59,12 +59,18 @@ async def cancel_run(request: Request) -> Response:
 
 async def list_steps(request: Request) -> Response:
     p = request.path_params
-    return await answer(engine(request).runs.list_steps, p["thread_id"], p["run_id"], list_params(request))
+    return await answer(engine(request).runs.list_steps, p["thread_id"], p["run_id"], list_params(request),
+                        _include(request))
 
 
 async def get_step(request: Request) -> Response:
     p = request.path_params
-    return await answer(engine(request).runs.get_step, p["thread_id"], p["run_id"], p["step_id"])
+    return await answer(engine(request).runs.get_step, p["thread_id"], p["run_id"], p["step_id"], _include(request))
+
+
+def _include(request: Request) -> tuple[str, ...]:
+    """`include[]` as the SDK sends it (repeated `include[]=...`), or plain `include`."""
+    return tuple(request.query_params.getlist("include[]") + request.query_params.getlist("include"))
 
 
 routes = [

@@ -26,7 +26,7 @@ from typing import Any
 
 from offline_assistants.engine.events import EventBus, EventName
 from offline_assistants.ids import now
-from offline_assistants.schemas.runs import Run, RunStatus, StepStatus
+from offline_assistants.schemas.runs import Run, RunStatus, StepStatus, shown_step
 from offline_assistants.store import Store
 
 TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
@@ -138,5 +138,5 @@ class Lifecycle:
         self.store.runs.update_step(step_id, values)
 
     def _publish_step(self, thread_id: str, run_id: str, step_id: str, event: EventName) -> None:
-        step = self.store.runs.get_step(run_id, step_id)
+        step = shown_step(self.store.runs.get_step(run_id, step_id))  # results without content, as streamed
         self.bus.publish(thread_id, event, step.model_dump(mode="json"))

@@ -26,6 +26,7 @@ from offline_assistants.schemas.runs import (
     RunUpdate,
     SubmitToolOutputs,
     ThreadAndRunCreate,
+    shown_step,
 )
 from offline_assistants.schemas.threads import ThreadCreate
 from offline_assistants.store import Store
@@ -59,7 +60,7 @@ class Runs:
         return run
 
     def emit_step(self, thread_id: str, run_id: str, step_id: str, event: EventName) -> RunStep:
-        step = self.store.runs.get_step(run_id, step_id)
+        step = shown_step(self.store.runs.get_step(run_id, step_id))
         self.bus.publish(thread_id, event, step.model_dump(mode="json"))
         return step
 
@@ -237,13 +238,15 @@ class Runs:
             self.store.runs.update_step(step.id, {"step_details": details})
 
     # --- steps ---
-    def list_steps(self, thread_id: str, run_id: str, params: ListParams) -> Page[RunStep]:
+    def list_steps(self, thread_id: str, run_id: str, params: ListParams,
+                   include: tuple[str, ...] = ()) -> Page[RunStep]:
         self.get(thread_id, run_id)
-        return self.store.runs.list_steps(run_id, params)
+        page = self.store.runs.list_steps(run_id, params)
+        return page.model_copy(update={"data": [shown_step(s, include) for s in page.data]})
 
-    def get_step(self, thread_id: str, run_id: str, step_id: str) -> RunStep:
+    def get_step(self, thread_id: str, run_id: str, step_id: str, include: tuple[str, ...] = ()) -> RunStep:
         self.get(thread_id, run_id)
-        return self.store.runs.get_step(run_id, step_id)
+        return shown_step(self.store.runs.get_step(run_id, step_id), include)
 
 
 def _first(*values: float | None) -> float | None:

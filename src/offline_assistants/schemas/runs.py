@@ -145,3 +145,24 @@ class RunStep(BaseModel):
     step_details: dict[str, Any]
     usage: Usage | None
     metadata: dict[str, str]
+
+
+FILE_SEARCH_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
+
+
+def shown_step(step: RunStep, include: list[str] | tuple[str, ...] = ()) -> RunStep:
+    """A step as the API shows it: file search results carry their content only when the client asked for it
+    with `include[]` (the store keeps it)."""
+    if FILE_SEARCH_CONTENT in include or step.type != "tool_calls":
+        return step
+    calls = step.step_details.get("tool_calls") or []
+    if not any(c.get("type") == "file_search" for c in calls):
+        return step
+    bare = []
+    for call in calls:
+        if call.get("type") == "file_search":
+            body = dict(call["file_search"])
+            body["results"] = [{k: v for k, v in r.items() if k != "content"} for r in body.get("results") or []]
+            call = {**call, "file_search": body}
+        bare.append(call)
+    return step.model_copy(update={"step_details": {**step.step_details, "tool_calls": bare}})
