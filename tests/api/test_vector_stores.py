@@ -198,3 +198,32 @@ def test_on_the_default_model_a_question_about_the_files_is_searched_and_cited(
     plain = client.beta.threads.runs.create_and_poll(thread_id=other.id, assistant_id=assistant.id)
     kinds = [s.type for s in client.beta.threads.runs.steps.list(thread_id=other.id, run_id=plain.id).data]
     assert plain.status == "completed" and kinds == ["message_creation"]
+
+
+def _samples():  # noqa: ANN202 - the PDF and DOCX writers of tests/retrieval, loaded by path
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("sample_files", Path(__file__).parents[1] / "retrieval" /
+                                                  "sample_files.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", ["report.pdf", "memo.docx", "readme.md"])
+def test_a_planted_fact_in_a_pdf_docx_or_markdown_file_ranks_first(client: openai.OpenAI, name: str) -> None:
+    samples = _samples()
+    fact = "The spare key is hidden under the blue flowerpot by the greenhouse."
+    filler = [f"Section {i} describes routine maintenance of the building and its heating." for i in range(30)]
+    body = filler[:15] + [fact] + filler[15:]
+    data = {"report.pdf": lambda: samples.make_pdf(["\n".join(body[:16]), "\n".join(body[16:])]),
+            "memo.docx": lambda: samples.make_docx(body),
+            "readme.md": lambda: ("# Readme\n\n" + "\n\n".join(body)).encode()}[name]()
+    store = client.vector_stores.create(chunking_strategy={"type": "static", "static": {
+        "max_chunk_size_tokens": 100, "chunk_overlap_tokens": 20}})
+    done = client.vector_stores.files.upload_and_poll(vector_store_id=store.id, file=(name, io.BytesIO(data)))
+    assert done.status == "completed", done.last_error
+    top = list(client.vector_stores.search(store.id, query="Where is the spare key hidden?"))[0]
+    assert top.filename == name and "flowerpot" in top.content[0].text
