@@ -60,3 +60,19 @@ def test_gguf_embedder_on_the_bundled_model(no_network: list[Any]) -> None:
     assert np.allclose(np.linalg.norm(vecs[:2], axis=1), 1.0, atol=1e-5) and not vecs[2].any()
     assert embedder.embed(["word " * 300]).shape == (1, embedder.dim)  # longer than n_ctx: truncated, no error
     assert not no_network
+
+
+def test_embedding_chunks_by_token_ids_matches_embedding_their_text() -> None:
+    import pydoc_data.topics
+
+    from offline_assistants.retrieval.chunking import Chunk, chunk
+    from offline_assistants.retrieval.embeddings import embed_chunks
+
+    embedder = WordLlamaEmbedder()
+    chunks = chunk(pydoc_data.topics.topics["for"] + "\n\n" + pydoc_data.topics.topics["while"], 120, 40)
+    fast = embed_chunks(embedder, chunks)
+    slow = embedder.embed([c.text for c in chunks])
+    assert fast.shape == slow.shape and fast.dtype == np.float32
+    assert (fast * slow).sum(axis=1).min() > 0.99  # the same space: only a chunk's edges may tokenize differently
+    handmade = [Chunk(0, "A chunk made by hand", 0, 20, 5)]  # no token ids: falls back to embed()
+    assert np.allclose(embed_chunks(embedder, handmade), embedder.embed(["A chunk made by hand"]))

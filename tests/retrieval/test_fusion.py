@@ -18,6 +18,8 @@ from offline_assistants.retrieval.ranking import (
     cosines,
     fts_query,
     fuse,
+    hybrid_search,
+    lexical_query,
     merge,
     query_terms,
     rrf,
@@ -162,3 +164,53 @@ def test_rrf_is_scaled_to_one() -> None:
     assert rrf([1, None]) == pytest.approx(0.5)
     assert 0 < rrf([5, 90]) < rrf([1, 90]) < 1
     assert rrf([]) == 0.0
+
+
+def test_lexical_query_without_counts_is_fts_query() -> None:
+    lq = lexical_query("How does the for statement assign targets?")
+    assert lq.match == fts_query("How does the for statement assign targets?")
+    assert lq.n_terms == 3 and lq.dropped == ()
+    assert lexical_query("?!").match == "" and lexical_query("?!").n_terms == 0
+
+
+def test_lexical_query_keeps_the_rarest_terms_within_the_budget() -> None:
+    counts = {'"common"': 900, '"rare"': 10, '"middling"': 300, '"absent"': 0, '"usual"': 600}
+    lq = lexical_query("common rare middling absent usual", counts.__getitem__, budget=900)
+    assert lq.match == '"rare" OR "middling"'  # 10 + 300 fit; + 600 would not
+    assert lq.n_terms == 4  # dropped-as-common terms still count; the absent one does not
+    assert set(lq.dropped) == {'"common"', '"absent"', '"usual"'}
+    # the rarest present term is kept even over the budget
+    only_common = lexical_query("common usual", counts.__getitem__, budget=100)
+    assert only_common.match == '"usual"' and only_common.n_terms == 2
+    assert lexical_query("absent", counts.__getitem__).match == ""
+
+
+def test_lexical_query_on_a_real_table(fts: sqlite3.Connection) -> None:
+    def df(term: str) -> int:
+        return int(fts.execute("SELECT count(*) FROM chunks WHERE chunks MATCH ?", (term,)).fetchone()[0])
+
+    lq = lexical_query('coffee python "AND OR NEAR( * ^ - nosuchword', df, budget=1)
+    assert lq.match in ('"coffee"', '"python"') and lq.n_terms == 3
+    assert fts.execute("SELECT count(*) FROM chunks WHERE chunks MATCH ?", (lq.match,)).fetchone()[0] == 1
+
+
+def test_hybrid_search_equals_fusing_everything() -> None:
+    rng = np.random.default_rng(3)
+    for trial in range(50):
+        n = int(rng.integers(1, 400))
+        cos = rng.uniform(-0.2, 0.9, n).astype(np.float32)
+        rows = rng.choice(n, size=min(n, int(rng.integers(0, 60))), replace=False)
+        bm25 = {int(r): float(rng.uniform(0.1, 30)) for r in rows}
+        allowed = rng.random(n) > 0.3 if trial % 2 else None
+        k = int(rng.integers(1, 30))
+        dense = np.zeros(n)
+        for r, b in bm25.items():
+            dense[r] = b
+        full = DEFAULT_FUSION.scores(dense, cos, 4)
+        if allowed is not None:
+            full = np.where(allowed, full, -1.0)
+        expected = [float(full[i]) for i in np.argsort(-full, kind="stable")[:k] if full[i] >= 0]
+        got = hybrid_search(cos, bm25, 4, k, allowed=allowed)
+        assert [round(h.score, 9) for h in got] == [round(s, 9) for s in expected]
+        assert all(allowed is None or allowed[h.key] for h in got)
+        assert all(0.0 <= h.score <= 1.0 for h in got)

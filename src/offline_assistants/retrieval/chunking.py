@@ -20,9 +20,10 @@ only a chunk's first word can tokenize differently alone, and that word is recou
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from offline_assistants.retrieval.tokens import count_tokens, token_spans
 
@@ -39,6 +40,9 @@ class Chunk:
     start: int  # character offsets into the source text: text == source[start:end]
     end: int
     n_tokens: int
+    # The chunk's token ids as tokenized in context: embeddings.embed_chunks pools them directly instead of
+    # tokenizing the text again (the default embedder shares this tokenizer). None when made by hand.
+    token_ids: npt.NDArray[np.int32] | None = field(default=None, repr=False, compare=False)
 
 
 # Where a chunk may end, best first. Each pattern's cut is at the start of its match except sentence ends, which
@@ -58,7 +62,7 @@ def chunk(text: str, max_tokens: int = AUTO_MAX_TOKENS, overlap_tokens: int = AU
         raise ValueError(f"max_tokens must be positive, got {max_tokens}")
     if not 0 <= overlap_tokens <= max_tokens // 2:
         raise ValueError(f"overlap_tokens must be between 0 and max_tokens/2, got {overlap_tokens} for {max_tokens}")
-    starts, ends, _ = token_spans(text)
+    starts, ends, ids = token_spans(text)
     n = len(starts)
     text_end = len(text.rstrip())
     pos = _first_non_space(text, 0)
@@ -74,7 +78,7 @@ def chunk(text: str, max_tokens: int = AUTO_MAX_TOKENS, overlap_tokens: int = AU
             while end > pos + 1 and text[end - 1].isspace():
                 end -= 1
         last = int(np.searchsorted(starts, end, side="left"))  # tokens first..last-1 overlap [pos, end)
-        out.append(Chunk(len(out), text[pos:end], pos, end, max(1, last - first + extra)))
+        out.append(Chunk(len(out), text[pos:end], pos, end, max(1, last - first + extra), ids[first:last]))
         if end >= text_end:
             break
         nxt = _next_start(text, pos, end, starts, first, last, overlap_tokens)

@@ -20,12 +20,14 @@ lexical 0.
 
 FTS5 syntax is never passed through from users: `fts_query` keeps only word characters, quotes every term and
 joins them with OR (FTS5's bare juxtaposition means AND, which would make a long question match nothing).
+`lexical_query` does the same within a budget of matched rows, so the BM25 side costs about the same at 100k
+chunks as at 1k (see POSTINGS_BUDGET). `hybrid_search` then fuses only the candidates that can make the top k.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -77,6 +79,51 @@ def fts_query(user_text: str, max_terms: int = MAX_TERMS) -> str:
     return " OR ".join('"' + t.replace('"', '""') + '"' for t in query_terms(user_text, max_terms))
 
 
+# How many rows the BM25 side may score per query. FTS5 scores every row an OR query matches (~0.75 µs a row, twice
+# that with the store's JOIN) and cannot prune, so at 100k chunks a question made of common words ("list",
+# "statement", "object") costs 100-200 ms. Counting a term's matches costs ~20x less than scoring them, so
+# lexical_query counts first and keeps the rarest terms that fit. At 1k chunks the budget never binds (no query
+# matches 10k rows); at 100k it drops the commonest terms of most questions, which costs some quality (measured
+# in benchmarks/retrieval.py) and keeps p50 within the latency target.
+POSTINGS_BUDGET = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class LexicalQuery:
+    match: str  # the FTS5 MATCH expression; "" means: no lexical part, skip the MATCH
+    n_terms: int  # what Fusion.lexical's saturation divides by: the terms kept and those dropped as too common
+    dropped: tuple[str, ...] = ()  # terms left out: absent from the index, or too common for the budget
+
+
+def lexical_query(user_text: str, doc_freq: Callable[[str], int] | None = None, *,
+                  budget: int = POSTINGS_BUDGET, max_terms: int = MAX_TERMS) -> LexicalQuery:
+    """The FTS5 query for user text, within a row budget when `doc_freq` is given.
+
+    doc_freq(quoted_term) is how many chunks match that FTS5 string (the store runs `SELECT count(*) FROM fts
+    WHERE fts MATCH ?`, ideally cached until the index changes). Terms are taken rarest first while their counts
+    add up to at most `budget`; the rarest term that matches anything is always kept, so only a query of nothing
+    but very common words can exceed the budget (by that one term). A term dropped as too common still counts in
+    n_terms: its small BM25 share is taken as 0, so a hit's lexical score stays what it would be unpruned, near
+    enough, and comparable across store sizes. A term that matches nothing is dropped and not counted: it cannot
+    add to BM25, and counting it would punish every hit for a typo. Without doc_freq: fts_query's terms, all kept.
+    """
+    quoted = ['"' + t.replace('"', '""') + '"' for t in query_terms(user_text, max_terms)]
+    if doc_freq is None or not quoted:
+        return LexicalQuery(" OR ".join(quoted), len(quoted))
+    counts = {q: doc_freq(q) for q in quoted}
+    present = sorted((q for q in quoted if counts[q] > 0), key=lambda q: counts[q])
+    kept: list[str] = []
+    spent = 0
+    for q in present:
+        if kept and spent + counts[q] > budget:
+            break
+        kept.append(q)
+        spent += counts[q]
+    chosen = set(kept)
+    in_order = [q for q in quoted if q in chosen]  # the user's order: easier to read in logs, same result
+    return LexicalQuery(" OR ".join(in_order), len(present), tuple(q for q in quoted if q not in chosen))
+
+
 def bm25_from_fts5(rank: float) -> float:
     """FTS5's bm25() and `rank` are negated BM25 (smaller is better); this is the usual positive score."""
     return max(0.0, -rank)
@@ -84,9 +131,9 @@ def bm25_from_fts5(rank: float) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Fusion:
-    weight: float = 0.5  # share of the lexical part in the score
-    half: float = 2.0  # BM25 per query term at which the lexical part is 0.5
-    floor: float = 0.3  # cosine at and below which the semantic part is 0
+    weight: float = 0.3  # share of the lexical part in the score
+    half: float = 3.0  # BM25 per query term at which the lexical part is 0.5
+    floor: float = 0.1  # cosine at and below which the semantic part is 0
 
     def __post_init__(self) -> None:
         if not (0.0 <= self.weight <= 1.0 and self.half > 0.0 and -1.0 <= self.floor < 1.0):
@@ -112,7 +159,9 @@ class Fusion:
         return out
 
 
-# Tuned by benchmarks/retrieval.py (tune half of the query set; see its RESULT line for the test half).
+# Tuned by benchmarks/retrieval.py: a grid over weight/half/floor on the tune half of its labelled queries, scored
+# by nDCG@10 averaged over the full lexical query and the budget-pruned one (as at 100k chunks); figures in its
+# RESULT line are on the other half.
 DEFAULT_FUSION = Fusion()
 
 
@@ -152,6 +201,27 @@ def fuse(bm25: Mapping[K, float], cosine: Mapping[K, float], n_terms: int,
                 cosine.get(k, 0.0)) for k in keys]
     hits.sort(key=lambda h: -h.score)  # stable: ties keep BM25 order, then cosine order
     return hits
+
+
+def hybrid_search(cosine: npt.NDArray[np.floating], bm25: Mapping[int, float], n_terms: int, k: int, *,
+                  fusion: Fusion = DEFAULT_FUSION, allowed: npt.NDArray[np.bool_] | None = None) -> list[Hit[int]]:
+    """The k best chunks by fused score, without fusing every chunk: exact given what FTS5 returned.
+
+    cosine holds every chunk's cosine (row i = chunk i); bm25 maps row -> BM25 for the FTS top-N (rows not in it
+    count as lexical 0, as everywhere). A row outside bm25 scores (1 - weight) · semantic(cosine), which rises
+    with cosine, so the best of them are the cosine top k: the union of those and the FTS rows holds the answer.
+    That replaces a fusion and a sort over all n chunks with an O(n) selection. `allowed` (a mask, e.g. from
+    attribute filters) removes rows before the cut, so a filtered-out chunk never takes a place in the top k.
+    """
+    cos = np.asarray(cosine, dtype=np.float32)
+    if allowed is not None:
+        cos = np.where(allowed, cos, np.float32(-np.inf))
+    rows = {int(i) for i in top_k(cos, k) if np.isfinite(cos[i])}
+    rows.update(r for r in bm25 if allowed is None or allowed[r])
+    hits = [Hit(r, fusion.score(bm25.get(r, 0.0), float(cos[r]), n_terms), bm25.get(r, 0.0), float(cos[r]))
+            for r in sorted(rows)]
+    hits.sort(key=lambda h: -h.score)
+    return hits[:max(0, k)]
 
 
 def merge(results: Iterable[Iterable[Hit[K]]], max_num_results: int, score_threshold: float = 0.0) -> list[Hit[K]]:
