@@ -110,9 +110,11 @@ class Lifecycle:
             if during is not None:
                 during()
             self.store.runs.update(run_id, update)
+            # The run as this move left it: read after commit, a faster mover (the worker ending a run the client
+            # just asked to cancel) could already have changed it, and the event and the reply would say so.
+            moved = self.store.runs.get(None, run_id)
         for step_id, status in closed:
             self._publish_step(run.thread_id, run_id, step_id, STEP_EVENTS[status])
-        moved = self.store.runs.get(None, run_id)
         self.bus.publish(moved.thread_id, RUN_EVENTS[to], moved.model_dump(mode="json"))
         return moved
 
