@@ -227,3 +227,23 @@ def test_a_planted_fact_in_a_pdf_docx_or_markdown_file_ranks_first(client: opena
     assert done.status == "completed", done.last_error
     top = list(client.vector_stores.search(store.id, query="Where is the spare key hidden?"))[0]
     assert top.filename == name and "flowerpot" in top.content[0].text
+
+
+def test_file_batches_upload_and_poll_counts_and_cancel(client: openai.OpenAI, engine: Engine) -> None:
+    store = client.vector_stores.create(name="batch")
+    batch = client.vector_stores.file_batches.upload_and_poll(
+        vector_store_id=store.id, files=[("a.md", io.BytesIO(NOTES)), ("b.txt", io.BytesIO(RECIPES)),
+                                         ("c.bin", io.BytesIO(b"\x00\xff"))])
+    assert batch.status == "completed"
+    assert (batch.file_counts.completed, batch.file_counts.failed, batch.file_counts.total) == (2, 1, 3)
+    assert client.vector_stores.retrieve(store.id).file_counts.total == 3
+    # A batch still indexing can be cancelled: its waiting files end cancelled, the counts say so.
+    engine.indexer.stop()
+    pending = client.vector_stores.file_batches.create(vector_store_id=store.id,
+                                                       file_ids=[upload(client, "d.md", NOTES)])
+    assert pending.status == "in_progress" and pending.file_counts.in_progress == 1
+    assert client.vector_stores.retrieve(store.id).status == "in_progress"
+    cancelled = client.vector_stores.file_batches.cancel(pending.id, vector_store_id=store.id)
+    assert cancelled.status == "cancelled" and cancelled.file_counts.cancelled == 1
+    with pytest.raises(openai.BadRequestError):
+        client.vector_stores.file_batches.cancel(pending.id, vector_store_id=store.id)
