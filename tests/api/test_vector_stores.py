@@ -247,3 +247,26 @@ def test_file_batches_upload_and_poll_counts_and_cancel(client: openai.OpenAI, e
     assert cancelled.status == "cancelled" and cancelled.file_counts.cancelled == 1
     with pytest.raises(openai.BadRequestError):
         client.vector_stores.file_batches.cancel(pending.id, vector_store_id=store.id)
+
+
+def test_streamed_steps_carry_search_content_only_when_the_run_asked(make_engine: Callable[..., Engine],
+                                                                      make_client: Callable[..., openai.OpenAI]) -> None:
+    from offline_assistants.llm.scripted import ScriptedBackend
+
+    script = [" search the files.", '{"query": "staging server"}', "Heliotrope."]
+    engine = make_engine(ScriptedBackend(script * 2))
+    client = make_client(engine)
+    store = client.vector_stores.create()
+    client.vector_stores.files.upload_and_poll(vector_store_id=store.id, file=("notes.md", io.BytesIO(NOTES)))
+    assistant = client.beta.assistants.create(model="gpt-4o", tools=[{"type": "file_search"}],
+                                              tool_resources={"file_search": {"vector_store_ids": [store.id]}})
+    for include, has_content in (([], False), (["step_details.tool_calls[*].file_search.results[*].content"], True)):
+        thread = client.beta.threads.create(messages=[{"role": "user", "content": "Name the staging server."}])
+        events = list(client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id, stream=True,
+                                                      include=include))  # type: ignore[arg-type]
+        done = [e.data for e in events if e.event == "thread.run.step.completed" and e.data.type == "tool_calls"]
+        results = done[0].step_details.tool_calls[0].file_search.results  # type: ignore[union-attr]
+        assert results and (results[0].content is not None) == has_content
+        assert events[-1].event == "thread.run.completed"
+    found = client.vector_stores.search(store.id, query="What is the staging server called?", rewrite_query=True)
+    assert found.search_query == ["staging server called"]  # type: ignore[attr-defined]

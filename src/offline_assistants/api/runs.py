@@ -21,7 +21,8 @@ STEPS = RUN + "/steps"
 async def create_run(request: Request) -> Response:
     runs, thread_id = engine(request).runs, request.path_params["thread_id"]
     req = parse_body(RunCreate, await request.body())
-    return await stream_or_json(req.stream, lambda listener: runs.create(thread_id, req, listener))
+    include = _include(request)
+    return await stream_or_json(req.stream, lambda listener: runs.create(thread_id, req, listener, include=include))
 
 
 async def create_thread_and_run(request: Request) -> Response:

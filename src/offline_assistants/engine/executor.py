@@ -72,6 +72,8 @@ class Executor:
         finally:
             self._deadline = None
             self.runs.cancel_requested.discard(run_id)
+            if self.store.runs.get(None, run_id).status != "requires_action":
+                self.runs.content_runs.discard(run_id)
 
     def _past_deadline(self) -> bool:
         # As OpenAI documents: a run that goes beyond expires_at is expired, its generation stopped.

@@ -26,7 +26,7 @@ from typing import Any
 
 from offline_assistants.engine.events import EventBus, EventName
 from offline_assistants.ids import now
-from offline_assistants.schemas.runs import Run, RunStatus, StepStatus, shown_step
+from offline_assistants.schemas.runs import Run, RunStatus, RunStep, StepStatus, shown_step
 from offline_assistants.store import Store
 
 TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
@@ -73,9 +73,10 @@ class IllegalTransition(RuntimeError):
 
 
 class Lifecycle:
-    def __init__(self, store: Store, bus: EventBus) -> None:
+    def __init__(self, store: Store, bus: EventBus, *, show: Callable[[RunStep], RunStep] = shown_step) -> None:
         self.store = store
         self.bus = bus
+        self.show = show  # a step as its events show it (file search content only when asked for)
 
     def move(self, run_id: str, to: RunStatus | Callable[[Run], RunStatus | None],
              values: dict[str, Any] | Callable[[RunStatus], dict[str, Any]] | None = None, *,
@@ -140,5 +141,5 @@ class Lifecycle:
         self.store.runs.update_step(step_id, values)
 
     def _publish_step(self, thread_id: str, run_id: str, step_id: str, event: EventName) -> None:
-        step = shown_step(self.store.runs.get_step(run_id, step_id))  # results without content, as streamed
+        step = self.show(self.store.runs.get_step(run_id, step_id))
         self.bus.publish(thread_id, event, step.model_dump(mode="json"))

@@ -26,6 +26,7 @@ from offline_assistants.schemas.runs import (
     RunUpdate,
     SubmitToolOutputs,
     ThreadAndRunCreate,
+    FILE_SEARCH_CONTENT,
     shown_step,
 )
 from offline_assistants.schemas.threads import ThreadCreate
@@ -51,16 +52,21 @@ class Runs:
         self.enqueue = enqueue
         self.expiry_s = expiry_s
         self.cancel_requested: set[str] = set()
-        self.lifecycle = Lifecycle(store, bus)
+        self.content_runs: set[str] = set()  # runs created with include[] of file search content
+        self.lifecycle = Lifecycle(store, bus, show=self.shown)
 
     # --- events ---
+    def shown(self, step: RunStep) -> RunStep:
+        """A step as its events show it: with file search content only for runs created asking for it."""
+        return shown_step(step, (FILE_SEARCH_CONTENT,) if step.run_id in self.content_runs else ())
+
     def emit_run(self, run_id: str, event: EventName) -> Run:
         run = self.store.runs.get(None, run_id)
         self.bus.publish(run.thread_id, event, run.model_dump(mode="json"))
         return run
 
     def emit_step(self, thread_id: str, run_id: str, step_id: str, event: EventName) -> RunStep:
-        step = shown_step(self.store.runs.get_step(run_id, step_id))
+        step = self.shown(self.store.runs.get_step(run_id, step_id))
         self.bus.publish(thread_id, event, step.model_dump(mode="json"))
         return step
 
@@ -106,7 +112,8 @@ class Runs:
             "expires_at": created + self.expiry_s,
         }
 
-    def create(self, thread_id: str, req: RunCreate, listener: Listener | None = None) -> tuple[Run, Subscription | None]:
+    def create(self, thread_id: str, req: RunCreate, listener: Listener | None = None, *,
+               include: tuple[str, ...] = ()) -> tuple[Run, Subscription | None]:
         self.store.threads.row(thread_id)
         values = self._values(thread_id, req)
         extra = [self.threads.prepare(thread_id, m) for m in req.additional_messages or []]
@@ -117,6 +124,8 @@ class Runs:
             for message, tokens in extra:
                 self.store.messages.insert(message, tokens)
             self.store.runs.insert(values)
+        if FILE_SEARCH_CONTENT in include:
+            self.content_runs.add(values["id"])  # its streamed steps carry file search content (lifecycle.py)
         return self._admit(values["id"]), sub
 
     def create_thread_and_run(

@@ -266,6 +266,9 @@ class VectorStores:
         queries = [q for q in req.queries() if q.strip()]
         if not queries:
             raise InvalidRequest("Invalid 'query': empty string.", param="query", code="empty_string")
+        if req.rewrite_query:
+            # No model rewrites here: the query is cut to its content words, which is what ranking uses anyway.
+            queries = [" ".join(query_terms(q)) or q for q in queries]
         threshold = req.ranking_options.score_threshold if req.ranking_options else None
         hits = self.searcher.search(self.live([store_id]), queries, max_results=req.max_num_results,
                                     filters=req.filters, score_threshold=threshold)
