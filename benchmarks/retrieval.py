@@ -36,7 +36,9 @@ frequencies keep the corpus's skew); their vectors are random unit vectors (a ma
 whatever the numbers). Per query, timed end to end: embed the query, count each term's matches (cached per
 term, as a store would until its index changes), the FTS5 query (the store's JOIN form), cosine over the
 matrix, fusion and top-k. The test-half queries, each once after a warm-up pass; p50/p99. `full_p50` is the same
-without the postings budget (every term scored), the baseline.
+without the postings budget (every term scored), the baseline; `budget10000_p50` with another budget (see
+--compare-budgets). The modes take turns query by query, so load from other processes hits them alike. The log also shows, outside the total, the same
+MATCH without the store's JOIN on chunks (fts_nojoin).
 
 Ends with one stdout line: RESULT retrieval ...
 """
@@ -89,6 +91,8 @@ CREATE VIRTUAL TABLE chunks_fts USING fts5(text, content='chunks', content_rowid
 # store/vector_stores.py's BM25 query, word for word.
 BM25_SQL = ("SELECT c.pk AS pk, -bm25(chunks_fts) AS score FROM chunks_fts JOIN chunks c ON c.pk = chunks_fts.rowid "
             "WHERE chunks_fts MATCH ? AND c.vector_store_id IN (?) ORDER BY bm25(chunks_fts) LIMIT ?")
+BM25_NOJOIN_SQL = ("SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
+                   "ORDER BY bm25(chunks_fts) LIMIT ?")
 COUNT_SQL = "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?"
 STORE = "vs_bench"
 
@@ -518,11 +522,12 @@ def latency(embedder: WordLlamaEmbedder, args: argparse.Namespace, tmp: Path) ->
         matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
         log(f"latency {size}: index built in {time.perf_counter() - t0:.1f}s")
 
-        def search(text: str, df: Callable[[str], int] | None, parts: dict[str, list[float]]) -> None:
+        def search(text: str, df: Callable[[str], int] | None, budget: int | None,
+                   parts: dict[str, list[float]]) -> None:
             t = time.perf_counter()
             vec = embedder.embed([text])[0]
             t_emb = time.perf_counter()
-            lq = lexical_query(text, df, budget=args.budget)
+            lq = lexical_query(text, df, budget=budget or 0)
             t_df = time.perf_counter()
             bm25 = dict(db.execute(BM25_SQL, (lq.match, STORE, args.candidates)).fetchall()) if lq.match else {}
             t_fts = time.perf_counter()
@@ -530,32 +535,40 @@ def latency(embedder: WordLlamaEmbedder, args: argparse.Namespace, tmp: Path) ->
             t_cos = time.perf_counter()
             hybrid_search(cos, {pk - 1: score for pk, score in bm25.items()}, lq.n_terms, 20)
             t_end = time.perf_counter()
+            if lq.match:  # for information, not in the total: the same MATCH without the store's JOIN
+                db.execute(BM25_NOJOIN_SQL, (lq.match, args.candidates)).fetchall()
+                parts.setdefault("fts_nojoin", []).append((time.perf_counter() - t_end) * 1000)
             for k, v in (("embed", t_emb - t), ("df", t_df - t_emb), ("fts", t_fts - t_df), ("cos", t_cos - t_fts),
                          ("fuse", t_end - t_cos), ("total", t_end - t)):
                 parts.setdefault(k, []).append(v * 1000)
 
-        for mode in ("budget", "full") if not args.no_baseline else ("budget",):
-            df = doc_freq_of(db) if mode == "budget" else None
-            warm: dict[str, list[float]] = {}
-            for text in qtexts[: min(20, len(qtexts))]:  # warm the page cache and the plan, not the df cache
-                search(text, None, warm)
-            wait_quiet(args.quiet_wait, label=f"latency {size} {mode}")
-            meter = OtherLoad().start()
-            parts: dict[str, list[float]] = {}
-            for text in qtexts:
-                search(text, df, parts)
-            others = meter.stop()
-            tot = sorted(parts["total"])
+        # Modes take turns query by query, so a shared machine's load falls on all of them alike.
+        modes: list[tuple[str, int | None]] = [("budget", args.budget)]
+        modes += [(f"budget{b}", b) for b in args.compare_budgets]
+        if not args.no_baseline:
+            modes.append(("full", None))
+        df = doc_freq_of(db)  # one cache: the counts do not depend on the budget
+        warm: dict[str, list[float]] = {}
+        for text in qtexts[: min(20, len(qtexts))]:  # warm the page cache and the plan, not the df cache
+            search(text, None, None, warm)
+        wait_quiet(args.quiet_wait, label=f"latency {size}")
+        meter = OtherLoad().start()
+        parts: dict[str, dict[str, list[float]]] = {m: {} for m, _ in modes}
+        for text in qtexts:
+            for mode, budget in modes:
+                search(text, df if budget is not None else None, budget, parts[mode])
+        others = meter.stop()
+        for mode, _ in modes:
+            tot = sorted(parts[mode]["total"])
             p50, p99 = statistics.median(tot), tot[min(len(tot) - 1, int(0.99 * len(tot)))]
-            comp = ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in parts.items() if k != "total")
-            log(f"latency {size:>6} {mode:6}: p50 {p50:.2f} ms, p99 {p99:.2f} ms ({comp} ms p50; "
-                f"others used {others:.2f} cores)")
+            comp = ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in parts[mode].items() if k != "total")
+            log(f"latency {size:>6} {mode:11}: p50 {p50:.2f} ms, p99 {p99:.2f} ms ({comp} ms p50)")
             tag = f"{size // 1000}k"
+            key = "" if mode == "budget" else f"{mode}_"
+            out[f"{key}p50_{tag}"], out[f"{key}p99_{tag}"] = f"{p50:.2f}", f"{p99:.2f}"
             if mode == "budget":
-                out[f"p50_{tag}"], out[f"p99_{tag}"] = f"{p50:.2f}", f"{p99:.2f}"
                 p50s[size] = p50
-            else:
-                out[f"full_p50_{tag}"], out[f"full_p99_{tag}"] = f"{p50:.2f}", f"{p99:.2f}"
+        log(f"latency {size}: others used {others:.2f} cores during the measurement")
         db.close()
         os.remove(tmp / f"latency{size}.db")
     if len(p50s) > 1:
@@ -570,6 +583,8 @@ def main() -> None:
     ap.add_argument("--candidates", type=int, default=200, help="BM25 rows per query, as engine/search.py")
     ap.add_argument("--budget", type=int, default=POSTINGS_BUDGET,
                     help="rows the BM25 side may score per query (ranking.POSTINGS_BUDGET, default %(default)s)")
+    ap.add_argument("--compare-budgets", type=lambda s: [int(x) for x in s.split(",") if x], default=[10_000],
+                    help="other budgets timed alongside, for comparison (default 10000; '' for none)")
     ap.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[1000, 10_000, 100_000])
     ap.add_argument("--no-baseline", action="store_true", help="skip the unbudgeted latency baseline (slow at 100k)")
     ap.add_argument("--skip", default="", help="comma list of parts to skip: quality, index, latency")
