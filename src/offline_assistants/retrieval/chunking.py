@@ -50,7 +50,6 @@ class Chunk:
 _PARAGRAPH = re.compile(r"\n[ \t]*\n")
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s)|[。！？]")
 _LINE = re.compile(r"\n")
-_SPACE = re.compile(r"\s")
 # Where a chunk may start: just after a sentence end or a line end (then at the first non-space).
 _SENTENCE_START = re.compile(r"(?:[.!?…][\"'”’)\]]*\s+|\n\s*|[。！？]\s*)(?=\S)")
 _WORD_START = re.compile(r"\s+(?=\S)")
