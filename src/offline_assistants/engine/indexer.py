@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from offline_assistants.retrieval.chunking import chunk
-from offline_assistants.retrieval.embeddings import Embedder
+from offline_assistants.retrieval.embeddings import Embedder, embed_chunks
 from offline_assistants.retrieval.extract import InvalidFile, UnsupportedFile, extract
 from offline_assistants.schemas.vector_stores import AUTO_CHUNK_TOKENS, AUTO_OVERLAP_TOKENS
 from offline_assistants.store import Store
@@ -95,9 +95,9 @@ class Indexer:
         data = Path(file_row["path"]).read_bytes()
         text = extract(data, file_row["filename"])
         strategy = self._sizes(row)
-        chunks = [c.text for c in chunk(text, *strategy)]
-        vectors = self._embedder().embed(chunks)
-        self.store.vector_stores.add_chunks(store_id, file_id, chunks, vectors)
+        pieces = chunk(text, *strategy)
+        vectors = embed_chunks(self._embedder(), pieces)  # from the chunker's token ids when it can: ~3x faster
+        self.store.vector_stores.add_chunks(store_id, file_id, [c.text for c in pieces], vectors)
         usage = len(text.encode()) + int(vectors.nbytes)
         return {"status": "completed", "last_error": None, "usage_bytes": usage, "text": text}
 

@@ -53,6 +53,15 @@ def to_file(row: dict[str, Any]) -> VectorStoreFile:
 class VectorStoreStore:
     def __init__(self, database: Database) -> None:
         self.db = database
+        # Bumped on every write that can change what a store's search sees, so a searcher may keep a store's
+        # embedding matrix in memory between searches (this process is the database's only writer).
+        self._generations: dict[str, int] = {}
+
+    def generation(self, store_id: str) -> int:
+        return self._generations.get(store_id, 0)
+
+    def _changed(self, store_id: str) -> None:
+        self._generations[store_id] = self._generations.get(store_id, 0) + 1
 
     # --- stores ---
     def insert(self, values: dict[str, Any]) -> None:
@@ -100,6 +109,7 @@ class VectorStoreStore:
             db.execute("DELETE FROM vector_store_files WHERE vector_store_id = ?", (store_id,))
             db.execute("DELETE FROM vector_store_file_batches WHERE vector_store_id = ?", (store_id,))
             db.execute("DELETE FROM vector_stores WHERE id = ?", (store_id,))
+        self._changed(store_id)
 
     def expiring(self, now: int) -> list[str]:
         rows = self.db.query("SELECT id FROM vector_stores WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
@@ -127,6 +137,7 @@ class VectorStoreStore:
                        (values["vector_store_id"], values["id"]))
             self._drop_chunks(db, "vector_store_id = ? AND file_id = ?", (values["vector_store_id"], values["id"]))
             insert(db, "vector_store_files", {k: (dumps(v) if k in FILE_JSON else v) for k, v in values.items()})
+        self._changed(values["vector_store_id"])
         return self.get_file(values["vector_store_id"], values["id"])
 
     def file_row(self, store_id: str, file_id: str) -> dict[str, Any]:
@@ -145,6 +156,7 @@ class VectorStoreStore:
             sets = ", ".join(f"{k} = ?" for k in values)
             db.execute(f"UPDATE vector_store_files SET {sets} WHERE pk = ?",
                        (*[(dumps(v) if k in FILE_JSON else v) for k, v in values.items()], row["pk"]))
+        self._changed(store_id)
 
     def page_files(self, store_id: str, params: ListParams, status: str | None = None,
                    batch_id: str | None = None) -> Page[VectorStoreFile]:
@@ -160,6 +172,7 @@ class VectorStoreStore:
             self.file_row(store_id, file_id)
             self._drop_chunks(db, "vector_store_id = ? AND file_id = ?", (store_id, file_id))
             db.execute("DELETE FROM vector_store_files WHERE vector_store_id = ? AND id = ?", (store_id, file_id))
+        self._changed(store_id)
 
     def pending_files(self) -> list[tuple[str, str]]:
         """(store id, file id) of every file still in_progress: what a restart must index again."""
@@ -197,6 +210,7 @@ class VectorStoreStore:
                     "INSERT INTO chunks (vector_store_id, file_id, seq, text, embedding) VALUES (?, ?, ?, ?, ?)",
                     (store_id, file_id, seq, text, np.asarray(vector, dtype=np.float32).tobytes()))
                 db.execute("INSERT INTO chunks_fts (rowid, text) VALUES (?, ?)", (cursor.lastrowid, text))
+        self._changed(store_id)
 
     def _drop_chunks(self, db: Any, where: str, args: tuple[Any, ...]) -> None:
         for pk, text in db.execute(f"SELECT pk, text FROM chunks WHERE {where}", args).fetchall():
@@ -206,6 +220,7 @@ class VectorStoreStore:
     def delete_chunks(self, store_id: str, file_id: str) -> None:
         with self.db.write() as db:
             self._drop_chunks(db, "vector_store_id = ? AND file_id = ?", (store_id, file_id))
+        self._changed(store_id)
 
     def file_text(self, store_id: str, file_id: str) -> str | None:
         """The text extracted from the file when it was indexed (None before, or when it failed)."""
@@ -238,6 +253,12 @@ class VectorStoreStore:
             f"WHERE chunks_fts MATCH ? AND c.vector_store_id IN ({marks}) ORDER BY bm25(chunks_fts) LIMIT ?",
             (match, *store_ids, limit))
         return {int(r["pk"]): float(r["score"]) for r in rows}
+
+    def term_count(self, term: str) -> int:
+        """How many chunks (of any store) an FTS5 string matches: cheap next to scoring them, so a query keeps
+        its rarest terms within a budget (retrieval/ranking.py lexical_query)."""
+        row = self.db.query_one("SELECT count(*) AS n FROM chunks_fts WHERE chunks_fts MATCH ?", (term,))
+        return int(row["n"]) if row else 0
 
     def terms_found(self, terms: list[str], store_ids: list[str]) -> int:
         """How many of these terms (FTS5 strings, already quoted) occur in the stores' completed files."""
