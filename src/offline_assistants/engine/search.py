@@ -17,7 +17,7 @@ from offline_assistants.retrieval.ranking import DEFAULT_FUSION, lexical_query, 
 from offline_assistants.store import Store
 from offline_assistants.store.vector_stores import ChunkRow
 
-BM25_CANDIDATES = 200  # chunks the full-text side contributes per query before fusion
+BM25_CANDIDATES = 1000  # chunks (of all stores) the full-text side contributes per query before fusion
 
 
 @dataclass(frozen=True)
@@ -84,8 +84,8 @@ class Searcher:
             # question of common words would otherwise cost 100-240 ms at 100k chunks (benchmarks/retrieval.py).
             lexical = lexical_query(query, stores.term_count)
             bm25 = np.zeros(len(chunks), dtype=np.float64)
-            for pk, score in stores.bm25(lexical.match, store_ids, BM25_CANDIDATES).items():
-                if pk in index:
+            for pk, score in stores.bm25(lexical.match, BM25_CANDIDATES).items():
+                if pk in index:  # one of the searched stores' completed chunks
                     bm25[index[pk]] = score
             cosine = matrix @ np.asarray(vector, dtype=np.float32)
             best = np.maximum(best, DEFAULT_FUSION.scores(bm25, cosine, lexical.n_terms))

@@ -84,10 +84,10 @@ def fts_query(user_text: str, max_terms: int = MAX_TERMS) -> str:
 # that with the store's JOIN) and cannot prune, so at 100k chunks a question made of common words ("list",
 # "statement", "object") costs 100-200 ms. Counting a term's matches costs ~20x less than scoring them, so
 # lexical_query counts first and keeps the rarest terms that fit. At 1k chunks the budget never binds; at 100k it
-# drops the commonest terms of most questions. benchmarks/retrieval.py measured 10k rows: no quality lost but p50
-# 26 ms at 100k chunks (the JOIN form); 5k: p50 within the 25 ms target, nDCG@10 0.408 instead of 0.420 (still
-# above embeddings alone, 0.391). Without the store's JOIN, FTS5 costs ~2.6x less and 10k would fit.
-POSTINGS_BUDGET = 5_000
+# drops the commonest terms of most questions. benchmarks/retrieval.py, quiet 2-core Xeon, the store's query
+# without a JOIN: 10k rows p50 17.7 ms at 100k chunks and nDCG@10 0.422 (no quality lost); 5k 19.3 ms and 0.408
+# (same speed within noise, less quality). With the JOIN form the store used first, 10k cost 26 ms.
+POSTINGS_BUDGET = 10_000
 
 
 @dataclass(frozen=True, slots=True)
