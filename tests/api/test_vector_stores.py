@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable
+from typing import Any
 
 import openai
 import pytest
@@ -25,6 +26,15 @@ RECIPES = b"Soup of the day: roasted tomato with basil. Bread is baked each morn
 
 def upload(client: openai.OpenAI, name: str, data: bytes) -> str:
     return client.files.create(file=(name, io.BytesIO(data)), purpose="assistants").id
+
+
+def searching_assistant(client: openai.OpenAI) -> tuple[Any, Any]:
+    """A store holding NOTES, and an assistant with file_search over it."""
+    store = client.vector_stores.create(name="notes")
+    client.vector_stores.files.upload_and_poll(vector_store_id=store.id, file=("notes.md", io.BytesIO(NOTES)))
+    assistant = client.beta.assistants.create(model="gpt-4o", tools=[{"type": "file_search"}],
+                                              tool_resources={"file_search": {"vector_store_ids": [store.id]}})
+    return store, assistant
 
 
 def wait_indexed(engine: Engine, timeout: float = 30.0) -> None:
@@ -149,10 +159,7 @@ def test_a_run_searches_the_files_and_cites_what_it_found(make_engine: Callable[
     backend = ScriptedBackend([" search the files.", '{"query": "staging server"}', "It is called heliotrope."])
     engine = make_engine(backend)
     client = make_client(engine)
-    store = client.vector_stores.create(name="notes")
-    client.vector_stores.files.upload_and_poll(vector_store_id=store.id, file=("notes.md", io.BytesIO(NOTES)))
-    assistant = client.beta.assistants.create(model="gpt-4o", tools=[{"type": "file_search"}],
-                                              tool_resources={"file_search": {"vector_store_ids": [store.id]}})
+    store, assistant = searching_assistant(client)
     thread = client.beta.threads.create(messages=[{"role": "user", "content": "What is the staging server called?"}])
     run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
     assert run.status == "completed", run.last_error
@@ -180,10 +187,7 @@ def test_a_run_searches_the_files_and_cites_what_it_found(make_engine: Callable[
 def test_on_the_default_model_a_question_about_the_files_is_searched_and_cited(
         real_client: openai.OpenAI) -> None:
     client = real_client
-    store = client.vector_stores.create(name="notes")
-    client.vector_stores.files.upload_and_poll(vector_store_id=store.id, file=("notes.md", io.BytesIO(NOTES)))
-    assistant = client.beta.assistants.create(model="gpt-4o", tools=[{"type": "file_search"}],
-                                              tool_resources={"file_search": {"vector_store_ids": [store.id]}})
+    store, assistant = searching_assistant(client)
     thread = client.beta.threads.create(messages=[{"role": "user", "content": "What is the staging server called?"}])
     run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
     assert run.status == "completed", run.last_error
@@ -256,10 +260,7 @@ def test_streamed_steps_carry_search_content_only_when_the_run_asked(make_engine
     script = [" search the files.", '{"query": "staging server"}', "Heliotrope."]
     engine = make_engine(ScriptedBackend(script * 2))
     client = make_client(engine)
-    store = client.vector_stores.create()
-    client.vector_stores.files.upload_and_poll(vector_store_id=store.id, file=("notes.md", io.BytesIO(NOTES)))
-    assistant = client.beta.assistants.create(model="gpt-4o", tools=[{"type": "file_search"}],
-                                              tool_resources={"file_search": {"vector_store_ids": [store.id]}})
+    store, assistant = searching_assistant(client)
     for include, has_content in (([], False), (["step_details.tool_calls[*].file_search.results[*].content"], True)):
         thread = client.beta.threads.create(messages=[{"role": "user", "content": "Name the staging server."}])
         events = list(client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id, stream=True,
