@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import openai
-import pytest
 
 from offline_assistants.engine import Engine
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import openai
 import pytest
 
 from offline_assistants.engine import Engine
-from offline_assistants.llm.backend import ModelBackend
 from offline_assistants.schemas.messages import MessageCreate
 
 
