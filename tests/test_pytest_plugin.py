@@ -1,0 +1,112 @@
+"""The pytest plugin and the scripted model, as an app's own tests would use them (the plugin is loaded by its
+pytest11 entry point): every step kind through the official SDK, polled and streamed, and the teardown check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+import pytest
+
+from offline_assistants.script import Script
+
+WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {
+    "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+
+pytest_plugins = ["pytester"]
+
+
+def ask(client: Any, text: str, **assistant: Any) -> tuple[Any, Any]:
+    a = client.beta.assistants.create(model="gpt-4o", **assistant)
+    t = client.beta.threads.create(messages=[{"role": "user", "content": text}])
+    return a, t
+
+
+def test_a_call_then_an_answer(assistants_client: openai.OpenAI, assistants_script: Script) -> None:
+    assistants_script.call("get_weather", city="Paris").reply("Sunny in Paris.")
+    a, t = ask(assistants_client, "Weather in Paris?", tools=[WEATHER])
+    run = assistants_client.beta.threads.runs.create_and_poll(thread_id=t.id, assistant_id=a.id)
+    assert run.status == "requires_action"
+    [call] = run.required_action.submit_tool_outputs.tool_calls  # type: ignore[union-attr]
+    assert call.function.name == "get_weather" and call.function.arguments == '{"city": "Paris"}'
+    run = assistants_client.beta.threads.runs.submit_tool_outputs_and_poll(
+        thread_id=t.id, run_id=run.id, tool_outputs=[{"tool_call_id": call.id, "output": "22C and sunny"}])
+    assert run.status == "completed"
+    assert assistants_client.beta.threads.messages.list(t.id).data[0].content[0].text.value == "Sunny in Paris."  # type: ignore[union-attr]
+    assert "22C and sunny" in assistants_script.prompts[-1]  # the tool output reached the model
+
+
+def test_streamed_reply_and_json(assistants_client: openai.OpenAI, assistants_script: Script) -> None:
+    assistants_script.reply("Hello there, friend.").json({"answer": 42})
+    a, t = ask(assistants_client, "Hi")
+    with assistants_client.beta.threads.runs.stream(thread_id=t.id, assistant_id=a.id) as stream:
+        deltas = [e for e in stream if e.event == "thread.message.delta"]
+    assert len(deltas) > 1 and stream.get_final_messages()[0].content[0].text.value == "Hello there, friend."  # type: ignore[union-attr]
+    assistants_client.beta.threads.messages.create(t.id, role="user", content="As JSON?")
+    run = assistants_client.beta.threads.runs.create_and_poll(thread_id=t.id, assistant_id=a.id,
+                                                             response_format={"type": "json_object"})
+    assert run.status == "completed"
+    assert assistants_client.beta.threads.messages.list(t.id).data[0].content[0].text.value == '{"answer": 42}'  # type: ignore[union-attr]
+
+
+def test_code_really_runs(assistants_client: openai.OpenAI, assistants_script: Script) -> None:
+    assistants_script.code("print(6 * 7)").reply("It is 42.")
+    a, t = ask(assistants_client, "6 times 7?", tools=[{"type": "code_interpreter"}])
+    run = assistants_client.beta.threads.runs.create_and_poll(thread_id=t.id, assistant_id=a.id)
+    assert run.status == "completed"
+    steps = assistants_client.beta.threads.runs.steps.list(thread_id=t.id, run_id=run.id, order="asc").data
+    call = steps[0].step_details.tool_calls[0]  # type: ignore[union-attr]
+    assert call.code_interpreter.input == "print(6 * 7)" and call.code_interpreter.outputs[0].logs == "42\n"  # type: ignore[union-attr]
+
+
+def test_a_scripted_failure_and_running_out(assistants_client: openai.OpenAI, assistants_script: Script) -> None:
+    assistants_script.fail("rate_limit_exceeded", "Slow down.")
+    a, t = ask(assistants_client, "Hi")
+    run = assistants_client.beta.threads.runs.create_and_poll(thread_id=t.id, assistant_id=a.id)
+    assert run.status == "failed" and run.last_error is not None
+    assert (run.last_error.code, run.last_error.message) == ("rate_limit_exceeded", "Slow down.")
+    again = assistants_client.beta.threads.runs.create_and_poll(thread_id=t.id, assistant_id=a.id)
+    assert again.status == "failed" and again.last_error is not None
+    assert again.last_error.message == f"no scripted reply left for {t.id}"
+
+
+def test_a_slow_reply_can_be_cancelled(assistants_client: openai.OpenAI, assistants_script: Script) -> None:
+    assistants_script.reply(" ".join(f"w{i}" for i in range(300)), delay_s=0.01)
+    a, t = ask(assistants_client, "Talk.")
+    run = assistants_client.beta.threads.runs.create(thread_id=t.id, assistant_id=a.id)
+    import time
+
+    deadline = time.monotonic() + 10
+    while assistants_client.beta.threads.runs.retrieve(run.id, thread_id=t.id).status != "in_progress":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assistants_client.beta.threads.runs.cancel(run.id, thread_id=t.id)
+    done = assistants_client.beta.threads.runs.poll(run.id, thread_id=t.id)
+    assert done.status == "cancelled"
+
+
+def test_leftover_steps_fail_the_test_at_teardown(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile('''
+        def test_forgets_a_step(assistants_client, assistants_script):
+            assistants_script.reply("never asked for")
+    ''')
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*the script still holds steps the app never reached: reply 'never asked for'*"])
+
+
+def test_a_live_server_for_apps_that_build_their_own_client(assistants_server: str, assistants_script: Script) -> None:
+    assistants_script.reply("Hi from the server.")
+    client = openai.OpenAI(base_url=assistants_server, api_key="sk-any", max_retries=0)
+    a, t = ask(client, "Hello?")
+    run = client.beta.threads.runs.create_and_poll(thread_id=t.id, assistant_id=a.id)
+    assert run.status == "completed" and assistants_server.startswith("http://127.0.0.1:")
+
+
+@pytest.mark.model
+@pytest.mark.assistants_model("default")
+def test_the_marker_runs_on_the_real_default_model(assistants_client: openai.OpenAI) -> None:
+    a, t = ask(assistants_client, "What is the capital of France?")
+    run = assistants_client.beta.threads.runs.create_and_poll(thread_id=t.id, assistant_id=a.id)
+    assert run.status == "completed"
+    assert "Paris" in assistants_client.beta.threads.messages.list(t.id).data[0].content[0].text.value  # type: ignore[union-attr]
