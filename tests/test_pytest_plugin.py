@@ -110,3 +110,37 @@ def test_the_marker_runs_on_the_real_default_model(assistants_client: openai.Ope
     run = assistants_client.beta.threads.runs.create_and_poll(thread_id=t.id, assistant_id=a.id)
     assert run.status == "completed"
     assert "Paris" in assistants_client.beta.threads.messages.list(t.id).data[0].content[0].text.value  # type: ignore[union-attr]
+
+
+def test_parallel_calls_and_calling_again(assistants_client: openai.OpenAI, assistants_script: Script) -> None:
+    clock = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {
+        "city": {"type": "string"}}}}}
+    assistants_script.calls(("get_weather", {"city": "Oslo"}), ("get_time", {"city": "Oslo"}))
+    assistants_script.call("get_weather", city="Rome").reply("Done.")
+    a, t = ask(assistants_client, "Oslo?", tools=[WEATHER, clock])
+    run = assistants_client.beta.threads.runs.create_and_poll(thread_id=t.id, assistant_id=a.id)
+    calls = run.required_action.submit_tool_outputs.tool_calls  # type: ignore[union-attr]
+    assert [(c.function.name, c.function.arguments) for c in calls] == [
+        ("get_weather", '{"city": "Oslo"}'), ("get_time", '{"city": "Oslo"}')]
+    run = assistants_client.beta.threads.runs.submit_tool_outputs_and_poll(
+        thread_id=t.id, run_id=run.id, tool_outputs=[{"tool_call_id": c.id, "output": "ok"} for c in calls])
+    [again] = run.required_action.submit_tool_outputs.tool_calls  # type: ignore[union-attr]
+    assert again.function.arguments == '{"city": "Rome"}'  # the same function again: the script says so
+    run = assistants_client.beta.threads.runs.submit_tool_outputs_and_poll(
+        thread_id=t.id, run_id=run.id, tool_outputs=[{"tool_call_id": again.id, "output": "ok"}])
+    assert run.status == "completed"
+
+
+def test_steps_scoped_to_a_thread_or_an_assistant(assistants_client: openai.OpenAI,
+                                                  assistants_script: Script) -> None:
+    a, t1 = ask(assistants_client, "one")
+    b = assistants_client.beta.assistants.create(model="gpt-4o")
+    t2 = assistants_client.beta.threads.create(messages=[{"role": "user", "content": "two"}])
+    assistants_script.reply("for everyone")
+    assistants_script.thread(t1.id).reply("for thread one")
+    assistants_script.assistant(b.id).reply("for assistant b")
+    for thread, assistant, expected in ((t2, b, "for assistant b"), (t1, a, "for thread one"),
+                                        (t2, a, "for everyone")):
+        run = assistants_client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+        text = assistants_client.beta.threads.messages.list(thread.id).data[0].content[0].text.value  # type: ignore[union-attr]
+        assert run.status == "completed" and text == expected

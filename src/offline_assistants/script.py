@@ -14,13 +14,15 @@ was shown for each call, rendered as text, so a test can check its instructions 
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
+from offline_assistants.engine.decision import Decision
 from offline_assistants.llm.backend import Finish, ModelError, Piece, Sampling
 from offline_assistants.llm.scripted import ScriptedBackend
 
@@ -43,54 +45,127 @@ class Step:
     text: str = ""  # reply text, call arguments (JSON), code, search query, JSON reply, failure message
     name: str = ""  # the function a call names; the last_error code of a failure
     delay_s: float = 0.0  # per word, for replies: makes cancel and expiry paths testable
+    group: int = 0  # calls with the same non-zero group are made together, in one step (parallel calls)
 
     def describe(self) -> str:
         what = {"call": f"call {self.name}({self.text})", "fail": f"fail {self.name}"}.get(self.kind)
         return what or f"{self.kind} {self.text[:40]!r}"
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Step:
+        """A step as the HTTP control API takes it: {"kind": "call", "name": ..., "arguments": {...}}, ..."""
+        kind = data.get("kind")
+        if kind == "reply":
+            return cls("reply", str(data.get("text", "")), delay_s=float(data.get("delay_s", 0)))
+        if kind == "call":
+            return cls("call", json.dumps(data.get("arguments") or {}), name=str(data["name"]))
+        if kind == "code":
+            return cls("code", str(data["code"]))
+        if kind == "search":
+            return cls("search", json.dumps({"query": str(data["query"])}))
+        if kind == "json":
+            return cls("json", json.dumps(data.get("value")))
+        if kind == "fail":
+            return cls("fail", str(data.get("message", "The scripted model failed.")),
+                       name=str(data.get("code", "server_error")))
+        raise ValueError(f"unknown step kind {kind!r}")
 
-@dataclass
-class Script:
-    """What the model will do, step by step. Builder methods return the script, so steps chain."""
 
-    steps: list[Step] = field(default_factory=list)
-    prompts: list[str] = field(default_factory=list)  # every model call's prompt, as the model saw it
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+class _Steps:
+    """The builder methods, shared by a Script and its per-thread and per-assistant scopes."""
 
-    def reply(self, text: str, *, delay_s: float = 0.0) -> Script:
+    def _add(self, step: Step) -> Any:
+        raise NotImplementedError
+
+    def reply(self, text: str, *, delay_s: float = 0.0) -> Any:
         return self._add(Step("reply", text, delay_s=delay_s))
 
-    def call(self, name: str, /, **arguments: Any) -> Script:
+    def call(self, name: str, /, **arguments: Any) -> Any:
         return self._add(Step("call", json.dumps(arguments), name=name))
 
-    def code(self, source: str) -> Script:
+    def calls(self, *calls: tuple[str, dict[str, Any]]) -> Any:
+        """Parallel calls, made together in one step and one requires_action."""
+        group = next(_groups)
+        for name, arguments in calls:
+            self._add(Step("call", json.dumps(arguments), name=name, group=group))
+        return self
+
+    def code(self, source: str) -> Any:
         return self._add(Step("code", source))
 
-    def search(self, query: str) -> Script:
+    def search(self, query: str) -> Any:
         return self._add(Step("search", json.dumps({"query": query})))
 
-    def json(self, value: Any) -> Script:
+    def json(self, value: Any) -> Any:
         return self._add(Step("json", json.dumps(value)))
 
-    def fail(self, code: str = "server_error", message: str = "The scripted model failed.") -> Script:
+    def fail(self, code: str = "server_error", message: str = "The scripted model failed.") -> Any:
         return self._add(Step("fail", message, name=code))
+
+
+_groups = itertools.count(1)
+
+
+class Script(_Steps):
+    """What the model will do, step by step; builder methods return the script, so steps chain. Steps added to
+    `script.thread(id)` or `script.assistant(id)` are used first for that thread or assistant, then the global
+    ones."""
+
+    def __init__(self) -> None:
+        self._queues: dict[str | None, list[Step]] = {None: []}
+        self.prompts: list[str] = []  # every model call's prompt, as the model saw it
+        self._lock = threading.Lock()
+
+    def thread(self, thread_id: str) -> _Scope:
+        return _Scope(self, thread_id)
+
+    def assistant(self, assistant_id: str) -> _Scope:
+        return _Scope(self, assistant_id)
 
     def remaining(self) -> list[Step]:
         with self._lock:
-            return list(self.steps)
+            return [step for queue in self._queues.values() for step in queue]
 
-    def _add(self, step: Step) -> Script:
+    def clear(self) -> None:
         with self._lock:
-            self.steps.append(step)
+            self._queues = {None: []}
+            self.prompts.clear()
+
+    def _add(self, step: Step, scope: str | None = None) -> Script:
+        with self._lock:
+            self._queues.setdefault(scope, []).append(step)
         return self
 
-    def _peek(self) -> Step | None:
-        with self._lock:
-            return self.steps[0] if self.steps else None
+    def _queue(self, scopes: list[str | None]) -> list[Step]:
+        for scope in scopes:
+            queue = self._queues.get(scope)
+            if queue:
+                return queue
+        return []
 
-    def _pop(self) -> Step | None:
+    def peek(self, scopes: list[str | None]) -> list[Step]:
+        """The next step, with the rest of its parallel group."""
         with self._lock:
-            return self.steps.pop(0) if self.steps else None
+            queue = self._queue(scopes)
+            if not queue:
+                return []
+            group = queue[0].group
+            return [queue[0]] + ([s for s in itertools.takewhile(lambda s: s.group == group, queue[1:])]
+                                 if group else [])
+
+    def pop(self, scopes: list[str | None]) -> Step | None:
+        with self._lock:
+            queue = self._queue(scopes)
+            return queue.pop(0) if queue else None
+
+
+class _Scope(_Steps):
+    def __init__(self, script: Script, key: str) -> None:
+        self.script, self.key = script, key
+
+    def _add(self, step: Step) -> _Scope:
+        self.script._add(step, self.key)
+        return self
 
 
 class ScriptModel(ScriptedBackend):
@@ -98,17 +173,25 @@ class ScriptModel(ScriptedBackend):
 
     name = "scripted"
 
-    def __init__(self, script: Script, *, n_ctx: int = 8192) -> None:
+    def __init__(self, script: Script, *, n_ctx: int = 8192,
+                 assistant_of: Callable[[str], str | None] = lambda thread_id: None) -> None:
         super().__init__(n_ctx=n_ctx)
         self.script = script
+        self.assistant_of = assistant_of  # the assistant of a thread's active run, for assistant-scoped steps
+        self.decider = ScriptDecider(self)  # engine/tooling.py takes a model's own decider when it has one
+
+    def scopes(self, thread_id: str | None) -> list[str | None]:
+        if thread_id is None:
+            return [None]
+        return [thread_id, self.assistant_of(thread_id), None]
 
     def score(self, prompt: list[int], options: list[list[int]], *, cache_key: str | None = None) -> list[float]:
         texts = [self.text(o) for o in options]
         if cache_key is None:
             return [0.0] * len(options)  # the decision's no-request calibration: no preference
         self.script.prompts.append(self.text(prompt))
-        step = self.script._peek()
-        chosen = _option_for(step)
+        steps = self.script.peek(self.scopes(cache_key))
+        chosen = _option_for(steps[0] if steps else None)
         return [0.0 if chosen(t) else LOSE for t in texts]
 
     def generate(self, prompt: list[int], sampling: Sampling, *, cache_key: str | None = None,
@@ -116,7 +199,7 @@ class ScriptModel(ScriptedBackend):
         if len(prompt) + 1 > self.n_ctx:
             raise ModelError(f"prompt of {len(prompt)} tokens does not fit the context of {self.n_ctx}")
         self.script.prompts.append(self.text(prompt))
-        step = self.script._pop()
+        step = self.script.pop(self.scopes(cache_key))
         if step is None:
             raise ModelError(f"no scripted reply left for {cache_key or 'this run'}")
         if step.kind == "fail":
@@ -152,3 +235,32 @@ def _option_for(step: Step | None) -> Callable[[str], bool]:
         return lambda text: "search the files" in text
     name = step.name
     return lambda text: text.startswith((f" use {name} ", f" use {name}.", f" call {name}."))
+
+
+class ScriptDecider:
+    """The round's move, straight from the script: which tool, and the parallel calls that go with it. A script
+    that calls a function the run does not offer fails the run, saying so."""
+
+    offers_used_tools = True  # a script may call a tool again; real models are stopped from looping on one
+
+    def __init__(self, model: ScriptModel) -> None:
+        self.model = model
+
+    def choose(self, system: list[int], prompt: list[int], options: list[dict[str, Any] | None], *,
+               request: str, cache_key: str | None, files_hold: int = 0) -> Decision:
+        self.model.script.prompts.append(self.model.text(prompt))
+        steps = self.model.script.peek(self.model.scopes(cache_key))
+        step = steps[0] if steps else None
+        if step is None or step.kind in ("reply", "json", "fail"):
+            return Decision(None if None in options else options[0], 0, exact=True)
+        if step.kind in ("code", "search"):
+            kind = "code_interpreter" if step.kind == "code" else "file_search"
+            found = next((o for o in options if o is not None and o["type"] == kind), None)
+            if found is None:
+                raise ModelError(f"the script runs {kind}, which this run does not offer")
+            return Decision(found, 0, exact=True)
+        functions = {o["function"]["name"]: o for o in options if o is not None and o["type"] == "function"}
+        missing = [s.name for s in steps if s.name not in functions]
+        if missing:
+            raise ModelError(f"the script calls {', '.join(missing)}, which this run does not offer")
+        return Decision(functions[step.name], 0, also=[functions[s.name] for s in steps[1:]], exact=True)

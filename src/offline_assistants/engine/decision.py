@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from offline_assistants.engine import words
 from offline_assistants.llm.backend import ModelBackend
@@ -76,6 +76,14 @@ class Decision:
     tool: dict[str, Any] | None  # None: answer in text
     read: int  # prompt tokens the scoring read
     also: list[dict[str, Any]] = field(default_factory=list)  # further functions to call alongside `tool`
+    exact: bool = False  # the calls are exactly these (a script's): no second call is inferred from the request
+
+
+class DecisionMaker(Protocol):
+    """What ToolCalling asks to choose a round's move: Decider below, or a scripted model's own (script.py)."""
+
+    def choose(self, system: list[int], prompt: list[int], options: list[dict[str, Any] | None], *,
+               request: str, cache_key: str | None, files_hold: int = 0) -> Decision: ...
 
 
 class Decider:

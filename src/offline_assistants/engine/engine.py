@@ -78,7 +78,7 @@ class Engine:
         tooling = ToolCalling(backend, self.store, self.runs.lifecycle, self.bus, self.generator, tools,
                               lambda data, name: self.files.create_output(data, name).id,
                               max_rounds=settings.max_tool_rounds, stores_for=self.vector_stores.for_run,
-                              files_hold=self.vector_stores.evidence)
+                              files_hold=self.vector_stores.evidence, decider=getattr(backend, "decider", None))
         self.executor = Executor(self.store, self.runs, backend, self.generator, tooling,
                                  max_rounds=settings.max_tool_rounds)
         self._retokenize_if_needed()

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from offline_assistants.engine.decision import Decider, Decision
+from offline_assistants.engine.decision import Decider, Decision, DecisionMaker
 from offline_assistants.engine.events import EventBus
 from offline_assistants.engine.generation import Generator
 from offline_assistants.engine.lifecycle import Lifecycle
@@ -62,7 +62,8 @@ class ToolCalling:
                  generator: Generator, tools: Mapping[str, Tool], save_output: Callable[[bytes, str], str], *,
                  max_rounds: int, stores_for: Callable[[str, str, dict[str, Any] | None], list[str]] = (
                      lambda assistant_id, thread_id, resources: []),
-                 files_hold: Callable[[list[str], str], int] = lambda store_ids, request: 0) -> None:
+                 files_hold: Callable[[list[str], str], int] = lambda store_ids, request: 0,
+                 decider: DecisionMaker | None = None) -> None:
         self.backend = backend
         self.store = store
         self.lifecycle = lifecycle
@@ -73,7 +74,8 @@ class ToolCalling:
         self.max_rounds = max_rounds
         self.stores_for = stores_for  # the live vector stores a run's file search reads
         self.files_hold = files_hold  # how many of a request's words those stores hold (engine/decision.py)
-        self.decider = Decider(backend)  # engine/decision.py: answer, code, or which function
+        # engine/decision.py: answer, code, or which function; a scripted model brings its own (script.py).
+        self.decider: DecisionMaker = decider or Decider(backend)
 
     # --- per run ---
     def prepare(self, turn: Turn) -> None:
@@ -134,7 +136,7 @@ class ToolCalling:
         turn.used_tools.add(_key(decision.tool))
         turn.last_call_failed = False
         also = decision.also if turn.run.parallel_tool_calls and decision.tool["type"] == "function" else []
-        return self._calls(turn, prompt, budget, [decision.tool, *also])
+        return self._calls(turn, prompt, budget, [decision.tool, *also], infer=not decision.exact)
 
     def _forced(self, turn: Turn) -> dict[str, Any] | None:
         choice = turn.tool_choice
@@ -147,11 +149,13 @@ class ToolCalling:
 
     def _decide(self, turn: Turn, prompt: list[int], budget: Budget) -> Decision:
         options: list[dict[str, Any] | None] = []
+        # A script's decider names its tools itself: it may call one again; the rule below is for real models.
+        offer_all = getattr(self.decider, "offers_used_tools", False)
         for tool in turn.tools:
             # A tool already used in this run is offered again only to retry failed code, once: small models
             # otherwise repeat the same call until the round limit.
             retry = tool["type"] == "code_interpreter" and turn.last_call_failed and turn.tool_rounds < 2
-            if _key(tool) not in turn.used_tools or retry:
+            if offer_all or _key(tool) not in turn.used_tools or retry:
                 options.append(tool)
         if not (turn.tool_choice == "required" and turn.tool_rounds == 0):
             options.append(None)  # answering
@@ -165,7 +169,8 @@ class ToolCalling:
         self.generator.add_usage(turn, budget, decision.read, 0)
         return decision
 
-    def _calls(self, turn: Turn, prompt: list[int], budget: Budget, specs: list[dict[str, Any]]) -> Outcome:
+    def _calls(self, turn: Turn, prompt: list[int], budget: Budget, specs: list[dict[str, Any]], *,
+               infer: bool = True) -> Outcome:
         """Write the round's calls into one step, each under its tool's constraint; run what the server runs.
 
         With parallel tool calls, a function may add a second call of itself when the request joins another
@@ -189,7 +194,7 @@ class ToolCalling:
             tool.record(step.calls[i], writer.finish())
             call_text, _ = tool.transcript(step.calls[i])
             written = written + self.backend.encode_text(call_text + "\n")
-            if len(pending) == 1 and turn.run.parallel_tool_calls and isinstance(tool, FunctionTool):
+            if infer and len(pending) == 1 and turn.run.parallel_tool_calls and isinstance(tool, FunctionTool):
                 other = tool.again(spec, step.calls[i]["function"]["arguments"], request)
                 if other is not None:
                     pending.append((spec, other))
