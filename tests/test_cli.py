@@ -109,3 +109,53 @@ def test_serve_with_no_options_says_how_it_runs_the_model(tmp_path) -> None:  # 
     # The model process went with the server.
     assert subprocess.run(["pgrep", "-f", "offline_assistants.llm.child", "-s", str(server.pid)],
                           capture_output=True).returncode == 1
+
+
+def test_serve_model_scripted_is_driven_over_http(tmp_path) -> None:  # noqa: ANN001
+    """`serve --model scripted` as a real process, driven as an app in another language would drive it: the
+    script posted to /_script, the run made through the SDK."""
+    import os
+    import signal
+    import time
+
+    import httpx2
+    import openai
+
+    from offline_assistants.testing import free_port
+
+    port = free_port()
+    argv = [sys.executable, "-m", "offline_assistants", "serve", "--model", "scripted", "--port", str(port),
+            "--no-code-interpreter"]
+    env = {**os.environ, "OFFLINE_ASSISTANTS_DATA": str(tmp_path / "data")}
+    server = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert server.stderr is not None
+        deadline = time.monotonic() + 60
+        lines: list[str] = []
+        while time.monotonic() < deadline:
+            line = server.stderr.readline()
+            lines.append(line)
+            if "serving:" in line or not line:
+                break
+        assert any(line.startswith("model:    scripted") for line in lines), lines
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(50):  # uvicorn binds just after the banner
+            try:
+                posted = httpx2.post(f"{base}/_script/steps", json={"steps": [{"kind": "reply", "text": "Hi there."}]})
+                break
+            except httpx2.ConnectError:
+                time.sleep(0.1)
+        assert posted.status_code == 200
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key="anything", max_retries=0)
+        assistant = client.beta.assistants.create(model="gpt-4o")
+        thread = client.beta.threads.create(messages=[{"role": "user", "content": "Hello"}])
+        run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+        assert run.status == "completed"
+        assert client.beta.threads.messages.list(thread.id).data[0].content[0].text.value == "Hi there."  # type: ignore[union-attr]
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()

@@ -144,3 +144,27 @@ def test_steps_scoped_to_a_thread_or_an_assistant(assistants_client: openai.Open
         run = assistants_client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
         text = assistants_client.beta.threads.messages.list(thread.id).data[0].content[0].text.value  # type: ignore[union-attr]
         assert run.status == "completed" and text == expected
+
+
+def test_the_control_api_drives_a_scripted_server_over_http(make_engine: Any, make_client: Any) -> None:
+    import httpx2
+
+    from offline_assistants.script import ScriptModel
+
+    script = Script()
+    engine = make_engine(ScriptModel(script))
+    client = make_client(engine, server_api_key="sk-test", api_key="sk-test")
+    base = str(client.base_url).removesuffix("/v1/")
+    auth = {"Authorization": "Bearer sk-test"}
+    assert httpx2.post(f"{base}/_script/steps", json={"steps": []}).status_code == 401  # behind the key
+    added = httpx2.post(f"{base}/_script/steps", headers=auth, json={"steps": [
+        {"kind": "call", "name": "get_weather", "arguments": {"city": "Paris"}}, {"kind": "reply", "text": "Sunny."}]})
+    assert added.status_code == 200 and added.json()["remaining"] == 2
+    bad = httpx2.post(f"{base}/_script/steps", headers=auth, json={"steps": [{"kind": "dance"}]})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "steps[0]"
+    a, t = ask(client, "Weather?", tools=[WEATHER])
+    run = client.beta.threads.runs.create_and_poll(thread_id=t.id, assistant_id=a.id)
+    assert run.status == "requires_action"
+    shown = httpx2.get(f"{base}/_script", headers=auth).json()
+    assert shown["steps"] == ["reply 'Sunny.'"] and any("Weather?" in p for p in shown["prompts"])
+    assert httpx2.delete(f"{base}/_script", headers=auth).json()["remaining"] == 0

@@ -8,11 +8,13 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
 from offline_assistants import __version__
 from offline_assistants.config import LogLevel, Settings, default_data_dir
 from offline_assistants.llm.repack import RepackMode
+
+SCRIPTED = "scripted"  # --model scripted: the scripted model of offline_assistants/script.py
 
 
 def _progress(label: str, done: threading.Event) -> None:
@@ -46,8 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--db", type=Path, default=defaults.db_path,
                        help="SQLite database file (default: assistants.db inside the data directory)")
     serve.add_argument("--model", default=defaults.model,
-                       help="a .gguf path, or the name of a model from `offline-assistants models` (default: the "
-                       "first .gguf in ./models, else the embedded SmolLM2-135M-Instruct)")
+                       help="a .gguf path, the name of a model from `offline-assistants models`, or `scripted` (no "
+                       "model: replies, calls and failures come from a script you post to /_script, for testing "
+                       "apps) (default: the first .gguf in ./models, else the embedded SmolLM2-135M-Instruct)")
     serve.add_argument("--models-dir", type=Path, default=defaults.models_dir,
                        help="folder of extra .gguf files (default: ./models)")
     serve.add_argument("--api-key", default=defaults.api_key,
@@ -119,35 +122,16 @@ def serve(args: argparse.Namespace) -> int:
 
     from offline_assistants.api import create_app
     from offline_assistants.engine import Engine
-    from offline_assistants.llm.backend import ModelError
-    from offline_assistants.llm.catalog import ModelNotFound, resolve
-    from offline_assistants.llm.loading import open_backend
 
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(message)s")
     settings = _settings(args)
-    try:
-        model = resolve(settings.model, settings.models_dir)
-    except ModelNotFound as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     settings.ensure_dirs()
-    size_mb = model.path.stat().st_size / 1e6
-    label = f"loading {model.name} ({size_mb:.0f} MB) from {model.path} in a model process"
-    print(label, file=sys.stderr)
-    done = threading.Event()
-    threading.Thread(target=_progress, args=(label, done), daemon=True).start()
-    start = time.monotonic()
-    try:
-        backend, repack = open_backend(model, settings.model_options(), cache_dir=settings.data_dir)
-    except ModelError as exc:
-        print(f"\nerror: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        done.set()
-    where = f"GPU ({backend.gpu_layers} layers)" if backend.gpu_layers else f"CPU ({settings.n_threads} threads)"
-    print(f"\rloaded {model.name} in {time.monotonic() - start:.1f}s on {where}, context {backend.n_ctx} tokens, "
-          f"process {backend.pid}", file=sys.stderr)
-    print(repack.banner(), file=sys.stderr)
+    if settings.model == SCRIPTED:
+        backend: Any = _scripted_backend()
+    else:
+        backend = _load_model(settings)
+        if backend is None:
+            return 1
     runner = None
     if settings.code_interpreter:
         from offline_assistants.tools.code_interpreter import JupyterCodeRunner
@@ -157,6 +141,10 @@ def serve(args: argparse.Namespace) -> int:
                                    max_output_chars=settings.code_max_output_chars,
                                    idle_timeout_s=settings.kernel_idle_timeout_s)
     engine = Engine(settings, backend, code_runner=runner)
+    if settings.model == SCRIPTED:
+        backend.assistant_of = lambda thread_id: (engine.store.runs.active(thread_id) or {}).get("assistant_id")
+        print(f"script:   POST http://{args.host}:{args.port}/_script/steps (see README, Testing your app)",
+              file=sys.stderr)
     print(f"database: {settings.database}", file=sys.stderr)
     print(f"files:    {settings.files_dir}", file=sys.stderr)
     print(f"auth:     {'API key required' if settings.api_key else 'any API key accepted'}", file=sys.stderr)
@@ -167,6 +155,44 @@ def serve(args: argparse.Namespace) -> int:
         engine.close()
         backend.close()
     return 0
+
+
+def _scripted_backend() -> Any:
+    from offline_assistants.script import Script, ScriptModel
+
+    print("model:    scripted (replies, calls and failures come from the script: /_script)", file=sys.stderr)
+    return ScriptModel(Script())
+
+
+def _load_model(settings: Settings) -> Any:
+    """The configured model in its model process, with progress on stderr; None (after saying why) on failure."""
+    from offline_assistants.llm.backend import ModelError
+    from offline_assistants.llm.catalog import ModelNotFound, resolve
+    from offline_assistants.llm.loading import open_backend
+
+    try:
+        model = resolve(settings.model, settings.models_dir)
+    except ModelNotFound as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+    size_mb = model.path.stat().st_size / 1e6
+    label = f"loading {model.name} ({size_mb:.0f} MB) from {model.path} in a model process"
+    print(label, file=sys.stderr)
+    done = threading.Event()
+    threading.Thread(target=_progress, args=(label, done), daemon=True).start()
+    start = time.monotonic()
+    try:
+        backend, repack = open_backend(model, settings.model_options(), cache_dir=settings.data_dir)
+    except ModelError as exc:
+        print(f"\nerror: {exc}", file=sys.stderr)
+        return None
+    finally:
+        done.set()
+    where = f"GPU ({backend.gpu_layers} layers)" if backend.gpu_layers else f"CPU ({settings.n_threads} threads)"
+    print(f"\rloaded {model.name} in {time.monotonic() - start:.1f}s on {where}, context {backend.n_ctx} tokens, "
+          f"process {backend.pid}", file=sys.stderr)
+    print(repack.banner(), file=sys.stderr)
+    return backend
 
 
 def list_models(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
-from offline_assistants.api import assistants, files, messages, models, runs, threads, uploads, vector_stores
+from offline_assistants.api import assistants, files, messages, models, runs, script, threads, uploads, vector_stores
 from offline_assistants.api.auth import APIKeyMiddleware
 from offline_assistants.api.errors import HANDLERS, CatchAll
 from offline_assistants.engine import Engine
@@ -20,8 +20,11 @@ ROUTES: list[BaseRoute] = [*models.routes, *assistants.routes, *runs.routes, *th
 
 def create_app(engine: Engine, *, api_key: str | None = None) -> Starlette:
     """The ASGI app over an engine. The caller owns the engine's lifetime (start-up loads a model)."""
+    from offline_assistants.script import ScriptModel
+
+    scripted = isinstance(engine.backend, ScriptModel)  # only a scripted model has a script to control
     app = Starlette(
-        routes=ROUTES,
+        routes=[*script.routes, *ROUTES] if scripted else ROUTES,
         middleware=[Middleware(CatchAll),
                     Middleware(APIKeyMiddleware, api_key=engine.settings.api_key if api_key is None else api_key)],
         exception_handlers=HANDLERS,
