@@ -129,9 +129,9 @@ def serve(args: argparse.Namespace) -> int:
     if settings.model == SCRIPTED:
         backend: Any = _scripted_backend()
     else:
-        backend = _load_model(settings)
-        if backend is None:
-            return 1
+        backend, failed = _load_model(settings)
+        if failed:
+            return failed
     runner = None
     if settings.code_interpreter:
         from offline_assistants.tools.code_interpreter import JupyterCodeRunner
@@ -164,8 +164,9 @@ def _scripted_backend() -> Any:
     return ScriptModel(Script())
 
 
-def _load_model(settings: Settings) -> Any:
-    """The configured model in its model process, with progress on stderr; None (after saying why) on failure."""
+def _load_model(settings: Settings) -> tuple[Any, int]:
+    """The configured model in its model process, with progress on stderr; or, after saying why, the exit code:
+    2 when there is no such model, 1 when it would not load."""
     from offline_assistants.llm.backend import ModelError
     from offline_assistants.llm.catalog import ModelNotFound, resolve
     from offline_assistants.llm.loading import open_backend
@@ -174,7 +175,7 @@ def _load_model(settings: Settings) -> Any:
         model = resolve(settings.model, settings.models_dir)
     except ModelNotFound as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return None
+        return None, 2
     size_mb = model.path.stat().st_size / 1e6
     label = f"loading {model.name} ({size_mb:.0f} MB) from {model.path} in a model process"
     print(label, file=sys.stderr)
@@ -185,14 +186,14 @@ def _load_model(settings: Settings) -> Any:
         backend, repack = open_backend(model, settings.model_options(), cache_dir=settings.data_dir)
     except ModelError as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
-        return None
+        return None, 1
     finally:
         done.set()
     where = f"GPU ({backend.gpu_layers} layers)" if backend.gpu_layers else f"CPU ({settings.n_threads} threads)"
     print(f"\rloaded {model.name} in {time.monotonic() - start:.1f}s on {where}, context {backend.n_ctx} tokens, "
           f"process {backend.pid}", file=sys.stderr)
     print(repack.banner(), file=sys.stderr)
-    return backend
+    return backend, 0
 
 
 def list_models(args: argparse.Namespace) -> int:
