@@ -168,3 +168,53 @@ def test_the_control_api_drives_a_scripted_server_over_http(make_engine: Any, ma
     shown = httpx2.get(f"{base}/_script", headers=auth).json()
     assert shown["steps"] == ["reply 'Sunny.'"] and any("Weather?" in p for p in shown["prompts"])
     assert httpx2.delete(f"{base}/_script", headers=auth).json()["remaining"] == 0
+
+
+def test_a_search_step_runs_over_the_real_index(assistants_client: openai.OpenAI, assistants_script: Script) -> None:
+    import io
+
+    store = assistants_client.vector_stores.create()
+    assistants_client.vector_stores.files.upload_and_poll(
+        vector_store_id=store.id, file=("faq.md", io.BytesIO(b"Refunds are paid within 14 days of the return.")))
+    assistants_script.search("refunds").reply("Within 14 days.")
+    a, t = ask(assistants_client, "How fast are refunds?", tools=[{"type": "file_search"}],
+               tool_resources={"file_search": {"vector_store_ids": [store.id]}})
+    run = assistants_client.beta.threads.runs.create_and_poll(thread_id=t.id, assistant_id=a.id)
+    assert run.status == "completed"
+    step = assistants_client.beta.threads.runs.steps.list(thread_id=t.id, run_id=run.id, order="asc").data[0]
+    assert step.step_details.tool_calls[0].file_search.results[0].file_name == "faq.md"  # type: ignore[union-attr]
+    text = assistants_client.beta.threads.messages.list(t.id).data[0].content[0].text  # type: ignore[union-attr]
+    assert text.value.startswith("Within 14 days.") and text.annotations[0].type == "file_citation"
+
+
+def test_a_streamed_call_and_the_streamed_answer(assistants_client: openai.OpenAI, assistants_script: Script) -> None:
+    assistants_script.call("get_weather", city="Lima").reply("Warm in Lima.")
+    a, t = ask(assistants_client, "Lima?", tools=[WEATHER])
+    with assistants_client.beta.threads.runs.stream(thread_id=t.id, assistant_id=a.id) as stream:
+        events = [e.event for e in stream]
+        run = stream.get_final_run()
+    assert events[-1] == "thread.run.requires_action" and "thread.run.step.delta" in events
+    [call] = run.required_action.submit_tool_outputs.tool_calls  # type: ignore[union-attr]
+    with assistants_client.beta.threads.runs.submit_tool_outputs_stream(
+            thread_id=t.id, run_id=run.id, tool_outputs=[{"tool_call_id": call.id, "output": "25C"}]) as stream:
+        text = "".join(e.data.delta.content[0].text.value for e in stream  # type: ignore[union-attr]
+                       if e.event == "thread.message.delta")
+    assert text == "Warm in Lima."
+
+
+def test_fixture_setup_is_fast(pytester: pytest.Pytester) -> None:
+    import re
+
+    pytester.makepyfile('''
+        def test_first(assistants_client, assistants_script):
+            pass
+
+        def test_second(assistants_client, assistants_script):
+            pass
+    ''')
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--durations=0", "-vv")
+    result.assert_outcomes(passed=2)
+    timings = {m.group(2): float(m.group(1)) for line in result.outlines
+               if (m := re.match(r"([0-9.]+)s setup\s+\S+::(test_\w+)", line))}
+    # The first test also pays for importing the SDK and the engine; a test after it only for its fixtures.
+    assert timings["test_second"] < 0.1, timings
