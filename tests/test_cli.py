@@ -159,3 +159,23 @@ def test_serve_model_scripted_is_driven_over_http(tmp_path) -> None:  # noqa: AN
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+
+
+@pytest.mark.model  # the truncation benchmark opens the embedded model's tokenizer and process
+def test_bench_prints_each_figure_next_to_its_baseline(capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """`offline-assistants bench` on the truncation measurement alone (the model ones take minutes; the table and
+    JSON come from the same code for all of them)."""
+    import json
+
+    from offline_assistants.bench import run
+
+    monkeypatch.setitem(run.QUICK, "truncation", ["--sizes", "200,1000", "--reps", "5", "--baseline-reps", "1,1",
+                                                  "--newest-reps", "1", "--tail-add", "10", "--quiet-wait", "0"])
+    assert main(["bench", "--only", "truncation", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    [row] = out["rows"]
+    assert row["benchmark"] == "truncation" and float(row["ours"]) > 0 and float(row["baseline"]) > 0
+    assert float(row["ratio"]) > 1  # the stored-token window beats re-tokenizing, even on 1k messages
+    with pytest.raises(SystemExit):
+        main(["bench", "--only", "nonsense"])

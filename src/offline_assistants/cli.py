@@ -103,6 +103,19 @@ def _parser() -> argparse.ArgumentParser:
                             description="List the GGUF models found: ./models (or --models-dir) and the embedded one.")
     models.add_argument("--models-dir", type=Path, default=defaults.models_dir,
                         help="folder of extra .gguf files to list besides the embedded model (default: ./models)")
+
+    bench = sub.add_parser(
+        "bench", help="measure truncation, throughput and time to first token on this machine and model",
+        description="Run the truncation, throughput and time-to-first-token measurements on this machine and model "
+                    "and print one table, each figure next to its baseline from the same run (raw "
+                    "llama-cpp-python, a naive re-tokenizing window) and the ratio. The same code as the scripts "
+                    "in benchmarks/, with shorter runs; progress goes to stderr. Takes a few minutes on two cores.")
+    bench.add_argument("--model", default=defaults.model,
+                       help="a .gguf path or model name, as `serve --model` (default: the embedded default)")
+    bench.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: the usable cores)")
+    bench.add_argument("--only", default="truncation,throughput,ttft",
+                       help="which measurements, comma-separated (default: %(default)s)")
+    bench.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     return parser
 
 
@@ -211,5 +224,14 @@ def main(argv: list[str] | None = None) -> int:
         return serve(args)
     if args.command == "models":
         return list_models(args)
+    if args.command == "bench":
+        from offline_assistants.bench.run import QUICK
+        from offline_assistants.bench.run import bench as run_bench
+
+        only = [name.strip() for name in args.only.split(",") if name.strip()]
+        unknown = [name for name in only if name not in QUICK]
+        if unknown:
+            parser.error(f"--only: unknown measurement {unknown[0]!r} (known: {', '.join(QUICK)})")
+        return run_bench(model=args.model, threads=args.threads, only=only, as_json=args.json)
     parser.print_help()
     return 0

@@ -1,0 +1,258 @@
+"""Helpers shared by the benchmark scripts (imported as a sibling module: `python benchmarks/NAME.py` puts
+this folder on sys.path). Not part of the package."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+_T0 = time.monotonic()
+
+
+def add_model_options(ap: argparse.ArgumentParser, *, unit: str) -> None:
+    """The options every model benchmark shares: window size and how to cope with a busy shared machine."""
+    ap.add_argument("--n-ctx", type=int, default=4096)
+    ap.add_argument("--quiet-wait", type=float, default=60.0,
+                    help="before each measurement, wait up to this many seconds for other processes to go idle")
+    ap.add_argument("--busy", type=float, default=0.1,
+                    help=f"a {unit} during which other processes used this many cores or more is discarded and "
+                         "measured again (default %(default)s)")
+    ap.add_argument("--max-attempts", type=int, default=4, help="give up after this many attempts per wanted sample")
+    ap.add_argument("--backend", choices=["process", "in-process"], default="process",
+                    help="the model in its own process, as `serve` runs it (default), or in this process (the "
+                         "layout before the model process existed, for before/after figures)")
+    ap.add_argument("--cpu-repack", choices=["auto", "on", "off"], default="auto",
+                    help="as `serve --cpu-repack` (default auto)")
+    ap.add_argument("--model", default=None,
+                    help="a .gguf path or model name, as `serve --model` (default: the embedded default)")
+    ap.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: the usable cores)")
+
+
+def open_bench_backend(args: argparse.Namespace) -> Any:
+    """The embedded model behind the chosen backend, with the repack choice `serve` would make."""
+    import tempfile
+    from pathlib import Path
+
+    from offline_assistants.config import usable_cores
+    from offline_assistants.llm.catalog import resolve
+    from offline_assistants.llm.llama import LlamaBackend
+    from offline_assistants.llm.loading import ModelOptions, decide_repack, open_backend
+
+    model = resolve(getattr(args, "model", None))
+    options = ModelOptions(n_ctx=args.n_ctx, n_threads=getattr(args, "threads", None) or usable_cores(),
+                           cpu_repack=args.cpu_repack)
+    cache = Path(tempfile.gettempdir()) / "oa-bench-cache"
+    if args.backend == "in-process":
+        choice, _, _ = decide_repack(model.path, options, cache)
+        log(choice.banner())
+        return LlamaBackend(model.path, name=model.name, n_ctx=args.n_ctx, n_threads=options.n_threads,
+                            cpu_repack=choice.enabled)
+    backend, choice = open_backend(model, options, cache_dir=cache)
+    log(choice.banner())
+    return backend
+
+
+def log(*parts: Any) -> None:
+    """Progress on stderr, with seconds since start; stdout is kept for the single RESULT line."""
+    print(f"[{time.monotonic() - _T0:7.1f}s]", *parts, file=sys.stderr, flush=True)
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def timed(fn: Callable[[], Any], reps: int) -> tuple[list[float], Any]:
+    """Wall times (seconds) of `reps` calls of fn, and the last result."""
+    times = []
+    out = None
+    for _ in range(reps):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return times, out
+
+
+def fmt(x: float, digits: int = 3) -> str:
+    return f"{x:.{digits}g}" if abs(x) < 10 ** digits else f"{x:.0f}"
+
+
+# --- realistic short chat messages ----------------------------------------------------------------------------
+
+_WORDS = (  # noqa: SIM905 - a word list reads better as text
+    "the a an and or but if so because when while after before with without about for from into over under "
+    "this that these those it its they them their we our you your I my me he she his her there here "
+    "is are was were be been being have has had do does did can could will would should may might must "
+    "not no yes maybe also just only very really quite much many more most less few some any every each "
+    "time day week year morning evening today tomorrow yesterday minute hour number list file code test "
+    "function class method variable value error message thread model token context window prompt server "
+    "request response client database table row column index query cache memory disk network user account "
+    "price order item cart payment invoice address email phone meeting project plan idea question answer "
+    "problem solution example result output input data report chart graph summary note draft version "
+    "python javascript sql json api http loop array string integer float dictionary key path folder "
+    "make take give get set put run build write read send check fix change update delete create open close "
+    "start stop try use need want know think see look find show tell ask help explain compare convert "
+    "good bad new old big small fast slow easy hard simple clear short long right wrong same different "
+    "first last next previous other important possible likely sure exactly probably usually"
+).split()
+_OPENERS_USER = [
+    "Can you", "Could you", "How do I", "What is", "Why does", "Is it possible to", "Please", "Thanks!",
+    "I need to", "What about", "Ok, and", "Hmm,", "Quick question:", "One more thing:", "Also,",
+]
+_OPENERS_ASSISTANT = [
+    "Sure!", "Of course.", "Here is", "Good question.", "Yes,", "No,", "To do that,", "The short answer:",
+    "It depends.", "Let me explain.", "You can", "In short,", "Great,", "Happy to help.",
+]
+
+
+def _sentence(rng: random.Random, n: int) -> str:
+    words = [rng.choice(_WORDS) for _ in range(n)]
+    if rng.random() < 0.15:
+        words.insert(rng.randrange(len(words) + 1), str(rng.randrange(1, 10_000)))
+    return " ".join(words)
+
+
+def chat_message(rng: random.Random, role: str) -> str:
+    """One plausible chat message: users write 2-40 words, assistants 5-160 (sometimes a list or code)."""
+    if role == "user":
+        n = int(min(40, max(2, rng.lognormvariate(2.3, 0.7))))
+        text = rng.choice(_OPENERS_USER) + " " + _sentence(rng, n)
+        return text + rng.choice(["?", "?", ".", "!", ""])
+    n = int(min(160, max(5, rng.lognormvariate(3.4, 0.8))))
+    head = rng.choice(_OPENERS_ASSISTANT)
+    r = rng.random()
+    if r < 0.15 and n > 20:  # a short list
+        items = [f"{i + 1}. {_sentence(rng, max(3, n // 4))}." for i in range(3)]
+        return head + " " + _sentence(rng, 6) + ":\n" + "\n".join(items)
+    if r < 0.25 and n > 15:  # a bit of code
+        name = rng.choice(["total", "items", "result", "value", "rows"])
+        code = f"```python\n{name} = [x * 2 for x in range({rng.randrange(2, 99)})]\nprint(sum({name}))\n```"
+        return head + " " + _sentence(rng, n // 2) + ":\n" + code
+    sentences = []
+    left = n
+    while left > 0:
+        k = min(left, rng.randrange(6, 20))
+        s = _sentence(rng, k)
+        sentences.append(s[0].upper() + s[1:] + ".")
+        left -= k
+    return head + " " + " ".join(sentences)
+
+
+def conversation(seed: int, n: int) -> Iterator[tuple[str, str]]:
+    """(role, text) pairs, alternating user/assistant, deterministic for a seed."""
+    rng = random.Random(seed)
+    for i in range(n):
+        role = "user" if i % 2 == 0 else "assistant"
+        yield role, chat_message(rng, role)
+
+
+# --- the machine ---------------------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    import os
+    import platform
+    import subprocess
+
+    info = {"python": platform.python_version()}
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10, check=False).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    info["cores"] = str(len(os.sched_getaffinity(0)))
+    try:
+        with open("/proc/meminfo") as f:
+            kb = int(f.readline().split()[1])
+        info["ram_gib"] = f"{kb / 2**20:.1f}"
+    except OSError:
+        pass
+    try:
+        import llama_cpp
+
+        info["llama_cpp_python"] = llama_cpp.__version__
+    except ImportError:
+        pass
+    return info
+
+
+# --- other processes' CPU use (the benchmarks share a small machine) -----------------------------------------
+
+
+def _process_jiffies(pid: int | str) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0  # it ended between the listing and the read
+    return int(fields[11]) + int(fields[12])  # utime + stime, all its threads
+
+
+def _descendants(pid: int) -> list[int]:
+    """This process's children, grandchildren...: the model process and code kernels are ours, not "others"."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _jiffies() -> tuple[int, int]:
+    """(busy jiffies of the whole machine, jiffies of this process tree: its threads and its child processes)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    busy = sum(fields) - fields[3] - (fields[4] if len(fields) > 4 else 0)  # minus idle and iowait
+    me = os.getpid()
+    return busy, _process_jiffies(me) + sum(_process_jiffies(p) for p in _descendants(me))
+
+
+class OtherLoad:
+    """How many cores other processes kept busy between start() and stop() (averaged)."""
+
+    def start(self) -> OtherLoad:
+        self._t = time.monotonic()
+        self._busy, self._own = _jiffies()
+        return self
+
+    def stop(self) -> float:
+        import os
+
+        busy, own = _jiffies()
+        dt = max(1e-6, time.monotonic() - self._t)
+        hz = os.sysconf("SC_CLK_TCK")
+        return max(0.0, ((busy - self._busy) - (own - self._own)) / hz / dt)
+
+
+def wait_quiet(max_wait_s: float, threshold: float = 0.2, label: str = "") -> float:
+    """Wait (up to max_wait_s) until other processes use less than `threshold` cores over a 1 s sample.
+    Returns the last sample. Benchmarks print it, so a loaded measurement can be told from a clean one."""
+    deadline = time.monotonic() + max_wait_s
+    warned = False
+    while True:
+        meter = OtherLoad().start()
+        time.sleep(1.0)
+        load = meter.stop()
+        if load < threshold or time.monotonic() > deadline:
+            if load >= threshold:
+                log(f"{label}: other processes still use {load:.2f} cores; measuring anyway")
+            return load
+        if not warned:
+            log(f"{label}: other processes use {load:.2f} cores; waiting up to {max_wait_s:.0f}s for quiet")
+            warned = True
