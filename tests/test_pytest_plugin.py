@@ -218,3 +218,32 @@ def test_fixture_setup_is_fast(pytester: pytest.Pytester) -> None:
                if (m := re.match(r"([0-9.]+)s setup\s+\S+::(test_\w+)", line))}
     # The first test also pays for importing the SDK and the engine; a test after it only for its fixtures.
     assert timings["test_second"] < 0.1, timings
+
+
+@pytest.mark.parametrize("kind", ["code", "json", "fail", "long"])
+def test_every_other_step_kind_streamed(assistants_client: openai.OpenAI, assistants_script: Script, kind: str) -> None:
+    tools: list[Any] = [{"type": "code_interpreter"}] if kind == "code" else []
+    extra: dict[str, Any] = {}
+    if kind == "code":
+        assistants_script.code("print('hi')").reply("Printed.")
+    elif kind == "json":
+        assistants_script.json({"ok": True})
+        extra["response_format"] = {"type": "json_object"}
+    elif kind == "fail":
+        assistants_script.fail("invalid_prompt", "Not like that.")
+    else:
+        assistants_script.reply(" ".join(f"w{i}" for i in range(50)))
+        extra["max_completion_tokens"] = 5
+    a, t = ask(assistants_client, "Go.", tools=tools)
+    with assistants_client.beta.threads.runs.stream(thread_id=t.id, assistant_id=a.id, **extra) as stream:
+        events = [e.event for e in stream]
+    final = {"code": "thread.run.completed", "json": "thread.run.completed", "fail": "thread.run.failed",
+             "long": "thread.run.incomplete"}[kind]
+    assert events[-1] == final, events
+    run = assistants_client.beta.threads.runs.list(thread_id=t.id).data[0]
+    if kind == "code":
+        assert "thread.run.step.delta" in events and run.status == "completed"
+    if kind == "fail":
+        assert run.last_error is not None and run.last_error.code == "invalid_prompt"
+    if kind == "long":
+        assert run.incomplete_details is not None and run.incomplete_details.reason == "max_completion_tokens"
