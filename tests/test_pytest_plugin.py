@@ -247,3 +247,19 @@ def test_every_other_step_kind_streamed(assistants_client: openai.OpenAI, assist
         assert run.last_error is not None and run.last_error.code == "invalid_prompt"
     if kind == "long":
         assert run.incomplete_details is not None and run.incomplete_details.reason == "max_completion_tokens"
+
+
+def test_a_search_step_streamed(assistants_client: openai.OpenAI, assistants_script: Script) -> None:
+    import io
+
+    store = assistants_client.vector_stores.create()
+    assistants_client.vector_stores.files.upload_and_poll(
+        vector_store_id=store.id, file=("faq.md", io.BytesIO(b"Shipping to Norway takes five days.")))
+    assistants_script.search("shipping Norway").reply("Five days.")
+    a, t = ask(assistants_client, "Shipping to Norway?", tools=[{"type": "file_search"}],
+               tool_resources={"file_search": {"vector_store_ids": [store.id]}})
+    with assistants_client.beta.threads.runs.stream(thread_id=t.id, assistant_id=a.id) as stream:
+        events = list(stream)
+    done = [e.data for e in events if e.event == "thread.run.step.completed" and e.data.type == "tool_calls"]
+    assert done and done[0].step_details.tool_calls[0].type == "file_search"  # type: ignore[union-attr]
+    assert events[-1].event == "thread.run.completed"
