@@ -91,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
                        help=f"memory limit of a code_interpreter kernel in MB (default: {defaults.code_memory_mb})")
     serve.add_argument("--max-file-mb", type=int, default=defaults.max_file_bytes // mib,
                        help=f"largest accepted upload in MB (default: {defaults.max_file_bytes // mib})")
+    serve.add_argument("--max-queued-runs", type=int, default=defaults.max_queued_runs,
+                       help="runs that may wait for the model at once; past it, creating a run gets HTTP 429 "
+                       f"rate_limit_exceeded and stores nothing; 0 lifts it (default: {defaults.max_queued_runs})")
     serve.add_argument("--embedding-model", type=Path, default=defaults.embedding_model, metavar="PATH.gguf",
                        help="an embedding GGUF for file search, loaded through llama-cpp-python (default: the "
                        "256-dimension WordLlama model that ships inside the wordllama package)")
@@ -127,6 +130,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         code_memory_mb=args.code_memory_mb, max_file_bytes=args.max_file_mb * 1024 * 1024,
         max_output_tokens=args.max_output_tokens, kv_cache_mb=args.kv_cache_mb, cpu_repack=args.cpu_repack,
         temperature=args.temperature, top_p=args.top_p, embedding_model=args.embedding_model,
+        max_queued_runs=args.max_queued_runs,
     )
 
 

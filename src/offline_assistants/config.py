@@ -58,6 +58,9 @@ class Settings:
     top_p: float | None = None
     max_file_bytes: int = 512 * 1024 * 1024
     run_expiry_s: int = 600
+    # Runs waiting for the single worker, at most; past it, creating a run gets the real 429 and stores nothing
+    # (a bound, so a flood of runs cannot queue hours of generation that would all expire anyway).
+    max_queued_runs: int = 64
     embedding_model: Path | None = None  # file search: a GGUF to embed with instead of the built-in WordLlama
     kv_cache_states: int = 4  # conversations whose model state is kept for a fast switch back
     kv_cache_mb: int = 512  # and at most this much memory for them

@@ -8,7 +8,8 @@ The hierarchy:
     ├── InvalidRequest       400 a malformed request, or one that breaks a rule of the API
     │   └── Conflict         400 a rule of the run lifecycle broken (the real API says 400, not 409)
     ├── NotFound             404 no object of that kind with that id
-    └── PayloadTooLarge      413 an upload over the size limit
+    ├── PayloadTooLarge      413 an upload over the size limit
+    └── RateLimited          429 rate_limit_exceeded: the run queue is full
 
 The errors that only the HTTP layer raises (an unknown route, a wrong method, a bad API key, a 500 of its own)
 derive from APIError too, and live with it in `offline_assistants.api.errors`.
@@ -40,6 +41,16 @@ class InvalidRequest(APIError):
 
 class Conflict(InvalidRequest):
     pass
+
+
+class RateLimited(APIError):
+    """429 as the real API sends it when too much is asked at once: here, when the run queue is full."""
+
+    status_code = 429
+    type = "requests"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="rate_limit_exceeded")
 
 
 class NotFound(APIError):

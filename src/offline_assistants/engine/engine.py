@@ -68,7 +68,7 @@ class Engine:
                                expand=self.vector_stores.expand, attach=self.vector_stores.attach)
         self.uploads = Uploads(self.store, settings, self.files)
         self.runs = Runs(self.store, self.threads, self.bus, self.worker.submit, expiry_s=settings.run_expiry_s,
-                         defaults=self.sampling_defaults)
+                         defaults=self.sampling_defaults, max_queued=settings.max_queued_runs)
         self.generator = Generator(backend, self.store, lambda run_id: self.executor.cancelled(run_id),
                                    defaults=self.sampling_defaults, max_output_tokens=settings.max_output_tokens)
         tools: dict[str, Tool] = {"function": FunctionTool(),

@@ -14,7 +14,7 @@ from typing import Any
 from offline_assistants.engine.events import EventBus, EventName, Listener, Subscription
 from offline_assistants.engine.lifecycle import Lifecycle
 from offline_assistants.engine.threads import Threads
-from offline_assistants.errors import Conflict, InvalidRequest
+from offline_assistants.errors import Conflict, InvalidRequest, RateLimited
 from offline_assistants.ids import new_id, now
 from offline_assistants.schemas.common import ListParams, Page, dump, dump_tools, merged_metadata
 from offline_assistants.schemas.runs import (
@@ -44,6 +44,7 @@ class Runs:
         *,
         expiry_s: int = 600,
         defaults: SamplingDefaults = API_DEFAULTS,
+        max_queued: int = 64,
     ) -> None:
         self.defaults = defaults
         self.store = store
@@ -51,6 +52,7 @@ class Runs:
         self.bus = bus
         self.enqueue = enqueue
         self.expiry_s = expiry_s
+        self.max_queued = max_queued
         self.cancel_requested: set[str] = set()
         self.content_runs: set[str] = set()  # runs created with include[] of file search content
         self.lifecycle = Lifecycle(store, bus, show=self.shown)
@@ -118,6 +120,7 @@ class Runs:
         values = self._values(thread_id, req)
         extra = [self.threads.prepare(thread_id, m) for m in req.additional_messages or []]
         with self._subscribed(thread_id, listener) as sub, self.store.database.write():
+            self._check_queue()
             active = self.store.runs.active(thread_id)
             if active is not None:
                 raise Conflict(f"Thread {thread_id} already has an active run {active['id']}.")
@@ -132,6 +135,7 @@ class Runs:
         self, req: ThreadAndRunCreate, listener: Listener | None = None
     ) -> tuple[Run, Subscription | None]:
         self.store.assistants.get(req.assistant_id)  # fail before creating anything
+        self._check_queue()
         if req.tool_resources is not None:
             self.store.files.check_tool_resources(req.tool_resources)
             req = req.model_copy(update={"tool_resources": self.threads.expand(req.tool_resources)})
@@ -142,6 +146,11 @@ class Runs:
             values = self._values(thread.id, req)
             self.store.runs.insert(values)
         return self._admit(values["id"]), sub
+
+    def _check_queue(self) -> None:
+        # FIFO across threads is the worker's queue; this bounds it. A resumed run (tool outputs) is never refused.
+        if self.max_queued and self.store.runs.queued() >= self.max_queued:
+            raise RateLimited(f"Too many runs are queued ({self.max_queued}); retry when some have finished.")
 
     @contextmanager
     def _subscribed(self, thread_id: str, listener: Listener | None) -> Iterator[Subscription | None]:

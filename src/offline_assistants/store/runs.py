@@ -96,6 +96,11 @@ class RunStore:
             (thread_id, *ACTIVE_STATUSES),
         )
 
+    def queued(self) -> int:
+        """How many runs wait for the worker."""
+        row = self.db.query_one("SELECT count(*) AS n FROM runs WHERE status = 'queued'")
+        return int(row["n"]) if row else 0
+
     def all_active(self) -> list[dict[str, Any]]:
         marks = ", ".join("?" for _ in ACTIVE_STATUSES)
         return self.db.query(f"SELECT * FROM runs WHERE status IN ({marks}) ORDER BY pk", ACTIVE_STATUSES)
