@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import httpx2
 import openai
@@ -158,3 +159,23 @@ def test_content_missing_from_disk(client: openai.OpenAI, engine: Engine) -> Non
                               "type": "server_error", "param": None, "code": None}
     # Answered in the envelope, so the connection stays usable: the next call on the same client works.
     assert client.files.retrieve(f.id).id == f.id
+
+
+@pytest.mark.parametrize("name, stored", [
+    ("../../etc/passwd", "passwd"), ("/abs/path/report.txt", "report.txt"), ("..", "file"),
+    ("a\x00b\x01c.txt", "abc.txt"), ("x" * 10_000 + ".txt", "x" * 255), ("dir\\win\\evil.txt", "evil.txt"),
+])
+def test_hostile_filenames_are_sanitised_and_never_choose_a_path(engine: Any, name: str, stored: str) -> None:
+    import io
+
+    made = engine.files.upload(io.BytesIO(b"data"), name, "assistants")
+    assert made.filename == stored
+    path = engine.files.path(made.id)
+    assert path.parent == engine.settings.files_dir and path.name == made.id and path.read_bytes() == b"data"
+
+
+def test_a_traversal_name_over_the_sdk_lands_in_the_files_dir(client: Any, engine: Any) -> None:
+    made = client.files.create(file=("../../outside.txt", b"hello"), purpose="assistants")
+    assert made.filename == "outside.txt"
+    assert sorted(p.name for p in engine.settings.files_dir.iterdir()) == [made.id]
+    assert not (engine.settings.data_dir.parent / "outside.txt").exists()

@@ -23,8 +23,11 @@ class Files:
         self.settings = settings
 
     def _safe_name(self, filename: str) -> str:
-        name = os.path.basename(filename.replace("\\", "/")).strip() or "file"
-        return name[:255]
+        """A file's name as stored: its last path part, without control characters (NUL among them), at most 255
+        characters. Only metadata: the bytes always go to files_dir/<file id>, never to a path a name chose."""
+        name = "".join(c for c in filename if c.isprintable()).replace("\\", "/")
+        name = os.path.basename(name).strip()
+        return name[:255] if name not in ("", ".", "..") else "file"
 
     def upload(self, source: BinaryIO | Iterable[bytes], filename: str, purpose: str) -> FileObject:
         if purpose not in UPLOAD_PURPOSES:
