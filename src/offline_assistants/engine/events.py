@@ -91,6 +91,13 @@ class EventBus:
             if not subs:
                 self._subs.pop(sub.thread_id, None)
 
+    def listening(self, thread_id: str | None = None) -> int:
+        """How many subscriptions are open (on one thread, or on all): a client gone must leave none behind."""
+        with self._lock:
+            if thread_id is not None:
+                return len(self._subs.get(thread_id, ()))
+            return sum(len(subs) for subs in self._subs.values())
+
     def publish(self, thread_id: str, event: EventName, data: dict[str, Any]) -> None:
         with self._lock:
             subs = list(self._subs.get(thread_id, ()))
