@@ -53,6 +53,19 @@ def test_unknown_model_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> N
     assert "no-such-model" in capsys.readouterr().err
 
 
+def _stop(server: subprocess.Popen[str]) -> None:
+    """Stop a `serve` process as Ctrl-C would, killing it (and its model process) if it hangs."""
+    import os
+    import signal
+
+    os.killpg(server.pid, signal.SIGINT)
+    try:
+        server.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+
+
 def _port_free(port: int) -> bool:
     import socket
 
@@ -69,7 +82,6 @@ def test_serve_with_no_options_says_how_it_runs_the_model(tmp_path) -> None:  # 
     """`offline-assistants serve` exactly as a new user types it (the data dir from the environment), as a real
     process: the banner names the model process and the repack path and why, and the API answers."""
     import os
-    import signal
     import time
 
     import openai
@@ -100,12 +112,7 @@ def test_serve_with_no_options_says_how_it_runs_the_model(tmp_path) -> None:  # 
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="anything", max_retries=5)
         assert client.models.list().data
     finally:
-        os.killpg(server.pid, signal.SIGINT)
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        _stop(server)
     # The model process went with the server.
     assert subprocess.run(["pgrep", "-f", "offline_assistants.llm.child", "-s", str(server.pid)],
                           capture_output=True).returncode == 1
@@ -115,7 +122,6 @@ def test_serve_model_scripted_is_driven_over_http(tmp_path) -> None:  # noqa: AN
     """`serve --model scripted` as a real process, driven as an app in another language would drive it: the
     script posted to /_script, the run made through the SDK."""
     import os
-    import signal
     import time
 
     import httpx2
@@ -153,12 +159,7 @@ def test_serve_model_scripted_is_driven_over_http(tmp_path) -> None:  # noqa: AN
         assert run.status == "completed"
         assert client.beta.threads.messages.list(thread.id).data[0].content[0].text.value == "Hi there."  # type: ignore[union-attr]
     finally:
-        os.killpg(server.pid, signal.SIGINT)
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        _stop(server)
 
 
 @pytest.mark.model  # the truncation benchmark opens the embedded model's tokenizer and process
