@@ -16,6 +16,15 @@ WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters":
 pytest_plugins = ["pytester"]
 
 
+def faq_store(client: Any, text: bytes) -> Any:
+    """A vector store holding one small file, faq.md, indexed."""
+    import io
+
+    store = client.vector_stores.create()
+    client.vector_stores.files.upload_and_poll(vector_store_id=store.id, file=("faq.md", io.BytesIO(text)))
+    return store
+
+
 def ask(client: Any, text: str, **assistant: Any) -> tuple[Any, Any]:
     a = client.beta.assistants.create(model="gpt-4o", **assistant)
     t = client.beta.threads.create(messages=[{"role": "user", "content": text}])
@@ -171,11 +180,7 @@ def test_the_control_api_drives_a_scripted_server_over_http(make_engine: Any, ma
 
 
 def test_a_search_step_runs_over_the_real_index(assistants_client: openai.OpenAI, assistants_script: Script) -> None:
-    import io
-
-    store = assistants_client.vector_stores.create()
-    assistants_client.vector_stores.files.upload_and_poll(
-        vector_store_id=store.id, file=("faq.md", io.BytesIO(b"Refunds are paid within 14 days of the return.")))
+    store = faq_store(assistants_client, b"Refunds are paid within 14 days of the return.")
     assistants_script.search("refunds").reply("Within 14 days.")
     a, t = ask(assistants_client, "How fast are refunds?", tools=[{"type": "file_search"}],
                tool_resources={"file_search": {"vector_store_ids": [store.id]}})
@@ -250,11 +255,7 @@ def test_every_other_step_kind_streamed(assistants_client: openai.OpenAI, assist
 
 
 def test_a_search_step_streamed(assistants_client: openai.OpenAI, assistants_script: Script) -> None:
-    import io
-
-    store = assistants_client.vector_stores.create()
-    assistants_client.vector_stores.files.upload_and_poll(
-        vector_store_id=store.id, file=("faq.md", io.BytesIO(b"Shipping to Norway takes five days.")))
+    store = faq_store(assistants_client, b"Shipping to Norway takes five days.")
     assistants_script.search("shipping Norway").reply("Five days.")
     a, t = ask(assistants_client, "Shipping to Norway?", tools=[{"type": "file_search"}],
                tool_resources={"file_search": {"vector_store_ids": [store.id]}})
