@@ -17,7 +17,6 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -25,10 +24,9 @@ from typing import Any, Literal
 from offline_assistants.engine.decision import Decision
 from offline_assistants.llm.backend import Finish, ModelError, Piece, Sampling
 from offline_assistants.llm.scripted import ScriptedBackend
+from offline_assistants.llm.toolcalls import CODE_CLOSE
 
 StepKind = Literal["reply", "call", "code", "search", "json", "fail"]
-LOSE = -100.0  # an option the script did not choose: far below anything the decision's priors can add
-CODE_FENCE_CLOSE = "\n```"
 
 
 class ScriptedFailure(ModelError):
@@ -186,13 +184,8 @@ class ScriptModel(ScriptedBackend):
         return [thread_id, self.assistant_of(thread_id), None]
 
     def score(self, prompt: list[int], options: list[list[int]], *, cache_key: str | None = None) -> list[float]:
-        texts = [self.text(o) for o in options]
-        if cache_key is None:
-            return [0.0] * len(options)  # the decision's no-request calibration: no preference
-        self.script.prompts.append(self.text(prompt))
-        steps = self.script.peek(self.scopes(cache_key))
-        chosen = _option_for(steps[0] if steps else None)
-        return [0.0 if chosen(t) else LOSE for t in texts]
+        """Unused by the engine: a script's decisions come from ScriptDecider below, not from option scores."""
+        return [0.0] * len(options)
 
     def generate(self, prompt: list[int], sampling: Sampling, *, cache_key: str | None = None,
                  cancelled: Callable[[], bool] = lambda: False) -> Iterator[Piece | Finish]:
@@ -204,37 +197,8 @@ class ScriptModel(ScriptedBackend):
             raise ModelError(f"no scripted reply left for {cache_key or 'this run'}")
         if step.kind == "fail":
             raise ScriptedFailure(step.name, step.text)
-        text = step.text + (CODE_FENCE_CLOSE if step.kind == "code" else "")
-        yield from self._stream(prompt, text, sampling, step.delay_s, cancelled)
-
-    def _stream(self, prompt: list[int], text: str, sampling: Sampling, delay_s: float,
-                cancelled: Callable[[], bool]) -> Iterator[Piece | Finish]:
-        produced = 0
-        limit = min(sampling.max_tokens, self.n_ctx - len(prompt))
-        for word in self.tokens(text):
-            if produced >= limit:
-                yield Finish("length", len(prompt), produced)
-                return
-            if delay_s:
-                time.sleep(delay_s)
-            produced += 1
-            yield Piece(word, self.text([word]))
-            if cancelled():
-                yield Finish("cancelled", len(prompt), produced)
-                return
-        yield Finish("stop", len(prompt), produced)
-
-
-def _option_for(step: Step | None) -> Callable[[str], bool]:
-    """Which decision option (engine/decision.py's texts) a step chooses."""
-    if step is None or step.kind in ("reply", "json", "fail"):
-        return lambda text: "answer" in text
-    if step.kind == "code":
-        return lambda text: "Python" in text
-    if step.kind == "search":
-        return lambda text: "search the files" in text
-    name = step.name
-    return lambda text: text.startswith((f" use {name} ", f" use {name}.", f" call {name}."))
+        text = step.text + (CODE_CLOSE if step.kind == "code" else "")
+        yield from self.stream(prompt, text, sampling, cancelled, delay_s=step.delay_s)
 
 
 class ScriptDecider:

@@ -102,14 +102,19 @@ class ScriptedBackend:
             self.replies.pop(0)  # the decision the scores above made
         self._decision = None
         reply = self.replies.pop(0) if self.replies else "OK."
+        yield from self.stream(prompt, reply, sampling, cancelled, delay_s=self.delay_s)
+
+    def stream(self, prompt: list[int], text: str, sampling: Sampling, cancelled: Callable[[], bool], *,
+               delay_s: float = 0.0) -> Iterator[Piece | Finish]:
+        """`text` word by word as generated pieces, within the call's token limit, stopping when cancelled."""
         produced = 0
         limit = min(sampling.max_tokens, self.n_ctx - len(prompt))
-        for word in _WORD.findall(reply):
+        for word in _WORD.findall(text):
             if produced >= limit:
                 yield Finish("length", len(prompt), produced)
                 return
-            if self.delay_s:
-                time.sleep(self.delay_s)
+            if delay_s:
+                time.sleep(delay_s)
             produced += 1
             yield Piece(self._id(word), word)
             if cancelled():
