@@ -127,9 +127,11 @@ class Executor:
         # The run's own tool exchanges are its newest context, but the thread keeps at least half the room
         # (or all it needs, if less): the request they answer must stay in view.
         exchanges = list(turn.exchanges)
-        history = min(room // 2, self.store.messages.total_tokens(turn.thread_id))
-        while exchanges and sum(len(e.tokens) for e in exchanges) > room - history:
-            exchanges.pop(0)
+        total = sum(len(e.tokens) for e in exchanges)
+        if exchanges and total > room // 2:  # the thread's size is asked only when the exchanges could crowd it
+            history = min(room // 2, self.store.messages.total_tokens(turn.thread_id))
+            while exchanges and total > room - history:
+                total -= len(exchanges.pop(0).tokens)
         extras = [t for e in exchanges for t in e.tokens]
         thread = self.store.threads.row(turn.thread_id)
         window = window_of(
