@@ -6,7 +6,18 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
-from offline_assistants.api import assistants, files, messages, models, runs, script, threads, uploads, vector_stores
+from offline_assistants.api import (
+    assistants,
+    files,
+    messages,
+    models,
+    openapi,
+    runs,
+    script,
+    threads,
+    uploads,
+    vector_stores,
+)
 from offline_assistants.api.auth import APIKeyMiddleware
 from offline_assistants.api.errors import HANDLERS, CatchAll
 from offline_assistants.engine import Engine
@@ -23,12 +34,13 @@ def create_app(engine: Engine, *, api_key: str | None = None) -> Starlette:
     from offline_assistants.script import ScriptModel
 
     scripted = isinstance(engine.backend, ScriptModel)  # only a scripted model has a script to control
+    key = engine.settings.api_key if api_key is None else api_key
     app = Starlette(
-        routes=[*script.routes, *ROUTES] if scripted else ROUTES,
-        middleware=[Middleware(CatchAll),
-                    Middleware(APIKeyMiddleware, api_key=engine.settings.api_key if api_key is None else api_key)],
+        routes=[*openapi.routes, *script.routes, *ROUTES] if scripted else [*openapi.routes, *ROUTES],
+        middleware=[Middleware(CatchAll), Middleware(APIKeyMiddleware, api_key=key)],
         exception_handlers=HANDLERS,
     )
     # Endpoints find the engine here (api/endpoint.py), so one set of routes serves every app.
     app.state.engine = engine
+    app.state.api_key = key
     return app

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from offline_assistants.api.endpoint import answer, engine, list_params
-from offline_assistants.schemas.assistants import AssistantCreate, AssistantUpdate
-from offline_assistants.schemas.validation import parse_body
+from offline_assistants.api.endpoint import answer, engine, json_body, list_params
+from offline_assistants.api.operation import Doc, Operation
+from offline_assistants.schemas.assistants import Assistant, AssistantCreate, AssistantUpdate
+from offline_assistants.schemas.common import Deleted, ListParams, Page
 
 
 async def create_assistant(request: Request) -> Response:
-    req = parse_body(AssistantCreate, await request.body())
+    req = await json_body(request, AssistantCreate)
     return await answer(engine(request).assistants.create, req)
 
 
@@ -25,7 +25,7 @@ async def get_assistant(request: Request) -> Response:
 
 
 async def update_assistant(request: Request) -> Response:
-    req = parse_body(AssistantUpdate, await request.body())
+    req = await json_body(request, AssistantUpdate)
     return await answer(engine(request).assistants.update, request.path_params["assistant_id"], req)
 
 
@@ -33,10 +33,15 @@ async def delete_assistant(request: Request) -> Response:
     return await answer(engine(request).assistants.delete, request.path_params["assistant_id"])
 
 
+ASSISTANT = "/v1/assistants/{assistant_id}"
+
 routes = [
-    Route("/v1/assistants", create_assistant, methods=["POST"]),
-    Route("/v1/assistants", list_assistants, methods=["GET"]),
-    Route("/v1/assistants/{assistant_id}", get_assistant, methods=["GET"]),
-    Route("/v1/assistants/{assistant_id}", update_assistant, methods=["POST"]),
-    Route("/v1/assistants/{assistant_id}", delete_assistant, methods=["DELETE"]),
+    Operation("POST", "/v1/assistants", create_assistant,
+              Doc("createAssistant", "Create an assistant.", Assistant, body=AssistantCreate)),
+    Operation("GET", "/v1/assistants", list_assistants,
+              Doc("listAssistants", "List assistants.", Page[Assistant], query=ListParams)),
+    Operation("GET", ASSISTANT, get_assistant, Doc("getAssistant", "Retrieve an assistant.", Assistant)),
+    Operation("POST", ASSISTANT, update_assistant,
+              Doc("modifyAssistant", "Modify an assistant.", Assistant, body=AssistantUpdate)),
+    Operation("DELETE", ASSISTANT, delete_assistant, Doc("deleteAssistant", "Delete an assistant.", Deleted)),
 ]

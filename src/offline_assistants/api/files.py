@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
-from starlette.routing import Route
 
 from offline_assistants.api.endpoint import answer, engine, respond
 from offline_assistants.api.errors import ServerError
+from offline_assistants.api.operation import Doc, Operation
 from offline_assistants.engine.files import Files
 from offline_assistants.errors import InvalidRequest
-from offline_assistants.schemas.files import FileListParams
+from offline_assistants.schemas.common import Deleted, Page
+from offline_assistants.schemas.files import UPLOAD_PURPOSES, FileListParams, FileObject
 from offline_assistants.schemas.validation import parse_query
 
 
@@ -63,10 +66,15 @@ async def file_content(request: Request) -> Response:
     return await answer(_content, engine(request).files, request.path_params["file_id"])
 
 
+FILE = "/v1/files/{file_id}"
+UPLOAD_FORM: dict[str, dict[str, Any]] = {"file": {"type": "string", "format": "binary"},
+               "purpose": {"type": "string", "enum": list(UPLOAD_PURPOSES)}}
+
 routes = [
-    Route("/v1/files", upload_file, methods=["POST"]),
-    Route("/v1/files", list_files, methods=["GET"]),
-    Route("/v1/files/{file_id}", get_file, methods=["GET"]),
-    Route("/v1/files/{file_id}", delete_file, methods=["DELETE"]),
-    Route("/v1/files/{file_id}/content", file_content, methods=["GET"]),
+    Operation("POST", "/v1/files", upload_file,
+              Doc("createFile", "Upload a file.", FileObject, form=UPLOAD_FORM, required_form=("file", "purpose"))),
+    Operation("GET", "/v1/files", list_files, Doc("listFiles", "List files.", Page[FileObject], query=FileListParams)),
+    Operation("GET", FILE, get_file, Doc("retrieveFile", "Retrieve a file's object.", FileObject)),
+    Operation("DELETE", FILE, delete_file, Doc("deleteFile", "Delete a file.", Deleted)),
+    Operation("GET", FILE + "/content", file_content, Doc("downloadFile", "Download a file's bytes.", bytes)),
 ]

@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from offline_assistants.api.endpoint import answer, engine, respond
+from offline_assistants.api.operation import Doc, Operation
 from offline_assistants.engine import Engine
+from offline_assistants.schemas.models import Model, ModelList
 
 
-def _model(name: str) -> dict[str, Any]:
-    return {"id": name, "object": "model", "created": 0, "owned_by": "offline-assistants"}
+def _model(name: str) -> Model:
+    return Model(id=name, created=0, owned_by="offline-assistants")
 
 
-def _models(e: Engine) -> dict[str, Any]:
+def _models(e: Engine) -> ModelList:
     from offline_assistants.llm.catalog import available
 
     names = [e.backend.name] + [m.name for m in available(e.settings.models_dir) if m.name != e.backend.name]
-    return {"object": "list", "data": [_model(n) for n in names]}
+    return ModelList(data=[_model(n) for n in names])
 
 
 async def list_models(request: Request) -> Response:
@@ -32,7 +32,7 @@ async def get_model(request: Request) -> Response:
 
 
 routes = [
-    Route("/v1/models", list_models, methods=["GET"]),
+    Operation("GET", "/v1/models", list_models, Doc("listModels", "List the models.", ModelList)),
     # `:path`: a model name may hold slashes (`org/name`).
-    Route("/v1/models/{model:path}", get_model, methods=["GET"]),
+    Operation("GET", "/v1/models/{model:path}", get_model, Doc("retrieveModel", "Retrieve a model.", Model)),
 ]

@@ -5,13 +5,21 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from offline_assistants.api.endpoint import answer, engine, list_params
+from offline_assistants.api.endpoint import answer, engine, json_body, list_params
+from offline_assistants.api.operation import Doc, Operation
 from offline_assistants.api.sse import stream_or_json
 from offline_assistants.api.threads import THREAD
-from offline_assistants.schemas.runs import RunCreate, RunUpdate, SubmitToolOutputs, ThreadAndRunCreate
-from offline_assistants.schemas.validation import parse_body
+from offline_assistants.schemas.common import ListParams, Page
+from offline_assistants.schemas.runs import (
+    FILE_SEARCH_CONTENT,
+    Run,
+    RunCreate,
+    RunStep,
+    RunUpdate,
+    SubmitToolOutputs,
+    ThreadAndRunCreate,
+)
 
 RUNS = THREAD + "/runs"
 RUN = RUNS + "/{run_id}"
@@ -20,20 +28,20 @@ STEPS = RUN + "/steps"
 
 async def create_run(request: Request) -> Response:
     runs, thread_id = engine(request).runs, request.path_params["thread_id"]
-    req = parse_body(RunCreate, await request.body())
+    req = await json_body(request, RunCreate)
     include = _include(request)
     return await stream_or_json(req.stream, lambda listener: runs.create(thread_id, req, listener, include=include))
 
 
 async def create_thread_and_run(request: Request) -> Response:
     runs = engine(request).runs
-    req = parse_body(ThreadAndRunCreate, await request.body())
+    req = await json_body(request, ThreadAndRunCreate)
     return await stream_or_json(req.stream, lambda listener: runs.create_thread_and_run(req, listener))
 
 
 async def submit_tool_outputs(request: Request) -> Response:
     runs, p = engine(request).runs, request.path_params
-    req = parse_body(SubmitToolOutputs, await request.body())
+    req = await json_body(request, SubmitToolOutputs)
     return await stream_or_json(
         req.stream, lambda listener: runs.submit_tool_outputs(p["thread_id"], p["run_id"], req, listener))
 
@@ -48,7 +56,7 @@ async def get_run(request: Request) -> Response:
 
 
 async def update_run(request: Request) -> Response:
-    req = parse_body(RunUpdate, await request.body())
+    req = await json_body(request, RunUpdate)
     p = request.path_params
     return await answer(engine(request).runs.update, p["thread_id"], p["run_id"], req)
 
@@ -74,15 +82,25 @@ def _include(request: Request) -> tuple[str, ...]:
     return tuple(request.query_params.getlist("include[]") + request.query_params.getlist("include"))
 
 
+# `include[]=step_details.tool_calls[*].file_search.results[*].content` adds file search results' text.
+INCLUDE = {"include[]": {"type": "array", "items": {"type": "string", "enum": [FILE_SEARCH_CONTENT]}}}
+
 routes = [
     # Must be matched before threads' POST /v1/threads/{thread_id}, which would take "runs" for a thread id.
-    Route("/v1/threads/runs", create_thread_and_run, methods=["POST"]),
-    Route(RUNS, create_run, methods=["POST"]),
-    Route(RUNS, list_runs, methods=["GET"]),
-    Route(RUN, get_run, methods=["GET"]),
-    Route(RUN, update_run, methods=["POST"]),
-    Route(RUN + "/cancel", cancel_run, methods=["POST"]),
-    Route(RUN + "/submit_tool_outputs", submit_tool_outputs, methods=["POST"]),
-    Route(STEPS, list_steps, methods=["GET"]),
-    Route(STEPS + "/{step_id}", get_step, methods=["GET"]),
+    Operation("POST", "/v1/threads/runs", create_thread_and_run,
+              Doc("createThreadAndRun", "Create a thread and run it in one request.", Run, body=ThreadAndRunCreate,
+                  streams=True)),
+    Operation("POST", RUNS, create_run,
+              Doc("createRun", "Create a run.", Run, body=RunCreate, extra_query=INCLUDE, streams=True)),
+    Operation("GET", RUNS, list_runs, Doc("listRuns", "List the runs of a thread.", Page[Run], query=ListParams)),
+    Operation("GET", RUN, get_run, Doc("getRun", "Retrieve a run.", Run)),
+    Operation("POST", RUN, update_run, Doc("modifyRun", "Modify a run.", Run, body=RunUpdate)),
+    Operation("POST", RUN + "/cancel", cancel_run, Doc("cancelRun", "Cancel a run.", Run)),
+    Operation("POST", RUN + "/submit_tool_outputs", submit_tool_outputs,
+              Doc("submitToolOuputsToRun", "Submit the outputs of a run's tool calls.", Run, body=SubmitToolOutputs,
+                  streams=True)),
+    Operation("GET", STEPS, list_steps,
+              Doc("listRunSteps", "List the steps of a run.", Page[RunStep], query=ListParams, extra_query=INCLUDE)),
+    Operation("GET", STEPS + "/{step_id}", get_step,
+              Doc("getRunStep", "Retrieve a run step.", RunStep, extra_query=INCLUDE)),
 ]

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from offline_assistants.api.endpoint import answer, engine
-from offline_assistants.schemas.threads import ThreadCreate, ThreadUpdate
-from offline_assistants.schemas.validation import parse_body
+from offline_assistants.api.endpoint import answer, engine, json_body
+from offline_assistants.api.operation import Doc, Operation
+from offline_assistants.schemas.common import Deleted
+from offline_assistants.schemas.threads import Thread, ThreadCreate, ThreadUpdate
 
 THREAD = "/v1/threads/{thread_id}"
 
 
 async def create_thread(request: Request) -> Response:
-    req = parse_body(ThreadCreate, await request.body())
+    req = await json_body(request, ThreadCreate)
     return await answer(engine(request).threads.create, req)
 
 
@@ -23,7 +23,7 @@ async def get_thread(request: Request) -> Response:
 
 
 async def update_thread(request: Request) -> Response:
-    req = parse_body(ThreadUpdate, await request.body())
+    req = await json_body(request, ThreadUpdate)
     return await answer(engine(request).threads.update, request.path_params["thread_id"], req)
 
 
@@ -32,8 +32,8 @@ async def delete_thread(request: Request) -> Response:
 
 
 routes = [
-    Route("/v1/threads", create_thread, methods=["POST"]),
-    Route(THREAD, get_thread, methods=["GET"]),
-    Route(THREAD, update_thread, methods=["POST"]),
-    Route(THREAD, delete_thread, methods=["DELETE"]),
+    Operation("POST", "/v1/threads", create_thread, Doc("createThread", "Create a thread.", Thread, body=ThreadCreate)),
+    Operation("GET", THREAD, get_thread, Doc("getThread", "Retrieve a thread.", Thread)),
+    Operation("POST", THREAD, update_thread, Doc("modifyThread", "Modify a thread.", Thread, body=ThreadUpdate)),
+    Operation("DELETE", THREAD, delete_thread, Doc("deleteThread", "Delete a thread.", Deleted)),
 ]

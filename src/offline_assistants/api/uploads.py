@@ -6,16 +6,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from offline_assistants.api.endpoint import answer, engine, respond
+from offline_assistants.api.endpoint import answer, engine, json_body, respond
+from offline_assistants.api.operation import Doc, Operation
 from offline_assistants.errors import InvalidRequest
-from offline_assistants.schemas.uploads import UploadComplete, UploadCreate
-from offline_assistants.schemas.validation import parse_body
+from offline_assistants.schemas.uploads import Upload, UploadComplete, UploadCreate, UploadPart
 
 
 async def create_upload(request: Request) -> Response:
-    req = parse_body(UploadCreate, await request.body())
+    req = await json_body(request, UploadCreate)
     return await answer(engine(request).uploads.create, req)
 
 
@@ -40,7 +39,7 @@ async def add_part(request: Request) -> Response:
 
 
 async def complete_upload(request: Request) -> Response:
-    req = parse_body(UploadComplete, await request.body())
+    req = await json_body(request, UploadComplete)
     return await answer(engine(request).uploads.complete, request.path_params["upload_id"], req)
 
 
@@ -48,9 +47,15 @@ async def cancel_upload(request: Request) -> Response:
     return await answer(engine(request).uploads.cancel, request.path_params["upload_id"])
 
 
+UPLOAD = "/v1/uploads/{upload_id}"
+
 routes = [
-    Route("/v1/uploads", create_upload, methods=["POST"]),
-    Route("/v1/uploads/{upload_id}/parts", add_part, methods=["POST"]),
-    Route("/v1/uploads/{upload_id}/complete", complete_upload, methods=["POST"]),
-    Route("/v1/uploads/{upload_id}/cancel", cancel_upload, methods=["POST"]),
+    Operation("POST", "/v1/uploads", create_upload,
+              Doc("createUpload", "Create an upload, to add parts to.", Upload, body=UploadCreate)),
+    Operation("POST", UPLOAD + "/parts", add_part,
+              Doc("addUploadPart", "Add a part to an upload.", UploadPart,
+                  form={"data": {"type": "string", "format": "binary"}}, required_form=("data",))),
+    Operation("POST", UPLOAD + "/complete", complete_upload,
+              Doc("completeUpload", "Complete an upload into a file.", Upload, body=UploadComplete)),
+    Operation("POST", UPLOAD + "/cancel", cancel_upload, Doc("cancelUpload", "Cancel an upload.", Upload)),
 ]

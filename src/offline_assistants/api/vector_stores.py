@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from offline_assistants.api.endpoint import answer, engine, list_params
-from offline_assistants.schemas.validation import parse_body, parse_query
+from offline_assistants.api.endpoint import answer, engine, json_body, list_params
+from offline_assistants.api.operation import Doc, Operation
+from offline_assistants.schemas.common import Deleted, ListParams, Page
+from offline_assistants.schemas.validation import parse_query
 from offline_assistants.schemas.vector_stores import (
     FileBatchCreate,
+    FileContentPage,
+    SearchPage,
+    VectorStore,
+    VectorStoreFile,
+    VectorStoreFileBatch,
     VectorStoreCreate,
     VectorStoreFileCreate,
     VectorStoreFileListParams,
@@ -26,7 +32,7 @@ def _store(request: Request) -> str:
 
 
 async def create_store(request: Request) -> Response:
-    req = parse_body(VectorStoreCreate, await request.body())
+    req = await json_body(request, VectorStoreCreate)
     return await answer(engine(request).vector_stores.create, req)
 
 
@@ -39,7 +45,7 @@ async def get_store(request: Request) -> Response:
 
 
 async def update_store(request: Request) -> Response:
-    req = parse_body(VectorStoreUpdate, await request.body())
+    req = await json_body(request, VectorStoreUpdate)
     return await answer(engine(request).vector_stores.update, _store(request), req)
 
 
@@ -48,12 +54,12 @@ async def delete_store(request: Request) -> Response:
 
 
 async def search(request: Request) -> Response:
-    req = parse_body(VectorStoreSearch, await request.body())
+    req = await json_body(request, VectorStoreSearch)
     return await answer(engine(request).vector_stores.search, _store(request), req)
 
 
 async def create_file(request: Request) -> Response:
-    req = parse_body(VectorStoreFileCreate, await request.body())
+    req = await json_body(request, VectorStoreFileCreate)
     return await answer(engine(request).vector_stores.create_file, _store(request), req)
 
 
@@ -67,7 +73,7 @@ async def get_file(request: Request) -> Response:
 
 
 async def update_file(request: Request) -> Response:
-    req = parse_body(VectorStoreFileUpdate, await request.body())
+    req = await json_body(request, VectorStoreFileUpdate)
     return await answer(engine(request).vector_stores.update_file, _store(request), request.path_params["file_id"],
                         req)
 
@@ -82,7 +88,7 @@ async def file_content(request: Request) -> Response:
 
 
 async def create_batch(request: Request) -> Response:
-    req = parse_body(FileBatchCreate, await request.body())
+    req = await json_body(request, FileBatchCreate)
     return await answer(engine(request).vector_stores.create_batch, _store(request), req)
 
 
@@ -100,21 +106,42 @@ async def list_batch_files(request: Request) -> Response:
                         request.path_params["batch_id"], params, params.filter)
 
 
+FILES = STORE + "/files"
+FILE = FILES + "/{file_id}"
+BATCH = STORE + "/file_batches/{batch_id}"
+
 routes = [
-    Route("/v1/vector_stores", create_store, methods=["POST"]),
-    Route("/v1/vector_stores", list_stores, methods=["GET"]),
-    Route(STORE, get_store, methods=["GET"]),
-    Route(STORE, update_store, methods=["POST"]),
-    Route(STORE, delete_store, methods=["DELETE"]),
-    Route(STORE + "/search", search, methods=["POST"]),
-    Route(STORE + "/files", create_file, methods=["POST"]),
-    Route(STORE + "/files", list_files, methods=["GET"]),
-    Route(STORE + "/files/{file_id}", get_file, methods=["GET"]),
-    Route(STORE + "/files/{file_id}", update_file, methods=["POST"]),
-    Route(STORE + "/files/{file_id}", delete_file, methods=["DELETE"]),
-    Route(STORE + "/files/{file_id}/content", file_content, methods=["GET"]),
-    Route(STORE + "/file_batches", create_batch, methods=["POST"]),
-    Route(STORE + "/file_batches/{batch_id}", get_batch, methods=["GET"]),
-    Route(STORE + "/file_batches/{batch_id}/cancel", cancel_batch, methods=["POST"]),
-    Route(STORE + "/file_batches/{batch_id}/files", list_batch_files, methods=["GET"]),
+    Operation("POST", "/v1/vector_stores", create_store,
+              Doc("createVectorStore", "Create a vector store.", VectorStore, body=VectorStoreCreate)),
+    Operation("GET", "/v1/vector_stores", list_stores,
+              Doc("listVectorStores", "List vector stores.", Page[VectorStore], query=ListParams)),
+    Operation("GET", STORE, get_store, Doc("getVectorStore", "Retrieve a vector store.", VectorStore)),
+    Operation("POST", STORE, update_store,
+              Doc("modifyVectorStore", "Modify a vector store.", VectorStore, body=VectorStoreUpdate)),
+    Operation("DELETE", STORE, delete_store, Doc("deleteVectorStore", "Delete a vector store.", Deleted)),
+    Operation("POST", STORE + "/search", search,
+              Doc("searchVectorStore", "Search a vector store.", SearchPage, body=VectorStoreSearch)),
+    Operation("POST", FILES, create_file,
+              Doc("createVectorStoreFile", "Add a file to a vector store.", VectorStoreFile,
+                  body=VectorStoreFileCreate)),
+    Operation("GET", FILES, list_files,
+              Doc("listVectorStoreFiles", "List a vector store's files.", Page[VectorStoreFile],
+                  query=VectorStoreFileListParams)),
+    Operation("GET", FILE, get_file, Doc("getVectorStoreFile", "Retrieve a vector store file.", VectorStoreFile)),
+    Operation("POST", FILE, update_file,
+              Doc("updateVectorStoreFileAttributes", "Update a vector store file's attributes.", VectorStoreFile,
+                  body=VectorStoreFileUpdate)),
+    Operation("DELETE", FILE, delete_file, Doc("deleteVectorStoreFile", "Remove a file from a vector store.", Deleted)),
+    Operation("GET", FILE + "/content", file_content,
+              Doc("retrieveVectorStoreFileContent", "The parsed content of a vector store file.", FileContentPage)),
+    Operation("POST", STORE + "/file_batches", create_batch,
+              Doc("createVectorStoreFileBatch", "Add a batch of files to a vector store.", VectorStoreFileBatch,
+                  body=FileBatchCreate)),
+    Operation("GET", BATCH, get_batch,
+              Doc("getVectorStoreFileBatch", "Retrieve a file batch.", VectorStoreFileBatch)),
+    Operation("POST", BATCH + "/cancel", cancel_batch,
+              Doc("cancelVectorStoreFileBatch", "Cancel a file batch.", VectorStoreFileBatch)),
+    Operation("GET", BATCH + "/files", list_batch_files,
+              Doc("listFilesInVectorStoreBatch", "List the files of a batch.", Page[VectorStoreFile],
+                  query=VectorStoreFileListParams)),
 ]
