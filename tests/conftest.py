@@ -26,6 +26,12 @@ from offline_assistants.testing import in_process_client, load_default_backend, 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # tests/reliability: the defaults are the CI bounds; longer runs outside CI (README, Reliability).
+    parser.addoption("--soak", type=int, default=10, help="kill -9 soak: how many times to kill the server")
+    parser.addoption("--load-seconds", type=float, default=30.0, help="load test: seconds of 100-client traffic")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Marked by what a test uses: any test that reaches the real model, directly or through a fixture. (Fixtures
     # looked up at run time, as any_client does, are not seen here: those must be scripted ones. The few tests that
