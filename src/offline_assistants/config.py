@@ -27,6 +27,9 @@ def usable_cores() -> int:
 
 
 LogLevel = Literal["debug", "info", "warning", "error"]
+# How code-interpreter kernels are isolated (tools/bwrap.py): auto sandboxes them where bubblewrap works and warns
+# where it does not; required refuses to start without a sandbox; off runs them as the server's user.
+SandboxMode = Literal["auto", "required", "off"]
 
 
 @dataclass
@@ -48,6 +51,7 @@ class Settings:
     code_interpreter: bool = True
     code_timeout_s: float = 30.0
     code_memory_mb: int = 2048
+    code_sandbox: SandboxMode = "auto"
     code_max_output_chars: int = 20_000
     kernel_idle_timeout_s: float = 600.0
     max_tool_rounds: int = 8
