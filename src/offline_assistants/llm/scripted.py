@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,7 +21,6 @@ _WORD = re.compile(r"\S+\s*|\s+")
 
 class ScriptedBackend:
     name = "scripted"
-    tokenizer_key = "scripted-words"
     sampling_defaults = API_DEFAULTS
 
     def __init__(self, replies: list[Any] | None = None, *, n_ctx: int = 2048, delay_s: float = 0.0,
@@ -36,6 +36,10 @@ class ScriptedBackend:
         self._decision: str | None = None  # a scripted decision that score() read and the next generate() uses
         self._vocab: dict[str, int] = {}
         self._words: list[str] = []
+        # Word ids are given out in the order words are first seen, so they mean something only to this
+        # instance: a server started again on the same data recounts its stored messages (store/recount.py)
+        # instead of reading ids this vocabulary never gave out.
+        self.tokenizer_key = f"scripted-words-{uuid.uuid4().hex[:12]}"
         self._lock = threading.Lock()
         self.started = threading.Event()
 
@@ -45,6 +49,9 @@ class ScriptedBackend:
                 self._vocab[word] = len(self._words)
                 self._words.append(word)
             return self._vocab[word]
+
+    def close(self) -> None:
+        """Nothing to release (`serve` closes its backend on the way out, whichever it is)."""
 
     def tokens(self, text: str) -> list[int]:
         return [self._id(w) for w in _WORD.findall(text)]
