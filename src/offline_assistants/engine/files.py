@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
@@ -15,12 +16,23 @@ from offline_assistants.schemas.files import UPLOAD_PURPOSES, FileObject
 from offline_assistants.store import Store
 
 CHUNK = 1 << 20
+_FILE_ID = re.compile(r"file-[A-Za-z0-9]{24}")
 
 
 class Files:
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
         self.settings = settings
+        self._remove_strays()
+
+    def _remove_strays(self) -> None:
+        """At start-up: bytes no row names. A file's bytes are written before its row, so a process killed in
+        between (mid-upload, mid-completion of an Upload) leaves them behind, and nothing else would ever
+        remove them. Only names shaped as file ids are touched."""
+        known = self.store.files.ids()
+        for path in self.settings.files_dir.iterdir():
+            if _FILE_ID.fullmatch(path.name) and path.name not in known and path.is_file():
+                path.unlink(missing_ok=True)
 
     def _safe_name(self, filename: str) -> str:
         """A file's name as stored: its last path part, without control characters (NUL among them), at most 255

@@ -32,6 +32,9 @@ class FileStore:
     def get(self, file_id: str) -> FileObject:
         return to_file(self.row(file_id))
 
+    def ids(self) -> set[str]:
+        return {r["id"] for r in self.db.query("SELECT id FROM files")}
+
     def delete(self, file_id: str) -> dict[str, Any]:
         with self.db.write() as db:
             row = self.row(file_id)
