@@ -204,7 +204,10 @@ class VectorStoreStore:
 
     # --- chunks ---
     def add_chunks(self, store_id: str, file_id: str, texts: list[str], embeddings: np.ndarray) -> None:
+        """The file's chunks, replacing any it has: a process killed after writing them, before marking the file
+        completed, indexes it again at start-up, and the chunks must not be there twice."""
         with self.db.write() as db:
+            self._drop_chunks(db, "vector_store_id = ? AND file_id = ?", (store_id, file_id))
             for seq, (text, vector) in enumerate(zip(texts, embeddings)):
                 cursor = db.execute(
                     "INSERT INTO chunks (vector_store_id, file_id, seq, text, embedding) VALUES (?, ?, ?, ?, ?)",
