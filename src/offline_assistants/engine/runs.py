@@ -134,16 +134,18 @@ class Runs:
     def create_thread_and_run(
         self, req: ThreadAndRunCreate, listener: Listener | None = None
     ) -> tuple[Run, Subscription | None]:
-        self.store.assistants.get(req.assistant_id)  # fail before creating anything
+        # Every rule is checked before anything is written: a refused request leaves no thread or store behind.
         self._check_queue()
+        values = self._values("", req)
         if req.tool_resources is not None:
             self.store.files.check_tool_resources(req.tool_resources)
-            req = req.model_copy(update={"tool_resources": self.threads.expand(req.tool_resources)})
         thread = self.threads.create(req.thread or ThreadCreate())
+        if req.tool_resources is not None:
+            values["tool_resources"] = dump(self.threads.expand(req.tool_resources))
+        values["thread_id"] = thread.id
         with self._subscribed(thread.id, listener) as sub:
             if sub:
                 self.bus.publish(thread.id, "thread.created", thread.model_dump(mode="json"))
-            values = self._values(thread.id, req)
             self.store.runs.insert(values)
         return self._admit(values["id"]), sub
 

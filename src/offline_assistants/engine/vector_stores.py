@@ -25,6 +25,7 @@ from offline_assistants.schemas.common import (
     ToolResources,
     merged_metadata,
 )
+from offline_assistants.schemas.validation import parse_query
 from offline_assistants.schemas.vector_stores import (
     BatchFile,
     FileBatchCreate,
@@ -143,18 +144,20 @@ class VectorStores:
         return self.searcher.search(store_ids, [query], max_results=max_results, score_threshold=threshold)
 
     def expand(self, resources: ToolResources | None) -> ToolResources | None:
-        """tool_resources with the inline `vector_stores` helper made into stores, as the real API makes them."""
+        """tool_resources with the inline `vector_stores` helper made into stores, as the real API makes them.
+
+        Every helper is checked before the first store is made: a refused request leaves no store behind."""
         search = resources.file_search if resources is not None else None
         if resources is None or search is None or not search.vector_stores:
             return resources
-        made = [self.create(VectorStoreCreate.model_validate({
+        wanted = [parse_query(VectorStoreCreate, {
             "file_ids": inline.file_ids, "metadata": inline.metadata,
-            **({"chunking_strategy": inline.chunking_strategy} if inline.chunking_strategy else {})})).id
+            **({"chunking_strategy": inline.chunking_strategy} if inline.chunking_strategy else {})})
             for inline in search.vector_stores]
-        ids = [*search.vector_store_ids, *made]
-        if len(ids) > 1:
+        if len(search.vector_store_ids) + len(wanted) > 1:
             raise InvalidRequest("A thread or assistant can have at most 1 vector store.",
                                  param="tool_resources.file_search.vector_store_ids")
+        ids = [*search.vector_store_ids, *(self.create(req).id for req in wanted)]
         return resources.model_copy(update={"file_search": FileSearchResources(vector_store_ids=ids)})
 
     def attach(self, thread_id: str, file_ids: builtins.list[str]) -> None:

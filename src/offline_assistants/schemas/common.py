@@ -154,6 +154,10 @@ ResponseFormat = (
     | Annotated[ResponseFormatText | ResponseFormatJSONObject | ResponseFormatJSONSchema, Field(discriminator="type")]
 )
 
+# Counts (tokens, messages) are 32-bit in the real API's spec; past that a value could not even be stored (SQLite's
+# integers are 64-bit), so it is refused as a 400 instead.
+MAX_COUNT = 2**31 - 1
+
 Temperature = Annotated[float, Field(ge=0, le=2)]
 TopP = Annotated[float, Field(ge=0, le=1)]
 

@@ -7,6 +7,11 @@ from pydantic import BaseModel, Field
 from offline_assistants.schemas.common import Metadata, Request
 
 MessageStatus = Literal["in_progress", "incomplete", "completed"]
+# A message's text is at most 256,000 characters, the limit OpenAI gave the Assistants API with v2 (v1's spec said
+# 32,768). Past it the request is refused at once, before anything is tokenized: a 5 MB message would otherwise
+# hold a worker for half a minute.
+MAX_MESSAGE_CHARS = 256_000
+MessageText = Annotated[str, Field(max_length=MAX_MESSAGE_CHARS)]
 MessageRole = Literal["user", "assistant"]
 
 
@@ -22,7 +27,7 @@ class ImageURL(Request):
 
 class TextPart(Request):
     type: Literal["text"]
-    text: str
+    text: MessageText
 
 
 class ImageFilePart(Request):
@@ -49,7 +54,7 @@ class Attachment(Request):
 
 class MessageCreate(Request):
     role: MessageRole
-    content: str | Annotated[list[ContentPart], Field(min_length=1)]
+    content: MessageText | Annotated[list[ContentPart], Field(min_length=1)]
     attachments: list[Attachment] | None = None
     metadata: Metadata | None = None
 

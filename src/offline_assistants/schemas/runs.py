@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from offline_assistants.schemas.assistants import ModelOptions
-from offline_assistants.schemas.common import Metadata, Request, ToolResources, Tools
+from offline_assistants.schemas.common import MAX_COUNT, Metadata, Request, ToolResources, Tools
 from offline_assistants.schemas.messages import MessageCreate
 from offline_assistants.schemas.threads import ThreadCreate
 
@@ -20,7 +20,7 @@ StepType = Literal["message_creation", "tool_calls"]
 
 class TruncationStrategy(Request):
     type: Literal["auto", "last_messages"]
-    last_messages: Annotated[int, Field(ge=1)] | None = None
+    last_messages: Annotated[int, Field(ge=1, le=MAX_COUNT)] | None = None
 
     @model_validator(mode="after")
     def _needs_count(self) -> TruncationStrategy:
@@ -52,7 +52,7 @@ ToolChoice = (
     | Annotated[ToolChoiceTool | ToolChoiceFunction, Field(discriminator="type")]
 )
 
-PositiveTokens = Annotated[int, Field(ge=1)]
+PositiveTokens = Annotated[int, Field(ge=1, le=MAX_COUNT)]
 
 
 class _RunOptions(ModelOptions):

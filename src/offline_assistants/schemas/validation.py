@@ -56,7 +56,7 @@ def _param(loc: tuple[Any, ...]) -> str:
 
 
 # Labels pydantic gives the branches of plain unions (`str | list[...]`), and the tags of our discriminated unions.
-_BRANCH_LABELS = {"str"}
+_BRANCH_LABELS = {"str", "constrained-str"}
 _TAGS = {"code_interpreter", "file_search", "function", "text", "image_file", "image_url", "json_object",
          "json_schema"}
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
-from offline_assistants.schemas.common import ListParams, Metadata, Request
+from offline_assistants.schemas.common import MAX_COUNT, ListParams, Metadata, Request
 
 AUTO_CHUNK_TOKENS = 800
 AUTO_OVERLAP_TOKENS = 400
@@ -50,7 +50,7 @@ class AutoChunking(Request):
 
 class StaticChunkingSizes(Request):
     max_chunk_size_tokens: Annotated[int, Field(ge=100, le=4096)]
-    chunk_overlap_tokens: Annotated[int, Field(ge=0)]
+    chunk_overlap_tokens: Annotated[int, Field(ge=0, le=MAX_COUNT)]
 
     @model_validator(mode="after")
     def _overlap_at_most_half(self) -> StaticChunkingSizes:
