@@ -50,6 +50,10 @@ class Threads:
     def get(self, thread_id: str) -> Thread:
         return self.store.threads.get(thread_id)
 
+    def list_threads(self, params: ListParams) -> Page[Thread]:
+        """Threads, newest first by default: an extension (the real API has no list), for the playground."""
+        return self.store.threads.page(params)
+
     def update(self, thread_id: str, req: ThreadUpdate) -> Thread:
         values: dict[str, Any] = {}
         if "metadata" in req.model_fields_set:

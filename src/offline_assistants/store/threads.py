@@ -3,8 +3,10 @@ from __future__ import annotations
 from typing import Any
 
 from offline_assistants.errors import NotFound
+from offline_assistants.schemas.common import ListParams, Page
 from offline_assistants.schemas.threads import Thread
 from offline_assistants.store.db import Database, dumps, insert, loads, update
+from offline_assistants.store.pagination import paginate
 
 JSON_FIELDS = ("tool_resources", "metadata")
 
@@ -34,6 +36,9 @@ class ThreadStore:
 
     def get(self, thread_id: str) -> Thread:
         return to_thread(self.row(thread_id))
+
+    def page(self, params: ListParams) -> Page[Thread]:
+        return paginate(self.db, "threads", params, to_thread)
 
     def update(self, thread_id: str, values: dict[str, Any]) -> Thread:
         with self.db.write() as db:
