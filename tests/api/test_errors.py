@@ -286,3 +286,12 @@ def never_a_500(raw: httpx2.Client) -> None:
         r = raw.get(path)
         assert r.status_code == 404, (path, r.text)
         envelope(r, 404)
+
+
+def test_an_unknown_include_value_is_refused(client: openai.OpenAI) -> None:
+    thread = client.beta.threads.create()
+    with pytest.raises(openai.BadRequestError) as err:
+        client.beta.threads.runs.steps.list("run_none", thread_id=thread.id,
+                                            include=["step_details.everything"])  # type: ignore[list-item]
+    assert isinstance(err.value.body, dict)
+    assert (err.value.body["param"], err.value.body["code"]) == ("include[0]", "invalid_value")

@@ -44,6 +44,7 @@ from offline_assistants.testing import serve
 EXAMPLES = int(os.environ.get("OA_FUZZ_EXAMPLES", "25"))
 SEED = 20261202
 OPERATION_IDS = [op["operationId"] for item in document(ROUTES)["paths"].values() for op in item.values()]
+BODY_IDS = ("assistant_id", "file_id")
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance, negative_data_rejection]
 # What can still commit after its request was answered (a batch's status is derived from its files').
 _ACTIVE = {"runs": "status IN ('queued', 'in_progress', 'cancelling')",
@@ -105,9 +106,10 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     engine.close()
 
 
-def _ids(case: Any, real: dict[str, str], data: st.DataObject) -> None:
+def _ids(case: Any, real: dict[str, str], data: st.DataObject, *, valid: bool) -> None:
     """Path ids as generated, or real ones: mostly of the kind the parameter names, sometimes of another kind.
-    Ids the body refers to may become real too, so a valid body can get past its 404s."""
+    Ids a valid body refers to may become real too, so it can get past its 404s (an invalid body is left as it
+    was made: a substitution could make it valid)."""
     kinds = list(real.values())
     for name in list(case.path_parameters or {}):
         pick = data.draw(st.sampled_from(["generated", "right", "right", "wrong"]), label=name)
@@ -115,9 +117,9 @@ def _ids(case: Any, real: dict[str, str], data: st.DataObject) -> None:
             case.path_parameters[name] = real[name]
         elif pick == "wrong":
             case.path_parameters[name] = data.draw(st.sampled_from([k for k in kinds if k != real[name]]))
-    if isinstance(case.body, dict):
+    if valid and isinstance(case.body, dict):
         for name, value in list(case.body.items()):
-            if name in real and isinstance(value, str) and data.draw(st.booleans(), label=f"real {name}"):
+            if name in BODY_IDS and isinstance(value, str) and data.draw(st.booleans(), label=f"real {name}"):
                 case.body[name] = real[name]
             elif name == "file_ids" and isinstance(value, list) and data.draw(st.booleans(), label="real files"):
                 case.body[name] = [real["file_id"]]
@@ -126,14 +128,16 @@ def _ids(case: Any, real: dict[str, str], data: st.DataObject) -> None:
 @pytest.mark.parametrize("operation_id", OPERATION_IDS)
 def test_fuzz(target: Target, operation_id: str) -> None:
     operation = target.schema.find_operation_by_id(operation_id)
-    cases = st.one_of(operation.as_strategy(GenerationMode.POSITIVE), operation.as_strategy(GenerationMode.NEGATIVE))
+    cases = st.one_of(operation.as_strategy(GenerationMode.POSITIVE).map(lambda case: (case, True)),
+                      operation.as_strategy(GenerationMode.NEGATIVE).map(lambda case: (case, False)))
     real = target.objects()
 
     @seed(SEED)
     @settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-    @given(case=cases, data=st.data())
-    def campaign(case: Any, data: st.DataObject) -> None:
-        _ids(case, real, data)
+    @given(made=cases, data=st.data())
+    def campaign(made: tuple[Any, bool], data: st.DataObject) -> None:
+        case, valid = made
+        _ids(case, real, data, valid=valid)
         target.settle()
         before = target.state()
         response = case.call(base_url=target.root, session=target.http, timeout=60)

@@ -10,6 +10,7 @@ from offline_assistants.api.endpoint import answer, engine, json_body, list_para
 from offline_assistants.api.operation import Doc, Operation
 from offline_assistants.api.sse import stream_or_json
 from offline_assistants.api.threads import THREAD
+from offline_assistants.errors import InvalidRequest
 from offline_assistants.schemas.common import ListParams, Page
 from offline_assistants.schemas.runs import (
     FILE_SEARCH_CONTENT,
@@ -79,7 +80,12 @@ async def get_step(request: Request) -> Response:
 
 def _include(request: Request) -> tuple[str, ...]:
     """`include[]` as the SDK sends it (repeated `include[]=...`), or plain `include`."""
-    return tuple(request.query_params.getlist("include[]") + request.query_params.getlist("include"))
+    given = tuple(request.query_params.getlist("include[]") + request.query_params.getlist("include"))
+    for i, value in enumerate(given):
+        if value != FILE_SEARCH_CONTENT:
+            raise InvalidRequest(f"Invalid value: '{value}'. Supported values are: '{FILE_SEARCH_CONTENT}'.",
+                                 param=f"include[{i}]", code="invalid_value")
+    return given
 
 
 # `include[]=step_details.tool_calls[*].file_search.results[*].content` adds file search results' text.
