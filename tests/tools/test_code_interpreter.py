@@ -1,4 +1,5 @@
-"""Real-kernel tests for the code_interpreter runner (no mocks)."""
+"""Real-kernel tests for the code_interpreter runner (no mocks), unsandboxed (`sandbox="off"`: what a machine
+without bubblewrap runs, with host pids and paths the tests can check); test_sandbox.py runs the sandboxed runner."""
 
 from __future__ import annotations
 
@@ -22,14 +23,14 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterCodeRunner]:
     # Shared to save kernel start-ups; every test uses its own session id.
-    r = JupyterCodeRunner(tmp_path_factory.mktemp("ci"), timeout_s=30, max_output_chars=2000)
+    r = JupyterCodeRunner(tmp_path_factory.mktemp("ci"), timeout_s=30, max_output_chars=2000, sandbox="off")
     yield r
     r.close()
 
 
 @pytest.fixture(scope="module")
 def fast_runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterCodeRunner]:
-    r = JupyterCodeRunner(tmp_path_factory.mktemp("ci-fast"), timeout_s=2)
+    r = JupyterCodeRunner(tmp_path_factory.mktemp("ci-fast"), timeout_s=2, sandbox="off")
     yield r
     r.close()
 
@@ -293,7 +294,7 @@ def test_invalid_session_id(runner: JupyterCodeRunner) -> None:
 
 
 def test_idle_kernels_are_reaped_and_close_stops_all(tmp_path: Path) -> None:
-    r = JupyterCodeRunner(tmp_path, idle_timeout_s=0.5)
+    r = JupyterCodeRunner(tmp_path, idle_timeout_s=0.5, sandbox="off")
     try:
         pid = int(_ok(r.execute("idle", "import os; kept = 1; print(os.getpid())")).logs)
         assert _wait_gone(pid, timeout=5)
@@ -309,7 +310,7 @@ def test_idle_kernels_are_reaped_and_close_stops_all(tmp_path: Path) -> None:
 
 
 def test_shutdown_can_remove_the_working_directory(tmp_path: Path) -> None:
-    runner = JupyterCodeRunner(tmp_path / "root", timeout_s=10)
+    runner = JupyterCodeRunner(tmp_path / "root", timeout_s=10, sandbox="off")
     try:
         runner.execute("gone", "open('f.txt', 'w').write('x')")
         assert (tmp_path / "root" / "gone" / "f.txt").exists()

@@ -1,13 +1,13 @@
-"""Sandboxed-ish Python execution for the ``code_interpreter`` tool.
+"""Python execution for the ``code_interpreter`` tool.
 
 Each session (the engine uses the thread id) gets its own Jupyter kernel and
 working directory, so variables persist between tool calls of one thread and
 never leak into another. Kernels are bounded in time (interrupt, then kill),
-memory (rlimits applied by a tiny launcher before ipykernel starts) and
-environment (an allowlist, so server secrets never reach model-written code).
-
-This is resource isolation, not a security boundary: the kernel runs as the
-server's user and can read whatever that user can read.
+memory and file size (rlimits applied by a tiny launcher before ipykernel
+starts) and environment (an allowlist, so server secrets never reach
+model-written code). Where bubblewrap works (tools/bwrap.py) each kernel also
+runs in a sandbox that sees only its working directory and has no network;
+with `sandbox="off"`, or where none works, it runs as the server's user.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import queue
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -30,15 +29,16 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_client.blocking.client import BlockingKernelClient
-from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import KernelManager
 
-from offline_assistants.config import Settings
+from offline_assistants.config import SandboxMode, Settings
+from offline_assistants.tools import bwrap
 from offline_assistants.tools.sandbox import (
-    ADDRESS_SPACE_HEADROOM_MB,
-    LAUNCHER,
     THREAD_CAP_VARS,
     FixedSpecManager,
+    Limits,
+    kernel_spec,
+    launcher_argv,
     snapshot,
     validate_input_name,
 )
@@ -77,6 +77,7 @@ class _Session:
     lock: threading.Lock = field(default_factory=threading.Lock)
     km: KernelManager | None = None
     kc: BlockingKernelClient | None = None
+    ipc_dir: Path | None = None  # a sandboxed kernel's own socket dir, removed with it
     last_used: float = field(default_factory=time.monotonic)
     # Set once a kernel has existed: any later fresh start means lost state.
     had_kernel: bool = False
@@ -103,7 +104,11 @@ class JupyterCodeRunner:
         max_output_chars: int = 20_000,
         idle_timeout_s: float = 600.0,
         env_allowlist: Sequence[str] = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR"),
+        sandbox: SandboxMode = Settings.code_sandbox,
+        max_file_bytes: int = Settings.max_file_bytes,  # the largest file a kernel may write (RLIMIT_FSIZE)
     ) -> None:
+        # First, so `required` without a sandbox fails before anything is made.
+        self.bwrap = bwrap.resolve(sandbox)
         self.root_dir = Path(root_dir).resolve()
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
@@ -117,7 +122,7 @@ class JupyterCodeRunner:
         # The dir mode is what keeps other local users off the IPC sockets.
         os.chmod(self._conn_dir, 0o700)
         self._own_socket_dir: Path | None = None
-        if len(str(self._conn_dir)) + 20 <= _MAX_SOCKET_PREFIX:
+        if len(str(self._conn_dir)) + 24 <= _MAX_SOCKET_PREFIX:
             self._socket_dir = self._conn_dir
         else:
             self._own_socket_dir = Path(tempfile.mkdtemp(prefix="oa-ipc-"))
@@ -127,26 +132,9 @@ class JupyterCodeRunner:
         # what code allocates): RLIMIT_AS at 1 GB cannot even import pyplot.
         # AS stays as a loose backstop because shared mappings such as
         # mmap.mmap(-1, n) are not counted in DATA.
-        data_bytes = memory_mb * 1024 * 1024
-        as_bytes = (memory_mb + ADDRESS_SPACE_HEADROOM_MB) * 1024 * 1024
-        spec = KernelSpec(
-            argv=[
-                sys.executable,
-                "-c",
-                LAUNCHER,
-                str(data_bytes),
-                str(as_bytes),
-                "-f",
-                "{connection_file}",
-                # History would persist model code in ~/.ipython and make
-                # concurrent kernels contend on one sqlite file.
-                "--HistoryManager.enabled=False",
-            ],
-            display_name="offline-assistants python",
-            language="python",
-            interrupt_mode="signal",
-        )
-        self._spec_manager = FixedSpecManager(spec)
+        self._limits = Limits.of(memory_mb, max_file_bytes)
+        self.max_file_bytes = max_file_bytes
+        self._spec_manager = FixedSpecManager(kernel_spec(launcher_argv(self._limits), "signal"))
 
         self._sessions: dict[str, _Session] = {}
         self._map_lock = threading.Lock()
@@ -261,10 +249,15 @@ class JupyterCodeRunner:
 
     def _start_kernel(self, session: _Session) -> None:
         kid = uuid.uuid4().hex
-        km = KernelManager(kernel_name="python3", kernel_spec_manager=self._spec_manager)
-        km.transport = "ipc"
-        km.connection_file = str(self._conn_dir / f"kernel-{kid}.json")
-        km.ip = str(self._socket_dir / f"k-{kid[:12]}")
+        if self.bwrap is not None:
+            session.ipc_dir = self._socket_dir / f"s-{kid[:12]}"
+            km = bwrap.kernel_manager(self.bwrap, session.session_id, workdir=session.workdir, ipc_dir=session.ipc_dir,
+                                      limits=self._limits, env=self._kernel_env())
+        else:
+            km = KernelManager(kernel_name="python3", kernel_spec_manager=self._spec_manager)
+            km.transport = "ipc"
+            km.connection_file = str(self._conn_dir / f"kernel-{kid}.json")
+            km.ip = str(self._socket_dir / f"k-{kid[:12]}")
         kc: BlockingKernelClient | None = None
         try:
             km.start_kernel(
@@ -283,6 +276,7 @@ class JupyterCodeRunner:
                 km.shutdown_kernel(now=True)
             except Exception:
                 log.debug("cleanup after failed kernel start failed", exc_info=True)
+            self._remove_ipc(session)
             raise
         session.km, session.kc = km, kc
         session.had_kernel = True
@@ -302,6 +296,13 @@ class JupyterCodeRunner:
                 km.shutdown_kernel(now=True)
             except Exception:
                 log.warning("kernel shutdown failed for %s", session.session_id, exc_info=True)
+        self._remove_ipc(session)
+
+    @staticmethod
+    def _remove_ipc(session: _Session) -> None:
+        if session.ipc_dir is not None:
+            shutil.rmtree(session.ipc_dir, ignore_errors=True)
+            session.ipc_dir = None
 
     # ------------------------------------------------------------ execution
 
@@ -315,6 +316,8 @@ class JupyterCodeRunner:
             if dest.is_symlink():
                 dest.unlink()
             shutil.copyfile(source, dest)
+            if self.bwrap is not None and self.bwrap.as_root:  # the kernel's own uid may then change it
+                bwrap.chown_for(bwrap.session_uid(session.session_id), [dest])
 
         state_lost = False
         if session.km is not None and not session.km.is_alive():
@@ -333,6 +336,8 @@ class JupyterCodeRunner:
 
         before = snapshot(session.workdir)
         outcome = self._run(session, code)
+        if not outcome.kernel_lost and self._crowded(session):
+            self._overrun(outcome)
         if outcome.kernel_lost:
             self._kill_kernel(session)
             state_lost = True
@@ -382,6 +387,8 @@ class JupyterCodeRunner:
                 last_alive_check = now
                 if not km.is_alive():
                     return self._died(outcome)
+                if self._crowded(session):
+                    return self._overrun(outcome)
             try:
                 msg = kc.get_iopub_msg(timeout=wait)
             except queue.Empty:
@@ -410,6 +417,25 @@ class JupyterCodeRunner:
         if interrupted_at is not None:
             outcome.buffer.write(f"\n[execution timed out after {self.timeout_s:g} s]\n")
         self._collect_reply(kc, msg_id, outcome)
+        return outcome
+
+    def _crowded(self, session: _Session) -> bool:
+        """Whether the sandbox is at its task cap: a fork bomb's children live on, each a copy of the kernel
+        whose inherited sockets garble its messages, and nothing more could start there, not even the kernel's
+        own threads. Only a restart clears it. Checked while code runs and after (~0.1 ms, the kernel's tree)."""
+        if self.bwrap is None or session.km is None:
+            return False
+        pid = getattr(session.km.provisioner, "pid", None)
+        return isinstance(pid, int) and bwrap.crowded(pid)
+
+    @staticmethod
+    def _overrun(outcome: _Outcome) -> _Outcome:
+        outcome.buffer.write(
+            f"\n[the code started more processes than the sandbox allows ({bwrap.MAX_TASKS} processes and "
+            "threads); the kernel was restarted and all variables were lost]\n"
+        )
+        outcome.error = outcome.error or "too_many_processes"
+        outcome.kernel_lost = True
         return outcome
 
     def _handle_display(self, outcome: _Outcome, data: Mapping[str, Any]) -> None:
