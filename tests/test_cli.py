@@ -180,3 +180,64 @@ def test_bench_prints_each_figure_next_to_its_baseline(capsys: pytest.CaptureFix
     assert float(row["ratio"]) > 1  # the stored-token window beats re-tokenizing, even on 1k messages
     with pytest.raises(SystemExit):
         main(["bench", "--only", "nonsense"])
+
+
+def test_serve_sandboxes_kernels_by_default(tmp_path) -> None:  # noqa: ANN001
+    """`serve` with no sandbox option, as a real process: code the model runs cannot open the server's database."""
+    import os
+    import time
+
+    import httpx2
+    import openai
+
+    from offline_assistants.testing import free_port
+    from offline_assistants.tools.bwrap import detect
+
+    if detect().bwrap is None:
+        pytest.skip(f"no sandbox runs on this machine: {detect().reason}")
+    port = free_port()
+    data = tmp_path / "data"
+    argv = [sys.executable, "-m", "offline_assistants", "serve", "--model", "scripted", "--port", str(port)]
+    env = {**os.environ, "OFFLINE_ASSISTANTS_DATA": str(data)}
+    server = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert server.stderr is not None
+        lines: list[str] = []
+        while not lines or ("serving:" not in lines[-1] and lines[-1]):
+            lines.append(server.stderr.readline())
+        assert any(line.startswith("sandbox:  bubblewrap") for line in lines), lines
+        base = f"http://127.0.0.1:{port}"
+        code = f"print(open({str(data / 'assistants.db')!r}, 'rb').read(16))"
+        steps = [{"kind": "code", "code": code}, {"kind": "reply", "text": "Done."}]
+        for _ in range(50):  # uvicorn binds just after the banner
+            try:
+                assert httpx2.post(f"{base}/_script/steps", json={"steps": steps}).status_code == 200
+                break
+            except httpx2.ConnectError:
+                time.sleep(0.1)
+        assert (data / "assistants.db").read_bytes()[:16] == b"SQLite format 3\x00"  # it is there, outside
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key="anything", max_retries=0)
+        assistant = client.beta.assistants.create(model="gpt-4o", tools=[{"type": "code_interpreter"}])
+        thread = client.beta.threads.create(messages=[{"role": "user", "content": "Read the database."}])
+        run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+        assert run.status == "completed"
+        step = next(s for s in client.beta.threads.runs.steps.list(run.id, thread_id=thread.id).data
+                    if s.type == "tool_calls")
+        logs = step.step_details.tool_calls[0].code_interpreter.outputs[0].logs  # type: ignore[union-attr]
+        assert "FileNotFoundError" in logs and "SQLite format" not in logs
+    finally:
+        _stop(server)
+
+
+def test_serve_code_sandbox_required_refuses_without_one(monkeypatch: pytest.MonkeyPatch, tmp_path,  # noqa: ANN001
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from offline_assistants.tools import bwrap
+
+    monkeypatch.setenv(bwrap.BWRAP_ENV, "/bin/false")  # a "bwrap" that runs nothing
+    bwrap.detect.cache_clear()
+    try:
+        assert main(["serve", "--model", "scripted", "--data-dir", str(tmp_path), "--code-sandbox", "required"]) == 1
+    finally:
+        bwrap.detect.cache_clear()
+    err = capsys.readouterr().err
+    assert "--code-sandbox required, but no sandbox works here" in err and "install bubblewrap" in err

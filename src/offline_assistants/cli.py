@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from offline_assistants import __version__
-from offline_assistants.config import LogLevel, Settings, default_data_dir
+from offline_assistants.config import LogLevel, SandboxMode, Settings, default_data_dir
 from offline_assistants.llm.repack import RepackMode
 
 SCRIPTED = "scripted"  # --model scripted: the scripted model of offline_assistants/script.py
@@ -89,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
                        help=f"seconds one code_interpreter execution may run (default: {defaults.code_timeout_s:g})")
     serve.add_argument("--code-memory-mb", type=int, default=defaults.code_memory_mb,
                        help=f"memory limit of a code_interpreter kernel in MB (default: {defaults.code_memory_mb})")
+    _sandbox_option(serve, defaults)
     serve.add_argument("--max-file-mb", type=int, default=defaults.max_file_bytes // mib,
                        help=f"largest accepted upload in MB (default: {defaults.max_file_bytes // mib})")
     serve.add_argument("--max-queued-runs", type=int, default=defaults.max_queued_runs,
@@ -122,6 +123,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _sandbox_option(parser: argparse.ArgumentParser, defaults: Settings) -> None:
+    parser.add_argument("--code-sandbox", choices=get_args(SandboxMode), default=defaults.code_sandbox,
+                        help="run each code_interpreter kernel in a bubblewrap sandbox that sees only its thread's "
+                        "files, with no network and a cap on processes. auto: sandboxed where bubblewrap works, "
+                        "else a warning at start-up; required: refuse to start without it; off: kernels run as "
+                        f"the server's user (default: {defaults.code_sandbox})")
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings(
         host=args.host, port=args.port, log_level=args.log_level, data_dir=args.data_dir, db_path=args.db,
@@ -130,7 +139,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         code_memory_mb=args.code_memory_mb, max_file_bytes=args.max_file_mb * 1024 * 1024,
         max_output_tokens=args.max_output_tokens, kv_cache_mb=args.kv_cache_mb, cpu_repack=args.cpu_repack,
         temperature=args.temperature, top_p=args.top_p, embedding_model=args.embedding_model,
-        max_queued_runs=args.max_queued_runs,
+        max_queued_runs=args.max_queued_runs, code_sandbox=args.code_sandbox,
     )
 
 
@@ -143,20 +152,19 @@ def serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(message)s")
     settings = _settings(args)
     settings.ensure_dirs()
+    runner = None
+    if settings.code_interpreter:  # first: `--code-sandbox required` refuses before a model loads
+        runner = _code_runner(settings)
+        if runner is None:
+            return 1
     if settings.model == SCRIPTED:
         backend: Any = _scripted_backend()
     else:
         backend, failed = _load_model(settings)
         if failed:
+            if runner is not None:
+                runner.close()
             return failed
-    runner = None
-    if settings.code_interpreter:
-        from offline_assistants.tools.code_interpreter import JupyterCodeRunner
-
-        runner = JupyterCodeRunner(settings.sandbox_dir, timeout_s=settings.code_timeout_s,
-                                   memory_mb=settings.code_memory_mb,
-                                   max_output_chars=settings.code_max_output_chars,
-                                   idle_timeout_s=settings.kernel_idle_timeout_s)
     engine = Engine(settings, backend, code_runner=runner)
     if settings.model == SCRIPTED:
         backend.assistant_of = lambda thread_id: (engine.store.runs.active(thread_id) or {}).get("assistant_id")
@@ -172,6 +180,29 @@ def serve(args: argparse.Namespace) -> int:
         engine.close()
         backend.close()
     return 0
+
+
+def _code_runner(settings: Settings) -> Any:
+    """The code interpreter's runner under --code-sandbox, the sandbox line of the banner said; None (after
+    saying why) when the sandbox is required and none works."""
+    from offline_assistants.tools.bwrap import SandboxUnavailable
+    from offline_assistants.tools.code_interpreter import JupyterCodeRunner
+
+    try:
+        runner = JupyterCodeRunner(settings.sandbox_dir, timeout_s=settings.code_timeout_s,
+                                   memory_mb=settings.code_memory_mb, max_output_chars=settings.code_max_output_chars,
+                                   idle_timeout_s=settings.kernel_idle_timeout_s, sandbox=settings.code_sandbox,
+                                   max_file_bytes=settings.max_file_bytes)
+    except SandboxUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+    if runner.bwrap is not None:
+        print(f"sandbox:  {runner.bwrap.describe()}: kernels see only their thread's files, no network",
+              file=sys.stderr)
+    else:
+        why = "--code-sandbox off" if settings.code_sandbox == "off" else "no sandbox works here, see the warning"
+        print(f"sandbox:  NONE ({why}): kernels run as this user", file=sys.stderr)
+    return runner
 
 
 def _scripted_backend() -> Any:
