@@ -144,7 +144,11 @@ class Executor:
         )
         if window.cut_seq != thread["cut_seq"]:
             self.store.threads.set_cut(turn.thread_id, window.cut_seq)
-        return turn.system + window.tokens + extras + turn.prefix
+        prompt = turn.system + window.tokens + extras + turn.prefix
+        turn.window = {"first_message_id": window.first_id, "last_message_id": window.last_id,
+                       "messages": window.messages, "tool_exchanges": len(exchanges),
+                       "tool_exchanges_cut": len(turn.exchanges) - len(exchanges), "prompt_tokens": len(prompt)}
+        return prompt
 
     # --- writing an assistant message ---
     def write_message(self, turn: Turn, prompt: list[int], budget: Budget, lead: Answer) -> str:

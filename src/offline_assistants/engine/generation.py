@@ -3,10 +3,12 @@ adds to the run, and what its finish means for the run (`Generated.ending`)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from offline_assistants.engine.metrics import CallStats
 from offline_assistants.engine.turn import Budget, Cancelled, Incomplete, Turn
 from offline_assistants.llm.backend import Constraint, Finish, ModelBackend, Sampling
 from offline_assistants.llm.defaults import API_DEFAULTS, SamplingDefaults
@@ -88,11 +90,14 @@ class Generator:
 
         stream = self.backend.generate(prompt, self.sampling(turn, limit, constraint), cache_key=turn.thread_id,
                                        cancelled=stop)
+        first = last = 0.0  # monotonic times of the first and the latest token
         try:
             for item in stream:
                 if isinstance(item, Finish):
                     finish = item
                     break
+                last = time.monotonic()
+                first = first or last
                 out.tokens.append(item.token)
                 if on_token is not None:
                     on_token(item.token, item.text)
@@ -112,12 +117,19 @@ class Generator:
             out.ending = "cancelled" if self.cancelled(run_id) else "stop"
         elif finish.reason == "length":
             out.ending = "budget" if by_budget else "cut"
+        stats = CallStats(
+            first_token_ms=(first - turn.started) * 1000 if first else None,
+            generated_tokens=max(len(out.tokens) - 1, 0), generation_ms=(last - first) * 1000,
+            # The backend reports the tokens it evaluated: the rest of the prompt came from its KV cache.
+            prompt_tokens=len(prompt) if finish is not None else None,
+            cached_prompt_tokens=max(len(prompt) - finish.prompt_tokens, 0) if finish is not None else None,
+            window=turn.window)
         if count:
             out.read, out.written = len(prompt) - lead, len(out.tokens) + lead
-            self.add_usage(turn, budget, out.read, out.written)
+        self.add_usage(turn, budget, out.read, out.written, stats)
         return out
 
-    def add_usage(self, turn: Turn, budget: Budget, read: int, written: int) -> None:
+    def add_usage(self, turn: Turn, budget: Budget, read: int, written: int, stats: CallStats | None = None) -> None:
         budget.used_prompt += read
         budget.used_completion += written
-        self.store.runs.add_usage(turn.run_id, read, written)
+        self.store.runs.add_usage(turn.run_id, read, written, stats.add_to if stats is not None else None)

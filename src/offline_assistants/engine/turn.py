@@ -3,6 +3,7 @@ the two ways a run's work stops short (Cancelled, Incomplete)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,6 +77,8 @@ class Turn:
     output_files: list[tuple[str, str]] = field(default_factory=list)  # (filename, file_id) made by tools
     citations: list[Citation] = field(default_factory=list)  # sources file search gave the answer
     vector_store_ids: list[str] | None = None  # the live stores file search reads, found once per run
+    started: float = field(default_factory=time.monotonic)  # when this execution began, for time to first token
+    window: dict[str, Any] | None = None  # what the latest prompt kept (schemas/runs.py RunWindow's fields)
 
     @property
     def thread_id(self) -> str:

@@ -98,6 +98,40 @@ class Usage(BaseModel):
     total_tokens: int
 
 
+class RunWindow(BaseModel):
+    """What the model was shown on the run's latest model call. The kept messages are one span of the thread, from
+    `first_message_id` to `last_message_id`; older ones were cut by truncation (later ones came after the call)."""
+
+    first_message_id: str | None
+    last_message_id: str | None
+    messages: int  # messages kept
+    tool_exchanges: int  # this run's tool calls (with their results) kept after the messages
+    tool_exchanges_cut: int  # the run's oldest tool exchanges, cut to make room
+    prompt_tokens: int  # the whole prompt: instructions, kept messages, tool exchanges
+
+
+class RunDetails(BaseModel):
+    """`x_details`, an extension the real API lacks (clients that do not know it ignore it, as the official SDKs
+    do): how the run's model calls went and what the model saw."""
+
+    time_to_first_token_ms: float | None = None  # from the run starting to its first generated token
+    tokens_per_second: float | None = None  # generated_tokens over generation_ms
+    model_calls: int = 0
+    generated_tokens: int = 0  # tokens generated after each call's first one
+    generation_ms: float = 0.0  # time spent generating them
+    prompt_tokens: int = 0  # prompt tokens of the model calls, all of them read from the KV cache or evaluated
+    cached_prompt_tokens: int = 0  # of those, how many the KV cache held (reused, not evaluated again)
+    window: RunWindow | None = None
+
+    @classmethod
+    def stored(cls, values: dict[str, Any] | None) -> RunDetails:
+        """The object from what the store keeps (engine/metrics.py adds to it), the rate computed."""
+        details = cls.model_validate(values or {})
+        if details.generation_ms > 0 and details.generated_tokens:
+            details.tokens_per_second = round(details.generated_tokens * 1000 / details.generation_ms, 1)
+        return details
+
+
 class Run(BaseModel):
     id: str
     object: Literal["thread.run"] = "thread.run"
@@ -126,6 +160,7 @@ class Run(BaseModel):
     response_format: Any
     tool_choice: Any
     parallel_tool_calls: bool
+    x_details: RunDetails = Field(default_factory=RunDetails)
 
 
 class RunStep(BaseModel):

@@ -239,3 +239,9 @@ def m004_uploads(db: sqlite_utils.Database) -> None:
         CREATE INDEX upload_parts_upload ON upload_parts(upload_id, pk)
         """,
     )
+
+
+@migration
+def m005_run_details(db: sqlite_utils.Database) -> None:
+    # A run's x_details (schemas/runs.py RunDetails): timings, KV-cache reuse and the prompt window, as JSON.
+    db.execute("ALTER TABLE runs ADD COLUMN details TEXT")

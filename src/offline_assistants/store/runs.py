@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from offline_assistants.errors import NotFound
 from offline_assistants.schemas.common import ListParams, Page
-from offline_assistants.schemas.runs import ACTIVE_STATUSES, TERMINAL_STATUSES, Run, RunStep, Usage
+from offline_assistants.schemas.runs import ACTIVE_STATUSES, TERMINAL_STATUSES, Run, RunDetails, RunStep, Usage
 from offline_assistants.store.db import Database, dumps, insert, loads, update
 from offline_assistants.store.pagination import paginate
 
@@ -16,7 +17,8 @@ STEP_JSON = ("step_details", "last_error", "usage", "metadata")
 
 def to_run(row: dict[str, Any]) -> Run:
     # tool_resources (from create-thread-and-run) is kept for the tools, but is not part of the Run object.
-    values = {k: v for k, v in row.items() if k not in ("pk", "prompt_tokens", "completion_tokens", "tool_resources")}
+    values = {k: v for k, v in row.items()
+              if k not in ("pk", "prompt_tokens", "completion_tokens", "tool_resources", "details")}
     for key in RUN_JSON:
         if key in values:
             values[key] = loads(values[key])
@@ -31,6 +33,7 @@ def to_run(row: dict[str, Any]) -> Run:
         if row["status"] in TERMINAL_STATUSES
         else None
     )
+    values["x_details"] = RunDetails.stored(loads(row.get("details")))
     return Run(**values)
 
 
@@ -84,10 +87,18 @@ class RunStore:
         with self.db.write() as db:
             update(db, "runs", run_id, _encode(values, RUN_JSON))
 
-    def add_usage(self, run_id: str, prompt: int, completion: int) -> None:
+    def add_usage(self, run_id: str, prompt: int, completion: int,
+                  details: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
+        """Count a model call's tokens to the run; `details` makes the run's x_details from the stored ones, in the
+        same transaction (engine/metrics.py)."""
         with self.db.write() as db:
             db.execute("UPDATE runs SET prompt_tokens = prompt_tokens + ?, completion_tokens = completion_tokens + ? "
                        "WHERE id = ?", (prompt, completion, run_id))
+            if details is not None:
+                row = db.execute("SELECT details FROM runs WHERE id = ?", (run_id,)).fetchone()
+                if row is not None:
+                    db.execute("UPDATE runs SET details = ? WHERE id = ?",
+                               (dumps(details(loads(row[0]) or {})), run_id))
 
     def active(self, thread_id: str) -> dict[str, Any] | None:
         marks = ", ".join("?" for _ in ACTIVE_STATUSES)

@@ -31,6 +31,8 @@ class Window:
     first_seq: int  # 0 when the thread has no messages
     messages: int
     cut_seq: int  # the thread's hysteresis cut after this choice
+    first_id: str | None = None  # the oldest and newest message kept
+    last_id: str | None = None
 
 
 def _last(conn: Any, thread_id: str) -> tuple[int, int] | None:
@@ -101,8 +103,9 @@ def choose(
             cut_seq = first
     tokens = array("i")
     count = 0
-    for blob, role, content, status in conn.execute(
-        "SELECT tokens, role, content, status FROM messages WHERE thread_id = ? AND seq >= ? AND seq <= ? "
+    first_id = last_id = None
+    for message_id, blob, role, content, status in conn.execute(
+        "SELECT id, tokens, role, content, status FROM messages WHERE thread_id = ? AND seq >= ? AND seq <= ? "
         "ORDER BY seq", (thread_id, first, last_seq)
     ):
         if status == "in_progress":
@@ -112,8 +115,9 @@ def choose(
         else:
             tokens.frombytes(blob)
         count += 1
+        first_id, last_id = first_id or message_id, message_id
     out = tokens.tolist()
     if len(out) > budget:
         # Only the newest message is left and it alone is too long: keep its tail, never overflow the window.
         out = out[len(out) - budget:] if budget > 0 else []
-    return Window(out, first, count, cut_seq)
+    return Window(out, first, count, cut_seq, first_id, last_id)
