@@ -51,6 +51,15 @@ def run(process: ModelProcess, max_tokens: int = 5, cancel_after: int | None = N
     return text, finish
 
 
+def test_the_model_process_yields_the_cpu_and_leaves_ctrl_c_to_the_server(make_process) -> None:  # noqa: ANN001
+    process = make_process(COUNTING)
+    process.wait_ready(30)
+    assert os.getpriority(os.PRIO_PROCESS, process.pid) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 19)
+    os.kill(process.pid, signal.SIGINT)  # as Ctrl-C sends it to the whole group
+    assert run(process, max_tokens=3)[0] == "0 1 2 "  # still serving, no restart
+    assert process.crashes == 0
+
+
 def test_generation_is_forwarded_piece_by_piece(make_process) -> None:  # noqa: ANN001
     process = make_process(COUNTING)
     assert process.wait_ready(30)["n_ctx"] == 1024
