@@ -127,7 +127,9 @@ def test_a_fork_bomb_is_stopped_and_the_kernel_restarted(runner: JupyterCodeRunn
     _ok(runner.execute("bomb", "kept = 'before'"))
     start = time.monotonic()
     result = runner.execute("bomb", "import os\nwhile True:\n    os.fork()")
-    assert time.monotonic() - start < 5  # caught by the task cap within a second, long before the timeout
+    # Stopped by the task cap, long before the 20 s timeout: 3-5 s on 2 busy cores, most of it forking 256
+    # copies of the kernel and killing them.
+    assert time.monotonic() - start < 15
     assert result.error == "too_many_processes" and result.state_lost
     assert f"({bwrap.MAX_TASKS} processes and threads)" in result.logs
     _still_works(runner, "bomb", kept=False)

@@ -30,6 +30,8 @@ import site
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,6 +46,7 @@ log = logging.getLogger(__name__)
 
 WORKDIR_INSIDE = "/mnt/data"
 IPC_INSIDE = "/run/kernel"
+MPLCONFIGDIR = "/tmp/matplotlib"
 # Processes plus threads one kernel may have (RLIMIT_NPROC counts tasks). A kernel idles at ~10 threads; 256 leaves
 # room for a multiprocessing pool and stops a fork bomb within milliseconds.
 MAX_TASKS = 256
@@ -213,6 +216,9 @@ class _Args:
                 self._dirs.add(parent)
                 self.add("--perms", "0755", "--dir", parent)
 
+    def made(self, *dirs: str) -> None:
+        self._dirs.update(dirs)
+
     def mount(self, kind: str, source: str, dest: str) -> None:
         self._parents(dest)
         self._dirs.add(dest)
@@ -243,8 +249,11 @@ def options(bwrap: Bubblewrap, *, workdir: Path, ipc_dir: Path, tmp_bytes: int, 
     for root in _python_roots():
         args.mount("--ro-bind", root, root)
     args.add("--proc", "/proc", "--dev", "/dev")
-    args._dirs.add("/tmp")
+    args.made("/tmp", "/tmp/matplotlib")
     args.add("--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/tmp")
+    args.add("--perms", "1777", "--dir", MPLCONFIGDIR)
+    for cached in font_lists():
+        args.add("--ro-bind", str(cached), f"{MPLCONFIGDIR}/{cached.name}")
     # The kernel's own IPC dir (its sockets and connection file, nothing else) at a path of its own, so that no
     # host path shows inside: the server connects to the same sockets at their host paths.
     args.mount("--bind", str(ipc_dir), IPC_INSIDE)
@@ -260,55 +269,110 @@ def sandbox_env(env: dict[str, str]) -> dict[str, str]:
     """The kernel's environment inside: the allowlisted one, with home and temp files in the private /tmp (the
     host's HOME is not there) and a user name for getpass (there is no passwd entry to look it up in)."""
     inside = dict(env)
-    inside.update(HOME="/tmp", TMPDIR="/tmp", MPLCONFIGDIR="/tmp/matplotlib", USER="sandbox", LOGNAME="sandbox")
+    inside.update(HOME="/tmp", TMPDIR="/tmp", MPLCONFIGDIR=MPLCONFIGDIR, USER="sandbox", LOGNAME="sandbox")
     return inside
 
 
-def tasks_under(pid: int) -> int:
-    """Processes plus threads in the tree under `pid` (the kernel's bwrap): what RLIMIT_NPROC counts there.
-    Walks the tree through /proc/PID/task/TID/children, so its cost follows the tree (3 processes for an idle
-    kernel), not the host's process count; a kernel built without that file gets the full /proc scan."""
-    total, todo = 0, [pid]
-    while todo:
-        current = todo.pop()
+def font_cache_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("offline-assistants")) / "matplotlib"
+
+
+def font_lists() -> list[Path]:
+    """matplotlib's font list as built by `build_font_list`, which each kernel gets read-only in its
+    MPLCONFIGDIR: a kernel keeps nothing between starts, and building it again costs a kernel's first plot ~1 s."""
+    return sorted(font_cache_dir().glob("fontlist-*.json"))
+
+
+_font_build = threading.Lock()
+
+
+def build_font_list() -> None:
+    """Builds the font list once per user, in the background, by our own code (never model code: what kernels
+    read must not be written by one of them). Kernels started meanwhile build their own."""
+    if font_lists() or not _font_build.acquire(blocking=False):
+        return
+
+    def build() -> None:
+        where = font_cache_dir()
         try:
-            tids = os.listdir(f"/proc/{current}/task")
+            where.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=where) as build:
+                env = {"MPLCONFIGDIR": build, "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+                subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=env, timeout=300,
+                               capture_output=True, check=False)
+                for made in Path(build).glob("fontlist-*.json"):
+                    os.replace(made, where / made.name)  # whole, or not there: a kernel never reads half
+        except (OSError, subprocess.SubprocessError):
+            log.debug("could not build matplotlib's font list", exc_info=True)
+        # Not released: one try per process.
+
+    threading.Thread(target=build, name="font-list", daemon=True).start()
+
+
+def _children(pid: int) -> tuple[int, list[int]]:
+    """A process's task count and its child processes, read from /proc/PID/task/TID/children, so that walking a
+    kernel's tree costs what the tree holds (3 processes idle), not the host's process count. A kernel built
+    without that file (CONFIG_PROC_CHILDREN) gets the children from a scan of /proc."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0, []  # gone meanwhile
+    children: list[int] = []
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                children.extend(int(child) for child in f.read().split())
+        except FileNotFoundError:
+            if os.path.exists(f"/proc/{pid}/task/{tid}"):
+                return len(tids), _children_by_scan(pid)
         except OSError:
-            continue  # gone meanwhile
-        total += len(tids)
-        for tid in tids:
-            try:
-                with open(f"/proc/{current}/task/{tid}/children", "rb") as f:
-                    todo.extend(int(child) for child in f.read().split())
-            except FileNotFoundError:
-                if not os.path.exists(f"/proc/{current}/task/{tid}"):
-                    continue
-                return _tasks_by_scan(pid)
-            except OSError:
-                continue
-    return total
-
-
-def _tasks_by_scan(pid: int) -> int:
-    children: dict[int, list[int]] = {}
-    threads: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
             continue
+    return len(tids), children
+
+
+def _children_by_scan(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
         try:
             with open(f"/proc/{entry}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except OSError:
+                if entry.isdigit() and int(f.read().rsplit(b")", 1)[1].split()[1]) == pid:  # after "pid (comm)"
+                    found.append(int(entry))
+        except (OSError, ValueError, IndexError):
             continue
-        # After "pid (comm)": state, ppid, ... num_threads is the 18th.
-        children.setdefault(int(fields[1]), []).append(int(entry))
-        threads[int(entry)] = int(fields[17])
+    return found
+
+
+def tasks_under(pid: int) -> int:
+    """Processes plus threads in the tree under `pid` (the kernel's bwrap): what RLIMIT_NPROC counts there."""
     total, todo = 0, [pid]
     while todo:
-        current = todo.pop()
-        total += threads.get(current, 0)
-        todo.extend(children.get(current, ()))
+        tasks, children = _children(todo.pop())
+        total += tasks
+        todo.extend(children)
     return total
+
+
+def inner(pid: int) -> list[int]:
+    """The sandbox's init under a kernel's bwrap (`pid`), whose exit means its whole PID namespace is gone."""
+    return _children(pid)[1]
+
+
+def wait_exited(pids: Sequence[int], timeout_s: float = 5.0) -> None:
+    """Waits until these processes have exited. A sandbox's init exits only once the kernel has killed and
+    reaped every process of its namespace; before that, a fork bomb's processes still count against the
+    session's uid, and a new kernel under it could not even start its threads."""
+    deadline = time.monotonic() + timeout_s
+    for pid in pids:
+        while time.monotonic() < deadline:
+            try:
+                with open(f"/proc/{pid}/stat", "rb") as f:
+                    if f.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X"):
+                        break
+            except OSError:
+                break
+            time.sleep(0.01)
 
 
 def crowded(pid: int, limit: int = MAX_TASKS) -> bool:

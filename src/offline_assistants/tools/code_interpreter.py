@@ -109,6 +109,8 @@ class JupyterCodeRunner:
     ) -> None:
         # First, so `required` without a sandbox fails before anything is made.
         self.bwrap = bwrap.resolve(sandbox)
+        if self.bwrap is not None:
+            bwrap.build_font_list()
         self.root_dir = Path(root_dir).resolve()
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
@@ -284,6 +286,8 @@ class JupyterCodeRunner:
     def _kill_kernel(self, session: _Session) -> None:
         km, kc = session.km, session.kc
         session.km = session.kc = None
+        pid = getattr(km.provisioner, "pid", None) if km is not None else None
+        sandbox_init = bwrap.inner(pid) if self.bwrap is not None and isinstance(pid, int) else []
         if kc is not None:
             try:
                 kc.stop_channels()
@@ -296,6 +300,7 @@ class JupyterCodeRunner:
                 km.shutdown_kernel(now=True)
             except Exception:
                 log.warning("kernel shutdown failed for %s", session.session_id, exc_info=True)
+        bwrap.wait_exited(sandbox_init)
         self._remove_ipc(session)
 
     @staticmethod
