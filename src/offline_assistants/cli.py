@@ -1,4 +1,5 @@
-"""Command line: `offline-assistants serve` runs the API; `offline-assistants models` lists what can be served."""
+"""Command line: `offline-assistants serve` runs the API; `models` lists what can be served; `bench` measures;
+`doctor` checks an installation."""
 
 from __future__ import annotations
 
@@ -37,22 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     defaults = Settings()
     mib = 1024 * 1024
     serve = sub.add_parser("serve", help="run the API server", description="Run the Assistants API server.")
-    serve.add_argument("--host", default=defaults.host,
-                       help=f"address to bind (default: {defaults.host}, this machine only; use 0.0.0.0 to expose "
-                       "it)")
-    serve.add_argument("--port", type=int, default=defaults.port,
-                       help=f"port to listen on (default: {defaults.port})")
-    serve.add_argument("--data-dir", type=Path, default=defaults.data_dir,
-                       help=f"where the database and files live (default: $OFFLINE_ASSISTANTS_DATA if set, else "
-                       f"{default_data_dir()})")
-    serve.add_argument("--db", type=Path, default=defaults.db_path,
-                       help="SQLite database file (default: assistants.db inside the data directory)")
-    serve.add_argument("--model", default=defaults.model,
-                       help="a .gguf path, the name of a model from `offline-assistants models`, or `scripted` (no "
-                       "model: replies, calls and failures come from a script you post to /_script, for testing "
-                       "apps) (default: the first .gguf in ./models, else the embedded SmolLM2-135M-Instruct)")
-    serve.add_argument("--models-dir", type=Path, default=defaults.models_dir,
-                       help="folder of extra .gguf files (default: ./models)")
+    _address_options(serve, defaults)
+    _where_options(serve, defaults)
     serve.add_argument("--api-key", default=defaults.api_key,
                        help="require `Authorization: Bearer KEY` on every request (default: any key is accepted)")
     serve.add_argument("--n-ctx", type=int, default=defaults.n_ctx,
@@ -74,11 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--gpu-layers", type=int, default=defaults.n_gpu_layers,
                        help="layers to offload when llama-cpp-python is built with GPU support (default: "
                        f"{defaults.n_gpu_layers}{', all' if defaults.n_gpu_layers == -1 else ''})")
-    serve.add_argument("--cpu-repack", choices=get_args(RepackMode), default=defaults.cpu_repack,
-                       help="let llama.cpp repack the weights for this CPU (AMX, AVX2/AVX-512, ARM kernels): faster "
-                       "prompts, but llama.cpp built by GCC < 13.2 crashes in its AMX path. auto: on, except on a "
-                       "CPU with AMX where a one-off probe (cached in the data dir) sees it crash (default: "
-                       f"{defaults.cpu_repack})")
+    _repack_option(serve, defaults)
     serve.add_argument("--kv-cache-mb", type=int, default=defaults.kv_cache_mb,
                        help="memory for the model states of recent threads, so switching back to one skips "
                        f"re-reading its history (default: {defaults.kv_cache_mb})")
@@ -120,7 +103,54 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--only", default="truncation,throughput,ttft",
                        help="which measurements, comma-separated (default: %(default)s)")
     bench.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
+
+    doctor = sub.add_parser(
+        "doctor", help="check this installation and say how to fix what is broken",
+        description="Check what `serve` needs, with the same options: the data dir (writable, not writable by "
+                    "others, free disk), the database (SQLite, integrity, WAL, size, migrations), whether the port "
+                    "is free, the code interpreter's sandbox, a kernel's start and execute times, and that the "
+                    "model loads and generates (with the CPU repack verdict). Each line is ok, WARN or FAIL; each "
+                    "problem comes with its fix in one sentence. Exits 1 when something is broken (a FAIL), else 0. "
+                    "Loading the model takes a few seconds; --model scripted skips it.")
+    _address_options(doctor, defaults)
+    _where_options(doctor, defaults)
+    _repack_option(doctor, defaults)
+    _sandbox_option(doctor, defaults)
     return parser
+
+
+def _address_options(parser: argparse.ArgumentParser, defaults: Settings) -> None:
+    """Where `serve` listens; `doctor` checks the same address."""
+    parser.add_argument("--host", default=defaults.host,
+                        help=f"address to bind (default: {defaults.host}, this machine only; use 0.0.0.0 to expose "
+                        "it)")
+    parser.add_argument("--port", type=int, default=defaults.port,
+                        help=f"port to listen on (default: {defaults.port})")
+
+
+def _where_options(parser: argparse.ArgumentParser, defaults: Settings) -> None:
+    """The data, database and model `serve` uses: one definition, so `doctor` checks exactly what serve
+    would open."""
+    parser.add_argument("--data-dir", type=Path, default=defaults.data_dir,
+                        help=f"where the database and files live (default: $OFFLINE_ASSISTANTS_DATA if set, else "
+                        f"{default_data_dir()})")
+    parser.add_argument("--db", type=Path, default=defaults.db_path,
+                        help="SQLite database file (default: assistants.db inside the data directory)")
+    parser.add_argument("--model", default=defaults.model,
+                        help="a .gguf path, the name of a model from `offline-assistants models`, or `scripted` (no "
+                        "model: replies, calls and failures come from a script you post to /_script, for testing "
+                        "apps) (default: the first .gguf in ./models, else the embedded SmolLM2-135M-Instruct)")
+    parser.add_argument("--models-dir", type=Path, default=defaults.models_dir,
+                        help="folder of extra .gguf files (default: ./models)")
+
+
+def _repack_option(parser: argparse.ArgumentParser, defaults: Settings) -> None:
+    """llama.cpp weight repacking, for serve and for doctor's model check."""
+    parser.add_argument("--cpu-repack", choices=get_args(RepackMode), default=defaults.cpu_repack,
+                        help="let llama.cpp repack the weights for this CPU (AMX, AVX2/AVX-512, ARM kernels): faster "
+                        "prompts, but llama.cpp built by GCC < 13.2 crashes in its AMX path. auto: on, except on a "
+                        "CPU with AMX where a one-off probe (cached in the data dir) sees it crash (default: "
+                        f"{defaults.cpu_repack})")
 
 
 def _sandbox_option(parser: argparse.ArgumentParser, defaults: Settings) -> None:
@@ -268,5 +298,10 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             parser.error(f"--only: unknown measurement {unknown[0]!r} (known: {', '.join(QUICK)})")
         return run_bench(model=args.model, threads=args.threads, only=only, as_json=args.json)
+    if args.command == "doctor":
+        from offline_assistants.doctor import run
+
+        return run(Settings(host=args.host, port=args.port, data_dir=args.data_dir, db_path=args.db, model=args.model,
+                            models_dir=args.models_dir, cpu_repack=args.cpu_repack, code_sandbox=args.code_sandbox))
     parser.print_help()
     return 0
