@@ -65,6 +65,9 @@ class Settings:
     # Runs waiting for the single worker, at most; past it, creating a run gets the real 429 and stores nothing
     # (a bound, so a flood of runs cannot queue hours of generation that would all expire anyway).
     max_queued_runs: int = 64
+    # Runs executing at once, each on its own worker thread (engine/worker.py): for a remote server that batches
+    # (--backend-url). A backend that generates one run at a time (the local llama.cpp model) always gets 1.
+    max_concurrent_runs: int = 1
     embedding_model: Path | None = None  # file search: a GGUF to embed with instead of the built-in WordLlama
     kv_cache_states: int = 4  # conversations whose model state is kept for a fast switch back
     kv_cache_mb: int = 512  # and at most this much memory for them

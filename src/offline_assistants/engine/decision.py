@@ -27,6 +27,7 @@ Everything is scored, nothing sampled: the same conversation is routed the same 
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -92,6 +93,7 @@ class Decider:
     def __init__(self, backend: ModelBackend) -> None:
         self.backend = backend
         self._null: OrderedDict[str, list[float]] = OrderedDict()
+        self._null_lock = threading.Lock()  # runs decide on several worker threads at once (engine/worker.py)
 
     def choose(self, system: list[int], prompt: list[int], options: list[dict[str, Any] | None], *,
                request: str, cache_key: str | None, files_hold: int = 0) -> Decision:
@@ -125,17 +127,19 @@ class Decider:
     def _null_scores(self, system: list[int], lead: list[int], texts: list[str], encoded: list[list[int]]
                      ) -> tuple[list[float], int]:
         key = hashlib.sha256(repr((system, texts)).encode()).hexdigest()
-        cached = self._null.get(key)
-        if cached is not None:
-            self._null.move_to_end(key)
-            return cached, 0
+        with self._null_lock:
+            cached = self._null.get(key)
+            if cached is not None:
+                self._null.move_to_end(key)
+                return cached, 0
         backend = self.backend
         prompt = system + backend.encode_message("user", NULL_REQUEST) + backend.generation_prefix() + lead
         # No cache key: this prompt belongs to no conversation, and must not evict one's parked state.
         scores = backend.score(prompt, encoded, cache_key=None)
-        self._null[key] = scores
-        while len(self._null) > NULL_CACHE_SIZE:
-            self._null.popitem(last=False)
+        with self._null_lock:
+            self._null[key] = scores
+            while len(self._null) > NULL_CACHE_SIZE:
+                self._null.popitem(last=False)
         return scores, len(prompt)
 
 

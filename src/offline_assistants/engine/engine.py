@@ -55,7 +55,7 @@ class Engine:
         self.store = store or Store(Database(settings.database))
         self.bus = EventBus()
         self.code_runner = code_runner
-        self.worker = Worker(self._execute, self._expire)
+        self.worker = Worker(self._execute, self._expire, concurrency=_concurrency(settings, backend))
         self.sampling_defaults = getattr(backend, "sampling_defaults", API_DEFAULTS).override(
             settings.temperature, settings.top_p)
         self.files = Files(self.store, settings)
@@ -136,6 +136,17 @@ class Engine:
         if self.code_runner is not None:
             self.code_runner.close()
         self.store.close()
+
+
+def _concurrency(settings: Settings, backend: ModelBackend) -> int:
+    """How many runs execute at once: as many as asked where the backend serves generations in parallel (a
+    remote server, `parallel = True`), else one."""
+    wanted = max(1, settings.max_concurrent_runs)
+    if wanted > 1 and not getattr(backend, "parallel", False):
+        log.warning("max_concurrent_runs=%d ignored: %s generates one run at a time", wanted,
+                    getattr(backend, "name", "this model"))
+        return 1
+    return wanted
 
 
 def _expirable(run: Run, ts: int) -> bool:

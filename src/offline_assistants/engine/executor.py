@@ -41,7 +41,8 @@ class Executor:
         self.generator = generator
         self.tooling = tooling
         self.max_rounds = max_rounds
-        self._deadline: int | None = None  # expires_at of the run executing now
+        # expires_at of each run executing now: several execute at once on a server that batches (worker.py)
+        self._deadlines: dict[str, int | None] = {}
 
     # --- entry ---
     def execute(self, run_id: str) -> None:
@@ -58,11 +59,11 @@ class Executor:
         started = lifecycle.move(run_id, start)
         if started is None or started.status != "in_progress":
             return
-        self._deadline = started.expires_at
+        self._deadlines[run_id] = started.expires_at
         try:
             self._run(run_id)
         except Cancelled:
-            lifecycle.settle(run_id, "expired" if self._past_deadline() else "cancelled")
+            lifecycle.settle(run_id, "expired" if self._past_deadline(run_id) else "cancelled")
         except Incomplete as exc:
             # A tool call cut short by the budget never ran: its step ends cancelled (lifecycle.STEP_ENDINGS).
             lifecycle.settle(run_id, "incomplete", {"incomplete_details": {"reason": exc.reason}})
@@ -73,18 +74,19 @@ class Executor:
             lifecycle.settle(run_id, "failed", {"last_error": {"code": code or "server_error",
                                                                "message": describe_error(exc)}})
         finally:
-            self._deadline = None
+            self._deadlines.pop(run_id, None)
             self.runs.cancel_requested.discard(run_id)
             if self.store.runs.get(None, run_id).status != "requires_action":
                 self.runs.content_runs.discard(run_id)
 
-    def _past_deadline(self) -> bool:
+    def _past_deadline(self, run_id: str) -> bool:
         # As OpenAI documents: a run that goes beyond expires_at is expired, its generation stopped.
-        return self._deadline is not None and now() >= self._deadline
+        deadline = self._deadlines.get(run_id)
+        return deadline is not None and now() >= deadline
 
     def cancelled(self, run_id: str) -> bool:
         """Whether the run must stop now: the client cancelled it, or it ran past its expires_at."""
-        return run_id in self.runs.cancel_requested or self._past_deadline()
+        return run_id in self.runs.cancel_requested or self._past_deadline(run_id)
 
     # --- the loop ---
     def _run(self, run_id: str) -> None:

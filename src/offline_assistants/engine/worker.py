@@ -1,5 +1,9 @@
-"""The single generation worker: runs execute one at a time, so one model instance serves them all, and the
-HTTP threads never wait on the model. Between runs it expires runs that waited too long."""
+"""The scheduler: which run executes when, on which thread. Runs are taken in the order they were submitted
+(one FIFO queue) by `concurrency` worker threads, each executing one run at a time; the HTTP threads never
+wait on the model. A local llama.cpp model serves one generation at a time, so it gets one worker; a remote
+server that batches (llm/remote.py) is fed by several. Admission (engine/runs.py) already keeps each thread to
+one active run, so two workers never execute runs of the same thread. Separately, one sweeper thread expires
+runs that waited too long, once a second, whatever the workers are doing."""
 
 from __future__ import annotations
 
@@ -18,18 +22,27 @@ SWEEP_EVERY_S = 1.0
 
 
 class Worker:
-    def __init__(self, execute: Callable[[str], None], expire: Callable[[], None]) -> None:
+    def __init__(self, execute: Callable[[str], None], expire: Callable[[], None], *, concurrency: int = 1) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+        self.concurrency = concurrency
         self._execute = execute
         self._expire = expire
         self._queue: queue.Queue[str | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
         self._pending = 0  # submitted and not yet finished: a counter, so no gap between get() and execution
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="offline-assistants-worker", daemon=True)
-            self._thread.start()
+        if self._threads:
+            return
+        self._stopping.clear()
+        self._threads = [threading.Thread(target=self._loop, name=f"offline-assistants-worker-{i}", daemon=True)
+                         for i in range(self.concurrency)]
+        self._threads.append(threading.Thread(target=self._sweep, name="offline-assistants-sweeper", daemon=True))
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, run_id: str) -> None:
         with self._lock:
@@ -37,10 +50,16 @@ class Worker:
         self._queue.put(run_id)
 
     def stop(self, timeout: float = 30.0) -> None:
-        if self._thread is not None:
+        """End every thread once the runs already submitted have executed (each thread waited for up to
+        `timeout`): the stop sentinels queue behind them."""
+        if not self._threads:
+            return
+        self._stopping.set()
+        for _ in range(self.concurrency):
             self._queue.put(None)
-            self._thread.join(timeout)
-            self._thread = None
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads = []
 
     def idle(self) -> bool:
         with self._lock:
@@ -48,22 +67,23 @@ class Worker:
 
     def _loop(self) -> None:
         while True:
-            try:
-                run_id = self._queue.get(timeout=SWEEP_EVERY_S)
-            except queue.Empty:
-                run_id = ""
+            run_id = self._queue.get()
             if run_id is None:
                 return
             try:
-                if run_id:
-                    self._execute(run_id)
-                self._expire()
+                self._execute(run_id)
             except Exception:  # noqa: BLE001 - the worker must outlive any one run
                 log.exception("worker: run %s", run_id)
             finally:
-                if run_id:
-                    with self._lock:
-                        self._pending -= 1
+                with self._lock:
+                    self._pending -= 1
+
+    def _sweep(self) -> None:
+        while not self._stopping.wait(SWEEP_EVERY_S):
+            try:
+                self._expire()
+            except Exception:  # noqa: BLE001 - a failed sweep is tried again next second
+                log.exception("worker: expiry sweep")
 
 
 def recover(store: Store, lifecycle: Lifecycle) -> list[str]:
