@@ -111,6 +111,8 @@ class Generator:
             close = getattr(stream, "close", None)
             if close is not None:
                 close()
+        if finish is not None and finish.tokens is not None:
+            out.tokens = list(finish.tokens)  # the pieces carried stand-in ids (a server that streams only text)
         if finish is None:  # peeked: the caller stopped reading
             out.ending = "stop"
         elif finish.reason == "cancelled":

@@ -70,6 +70,9 @@ class Finish:
     prompt_tokens: int  # tokens evaluated for this call, cached prefix excluded
     completion_tokens: int
     kv_switch_ms: float = 0.0  # time spent parking / restoring conversation states first (for benchmarks)
+    # The generated token ids, from a backend whose pieces could only carry stand-in ids (a server that streams
+    # text, llm/remote.py): they replace the pieces' ids. None: the pieces' ids are the real ones.
+    tokens: tuple[int, ...] | None = None
 
 
 class ModelError(RuntimeError):
@@ -88,6 +91,8 @@ class ModelBackend(Protocol):
     tokenizer_key: str  # changes when token ids would: cached message tokens are only valid for the same key
     native_tool_format: str | None  # "hermes", "llama3", "mistral" when the chat template defines tool calls
     sampling_defaults: SamplingDefaults  # what to sample with when the client sets nothing (llm/defaults.py)
+    # A backend that serves several generations at once (a remote server that batches) also sets
+    # `parallel = True`: the engine then runs up to Settings.max_concurrent_runs runs at once (engine/worker.py).
 
     def encode_system(self, text: str, tools: list[dict[str, Any]] | None = None) -> list[int]:
         """The system turn; `tools` are OpenAI function specs, rendered by templates that know them."""

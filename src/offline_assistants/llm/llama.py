@@ -27,7 +27,7 @@ from typing import Any
 from offline_assistants.llm import defaults
 from offline_assistants.llm.gbnf import compile_constraint
 from offline_assistants.llm.backend import Finish, ModelError, Piece, Role, Sampling
-from offline_assistants.llm.template import ChatTemplate
+from offline_assistants.llm.template import ChatTemplate, TemplateEncoder
 from offline_assistants.llm.toolcalls import detect_native
 
 
@@ -107,7 +107,7 @@ def _silent_callback() -> Any:
     return _SILENT
 
 
-class LlamaTokenizer:
+class LlamaTokenizer(TemplateEncoder):
     """Chat template and tokens of one GGUF, from a vocab-only handle (safe on any CPU: no weights are read)."""
 
     def __init__(self, path: Path, *, name: str | None = None) -> None:
@@ -125,6 +125,7 @@ class LlamaTokenizer:
         self._eos = self._vocab.token_eos()
         self._bos = self._vocab.token_bos()
         self._add_bos = meta.get("tokenizer.ggml.add_bos_token", "true") != "false"
+        self.bos_id: int | None = self._bos if self._add_bos else None
         self.template = ChatTemplate(meta.get("tokenizer.chat_template"), bos_token=self.piece(self._bos),
                                      eos_token=self.piece(self._eos))
         digest = hashlib.sha256(self.template.source.encode())
@@ -146,23 +147,9 @@ class LlamaTokenizer:
     def tokenize(self, text: str, *, special: bool = True) -> list[int]:
         return self._vocab.tokenize(text.encode("utf-8"), add_bos=False, special=special)
 
-    def encode_system(self, text: str, tools: list[dict[str, Any]] | None = None) -> list[int]:
-        tokens = self.tokenize(self.template.system(text, tools))
-        if self._add_bos and (not tokens or tokens[0] != self._bos):
-            tokens.insert(0, self._bos)
-        return tokens
-
-    def encode_message(self, role: Role, text: str) -> list[int]:
-        return self.tokenize(self.template.message(role, text))
-
-    def encode_text(self, text: str) -> list[int]:
-        return self.tokenize(text)
-
-    def generation_prefix(self) -> list[int]:
-        return self.tokenize(self.template.generation_prefix())
-
-    def count(self, text: str) -> int:
-        return len(self.tokenize(text, special=False))
+    def detokenize(self, tokens: list[int]) -> str:
+        """The text of a token list, special tokens included (what a server that takes only text is sent)."""
+        return self._vocab.detokenize(tokens, special=True).decode("utf-8", "replace")
 
 
 class LlamaGenerator:

@@ -8,7 +8,7 @@ Gemma...); when it does not hold we fall back to ChatML, which is what most smal
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -41,6 +41,10 @@ class ChatTemplate:
         # Every message piece is "render([probe, m]) minus render([probe])": render the second half once.
         self._head = self.render([{"role": "system", "content": _PROBE}])
 
+    def special_tokens(self) -> list[str]:
+        """The BOS and EOS texts the template was given (empty ones left out)."""
+        return [t for t in self._tokens.values() if t]
+
     def render(self, messages: list[dict[str, Any]], add_generation_prompt: bool = False,
                tools: list[dict[str, Any]] | None = None) -> str:
         extra: dict[str, Any] = {"tools": tools} if tools else {}
@@ -72,3 +76,35 @@ class ChatTemplate:
     def generation_prefix(self) -> str:
         head = self._head
         return self.render([{"role": "system", "content": _PROBE}], add_generation_prompt=True)[len(head):]
+
+
+class TemplateEncoding(Protocol):
+    """What a tokenizer needs for the encoding methods below: its tokenize and its chat template."""
+
+    template: ChatTemplate
+    bos_id: int | None  # the token a prompt starts with, or None when the model adds none
+
+    def tokenize(self, text: str, *, special: bool = True) -> list[int]: ...
+
+
+class TemplateEncoder:
+    """The ModelBackend encoding methods on top of a chat template and a tokenizer: one copy for every
+    tokenizer (a GGUF's vocabulary, a remote server's, a tokenizer.json)."""
+
+    def encode_system(self: TemplateEncoding, text: str, tools: list[dict[str, Any]] | None = None) -> list[int]:
+        tokens = self.tokenize(self.template.system(text, tools))
+        if self.bos_id is not None and (not tokens or tokens[0] != self.bos_id):
+            tokens.insert(0, self.bos_id)
+        return tokens
+
+    def encode_message(self: TemplateEncoding, role: str, text: str) -> list[int]:
+        return self.tokenize(self.template.message(role, text))
+
+    def encode_text(self: TemplateEncoding, text: str) -> list[int]:
+        return self.tokenize(text)
+
+    def generation_prefix(self: TemplateEncoding) -> list[int]:
+        return self.tokenize(self.template.generation_prefix())
+
+    def count(self: TemplateEncoding, text: str) -> int:
+        return len(self.tokenize(text, special=False))
