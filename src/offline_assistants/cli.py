@@ -78,6 +78,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-queued-runs", type=int, default=defaults.max_queued_runs,
                        help="runs that may wait for the model at once; past it, creating a run gets HTTP 429 "
                        f"rate_limit_exceeded and stores nothing; 0 lifts it (default: {defaults.max_queued_runs})")
+    serve.add_argument("--max-concurrent-runs", type=int, default=defaults.max_concurrent_runs, metavar="N",
+                       help="runs that execute at once, each on its own thread, in the order they were created, so "
+                       "a batching model server is kept fed; only with --backend-url (the local model generates "
+                       f"one run at a time) (default: {defaults.max_concurrent_runs})")
+    _backend_options(serve, defaults)
     serve.add_argument("--embedding-model", type=Path, default=defaults.embedding_model, metavar="PATH.gguf",
                        help="an embedding GGUF for file search, loaded through llama-cpp-python (default: the "
                        "256-dimension WordLlama model that ships inside the wordllama package)")
@@ -117,6 +122,21 @@ def _parser() -> argparse.ArgumentParser:
     _repack_option(doctor, defaults)
     _sandbox_option(doctor, defaults)
     return parser
+
+
+def _backend_options(parser: argparse.ArgumentParser, defaults: Settings) -> None:
+    parser.add_argument("--backend-url", default=defaults.backend_url, metavar="URL",
+                        help="run on a remote model server instead of a local model: the OpenAI-style base URL of "
+                        "vLLM, llama.cpp's llama-server or llama-cpp-python's server (e.g. http://gpu-box:8000/v1); "
+                        "what it supports is probed at start-up (README, Remote model servers)")
+    parser.add_argument("--backend-model", default=defaults.backend_model, metavar="NAME",
+                        help="the model to ask the server for (default: the first its /v1/models lists)")
+    parser.add_argument("--backend-api-key", default=defaults.backend_api_key, metavar="KEY",
+                        help="the server's API key, sent as `Authorization: Bearer KEY` (default: none)")
+    parser.add_argument("--tokenizer", type=Path, default=defaults.tokenizer, metavar="FILE",
+                        help="count tokens with this file instead of the server's tokenize endpoint: the served "
+                        "model's GGUF or its tokenizer.json (with tokenizer_config.json beside it for the chat "
+                        "template) (default: the server's own tokenizer)")
 
 
 def _address_options(parser: argparse.ArgumentParser, defaults: Settings) -> None:
@@ -170,6 +190,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         max_output_tokens=args.max_output_tokens, kv_cache_mb=args.kv_cache_mb, cpu_repack=args.cpu_repack,
         temperature=args.temperature, top_p=args.top_p, embedding_model=args.embedding_model,
         max_queued_runs=args.max_queued_runs, code_sandbox=args.code_sandbox,
+        max_concurrent_runs=args.max_concurrent_runs, backend_url=args.backend_url, backend_model=args.backend_model,
+        backend_api_key=args.backend_api_key, tokenizer=args.tokenizer,
     )
 
 
@@ -187,8 +209,15 @@ def serve(args: argparse.Namespace) -> int:
         runner = _code_runner(settings)
         if runner is None:
             return 1
-    if settings.model == SCRIPTED:
-        backend: Any = _scripted_backend()
+    backend: Any
+    if settings.backend_url:
+        backend, failed = _connect_remote(settings)
+        if failed:
+            if runner is not None:
+                runner.close()
+            return failed
+    elif settings.model == SCRIPTED:
+        backend = _scripted_backend()
     else:
         backend, failed = _load_model(settings)
         if failed:
@@ -240,6 +269,25 @@ def _scripted_backend() -> Any:
 
     print("model:    scripted (replies, calls and failures come from the script: /_script)", file=sys.stderr)
     return ScriptModel(Script())
+
+
+def _connect_remote(settings: Settings) -> tuple[Any, int]:
+    """The remote model server, probed; or, after saying why it cannot serve runs, exit code 1."""
+    from offline_assistants.llm.backend import ModelError
+    from offline_assistants.llm.remote_loading import connect
+
+    print(f"connecting to the model server at {settings.backend_url}", file=sys.stderr)
+    try:
+        backend = connect(settings.backend_url or "", model=settings.backend_model, api_key=settings.backend_api_key,
+                          tokenizer=settings.tokenizer, n_ctx=settings.n_ctx)
+    except ModelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None, 1
+    print(f"model:    {backend.describe()}", file=sys.stderr)
+    counted = settings.tokenizer or "the server's tokenize endpoint"
+    print(f"tokens:   counted with {counted}", file=sys.stderr)
+    print(f"runs:     up to {max(1, settings.max_concurrent_runs)} at once (--max-concurrent-runs)", file=sys.stderr)
+    return backend, 0
 
 
 def _load_model(settings: Settings) -> tuple[Any, int]:

@@ -68,6 +68,13 @@ class Settings:
     # Runs executing at once, each on its own worker thread (engine/worker.py): for a remote server that batches
     # (--backend-url). A backend that generates one run at a time (the local llama.cpp model) always gets 1.
     max_concurrent_runs: int = 1
+    # A remote model server (llm/remote.py) instead of the local model: its OpenAI-style base URL, the model name
+    # to ask for (default: the first it lists), its API key, and a local tokenizer file (GGUF or tokenizer.json)
+    # to count with instead of the server's tokenize endpoint.
+    backend_url: str | None = None
+    backend_model: str | None = None
+    backend_api_key: str | None = None
+    tokenizer: Path | None = None
     embedding_model: Path | None = None  # file search: a GGUF to embed with instead of the built-in WordLlama
     kv_cache_states: int = 4  # conversations whose model state is kept for a fast switch back
     kv_cache_mb: int = 512  # and at most this much memory for them
