@@ -6,6 +6,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
+from offline_assistants import playground
 from offline_assistants.api import (
     assistants,
     files,
@@ -35,9 +36,12 @@ def create_app(engine: Engine, *, api_key: str | None = None) -> Starlette:
 
     scripted = isinstance(engine.backend, ScriptModel)  # only a scripted model has a script to control
     key = engine.settings.api_key if api_key is None else api_key
+    own = [*openapi.routes, *script.routes] if scripted else openapi.routes
     app = Starlette(
-        routes=[*openapi.routes, *script.routes, *ROUTES] if scripted else [*openapi.routes, *ROUTES],
-        middleware=[Middleware(CatchAll), Middleware(APIKeyMiddleware, api_key=key)],
+        # The playground's page at / and its files under /playground/: outside /v1, the only paths open without
+        # the key (it asks for the key, then makes the same /v1 requests as any client).
+        routes=[*own, *ROUTES, *playground.routes],
+        middleware=[Middleware(CatchAll), Middleware(APIKeyMiddleware, api_key=key, public=playground.is_public)],
         exception_handlers=HANDLERS,
     )
     # Endpoints find the engine here (api/endpoint.py), so one set of routes serves every app.

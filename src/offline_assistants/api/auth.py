@@ -1,8 +1,10 @@
-"""Optional API key: with one configured, every request needs `Authorization: Bearer <key>`."""
+"""Optional API key: with one configured, every request needs `Authorization: Bearer <key>`, except those that
+`public` lets through (the playground's own page and files: it asks for the key, then sends it like any client)."""
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -10,12 +12,15 @@ from offline_assistants.api.errors import Unauthorized, render
 
 
 class APIKeyMiddleware:
-    def __init__(self, app: ASGIApp, api_key: str | None) -> None:
+    def __init__(self, app: ASGIApp, api_key: str | None,
+                 public: Callable[[str], bool] = lambda path: False) -> None:
         self.app = app
         self.api_key = api_key
+        self.public = public  # paths that GET and HEAD may read without the key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.api_key:
+        if scope["type"] != "http" or not self.api_key or (
+                scope["method"] in ("GET", "HEAD") and self.public(scope["path"])):
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
