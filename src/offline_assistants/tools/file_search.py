@@ -3,7 +3,8 @@ arguments are), the server searches the run's vector stores (engine/search.py), 
 the model each under its citation marker, in the real API's form 【round:index†filename】.
 
 The step records a `file_search` call with its `ranking_options` and `results` (each with its content; the API
-shows the content only when the client asks for it with `include[]`).
+shows the content only when the client asks for it with `include[]`), and `x_query`, the query it ran: an
+extension, which the real API does not show.
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ class FileSearchTool:
     def run(self, context: ToolContext, spec: dict[str, Any], entry: dict[str, Any]) -> Ran:
         body = dict(entry["file_search"])
         query = str(body.pop("query", ""))
+        body["x_query"] = query  # an extension: the real API does not show the query (the playground does)
         options = spec.get("file_search") or {}
         threshold = body["ranking_options"]["score_threshold"] or None
         hits = self.search(context.vector_store_ids(), query, int(options.get("max_num_results")
