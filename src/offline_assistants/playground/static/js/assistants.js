@@ -73,7 +73,8 @@ function editor(assistant, models, stores) {
   const storeBoxes = stores.map((s) => h("input", { type: "checkbox", id: `a-store-${s.id}`, value: s.id, checked: storeIds.has(s.id) }));
   const storeList = h("fieldset", { class: "stores", "aria-label": "Vector stores" }, h("legend", {}, "Vector stores"),
     stores.length ? stores.map((s, i) => h("div", { class: "check-row" }, storeBoxes[i],
-      h("label", { for: `a-store-${s.id}` }, s.name || s.id, h("span", { class: "meta" }, ` ${s.file_counts.completed} files`))))
+      h("label", { for: `a-store-${s.id}` }, s.name || s.id, h("span", { class: "meta" },
+        ` ${s.file_counts.completed} file${s.file_counts.completed === 1 ? "" : "s"}`))))
       : h("p", { class: "hint" }, "No vector stores yet: make one under Files."));
   const showStores = () => { storeList.hidden = !search.checked; };
   search.addEventListener("change", showStores);

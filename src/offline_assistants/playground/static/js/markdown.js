@@ -51,7 +51,7 @@ function placeholders(value, annotations) {
 
 function fileLink(file) {
   return h("a", { href: "#", class: "file-link", onclick: (e) => { e.preventDefault(); download(file.fileId, file.name); } },
-    `⤓ ${file.name}`);
+    file.name);
 }
 
 function wire(root, citations, files, openFile) {
