@@ -37,7 +37,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # looked up at run time, as any_client does, are not seen here: those must be scripted ones. The few tests that
     # load a model of their own carry the mark by hand.)
     for item in items:
-        if "real_backend" in getattr(item, "fixturenames", ()):
+        if {"real_backend", "llama_cpp_upstream", "start_upstream"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.model)
 
 
@@ -48,6 +48,33 @@ def real_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelBack
     backend = load_default_backend(n_ctx=2048, cache_dir=tmp_path_factory.mktemp("model-cache"))
     yield backend
     backend.close()
+
+
+@pytest.fixture(scope="session")
+def llama_cpp_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """llama-cpp-python's own OpenAI-compatible server on the embedded model (tests/upstream_servers.py), once per
+    session: the upstream of the remote backend's tests (`upstream.url` is its .../v1)."""
+    from upstream_servers import start_llama_cpp_python
+
+    upstream = start_llama_cpp_python(tmp_path_factory.mktemp("upstream"))
+    yield upstream
+    upstream.stop()
+
+
+@pytest.fixture
+def start_upstream(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """A factory of private llama-cpp-python servers, for tests that kill theirs."""
+    from upstream_servers import start_llama_cpp_python
+
+    started: list[Any] = []
+
+    def factory(**options: Any) -> Any:
+        started.append(start_llama_cpp_python(tmp_path, **options))
+        return started[-1]
+
+    yield factory
+    for upstream in started:
+        upstream.stop()
 
 
 class Recording:
