@@ -238,6 +238,13 @@ def options(bwrap: Bubblewrap, *, workdir: Path, ipc_dir: Path, tmp_bytes: int, 
         args.add("--unshare-all")
     # --die-with-parent: a kernel never outlives the server. --new-session: no terminal to inject input into.
     args.add("--die-with-parent", "--new-session", "--hostname", "sandbox")
+    # /tmp first: a venv (or anything else bound below) may itself live under the host's /tmp.
+    args.add("--proc", "/proc", "--dev", "/dev")
+    args.made("/tmp", "/tmp/matplotlib")
+    args.add("--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/tmp")
+    args.add("--perms", "1777", "--dir", MPLCONFIGDIR)
+    for cached in font_lists():
+        args.add("--ro-bind", str(cached), f"{MPLCONFIGDIR}/{cached.name}")
     args.mount("--ro-bind", "/usr", "/usr")
     for path in _SYSTEM_DIRS:
         if os.path.islink(path):
@@ -249,12 +256,6 @@ def options(bwrap: Bubblewrap, *, workdir: Path, ipc_dir: Path, tmp_bytes: int, 
             args.mount("--ro-bind-try", f"/etc/{name}", f"/etc/{name}")
     for root in _python_roots():
         args.mount("--ro-bind", root, root)
-    args.add("--proc", "/proc", "--dev", "/dev")
-    args.made("/tmp", "/tmp/matplotlib")
-    args.add("--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/tmp")
-    args.add("--perms", "1777", "--dir", MPLCONFIGDIR)
-    for cached in font_lists():
-        args.add("--ro-bind", str(cached), f"{MPLCONFIGDIR}/{cached.name}")
     # The kernel's own IPC dir (its sockets and connection file, nothing else) at a path of its own, so that no
     # host path shows inside: the server connects to the same sockets at their host paths.
     args.mount("--bind", str(ipc_dir), IPC_INSIDE)
