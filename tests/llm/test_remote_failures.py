@@ -46,8 +46,15 @@ async def _unfinished_stream() -> AsyncIterator[bytes]:
     yield b"data: [DONE]\n\n"
 
 
+async def _stalled_stream() -> AsyncIterator[bytes]:
+    await asyncio.sleep(10)  # a long prompt on a busy server: no first token for a while
+    yield _event({"choices": [{"text": "late", "index": 0, "finish_reason": None}]})
+
+
 async def completions(request: Request) -> Response:
     mode = request.app.state.mode
+    if mode == "stalled":
+        return StreamingResponse(_stalled_stream(), media_type="text/event-stream")
     if mode == "429":
         return JSONResponse({"error": {"message": "too many requests, slow down", "type": "rate_limit"}}, 429)
     if mode == "503":
@@ -151,6 +158,17 @@ def test_a_stream_that_ends_without_a_finish_reason_is_a_failure(upstream_app: A
     url = upstream_app("unfinished")
     with pytest.raises(UpstreamError, match="without a finish reason.*--interrupt_requests False"):
         _run(_backend(url, tokenizer))
+
+
+def test_a_cancel_before_the_first_token_closes_the_request_at_once(upstream_app: Any,
+                                                                    tokenizer: LlamaTokenizer) -> None:
+    url = upstream_app("stalled")
+    asked = time.monotonic()
+    started = time.monotonic()
+    items = list(_backend(url, tokenizer).generate([1, 2, 3], Sampling(max_tokens=8),
+                                                   cancelled=lambda: time.monotonic() - asked > 0.3))
+    assert [type(i).__name__ for i in items] == ["Finish"] and items[0].reason == "cancelled"
+    assert time.monotonic() - started < 2.0  # not the 10 s the server would take to say anything
 
 
 def test_no_tokenizer_anywhere_refuses_to_start_and_says_which_option(upstream_app: Any) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable, Generator
 from typing import Any
@@ -157,9 +158,9 @@ class Upstream:
                 yield event
                 if cancelled():
                     return
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, OSError) as exc:
             if cancelled():
-                return  # the watch closed the response under the read: that is the cancel, not a failure
+                return  # the watch shut the socket under the read: that is the cancel, not a failure
             raise self._transport_error(url, exc, midway=True) from exc
         finally:
             closed.set()
@@ -178,7 +179,7 @@ class Upstream:
         raise UpstreamError(f"the model server at {url} refused the request (HTTP {status}): {said(response)}",
                             status=status)
 
-    def _transport_error(self, url: str, exc: httpx.HTTPError, *, midway: bool = False) -> UpstreamError:
+    def _transport_error(self, url: str, exc: httpx.HTTPError | OSError, *, midway: bool = False) -> UpstreamError:
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
             return UpstreamError(f"the model server at {url} is unreachable: {exc or type(exc).__name__}")
         if isinstance(exc, httpx.TimeoutException):
@@ -196,5 +197,17 @@ def _watch(response: httpx.Response, cancelled: Callable[[], bool], closed: thre
         except Exception:  # noqa: BLE001 - a failing check must not kill the watch; the reader checks too
             stop = False
         if stop:
-            response.close()
+            _abort(response)
             return
+
+
+def _abort(response: httpx.Response) -> None:
+    """End a response another thread is reading: shut its socket down, which wakes the blocked read at once
+    (closing the response alone waits for that read to return) and tells the server its client is gone."""
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed
