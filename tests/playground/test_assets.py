@@ -26,3 +26,17 @@ def test_the_manifest_is_what_the_pins_ask_for() -> None:
     assert all(meta["integrity"].startswith("sha512-") for meta in manifest["packages"].values())
     wanted = {target: (p.name, source) for p in vendor.PACKAGES for source, target in p.files.items()}
     assert {name: (e["package"], e["path"]) for name, e in manifest["files"].items()} == wanted
+
+
+def test_the_wheel_takes_every_file_the_page_needs() -> None:
+    """pyproject's package-data globs (setuptools reads them relative to the package) cover every static file, so
+    `pip install .` (not only an editable install) serves the whole page."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(vendor.__file__).parent
+    pyproject = tomllib.loads((root.parents[2] / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["offline_assistants.playground"]
+    covered = {p for pattern in patterns for p in root.glob(pattern) if p.is_file()}
+    needed = {p for p in (root / "static").rglob("*") if p.is_file()}
+    assert needed and needed <= covered, sorted(str(p.relative_to(root)) for p in needed - covered)
