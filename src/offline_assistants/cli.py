@@ -232,6 +232,7 @@ def serve(args: argparse.Namespace) -> int:
     print(f"database: {settings.database}", file=sys.stderr)
     print(f"files:    {settings.files_dir}", file=sys.stderr)
     print(f"auth:     {'API key required' if settings.api_key else 'any API key accepted'}", file=sys.stderr)
+    print(f"page:     http://{args.host}:{args.port}/ (the playground)", file=sys.stderr)
     print(f"serving:  OPENAI_BASE_URL=http://{args.host}:{args.port}/v1", file=sys.stderr)
     try:
         uvicorn.run(create_app(engine), host=args.host, port=args.port, log_level=args.log_level)
