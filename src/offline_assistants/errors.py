@@ -9,7 +9,8 @@ The hierarchy:
     │   └── Conflict         400 a rule of the run lifecycle broken (the real API says 400, not 409)
     ├── NotFound             404 no object of that kind with that id
     ├── PayloadTooLarge      413 an upload over the size limit
-    └── RateLimited          429 rate_limit_exceeded: the run queue is full
+    ├── RateLimited          429 rate_limit_exceeded: the run queue is full
+    └── ModelUnavailable     503 the model server a message is counted with cannot be reached (--backend-url)
 
 The errors that only the HTTP layer raises (an unknown route, a wrong method, a bad API key, a 500 of its own)
 derive from APIError too, and live with it in `offline_assistants.api.errors`.
@@ -51,6 +52,12 @@ class RateLimited(APIError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, code="rate_limit_exceeded")
+
+
+class ModelUnavailable(APIError):
+    """503: a remote model server's tokenizer could not count a message, so it was not stored; worth a retry."""
+
+    status_code = 503
 
 
 class NotFound(APIError):

@@ -185,7 +185,8 @@ def test_the_upstream_killed_mid_run_fails_the_run_and_the_api_answers(
         make_engine: Callable[..., Engine], start_upstream: Callable[..., Any],
         make_client: Callable[..., openai.OpenAI]) -> None:
     upstream = start_upstream()
-    backend = connect(upstream.url, tokenizer=gguf(), n_ctx=2048)  # the tokenizer is local: messages still store
+    backend = connect(upstream.url, n_ctx=2048)  # the server's own tokenizer: storing a message needs it too
+    root = upstream.url[: -len("/v1")]
     try:
         client = make_client(make_engine(backend, max_output_tokens=400))
         assistant_id = _assistant(client)
@@ -201,9 +202,15 @@ def test_the_upstream_killed_mid_run_fails_the_run_and_the_api_answers(
         assert last is not None and last.event == "thread.run.failed"
         run = client.beta.threads.runs.retrieve(thread_id=thread_id, run_id=run_id)  # type: ignore[arg-type]
         assert run.status == "failed" and run.last_error is not None and run.last_error.code == "server_error"
-        assert upstream.url in run.last_error.message, run.last_error.message
-        # Every endpoint still answers, and the next run fails at once, saying the server is unreachable.
-        client.beta.threads.messages.create(thread_id=thread_id, role="user", content="Still there?")
+        assert f"the model server at {root}/" in run.last_error.message, run.last_error.message
+        # Every endpoint still answers: a message that cannot be counted is refused with a 503 that says why
+        # (and is not stored), the rest as always; the next run fails at once, saying the server is unreachable.
+        with pytest.raises(openai.InternalServerError) as refused:
+            client.beta.threads.messages.create(thread_id=thread_id, role="user", content="Still there?")
+        assert refused.value.status_code == 503 and "could not be counted" in refused.value.message
+        assert f"the model server at {root}/" in refused.value.message and "unreachable" in refused.value.message
+        assert [m.role for m in client.beta.threads.messages.list(thread_id=thread_id, order="asc").data] == [
+            "user", "assistant"]
         started = time.monotonic()
         again = client.beta.threads.runs.create_and_poll(thread_id=thread_id, assistant_id=assistant_id,
                                                           poll_interval_ms=100)

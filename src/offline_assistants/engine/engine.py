@@ -25,7 +25,8 @@ from offline_assistants.engine.vector_stores import VectorStores
 from offline_assistants.engine.uploads import Uploads
 from offline_assistants.engine.worker import Worker, recover
 from offline_assistants.ids import now
-from offline_assistants.llm.backend import ModelBackend
+from offline_assistants.errors import ModelUnavailable
+from offline_assistants.llm.backend import ModelBackend, ModelError
 from offline_assistants.llm.defaults import API_DEFAULTS
 from offline_assistants.retrieval.embeddings import Embedder
 from offline_assistants.schemas.runs import Run, RunStatus
@@ -93,7 +94,10 @@ class Engine:
             self.code_runner.shutdown(thread_id, remove_files=True)
 
     def _encode(self, role: str, text: str) -> list[int]:
-        return self.backend.encode_message(role, text)  # type: ignore[arg-type]
+        try:
+            return self.backend.encode_message(role, text)  # type: ignore[arg-type]
+        except ModelError as exc:  # a remote server's tokenizer, unreachable: the message is not stored
+            raise ModelUnavailable(f"The message could not be counted: {exc}") from exc
 
     def _execute(self, run_id: str) -> None:
         self.executor.execute(run_id)
