@@ -43,7 +43,7 @@ def test_serve_runs_on_a_remote_server(tmp_path: Path, llama_cpp_upstream: Any) 
         banner = "".join(lines)
         assert f"model:    {llama_cpp_upstream.url}: llama-cpp-python, model 'smollm2'" in banner, banner
         assert "tokens:   counted with the server's tokenize endpoint" in banner
-        assert "runs:     up to 3 at once" in banner
+        assert "runs:     up to 1 at once (this server runs one request at a time)" in banner
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=5)
         assistant = client.beta.assistants.create(model="gpt-4o", temperature=0)
         thread = client.beta.threads.create(messages=[{"role": "user", "content": "Say hi."}])

@@ -287,7 +287,9 @@ def _connect_remote(settings: Settings) -> tuple[Any, int]:
     print(f"model:    {backend.describe()}", file=sys.stderr)
     counted = settings.tokenizer or "the server's tokenize endpoint"
     print(f"tokens:   counted with {counted}", file=sys.stderr)
-    print(f"runs:     up to {max(1, settings.max_concurrent_runs)} at once (--max-concurrent-runs)", file=sys.stderr)
+    runs = max(1, settings.max_concurrent_runs) if backend.parallel else 1
+    why = "--max-concurrent-runs" if backend.parallel else "this server runs one request at a time"
+    print(f"runs:     up to {runs} at once ({why})", file=sys.stderr)
     return backend, 0
 
 

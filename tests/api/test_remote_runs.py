@@ -43,7 +43,7 @@ def remote(llama_cpp_upstream: Any) -> Iterator[RemoteBackend]:
 @pytest.fixture
 def remote_client(make_engine: Callable[..., Engine], remote: RemoteBackend,
                   make_client: Callable[..., openai.OpenAI]) -> openai.OpenAI:
-    return make_client(make_engine(remote, max_output_tokens=24, max_concurrent_runs=2))
+    return make_client(make_engine(remote, max_output_tokens=24))
 
 
 def _assistant(client: openai.OpenAI, **extra: Any) -> str:
@@ -171,14 +171,24 @@ def test_cancel_mid_stream(remote_client: openai.OpenAI) -> None:
     assert run.status in ("completed", "incomplete")
 
 
-def test_two_runs_at_once_on_two_threads(remote_client: openai.OpenAI) -> None:
-    assistant_id = _assistant(remote_client)
-    threads = [_thread(remote_client, f"Name a {thing}.") for thing in ("fruit", "color")]
-    runs = [remote_client.beta.threads.runs.create(thread_id=t, assistant_id=assistant_id, max_completion_tokens=8)
-            for t in threads]
-    for thread_id, run in zip(threads, runs):
-        done = remote_client.beta.threads.runs.poll(thread_id=thread_id, run_id=run.id)
-        assert done.status in ("completed", "incomplete"), done.last_error
+def test_two_runs_at_once_on_two_threads(make_engine: Callable[..., Engine], llama_cpp_upstream: Any,
+                                        make_client: Callable[..., openai.OpenAI]) -> None:
+    backend = connect(llama_cpp_upstream.url, n_ctx=2048)
+    assert not backend.parallel  # llama-cpp-python's server runs one request at a time: one worker by default
+    backend.parallel = True  # here two anyway: two streams from two workers at once, queued by the server
+    try:
+        engine = make_engine(backend, max_output_tokens=8, max_concurrent_runs=2)
+        assert engine.worker.concurrency == 2
+        client = make_client(engine)
+        assistant_id = _assistant(client)
+        threads = [_thread(client, f"Name a {thing}.") for thing in ("fruit", "color")]
+        runs = [client.beta.threads.runs.create(thread_id=t, assistant_id=assistant_id) for t in threads]
+        for thread_id, run in zip(threads, runs):
+            done = client.beta.threads.runs.poll(thread_id=thread_id, run_id=run.id)
+            assert done.status in ("completed", "incomplete"), done.last_error
+            assert _reply(client, thread_id).strip()
+    finally:
+        backend.close()
 
 
 def test_the_upstream_killed_mid_run_fails_the_run_and_the_api_answers(

@@ -49,7 +49,7 @@ def test_the_probe_finds_what_llama_cpp_pythons_server_supports(remote: RemoteBa
     info = remote.info
     assert (info.kind, info.model, info.token_prompts, info.constraints, info.scoring) == (
         "llama-cpp-python", "smollm2", False, "gbnf", "echo")
-    assert remote.parallel and remote.n_ctx == 2048
+    assert not remote.parallel and remote.n_ctx == 2048  # it runs one request at a time: one worker
     assert remote.tokenizer.specials == {1: "<|im_start|>", 2: "<|im_end|>"}
 
 

@@ -76,12 +76,13 @@ def _stand_in(text: str) -> int:
 
 
 class RemoteBackend(TokenizedBackend):
-    parallel = True  # the server batches: the engine may run several runs at once (engine/worker.py)
-
     def __init__(self, upstream: Upstream, info: ServerInfo, tokenizer: Any, *, n_ctx: int) -> None:
         super().__init__(tokenizer)
         self.upstream = upstream
         self.info = info
+        # vLLM and llama-server batch: the engine may run several runs at once (engine/worker.py). llama-cpp-python's
+        # server runs one request at a time, so a second run would only wait there, against the read timeout.
+        self.parallel = info.kind != "llama-cpp-python"
         self.name = info.model
         self.n_ctx = n_ctx
         self.local_tokens = not hasattr(tokenizer, "upstream")  # --tokenizer: ids for streamed text cost nothing
