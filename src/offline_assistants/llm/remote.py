@@ -16,8 +16,8 @@ start-up (llm/remote_probe.py):
   llama-server's `n_probs` entries. llama-cpp-python's events carry only text: each piece gets the --tokenizer's
   id for its text, or a stand-in, and the Finish carries the ids of the whole reply.
 - **Scores** for the tool decision: prompt log-probabilities (`echo` + `logprobs`) where the server has them;
-  else each option is generated under a grammar that allows only it, at temperature 0, and its tokens'
-  log-probabilities (`n_probs`, from the model's raw distribution) are summed.
+  else (llama-server) each option's own tokens are generated under a grammar of exactly those token ids, and
+  their log-probabilities (`n_probs`, from the model's distribution before the grammar) are summed.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from offline_assistants.llm.backend import (
     Piece,
     Sampling,
 )
-from offline_assistants.llm.gbnf import choice_grammar, compile_constraint
+from offline_assistants.llm.gbnf import compile_constraint
 from offline_assistants.llm.llama import SEED, TokenizedBackend
 from offline_assistants.llm.remote_probe import ServerInfo
 from offline_assistants.llm.upstream import Upstream, UpstreamError
@@ -67,6 +67,11 @@ def constraint_body(style: str, constraint: Constraint) -> dict[str, Any]:
     if style == "vllm-structured":
         return {"structured_outputs": {spec[0]: spec[1]}}
     return {f"guided_{spec[0]}": spec[1]}
+
+
+def token_grammar(tokens: list[int]) -> str:
+    """GBNF that allows exactly these token ids, in order (llama.cpp's token syntax)."""
+    return "root ::= " + " ".join(f"<[{t}]>" for t in tokens)
 
 
 def _stand_in(text: str) -> int:
@@ -236,19 +241,14 @@ class RemoteBackend(TokenizedBackend):
         return total
 
     def _forced(self, prompt: list[int], option: list[int]) -> float:
-        """The option generated under a grammar that allows only it, at temperature 0: the sum of the model's
-        log-probabilities (before the grammar) of the tokens it wrote."""
-        wanted = self.tokenizer.detokenize(option)
-        choice = self._complete({"prompt": self.request_prompt(prompt), "max_tokens": len(option) + 4,
-                                 "grammar": choice_grammar([wanted]), "n_probs": 1})[0]
+        """The option's own tokens generated under a grammar of exactly those token ids (llama.cpp's `<[id]>`), at
+        temperature 0: the sum of the log-probabilities llama-server reports for them, which are the model's own
+        before the grammar. (A grammar of the option's *text* is no good: greedy under it takes whatever split of
+        the text scores best token by token, such as " " then "f", and the sum is of another path.)"""
+        choice = self._complete({"prompt": self.request_prompt(prompt), "max_tokens": len(option), "n_probs": 1,
+                                 "grammar": token_grammar(option)})[0]
         content = (choice.get("logprobs") or {}).get("content") or []
-        total, written = 0.0, ""
-        for entry in content:
-            if len(written) >= len(wanted):
-                break
-            written += str(entry.get("token", ""))
-            total += float(entry.get("logprob", 0.0))
-        if not content:
-            raise UpstreamError(f"the model server at {self.upstream.url('/completions')} returned no n_probs "
-                                "log-probabilities to score with")
-        return total
+        if [int(c.get("id", -1)) for c in content] != option:
+            raise UpstreamError(f"the model server at {self.upstream.url('/completions')} did not keep to a grammar "
+                                f"of token ids (wrote {[c.get('id') for c in content]}, not {option})")
+        return float(sum(float(c["logprob"]) for c in content))

@@ -11,8 +11,8 @@
   response formats could no longer be guaranteed to parse.
 - **Scoring** (the tool decision's option log-probabilities): a completion with `echo` and `logprobs` returns the
   prompt's log-probabilities where the server supports it (vLLM, llama-cpp-python); llama-server refuses echo, and
-  scores an option by generating exactly it under a grammar with `n_probs`, reading the model's log-probability
-  of each token it wrote (llm/remote.py).
+  scores an option by generating exactly its tokens under a grammar of token ids (`<[id]>`) with `n_probs`,
+  reading the model's log-probability of each (llm/remote.py).
 """
 
 from __future__ import annotations
@@ -127,14 +127,26 @@ def probe_constraints(upstream: Upstream, kind: Kind, model: str, prompt: Any) -
     return None
 
 
-def probe_scoring(upstream: Upstream, model: str, prompt: Any, constraints: ConstraintStyle | None
-                  ) -> ScoreStyle | None:
+def probe_scoring(upstream: Upstream, model: str, prompt: Any, constraints: ConstraintStyle | None,
+                  option: list[int] | None) -> ScoreStyle | None:
+    """echo where the server returns prompt log-probabilities; else forced, where a grammar of token ids
+    (llama.cpp's `<[id]>`) is kept and `n_probs` reported; else None. `option`: a few token ids (token-id
+    servers only) to force."""
     body = {"model": model, "prompt": prompt, "max_tokens": 1, "temperature": 0.0, "echo": True, "logprobs": 1}
     reply = upstream.try_post("/completions", body)
     logprobs = _choice(reply).get("logprobs") if reply is not None else None
     if isinstance(logprobs, dict) and len(logprobs.get("token_logprobs") or []) >= 2:
         return "echo"
-    return "forced" if constraints == "gbnf" else None
+    if constraints != "gbnf" or not option:
+        return None
+    grammar = "root ::= " + " ".join(f"<[{t}]>" for t in option)
+    reply = upstream.try_post("/completions", {"model": model, "prompt": prompt, "max_tokens": len(option),
+                                               "temperature": 0.0, "n_probs": 1, "grammar": grammar})
+    content = (_choice(reply).get("logprobs") or {}).get("content") if reply is not None else None
+    if isinstance(content, list) and [c.get("id") for c in content] == option and \
+            all(isinstance(c.get("logprob"), int | float) for c in content):
+        return "forced"
+    return None
 
 
 def _choice(reply: Any) -> dict[str, Any]:
@@ -163,10 +175,11 @@ def probe(upstream: Upstream, kind: Kind, props: dict[str, Any], model: str, ent
         raise ModelError(f"the server at {upstream.base_url} ({kind}) does not enforce output constraints (a "
                          f"choice of {PROBE_WORDS} was not kept): tool-call arguments and response formats could not "
                          "be guaranteed to parse")
-    scoring = probe_scoring(upstream, model, prompt, constraints)
+    scoring = probe_scoring(upstream, model, prompt, constraints, tokenize(" zqxj vvkw") if token_prompts else None)
     if scoring is None:
         raise ModelError(f"the server at {upstream.base_url} ({kind}) returns no prompt log-probabilities (echo "
-                         "with logprobs) and takes no grammar to score with: tool decisions cannot be made")
+                         "with logprobs) and keeps no grammar of token ids with n_probs (llama.cpp's <[id]>, in "
+                         "llama-server since 2025): tool decisions cannot be scored")
     return ServerInfo(kind=kind, model=model, n_ctx=n_ctx, token_prompts=token_prompts, constraints=constraints,
                       scoring=scoring, chat_template=props.get("chat_template") or None,
                       bos_token=str(props.get("bos_token") or ""), eos_token=str(props.get("eos_token") or ""))
