@@ -30,8 +30,9 @@ from offline_assistants.llm.backend import Finish, Piece, describe_error
 
 DEFAULT_LOADER = "offline_assistants.llm.llama:LlamaGenerator"
 # Generation is batch work beside the API: at the lowest CPU priority, the server's requests win the cores whenever
-# both want them, and generation still gets every cycle the API leaves idle. On 2 cores with 100 clients, the API's
-# p99 while the model generates was 330-400 ms at nice 0 and 55-80 ms at 19 (tests/reliability/test_load.py).
+# both want them, and generation still gets every cycle the API leaves idle. 100 clients on 2 cores while the model
+# generates (tests/reliability/test_load.py): on a quiet machine p50 4.6 -> 3.0 ms (p99 20-33 ms either way); with
+# other processes loading the machine, p99 330-400 ms at nice 0 against 55-80 ms at 19.
 NICE = 19
 
 
