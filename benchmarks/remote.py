@@ -184,7 +184,7 @@ def main() -> int:
             ways = {"direct": lambda: direct(backend, prompt, args.tokens),
                     "backend": lambda: through_backend(backend, prompt, args.tokens),
                     "run": lambda: through_run(client, assistant.id, args.tokens)}
-            results: dict[str, list[tuple[float, float]]] = {name: [] for name in ways}
+            results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in ways}
             through_backend(backend, prompt, 4)  # the server's prefix cache holds the prompt from here on
             load = OtherLoad().start()
             for rep in range(args.reps):
@@ -198,14 +198,17 @@ def main() -> int:
                         others_now = meter.stop()
                         if others_now < args.busy:
                             break
-                    results[name].append(sample)
+                    results[name].append((*sample, others_now))
                     log(f"rep {rep} {name}: ttft {sample[0] * 1000:.0f} ms, {sample[1]:.1f} tok/s "
                         f"(others {others_now:.2f} cores)")
             others = load.stop()
             client.close()
         engine.close()
-        ttft = {name: median([r[0] for r in rs]) for name, rs in results.items()}
-        rate = {name: median([r[1] for r in rs]) for name, rs in results.items()}
+        # Medians over the samples taken while the machine was quiet (all of them, if none was).
+        clean = {name: [r for r in rs if r[2] < args.busy] or rs for name, rs in results.items()}
+        ttft = {name: median([r[0] for r in rs]) for name, rs in clean.items()}
+        rate = {name: median([r[1] for r in rs]) for name, rs in clean.items()}
+        log("quiet samples: " + ", ".join(f"{name} {len(rs)}/{len(results[name])}" for name, rs in clean.items()))
         log(f"others used {others:.2f} cores during part 1")
         aggregate: dict[int, float] = {}
         load = OtherLoad().start()
