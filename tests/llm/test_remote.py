@@ -4,6 +4,7 @@ the same GGUF where the two must agree."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Iterator
@@ -48,7 +49,7 @@ def _generate(backend: Any, prompt: list[int], **sampling: Any) -> tuple[str, li
 def test_the_probe_finds_what_llama_cpp_pythons_server_supports(remote: RemoteBackend) -> None:
     info = remote.info
     assert (info.kind, info.model, info.token_prompts, info.constraints, info.scoring) == (
-        "llama-cpp-python", "smollm2", False, "gbnf", "echo")
+        "llama-cpp-python", "smollm2", False, "gbnf", "forced")
     assert not remote.parallel and remote.n_ctx == 2048  # it runs one request at a time: one worker
     assert remote.tokenizer.specials == {1: "<|im_start|>", 2: "<|im_end|>"}
 
@@ -96,11 +97,17 @@ def test_a_choice_json_schema_and_code_block_are_enforced(remote: RemoteBackend)
     assert finish.reason == "stop" and text.endswith("\n```") and "`" not in text[:-4]
 
 
-def test_scores_match_the_local_models_log_probabilities(remote: RemoteBackend, real_backend: Any) -> None:
+@pytest.mark.parametrize("style", ["forced", "echo"])
+def test_scores_match_the_local_models_log_probabilities(remote: RemoteBackend, real_backend: Any,
+                                                         style: str) -> None:
+    """forced (a grammar of the option's token ids) is what the probe picks; echo (prompt log-probabilities) is
+    the way for a llama-cpp-python whose llama.cpp has no token grammars. Both give the option's likelihood."""
+    backend = RemoteBackend(remote.upstream, dataclasses.replace(remote.info, scoring=style), remote.tokenizer,
+                            n_ctx=remote.n_ctx)
     prompt = _prompt(remote, "What is 17 times 23?") + remote.encode_text("I will")
     options = [remote.encode_text(t) for t in (" answer from what I already know.", " run Python code to compute it.",
                                                " use get_weather to get the weather.")]
-    here, there = remote.score(prompt, options), real_backend.score(prompt, options)
+    here, there = backend.score(prompt, options), real_backend.score(prompt, options)
     # The same weights, other CPU kernels (thread counts, repacking): equal to a few tenths of a nat.
     assert all(abs(a - b) < 0.5 for a, b in zip(here, there)), (here, there)
     assert max(range(3), key=here.__getitem__) == max(range(3), key=there.__getitem__)

@@ -16,8 +16,9 @@ start-up (llm/remote_probe.py):
   llama-server's `n_probs` entries. llama-cpp-python's events carry only text: each piece gets the --tokenizer's
   id for its text, or a stand-in, and the Finish carries the ids of the whole reply.
 - **Scores** for the tool decision: prompt log-probabilities (`echo` + `logprobs`) where the server has them;
-  else (llama-server) each option's own tokens are generated under a grammar of exactly those token ids, and
-  their log-probabilities (`n_probs`, from the model's distribution before the grammar) are summed.
+  else each option's own tokens are generated under a grammar of exactly those token ids, and their
+  log-probabilities (from the model's distribution before the grammar) are summed: llama-server refuses echo,
+  and llama-cpp-python's echo costs seconds per option (it sorts the vocabulary in Python per prompt token).
 """
 
 from __future__ import annotations
@@ -242,13 +243,24 @@ class RemoteBackend(TokenizedBackend):
 
     def _forced(self, prompt: list[int], option: list[int]) -> float:
         """The option's own tokens generated under a grammar of exactly those token ids (llama.cpp's `<[id]>`), at
-        temperature 0: the sum of the log-probabilities llama-server reports for them, which are the model's own
-        before the grammar. (A grammar of the option's *text* is no good: greedy under it takes whatever split of
-        the text scores best token by token, such as " " then "f", and the sum is of another path.)"""
-        choice = self._complete({"prompt": self.request_prompt(prompt), "max_tokens": len(option), "n_probs": 1,
-                                 "grammar": token_grammar(option)})[0]
-        content = (choice.get("logprobs") or {}).get("content") or []
-        if [int(c.get("id", -1)) for c in content] != option:
+        temperature 0: the sum of the log-probabilities the server reports for them, which are the model's own
+        before the grammar (llama-server's `n_probs`, llama-cpp-python's `logprobs`). A grammar of the option's
+        *text* is no good: greedy under it takes whatever split of the text scores best token by token, such as
+        " " then "f", and the sum is of another path."""
+        body: dict[str, Any] = {"prompt": self.request_prompt(prompt), "max_tokens": len(option),
+                                "grammar": token_grammar(option)}
+        body.update({"n_probs": 1} if self.info.kind == "llama-server" else {"logprobs": 0})
+        logprobs = self._complete(body)[0].get("logprobs") or {}
+        if self.info.kind == "llama-server":
+            content = logprobs.get("content") or []
+            wrote: Any = [int(c.get("id", -1)) for c in content]
+            values = [float(c["logprob"]) for c in content]
+            kept = wrote == option
+        else:  # llama-cpp-python names no ids: the tokens' texts must be the option's, one for one
+            wrote = logprobs.get("tokens") or []
+            values = [float(v) for v in logprobs.get("token_logprobs") or [] if v is not None]
+            kept = len(wrote) == len(values) == len(option) and "".join(wrote) == self.tokenizer.detokenize(option)
+        if not kept:
             raise UpstreamError(f"the model server at {self.upstream.url('/completions')} did not keep to a grammar "
-                                f"of token ids (wrote {[c.get('id') for c in content]}, not {option})")
-        return float(sum(float(c["logprob"]) for c in content))
+                                f"of token ids (wrote {wrote!r} for {option})")
+        return float(sum(values))

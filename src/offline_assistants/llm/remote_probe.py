@@ -9,10 +9,10 @@
   server that enforces the constraint can answer one of them. llama.cpp servers take GBNF (`grammar`), vLLM its
   `structured_outputs` (or, before 0.10, `guided_*`). A server that enforces none is refused: tool calls and
   response formats could no longer be guaranteed to parse.
-- **Scoring** (the tool decision's option log-probabilities): a completion with `echo` and `logprobs` returns the
-  prompt's log-probabilities where the server supports it (vLLM, llama-cpp-python); llama-server refuses echo, and
-  scores an option by generating exactly its tokens under a grammar of token ids (`<[id]>`) with `n_probs`,
-  reading the model's log-probability of each (llm/remote.py).
+- **Scoring** (the tool decision's option log-probabilities): the llama.cpp servers score an option by generating
+  exactly its tokens under a grammar of token ids (`<[id]>`), reading the model's log-probability of each
+  (llama-server's `n_probs`, llama-cpp-python's `logprobs`); vLLM returns the prompt's log-probabilities with
+  `echo` and `logprobs` (llm/remote.py).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ ConstraintStyle = Literal["gbnf", "vllm-structured", "vllm-guided"]
 ScoreStyle = Literal["echo", "forced"]
 PROBE_WORDS = ("zqxj", "vvkw")
 PROBE_PROMPT = "Pick a word:"
+PROBE_OPTION = " zqxj vvkw"
 KINDS: tuple[Kind, ...] = ("llama-server", "vllm", "llama-cpp-python")
 
 
@@ -127,29 +128,30 @@ def probe_constraints(upstream: Upstream, kind: Kind, model: str, prompt: Any) -
     return None
 
 
-def probe_scoring(upstream: Upstream, model: str, prompt: Any, constraints: ConstraintStyle | None,
-                  option: list[int] | None) -> ScoreStyle | None:
-    """echo where the server returns prompt log-probabilities; else forced, where a grammar of token ids
-    (llama.cpp's `<[id]>`) is kept and `n_probs` reported; else None. `option`: a few token ids (token-id
-    servers only) to force."""
+def probe_scoring(upstream: Upstream, kind: Kind, model: str, prompt: Any, option: list[int]) -> ScoreStyle | None:
+    """forced on the llama.cpp servers, where a grammar of token ids (llama.cpp's `<[id]>`) is kept and the
+    tokens' log-probabilities are reported; else echo, where the server returns prompt log-probabilities; else
+    None. `option`: the token ids of PROBE_OPTION."""
+    if kind != "vllm":
+        grammar = "root ::= " + " ".join(f"<[{t}]>" for t in option)
+        body = {"model": model, "prompt": prompt, "max_tokens": len(option), "temperature": 0.0, "grammar": grammar,
+                **({"n_probs": 1} if kind == "llama-server" else {"logprobs": 0})}
+        logprobs = _choice(upstream.try_post("/completions", body)).get("logprobs") or {}
+        content = logprobs.get("content")
+        if kind == "llama-server" and isinstance(content, list) and [c.get("id") for c in content] == option:
+            return "forced"
+        if kind == "llama-cpp-python" and "".join(logprobs.get("tokens") or []) == PROBE_OPTION:
+            return "forced"
     body = {"model": model, "prompt": prompt, "max_tokens": 1, "temperature": 0.0, "echo": True, "logprobs": 1}
-    reply = upstream.try_post("/completions", body)
-    logprobs = _choice(reply).get("logprobs") if reply is not None else None
+    logprobs = _choice(upstream.try_post("/completions", body)).get("logprobs")
     if isinstance(logprobs, dict) and len(logprobs.get("token_logprobs") or []) >= 2:
         return "echo"
-    if constraints != "gbnf" or not option:
-        return None
-    grammar = "root ::= " + " ".join(f"<[{t}]>" for t in option)
-    reply = upstream.try_post("/completions", {"model": model, "prompt": prompt, "max_tokens": len(option),
-                                               "temperature": 0.0, "n_probs": 1, "grammar": grammar})
-    content = (_choice(reply).get("logprobs") or {}).get("content") if reply is not None else None
-    if isinstance(content, list) and [c.get("id") for c in content] == option and \
-            all(isinstance(c.get("logprob"), int | float) for c in content):
-        return "forced"
     return None
 
 
 def _choice(reply: Any) -> dict[str, Any]:
+    if reply is None:
+        return {}
     try:
         choice = reply["choices"][0]
     except (TypeError, KeyError, IndexError):
@@ -175,7 +177,7 @@ def probe(upstream: Upstream, kind: Kind, props: dict[str, Any], model: str, ent
         raise ModelError(f"the server at {upstream.base_url} ({kind}) does not enforce output constraints (a "
                          f"choice of {PROBE_WORDS} was not kept): tool-call arguments and response formats could not "
                          "be guaranteed to parse")
-    scoring = probe_scoring(upstream, model, prompt, constraints, tokenize(" zqxj vvkw") if token_prompts else None)
+    scoring = probe_scoring(upstream, kind, model, prompt, tokenize(PROBE_OPTION))
     if scoring is None:
         raise ModelError(f"the server at {upstream.base_url} ({kind}) returns no prompt log-probabilities (echo "
                          "with logprobs) and keeps no grammar of token ids with n_probs (llama.cpp's <[id]>, in "
