@@ -119,7 +119,11 @@ def test_a_second_clause_asking_for_another_function_adds_it() -> None:
     talk = {ANSWER_TEXT: -9.0, USE_WEATHER: -1.0, option_text(news): -3.0}
     named = {" call get_weather.": -1.0, " call get_news.": -3.0}
     both = decide(Scorer(talk, named=named), [WEATHER, news, None], "Weather in Paris, and the latest headlines?")
-    assert both.tool is news and both.also == [WEATHER]  # named first: it shares two words, get_weather one
+    # get_news is named (it shares two words, get_weather one), get_weather added for the first clause; the calls
+    # come in the order the request asks for them.
+    assert both.tool is WEATHER and both.also == [news]
+    later = decide(Scorer(talk, named=named), [WEATHER, news, None], "The latest headlines, and weather in Paris?")
+    assert later.tool is news and later.also == [WEATHER]
     one = decide(Scorer(talk, named=named), [WEATHER, news, None], "Weather in Paris and in Rome?")  # one thing twice
     assert one.tool is WEATHER and one.also == []
     # One clause about both: the first function covers it, nothing is added.

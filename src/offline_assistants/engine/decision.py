@@ -20,6 +20,7 @@ the requests that needed a call (benchmarks/tool_decisions.py). What works bette
    NAMING_LEXICAL_WEIGHT per shared stem (the right one 50 -> 62 times in 63).
 6. **A second, different function** joins the call when the request asks for two things in two clauses ("the TSLA
    price and the news about Tesla") and that function shares words with a clause the first one shares none with.
+   The two calls come in the order of their clauses.
 
 Everything is scored, nothing sampled: the same conversation is routed the same way every time.
 """
@@ -122,7 +123,8 @@ class Decider:
                                   cache_key=cache_key)
             ranked = [n + _lexical(said, f, NAMING_LEXICAL_WEIGHT) for n, f in zip(named, functions)]
             chosen = functions[max(range(len(functions)), key=ranked.__getitem__)]
-        return Decision(chosen, read, also=_second(request, chosen, functions))
+        calls = _in_request_order(request, chosen, _second(request, chosen, functions))
+        return Decision(calls[0], read, also=calls[1:])
 
     def _null_scores(self, system: list[int], lead: list[int], texts: list[str], encoded: list[list[int]]
                      ) -> tuple[list[float], int]:
@@ -160,6 +162,21 @@ def _second(request: str, chosen: dict[str, Any], functions: list[dict[str, Any]
         if any(words.shared(part, other) and not words.shared(part, chosen) for part in parts):
             return [other]
     return []
+
+
+def _in_request_order(request: str, chosen: dict[str, Any], also: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The calls in the order the request asks for them, as a model writing them would: the second function goes
+    first when its clause comes before every clause that the chosen one shares words with ("What's on my calendar
+    on Friday, and the temperature in Denver?" calls the calendar, then the weather)."""
+    if not also:
+        return [chosen]
+    parts = [words.stems(part) for part in words.clauses(request)]
+    other = also[0]
+    mine = [i for i, part in enumerate(parts) if words.shared(part, chosen)]
+    theirs = [i for i, part in enumerate(parts) if words.shared(part, other) and not words.shared(part, chosen)]
+    if theirs and (not mine or theirs[0] < mine[0]):
+        return [other, chosen, *also[1:]]
+    return [chosen, *also]
 
 
 def _bias(option: dict[str, Any] | None) -> float:
