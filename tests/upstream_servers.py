@@ -87,7 +87,8 @@ def start_llama_cpp_python(folder: Path, *, n_ctx: int = 2048, interrupt_request
     log = folder / f"llama-cpp-python-{port}.log"
     args = [sys.executable, __file__, "--model", str(gguf()), "--model_alias", "smollm2", "--n_ctx", str(n_ctx),
             "--n_threads", THREADS, "--n_threads_batch", THREADS, "--host", "127.0.0.1", "--port", str(port),
-            "--interrupt_requests", str(interrupt_requests)]
+            "--interrupt_requests", str(interrupt_requests),
+            "--flash_attn", "true"]  # as the local model runs (llm/batch.py): the same logits, so the same greedy text
     with log.open("wb") as out:
         process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
     url = f"http://127.0.0.1:{port}/v1"

@@ -78,10 +78,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-queued-runs", type=int, default=defaults.max_queued_runs,
                        help="runs that may wait for the model at once; past it, creating a run gets HTTP 429 "
                        f"rate_limit_exceeded and stores nothing; 0 lifts it (default: {defaults.max_queued_runs})")
-    serve.add_argument("--max-concurrent-runs", type=int, default=defaults.max_concurrent_runs, metavar="N",
-                       help="runs that execute at once, each on its own thread, in the order they were created, so "
-                       "a batching model server is kept fed; only with --backend-url (the local model generates "
-                       f"one run at a time) (default: {defaults.max_concurrent_runs})")
+    serve.add_argument("--parallel", "--max-concurrent-runs", dest="max_concurrent_runs", type=int,
+                       default=defaults.max_concurrent_runs, metavar="N",
+                       help="runs on different threads that execute at once, started in the order they were "
+                       "created: the local model decodes them together in one batch, a batching model server "
+                       "(--backend-url) gets N requests in flight; each takes a KV cache of --n-ctx tokens "
+                       f"(default: {defaults.max_concurrent_runs})")
     _backend_options(serve, defaults)
     serve.add_argument("--embedding-model", type=Path, default=defaults.embedding_model, metavar="PATH.gguf",
                        help="an embedding GGUF for file search, loaded through llama-cpp-python (default: the "
@@ -288,7 +290,7 @@ def _connect_remote(settings: Settings) -> tuple[Any, int]:
     counted = settings.tokenizer or "the server's tokenize endpoint"
     print(f"tokens:   counted with {counted}", file=sys.stderr)
     runs = max(1, settings.max_concurrent_runs) if backend.parallel else 1
-    why = "--max-concurrent-runs" if backend.parallel else "this server runs one request at a time"
+    why = "--parallel" if backend.parallel else "this server runs one request at a time"
     print(f"runs:     up to {runs} at once ({why})", file=sys.stderr)
     return backend, 0
 

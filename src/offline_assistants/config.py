@@ -65,9 +65,12 @@ class Settings:
     # Runs waiting for the single worker, at most; past it, creating a run gets the real 429 and stores nothing
     # (a bound, so a flood of runs cannot queue hours of generation that would all expire anyway).
     max_queued_runs: int = 64
-    # Runs executing at once, each on its own worker thread (engine/worker.py): for a remote server that batches
-    # (--backend-url). A backend that generates one run at a time (the local llama.cpp model) always gets 1.
-    max_concurrent_runs: int = 1
+    # Runs executing at once, each on its own worker thread (engine/worker.py), FIFO across threads: the local
+    # model decodes that many sequences in one batch (llm/batch.py); a remote server that batches gets that many
+    # requests in flight; a backend that generates one run at a time (llama-cpp-python's server) gets 1. Four: on
+    # 2 cores, 4 sequences decode at least the tokens/s of one (2 do less), and 4 runs progress at once
+    # (benchmarks/concurrency.py).
+    max_concurrent_runs: int = 4
     # A remote model server (llm/remote.py) instead of the local model: its OpenAI-style base URL, the model name
     # to ask for (default: the first it lists), its API key, and a local tokenizer file (GGUF or tokenizer.json)
     # to count with instead of the server's tokenize endpoint.
@@ -94,7 +97,8 @@ class Settings:
     def model_options(self) -> ModelOptions:
         """What the model process is started with (llm/loading.py), from these settings."""
         return ModelOptions(n_ctx=self.n_ctx, n_threads=self.n_threads, n_gpu_layers=self.n_gpu_layers,
-                            kv_states=self.kv_cache_states, kv_cache_mb=self.kv_cache_mb, cpu_repack=self.cpu_repack)
+                            kv_states=self.kv_cache_states, kv_cache_mb=self.kv_cache_mb, cpu_repack=self.cpu_repack,
+                            parallel=max(1, self.max_concurrent_runs))
 
     def ensure_dirs(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,7 @@ def load_default_backend(n_ctx: int = 2048, *, cache_dir: Path | None = None, **
     from offline_assistants.llm.loading import ModelOptions, open_backend
 
     options.setdefault("n_threads", Settings().n_threads)
+    options.setdefault("parallel", Settings().max_concurrent_runs)
     backend, _choice = open_backend(resolve(None), ModelOptions(n_ctx=n_ctx, **options),
                                     cache_dir=cache_dir or Settings().data_dir)
     return backend

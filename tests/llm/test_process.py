@@ -162,16 +162,31 @@ def test_describe_exit() -> None:
 
 
 def test_the_model_through_the_process_matches_it_in_process(real_backend) -> None:  # noqa: ANN001
-    from offline_assistants.llm.llama import LlamaGenerator
+    # The reference: llama-cpp-python's own Llama.generate, greedy, on the same file with the same settings
+    # (flash attention on, as llm/batch.py decodes).
+    from llama_cpp import Llama
+
+    from offline_assistants.llm.llama import _model_params
 
     prompt = (real_backend.encode_system("Be brief.") + real_backend.encode_message("user", "Name three colours.")
               + real_backend.generation_prefix())
     sampling = Sampling(temperature=0.0, max_tokens=24)
-    through = [i for i in real_backend.generate(prompt, sampling, cache_key="compare") if isinstance(i, Piece)]
-    local = LlamaGenerator(real_backend.path, n_ctx=512, n_threads=real_backend.n_threads,
-                           cpu_repack=real_backend.cpu_repack)
-    here = [i for i in local.generate(prompt, sampling) if isinstance(i, Piece)]
-    assert [p.token for p in through] == [p.token for p in here] and through
+    through = [i.token for i in real_backend.generate(prompt, sampling, cache_key="compare") if isinstance(i, Piece)]
+    with _model_params(real_backend.cpu_repack):
+        local = Llama(str(real_backend.path), n_ctx=512, n_threads=real_backend.n_threads,
+                      n_threads_batch=real_backend.n_threads, flash_attn=True, verbose=False)
+    here = []
+    for token in local.generate(prompt, temp=0.0, top_k=1, min_p=0.0, repeat_penalty=1.0):
+        if llama_cpp_is_end(local, token) or len(here) == len(through):
+            break
+        here.append(token)
+    assert through == here and through
+
+
+def llama_cpp_is_end(llm: object, token: int) -> bool:
+    import llama_cpp
+
+    return bool(llama_cpp.llama_vocab_is_eog(llm._model.vocab, token))  # type: ignore[attr-defined]
 
 
 def test_cancel_mid_generation_on_the_model(real_backend) -> None:  # noqa: ANN001

@@ -13,7 +13,15 @@ from offline_assistants.llm.backend import Piece, Sampling
 from offline_assistants.llm.catalog import default_model
 from offline_assistants.llm.loading import ModelOptions, decide_repack, open_backend, probe_repack
 from offline_assistants.llm.process import ModelCrashed
-from offline_assistants.llm.repack import CpuInfo, ProbeResult, RepackChoice, VerdictCache, choose, verdict_key
+from offline_assistants.llm.repack import (
+    BATCHED,
+    CpuInfo,
+    ProbeResult,
+    RepackChoice,
+    VerdictCache,
+    choose,
+    verdict_key,
+)
 
 AMX = CpuInfo("x86_64", "Intel(R) Xeon(R) Platinum 8488C", frozenset({"avx2", "avx512f", "amx_tile", "amx_int8"}))
 AVX2 = CpuInfo("x86_64", "AMD EPYC 7B13", frozenset({"avx2", "fma"}))
@@ -63,6 +71,16 @@ def test_auto_on_amx_keeps_repacking_when_the_probe_passes(tmp_path: Path) -> No
     cache = VerdictCache(tmp_path / "v.json")
     assert choose("auto", AMX, probe=probe, cache=cache, key="k") == RepackChoice(True, "AMX probe passed")
     assert choose("auto", AMX, probe=probe, cache=cache, key="k").enabled and probe.calls == 1
+
+
+def test_auto_keeps_repacking_off_where_runs_decode_together(tmp_path: Path) -> None:
+    # Batched decoding (llm/batch.py) needs the same kernel for one row as for many; no probe is needed then.
+    probe = Probe(ProbeResult("passed", ""))
+    cache = VerdictCache(tmp_path / "v.json")
+    for cpu in (AMX, AVX2):
+        assert choose("auto", cpu, probe=probe, cache=cache, key="k", parallel=4) == RepackChoice(False, BATCHED)
+    assert probe.calls == 0
+    assert choose("on", AVX2, probe=probe, cache=cache, key="k", parallel=4).enabled
 
 
 def test_a_probe_that_cannot_tell_is_safe_and_not_remembered(tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
 """The model process: `python -m offline_assistants.llm.child FD`, started and owned by llm/process.py.
 
-It loads one generator (by default `LlamaGenerator`) from the spec the parent sends over the socket FD, decodes a
-few tokens so that a build whose CPU path crashes does so now rather than in a user's run, says it is ready,
-then serves one generation at a time. Everything crosses the socket as small pickled tuples:
+It loads one generator (by default llm/batch.py's `BatchGenerator`) from the spec the parent sends over the socket
+FD, decodes a few tokens so that a build whose CPU path crashes does so now rather than in a user's run, says it
+is ready, then serves. A generator with `step()` takes every request as it arrives and advances all of them one
+batched decode at a time, interleaving their replies; a plain one (tests' stand-ins) serves one at a time. Everything crosses the socket as small pickled tuples:
 
     parent -> child   ("start", ChildSpec) once, then ("generate", req, prompt, Sampling, cache_key),
                       ("score", req, prompt, options, cache_key), ("cancel", req), ("stop",)
@@ -28,7 +29,7 @@ from typing import Any
 
 from offline_assistants.llm.backend import Finish, Piece, describe_error
 
-DEFAULT_LOADER = "offline_assistants.llm.llama:LlamaGenerator"
+DEFAULT_LOADER = "offline_assistants.llm.batch:BatchGenerator"
 # Generation is batch work beside the API: at the lowest CPU priority, the server's requests win the cores whenever
 # both want them, and generation still gets every cycle the API leaves idle. 100 clients on 2 cores while the model
 # generates (tests/reliability/test_load.py): on a quiet machine p50 4.6 -> 3.0 ms (p99 20-33 ms either way); with
@@ -72,6 +73,8 @@ def serve(conn: Connection) -> int:
         return 1
     info = generator.info() if hasattr(generator, "info") else {}
     conn.send(("ready", info))
+    if hasattr(generator, "step"):
+        return _serve_batched(conn, generator)
     pending: deque[tuple[Any, ...]] = deque()  # requests that arrived while another one was generating
     while True:
         message = pending.popleft() if pending else conn.recv()
@@ -113,6 +116,32 @@ def serve(conn: Connection) -> int:
             raise
         except Exception as exc:  # noqa: BLE001 - one bad request must not end the process
             conn.send(("error", req, describe_error(exc)))
+
+
+def _serve_batched(conn: Connection, generator: Any) -> int:
+    """Serve a generator that takes many requests at once (llm/batch.py): read whatever arrived, then one step
+    (one batched decode) of everything in flight, and send its replies. Blocks only when nothing is in flight."""
+
+    def take(message: tuple[Any, ...]) -> bool:
+        kind = message[0]
+        if kind == "stop":
+            return False
+        if kind in ("generate", "score"):
+            _, req, prompt, body, cache_key = message
+            for reply in generator.submit(req, kind, prompt, body, cache_key):
+                conn.send(reply)
+        elif kind == "cancel":
+            generator.cancel(message[1])
+        return True
+
+    while True:
+        if not generator.busy() and not take(conn.recv()):
+            return 0
+        while conn.poll():
+            if not take(conn.recv()):
+                return 0
+        for reply in generator.step():
+            conn.send(reply)
 
 
 def main(argv: list[str]) -> int:

@@ -37,17 +37,18 @@ class ModelOptions:
     kv_states: int = 4
     kv_cache_mb: int = 512
     cpu_repack: RepackMode = "auto"
+    parallel: int = 1  # sequences decoded together (llm/batch.py): runs that generate at once
 
     def child_options(self, path: Path, repack: bool) -> dict[str, object]:
         return {"path": str(path), "n_ctx": self.n_ctx, "n_threads": self.n_threads,
                 "n_gpu_layers": self.n_gpu_layers, "kv_states": self.kv_states, "kv_cache_mb": self.kv_cache_mb,
-                "cpu_repack": repack}
+                "cpu_repack": repack, "parallel": self.parallel}
 
 
 def probe_repack(path: Path, options: ModelOptions, *, timeout_s: float = PROBE_TIMEOUT_S,
                  loader: str = DEFAULT_LOADER) -> ProbeResult:
     """Load the model with repacking on in a throwaway process and decode a few tokens (the child's warm-up)."""
-    spec = ChildSpec({**options.child_options(path, True), "n_ctx": 512, "kv_states": 0}, loader=loader)
+    spec = ChildSpec({**options.child_options(path, True), "n_ctx": 512, "kv_states": 0, "parallel": 1}, loader=loader)
     process = ModelProcess(spec, max_load_failures=1, retry_after_s=0.0, quiet=True)
     try:
         process.wait_ready(timeout_s)
@@ -64,7 +65,8 @@ def decide_repack(path: Path, options: ModelOptions, cache_dir: Path) -> tuple[R
     cpu = CpuInfo.read()
     cache = VerdictCache(cache_dir / VERDICTS_FILE)
     key = verdict_key(cpu, path, getattr(llama_cpp, "__version__", "?"))
-    choice = choose(options.cpu_repack, cpu, probe=lambda: probe_repack(path, options), cache=cache, key=key)
+    choice = choose(options.cpu_repack, cpu, probe=lambda: probe_repack(path, options), cache=cache, key=key,
+                    parallel=options.parallel)
     return choice, cache, key
 
 

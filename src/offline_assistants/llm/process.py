@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import queue
 import signal
 import subprocess
 import sys
@@ -60,7 +61,9 @@ class LoadFailed(ModelError):
 
 
 class ModelProcess:
-    """One supervised model child. Not thread-safe by itself: ProcessBackend serialises calls."""
+    """One supervised model child. Safe to call from several threads at once: each request gets an id, and one
+    reader thread per child hands each reply to the caller waiting for it. When the child dies, every request
+    in flight fails with the reason and a new child starts."""
 
     def __init__(
         self,
@@ -87,6 +90,8 @@ class ModelProcess:
         self._broken_by_crash = False
         self._retry_at = 0.0
         self._next_req = 0
+        self._lock = threading.RLock()  # the child, its socket and the waiting callers change together
+        self._inboxes: dict[int, queue.Queue[tuple[Any, ...]]] = {}
 
     @property
     def pid(self) -> int | None:
@@ -111,6 +116,10 @@ class ModelProcess:
     def wait_ready(self, timeout: float | None = None) -> dict[str, Any]:
         """Block until the child has loaded; restart one that died while loading, up to max_load_failures in a
         row. After that, or after a load error, raise ModelError with the reason until retry_after_s passed."""
+        with self._lock:
+            return self._wait_ready(timeout)
+
+    def _wait_ready(self, timeout: float | None) -> dict[str, Any]:
         while self.info is None:
             if self._broken is not None:
                 if time.monotonic() < self._retry_at:
@@ -120,6 +129,7 @@ class ModelProcess:
                 self.start()
             try:
                 self.info = self._await_ready(timeout if timeout is not None else self.load_timeout_s)
+                self._start_reader()
             except LoadFailed as failure:
                 self._load_failures += 1
                 self._discard()
@@ -190,63 +200,90 @@ class ModelProcess:
         return ModelCrashed(f"the model process crashed ({reason}); it was restarted", reason)
 
     def close(self) -> None:
-        if self._conn is not None:
+        with self._lock:
+            if self._conn is not None:
+                try:
+                    self._conn.send(("stop",))
+                except OSError:
+                    pass
+            if self._proc is not None:
+                try:
+                    self._proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    pass
+            self._discard()
+            boxes = list(self._inboxes.values())
+            self._inboxes.clear()
+        for box in boxes:
+            box.put(("error", 0, "the model process was stopped"))
+
+    # --- calls: many callers at once, one reader thread routing the child's replies by request id ---
+    def _request(self, kind: str, *body: Any) -> tuple[int, queue.Queue[tuple[Any, ...]], Connection]:
+        """Send one request to a loaded child; its replies arrive on the returned queue."""
+        with self._lock:
+            self.wait_ready()
+            assert self._conn is not None
+            self._next_req += 1
+            req, conn = self._next_req, self._conn
+            box: queue.Queue[tuple[Any, ...]] = queue.Queue()
+            self._inboxes[req] = box
             try:
-                self._conn.send(("stop",))
+                conn.send((kind, req, *body))
             except OSError:
-                pass
-        if self._proc is not None:
-            try:
-                self._proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
-        self._discard()
+                pass  # the child is gone: the reader sees the end of the socket and tells every waiting caller
+            return req, box, conn
 
-    # --- calls ---
-    def _send(self, message: tuple[Any, ...]) -> None:
-        assert self._conn is not None
-        try:
-            self._conn.send(message)
-        except OSError:
-            raise self._crashed() from None
+    def _done(self, req: int) -> None:
+        with self._lock:
+            self._inboxes.pop(req, None)
 
-    def _recv(self) -> tuple[Any, ...]:
-        assert self._conn is not None
-        try:
-            return self._conn.recv()  # type: ignore[no-any-return]
-        except (EOFError, OSError):
-            raise self._crashed() from None
+    def _cancel(self, req: int, conn: Connection) -> None:
+        with self._lock:
+            if self._conn is conn:
+                try:
+                    conn.send(("cancel", req))
+                except OSError:
+                    pass
 
-    def _request(self, kind: str, *body: Any) -> int:
-        """Send one request to a loaded child; its id tags every reply."""
-        self.wait_ready()
-        self._next_req += 1
-        self._send((kind, self._next_req, *body))
-        return self._next_req
+    def _start_reader(self) -> None:
+        assert self._conn is not None and self._proc is not None
+        threading.Thread(target=self._read, args=(self._conn,), name="offline-assistants-model-reader",
+                         daemon=True).start()
 
-    def _reply(self, req: int) -> tuple[Any, ...]:
-        """The next message for request `req`, skipping the tail of a request whose caller stopped listening."""
+    def _read(self, conn: Connection) -> None:
         while True:
-            message = self._recv()
-            if message[1] == req:
-                return message
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                break
+            with self._lock:
+                box = self._inboxes.get(message[1])
+            if box is not None:
+                box.put(message)
+        with self._lock:
+            if self._conn is not conn:
+                return  # closed on purpose (close(), or a caller already replaced it)
+            crash = self._crashed()
+            boxes = list(self._inboxes.values())
+            self._inboxes.clear()
+        for box in boxes:  # every request in flight fails; the next ones go to the new child
+            box.put(("crashed", str(crash), crash.reason))
 
     def generate(self, prompt: list[int], sampling: Sampling, *, cache_key: str | None,
                  cancelled: Callable[[], bool]) -> Iterator[Piece | Finish]:
-        req = self._request("generate", list(prompt), sampling, cache_key)
-        conn = self._conn
+        req, box, conn = self._request("generate", list(prompt), sampling, cache_key)
         yielded = 0
         cancel_sent = ended = False
         try:
             while True:
-                message = self._reply(req)
+                message = box.get()
                 if message[0] == "piece":
                     if cancel_sent:
                         continue  # already in flight when we asked it to stop: the caller has moved on
                     yielded += 1
                     yield Piece(message[2], message[3])
                     if cancelled():
-                        self._send(("cancel", req))
+                        self._cancel(req, conn)
                         cancel_sent = True
                 elif message[0] == "finish":
                     ended = True
@@ -255,22 +292,27 @@ class ModelProcess:
                     else:
                         yield Finish(message[2], message[3], message[4], message[5])
                     return
+                elif message[0] == "crashed":
+                    ended = True
+                    raise ModelCrashed(message[1], message[2])
                 else:
                     ended = True
                     raise ModelError(message[2])
         finally:
-            if not ended and self._conn is conn and conn is not None and not cancel_sent:
-                try:  # the caller stopped reading (an exception, or it had enough): let the child stop too
-                    conn.send(("cancel", req))
-                except OSError:
-                    pass
-
+            self._done(req)
+            if not ended and not cancel_sent:
+                self._cancel(req, conn)  # the caller stopped reading (an exception, or it had enough)
 
     def score(self, prompt: list[int], options: list[list[int]], *, cache_key: str | None) -> list[float]:
-        req = self._request("score", list(prompt), [list(o) for o in options], cache_key)
-        message = self._reply(req)
+        req, box, _conn = self._request("score", list(prompt), [list(o) for o in options], cache_key)
+        try:
+            message = box.get()
+        finally:
+            self._done(req)
         if message[0] == "scores":
             return list(message[2])
+        if message[0] == "crashed":
+            raise ModelCrashed(message[1], message[2])
         raise ModelError(message[2])
 
 
@@ -284,9 +326,11 @@ class ProcessBackend(TokenizedBackend):
         requested = int(spec.options.get("n_ctx", 4096))
         self.n_ctx = requested or tokenizer.trained_context() or 4096
         self.n_threads = int(spec.options.get("n_threads", 1))
+        # Several runs at once when the child decodes several sequences together (llm/batch.py, `parallel`).
+        self.parallel = int(spec.options.get("parallel", 1)) > 1
         self.process = ModelProcess(spec, max_load_failures=max_load_failures, retry_after_s=retry_after_s,
                                     on_crash=on_crash)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # start-up and shutdown; the calls themselves go to the process at once
         self.process.start()
         if wait:
             self.wait_ready()
@@ -315,12 +359,10 @@ class ProcessBackend(TokenizedBackend):
 
     def generate(self, prompt: list[int], sampling: Sampling, *, cache_key: str | None = None,
                  cancelled: Callable[[], bool] = lambda: False) -> Iterator[Piece | Finish]:
-        with self._lock:
-            yield from self.process.generate(prompt, sampling, cache_key=cache_key, cancelled=cancelled)
+        return self.process.generate(prompt, sampling, cache_key=cache_key, cancelled=cancelled)
 
     def score(self, prompt: list[int], options: list[list[int]], *, cache_key: str | None = None) -> list[float]:
-        with self._lock:
-            return self.process.score(prompt, options, cache_key=cache_key)
+        return self.process.score(prompt, options, cache_key=cache_key)
 
     def close(self) -> None:
         with self._lock:

@@ -104,13 +104,20 @@ def verdict_key(cpu: CpuInfo, model: Path, llama_version: str) -> str:
     return hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:24]
 
 
+BATCHED = ("runs decode together: repacked weights take another kernel for one row than for four, so a run's "
+           "temperature-0 text would depend on its company; --cpu-repack on to trade that for faster prompts")
+
+
 def choose(mode: RepackMode, cpu: CpuInfo, *, probe: Callable[[], ProbeResult], cache: VerdictCache,
-           key: str) -> RepackChoice:
-    """The one decision. `probe` runs a throwaway model process with repacking on (see probe_with_process)."""
+           key: str, parallel: int = 1) -> RepackChoice:
+    """The one decision. `probe` runs a throwaway model process with repacking on (see probe_with_process).
+    `parallel`: sequences the model decodes together (llm/batch.py); above 1, auto keeps repacking off."""
     if mode == "on":
         return RepackChoice(True, "--cpu-repack on")
     if mode == "off":
         return RepackChoice(False, "--cpu-repack off")
+    if parallel > 1:
+        return RepackChoice(False, BATCHED)
     if not cpu.has_amx:
         return RepackChoice(True, "no AMX on this CPU, where repacking is safe")
     cached = cache.get(key)

@@ -1,0 +1,502 @@
+"""Several generations on one model at once: llama.cpp's batched decoding, in the model process.
+
+One llama.cpp context holds `parallel` sequences. Each request in flight (a generation or a decision's scores)
+owns one sequence and steps through: its prompt is evaluated in chunks, then it samples one token per step. Every
+`step()` is one `llama_decode` of a shared batch: one token for each sequence that is generating and, beside them,
+a chunk of one cold prompt (CHUNK tokens while others stream, so a new 3,000-token thread does not freeze
+them; a whole n_batch when nothing streams).
+
+A sequence remembers the conversation it last served (`cache_key`) and the tokens its cells hold, so the next
+turn of that thread reuses the prefix. A conversation whose sequence is taken for another is parked: its cells
+are copied out (`llama_state_seq_get_data`) and copied back into whichever sequence serves it next.
+
+Every sequence samples through its own llama.cpp sampler chain (grammar included), the same chain and seed
+llama-cpp-python's `Llama.generate` builds, so a run samples alike whether it decoded alone or among others.
+Decoding one sequence among others gives it the same logits as decoding it alone (each token's rows are computed
+on their own and other sequences' cells are masked out): at temperature 0 a run's text does not depend on its
+company (tests/llm/test_batch.py).
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import itertools
+import time
+from collections import OrderedDict, deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from offline_assistants.llm.backend import Finish, ModelError, Piece, Sampling
+from offline_assistants.llm.gbnf import compile_constraint
+
+SEED = 1234  # see llm/llama.py: any value but 0 makes each call's sampler start from the same state
+N_BATCH = 512
+CHUNK = 48  # prompt tokens per step at most (a step's length is a gap in the others' streams)
+PENALTY_LAST_N = 64  # llama-cpp-python's default window for the repeat penalty
+
+
+def _llama() -> Any:
+    import llama_cpp
+
+    return llama_cpp
+
+
+@dataclass
+class _Parked:
+    data: Any  # ctypes buffer with the sequence's KV cells
+    size: int
+    tokens: list[int]
+
+
+@dataclass
+class _Seq:
+    id: int
+    tokens: list[int] = field(default_factory=list)  # what its KV cells hold, position by position
+    key: str | None = None
+    job: _Job | None = None
+    used: float = 0.0
+
+
+@dataclass
+class _Job:
+    """One request in flight: ("generate", sampling) or ("score", options)."""
+
+    req: int
+    kind: str
+    prompt: list[int]
+    cache_key: str | None
+    sampling: Sampling | None = None
+    options: list[list[int]] = field(default_factory=list)
+    seq: _Seq | None = None
+    fed: int = 0  # prompt tokens in the sequence's cells
+    cached: int = 0  # of those, how many were there before (reused, not evaluated)
+    switch_ms: float = 0.0
+    sampler: Any = None
+    max_tokens: int = 0
+    produced: int = 0
+    text: str = ""
+    decoder: Any = None
+    next_token: int | None = None  # sampled, not yet fed back
+    cancelled: bool = False
+    # scoring
+    base: list[float] | None = None  # log-probabilities after the prompt
+    scores: list[float] = field(default_factory=list)
+
+
+class BatchGenerator:
+    """The full model with `parallel` sequences, stepped by the model process (llm/child.py)."""
+
+    def __init__(self, path: Path | str, *, n_ctx: int = 4096, n_threads: int = 1, n_gpu_layers: int = -1,
+                 parallel: int = 1, kv_states: int = 4, kv_cache_mb: int = 512, seed: int = SEED,
+                 cpu_repack: bool = False) -> None:
+        from offline_assistants.llm.llama import _quiet_log, gpu_offload_supported
+
+        L = _llama()
+        self.path = Path(path)
+        self.parallel = max(1, int(parallel))
+        self.n_threads = n_threads
+        self.cpu_repack = cpu_repack
+        self.gpu_layers = n_gpu_layers if gpu_offload_supported() else 0
+        self.seed = seed
+        L.llama_backend_init()
+        params = L.llama_model_default_params()
+        params.n_gpu_layers = self.gpu_layers
+        params.use_extra_bufts = cpu_repack
+        with _quiet_log():
+            self._model = L.llama_model_load_from_file(str(self.path).encode(), params)
+            if not self._model:
+                raise ModelError(f"could not load {self.path}")
+            trained = int(L.llama_model_n_ctx_train(self._model))
+            self.n_ctx = int(n_ctx) or trained or 4096  # what one sequence may hold
+            ctx_params = L.llama_context_default_params()
+            # One cache for all sequences (kv_unified), sized so that each can reach n_ctx at once: a batch is
+            # then one ubatch whatever mix of prompt chunks and single tokens it holds.
+            ctx_params.n_ctx = self.n_ctx * self.parallel
+            ctx_params.n_batch = ctx_params.n_ubatch = N_BATCH
+            ctx_params.n_seq_max = self.parallel
+            ctx_params.kv_unified = True
+            # Flash attention computes each query row on its own, over its sequence's cells in order: a token's
+            # logits are then the same whatever else shares its batch (without it, the KQ product of a batch of
+            # four rows came out different from one row's, and greedy text of 2 runs in 4 diverged). Also faster
+            # here: 152 against 134 tok/s for one sequence, 185 against 143 for four (2-core EPYC).
+            ctx_params.flash_attn_type = L.LLAMA_FLASH_ATTN_TYPE_ENABLED
+            ctx_params.n_threads = ctx_params.n_threads_batch = n_threads  # the library's half-the-cores costs 1.5x
+            self._ctx = L.llama_init_from_model(self._model, ctx_params)
+        if not self._ctx:
+            raise ModelError(f"could not create a context of {self.n_ctx * self.parallel} tokens for {self.path}")
+        self._vocab = L.llama_model_get_vocab(self._model)
+        self._mem = L.llama_get_memory(self._ctx)
+        self._n_vocab = int(L.llama_vocab_n_tokens(self._vocab))
+        self._batch = L.llama_batch_init(N_BATCH, 0, 1)
+        self._seqs = [_Seq(i) for i in range(self.parallel)]
+        self._waiting: deque[_Job] = deque()  # admitted in order, waiting for a free sequence
+        self._jobs: dict[int, _Job] = {}
+        self._parked: OrderedDict[str, _Parked] = OrderedDict()
+        self._kv_limit = kv_states
+        self._kv_bytes_limit = kv_cache_mb * 1024 * 1024
+        self._piece_buf = ctypes.create_string_buffer(256)
+        self._local_ids = itertools.count(-1, -1)  # requests made in this process: the model process's are > 0
+
+    # --- what the model process asks ---
+    def info(self) -> dict[str, Any]:
+        return {"n_ctx": self.n_ctx, "gpu_layers": self.gpu_layers, "n_threads": self.n_threads,
+                "cpu_repack": self.cpu_repack, "n_batch": N_BATCH, "parallel": self.parallel}
+
+    def warmup(self) -> None:
+        """Evaluate a short prompt and sample two tokens: the AMX crash (llm/repack.py) strikes on the first
+        decode, in the model process that is now, while loading."""
+        tokens = self.tokenize("The quick brown fox jumps over the lazy dog.")
+        for _ in self.generate(tokens, Sampling(temperature=0.0, max_tokens=2)):
+            pass
+        for seq in self._seqs:
+            self._forget(seq)
+
+    def tokenize(self, text: str) -> list[int]:
+        L = _llama()
+        raw = text.encode()
+        buf = (L.llama_token * (len(raw) + 8))()
+        n = L.llama_tokenize(self._vocab, raw, len(raw), buf, len(buf), True, False)
+        return list(buf[: max(0, n)])
+
+    def busy(self) -> bool:
+        return bool(self._jobs)
+
+    def submit(self, req: int, kind: str, prompt: list[int], body: Any, cache_key: str | None) -> list[tuple[Any, ...]]:
+        """Admit a request ("generate" with a Sampling, "score" with options); replies come from step()."""
+        job = _Job(req, kind, list(prompt), cache_key)
+        try:
+            if kind == "generate":
+                job.sampling = body
+                self._check_fits(job.prompt, 1)
+                job.max_tokens = max(0, min(body.max_tokens, self.n_ctx - len(job.prompt)))
+            else:
+                job.options = [list(o) for o in body]
+                if not job.prompt or any(not o for o in job.options):
+                    raise ModelError("score needs a prompt and non-empty options")
+                self._check_fits(job.prompt, max(len(o) for o in job.options))
+        except ModelError as exc:
+            return [("error", req, str(exc))]
+        self._jobs[req] = job
+        self._waiting.append(job)
+        return []
+
+    def cancel(self, req: int) -> None:
+        job = self._jobs.get(req)
+        if job is not None:
+            job.cancelled = True
+
+    def step(self) -> list[tuple[Any, ...]]:
+        """Seat waiting requests, then one decode of every sequence's next tokens; the replies it produced."""
+        out: list[tuple[Any, ...]] = []
+        for job in list(self._jobs.values()):
+            if job.cancelled:
+                out += self._end(job, "cancelled")
+        self._seat(out)
+        work: list[tuple[_Job, list[int], bool]] = []  # (job, tokens to feed, logits for the last only)
+        room = N_BATCH
+        streaming = [j for j in self._jobs.values() if j.seq is not None and j.next_token is not None]
+        for job in streaming:
+            work.append((job, [job.next_token], True))  # type: ignore[list-item]
+            room -= 1
+        for job in self._jobs.values():  # the oldest prompt still being evaluated gets a chunk
+            if job.seq is None or job.next_token is not None or room <= 0:
+                continue
+            chunk = self._prompt_chunk(job, room)
+            if len(chunk) > room:
+                continue
+            if chunk:
+                work.append((job, chunk, False))
+                room -= len(chunk)
+                # One prompt chunk per decode: chunks of two sequences' prompts in one batch gave another
+                # sequence's text than alone (a different attention path for the larger batch, measured), and
+                # prompt evaluation runs at the same tokens/s in chunks of 16 or 512 here.
+                break
+        if not work:
+            return out
+        try:
+            self._decode(work)
+        except ModelError as exc:
+            for job, _tokens, _ in work:
+                out += self._fail(job, str(exc))
+            return out
+        index = 0
+        for job, tokens, _ in work:
+            index += len(tokens)
+            out += self._after(job, tokens, index - 1)
+        return out
+
+    # --- the in-process way in: one request driven to its end (LlamaBackend, tests, benchmarks) ---
+    def generate(self, prompt: list[int], sampling: Sampling, *, cache_key: str | None = None,
+                 cancelled: Any = lambda: False) -> Iterator[Piece | Finish]:
+        req = next(self._local_ids)
+        for message in self._drive(req, "generate", prompt, sampling, cache_key, cancelled):
+            if message[0] == "piece":
+                yield Piece(message[2], message[3])
+            elif message[0] == "finish":
+                yield Finish(message[2], message[3], message[4], message[5])
+
+    def score(self, prompt: list[int], options: list[list[int]], *, cache_key: str | None = None) -> list[float]:
+        req = next(self._local_ids)
+        for message in self._drive(req, "score", prompt, options, cache_key, lambda: False):
+            if message[0] == "scores":
+                return list(message[2])
+        raise ModelError("no scores")  # pragma: no cover - _drive ends with scores or raises
+
+    def _drive(self, req: int, kind: str, prompt: list[int], body: Any, cache_key: str | None,
+               cancelled: Any) -> Iterator[tuple[Any, ...]]:
+        pending = deque(self.submit(req, kind, prompt, body, cache_key))
+        while True:
+            while pending:
+                message = pending.popleft()
+                if message[1] != req:
+                    continue
+                if message[0] == "error":
+                    raise ModelError(message[2])
+                yield message
+                if message[0] in ("finish", "scores"):
+                    return
+                if cancelled():
+                    self.cancel(req)
+            pending.extend(self.step())
+
+    # --- seats: which sequence serves which request ---
+    def _seat(self, out: list[tuple[Any, ...]]) -> None:
+        while self._waiting:
+            free = [s for s in self._seqs if s.job is None]
+            if not free:
+                return
+            job = self._waiting.popleft()
+            started = time.perf_counter()
+            # The sequence that last served this conversation, else one that serves none, else the least recent.
+            seq = next((s for s in free if job.cache_key is not None and s.key == job.cache_key), None)
+            if seq is None:
+                seq = min(free, key=lambda s: (s.key is not None and bool(s.tokens), s.used))
+                self._park(seq)
+                parked = self._parked.pop(job.cache_key, None) if job.cache_key is not None else None
+                if parked is not None:
+                    self._restore(seq, parked)
+                seq.key = job.cache_key
+            seq.job, job.seq = job, seq
+            job.switch_ms = (time.perf_counter() - started) * 1e3
+            held = _common_prefix(seq.tokens, job.prompt)
+            job.cached = held
+            keep = min(held, len(job.prompt) - 1)  # the prompt's last token is evaluated again: its logits
+            self._truncate(seq, keep)
+            job.fed = keep
+            if job.kind == "generate":
+                assert job.sampling is not None
+                if job.max_tokens == 0:
+                    out += self._end(job, "length")
+                    continue
+                try:
+                    job.sampler = self._sampler(job.sampling)
+                except ModelError as exc:
+                    out += self._fail(job, str(exc))
+                    continue
+                job.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def _park(self, seq: _Seq) -> None:
+        L = _llama()
+        if seq.key is not None and seq.tokens and self._kv_limit > 0:
+            size = int(L.llama_state_seq_get_size(self._ctx, seq.id))
+            data = (ctypes.c_uint8 * size)()
+            written = int(L.llama_state_seq_get_data(self._ctx, data, size, seq.id))
+            self._parked[seq.key] = _Parked(data, written, list(seq.tokens))
+            self._parked.move_to_end(seq.key)
+            while len(self._parked) > self._kv_limit or (
+                    len(self._parked) > 1 and self.kv_cache_bytes() > self._kv_bytes_limit):
+                self._parked.popitem(last=False)
+        self._forget(seq)
+
+    def _restore(self, seq: _Seq, parked: _Parked) -> None:
+        L = _llama()
+        if parked.size and int(L.llama_state_seq_set_data(self._ctx, parked.data, parked.size, seq.id)):
+            seq.tokens = list(parked.tokens)
+        else:  # could not restore: the prompt is evaluated in full
+            self._forget(seq)
+
+    def _forget(self, seq: _Seq) -> None:
+        _llama().llama_memory_seq_rm(self._mem, seq.id, -1, -1)
+        seq.tokens = []
+        seq.key = None
+
+    def _truncate(self, seq: _Seq, keep: int) -> None:
+        if keep < len(seq.tokens):
+            _llama().llama_memory_seq_rm(self._mem, seq.id, keep, -1)
+            del seq.tokens[keep:]
+
+    def kv_cache_bytes(self) -> int:
+        return sum(p.size for p in self._parked.values())
+
+    # --- one step's work ---
+    def _prompt_chunk(self, job: _Job, limit: int) -> list[int]:
+        if job.fed < len(job.prompt):
+            # Chunks end at fixed positions (multiples of CHUNK), whoever else decodes: how a prompt is cut into
+            # batches changes its cells' values in the last bits, and with them a run's text.
+            end = min(len(job.prompt), (job.fed // CHUNK + 1) * CHUNK)
+            return job.prompt[job.fed: end] if end - job.fed <= limit else []
+        if job.kind == "score" and job.base is not None and len(job.scores) < len(job.options):
+            assert job.seq is not None
+            self._truncate(job.seq, len(job.prompt))
+            return job.options[len(job.scores)][:-1]  # short (a sentence): whole, whatever else shares the step
+        return []
+
+    def _decode(self, work: list[tuple[_Job, list[int], bool]]) -> None:
+        L = _llama()
+        batch = self._batch
+        n = 0
+        for job, tokens, _ in work:
+            seq = job.seq
+            assert seq is not None
+            every = job.kind == "score" and job.fed >= len(job.prompt)  # an option: logits at each of its tokens
+            for i, token in enumerate(tokens):
+                batch.token[n] = token
+                batch.pos[n] = len(seq.tokens) + i
+                batch.n_seq_id[n] = 1
+                batch.seq_id[n][0] = seq.id
+                batch.logits[n] = every or i == len(tokens) - 1
+                n += 1
+        batch.n_tokens = n
+        code = int(L.llama_decode(self._ctx, batch))
+        if code != 0:
+            raise ModelError(f"llama_decode failed ({code}) on a batch of {n} tokens")
+        for job, tokens, _ in work:
+            assert job.seq is not None
+            job.seq.tokens.extend(tokens)
+            job.seq.used = time.monotonic()
+
+    def _after(self, job: _Job, tokens: list[int], last: int) -> list[tuple[Any, ...]]:
+        """What a job does with the logits its tokens produced (`last`: the batch index of its last token)."""
+        if job.kind == "score":
+            return self._after_score(job, tokens, last)
+        if job.next_token is None:
+            job.fed += len(tokens)
+            if job.fed < len(job.prompt):
+                return []
+        else:
+            job.next_token = None
+        return self._sample(job, last)
+
+    def _sample(self, job: _Job, index: int) -> list[tuple[Any, ...]]:
+        L = _llama()
+        assert job.sampling is not None
+        token = int(L.llama_sampler_sample(job.sampler, self._ctx, index))
+        if L.llama_vocab_is_eog(self._vocab, token):
+            return self._end(job, "stop")
+        job.produced += 1
+        text = job.decoder.decode(self._piece(token))
+        job.text += text
+        out: list[tuple[Any, ...]] = [("piece", job.req, token, text)]
+        if job.sampling.stop and any(s in job.text for s in job.sampling.stop):
+            return out + self._end(job, "stop")
+        if job.cancelled:
+            return out + self._end(job, "cancelled")
+        if job.produced >= job.max_tokens:
+            return out + self._end(job, "length")
+        job.next_token = token
+        return out
+
+    def _after_score(self, job: _Job, tokens: list[int], last: int) -> list[tuple[Any, ...]]:
+        if job.fed < len(job.prompt):
+            job.fed += len(tokens)
+            if job.fed < len(job.prompt):
+                return []
+            job.base = self._log_softmax(last)
+        else:  # one option's tokens but its last: each position's distribution scores the token after it
+            option = job.options[len(job.scores)]
+            first = last - len(tokens) + 1
+            dists = [job.base] + [self._log_softmax(first + i) for i in range(len(tokens))]
+            job.scores.append(float(sum(dists[i][t] for i, t in enumerate(option))))
+        while len(job.scores) < len(job.options) and len(job.options[len(job.scores)]) == 1:
+            assert job.base is not None
+            job.scores.append(float(job.base[job.options[len(job.scores)][0]]))
+        if len(job.scores) < len(job.options):
+            if len(job.options[len(job.scores)]) - 1 > N_BATCH:
+                return self._fail(job, "an option is longer than a batch")
+            return []
+        out: list[tuple[Any, ...]] = [("scores", job.req, list(job.scores))]
+        assert job.seq is not None
+        self._truncate(job.seq, len(job.prompt))  # the conversation's cells, not the last option's
+        self._release(job)
+        return out
+
+    def _log_softmax(self, index: int) -> Any:
+        import numpy as np
+
+        logits = np.ctypeslib.as_array(_llama().llama_get_logits_ith(self._ctx, index), shape=(self._n_vocab,))
+        shifted = logits - logits.max()
+        return shifted - np.log(np.exp(shifted).sum())
+
+    def _end(self, job: _Job, reason: str) -> list[tuple[Any, ...]]:
+        message = (("finish", job.req, reason, len(job.prompt) - job.cached, job.produced, job.switch_ms)
+                   if job.kind == "generate" else ("error", job.req, "cancelled"))
+        self._release(job)
+        return [message]
+
+    def _fail(self, job: _Job, message: str) -> list[tuple[Any, ...]]:
+        if job.seq is not None:
+            self._forget(job.seq)  # what its cells hold is unknown after a failed decode
+        self._release(job)
+        return [("error", job.req, message)]
+
+    def _release(self, job: _Job) -> None:
+        self._jobs.pop(job.req, None)
+        if job in self._waiting:
+            self._waiting.remove(job)
+        if job.sampler is not None:
+            _llama().llama_sampler_free(job.sampler)
+            job.sampler = None
+        if job.seq is not None:
+            job.seq.job = None
+            job.seq.used = time.monotonic()
+            job.seq = None
+
+    # --- pieces ---
+    def _check_fits(self, prompt: list[int], extra: int) -> None:
+        if len(prompt) + extra > self.n_ctx:
+            raise ModelError(f"prompt of {len(prompt)} tokens does not fit the context of {self.n_ctx}")
+
+    def _sampler(self, sampling: Sampling) -> Any:
+        """llama-cpp-python's chain for Llama.generate(temp, top_p, top_k=0 or 1, min_p=0, repeat_penalty,
+        grammar): penalties, grammar, then greedy at temperature 0, else top-k, typical, top-p, min-p,
+        temperature and a seeded draw."""
+        L = _llama()
+        chain = L.llama_sampler_chain_init(L.llama_sampler_chain_default_params())
+        grammar = compile_constraint(sampling.constraint) if sampling.constraint is not None else None
+        repeat = 1.0 if grammar else sampling.repeat_penalty
+        L.llama_sampler_chain_add(chain, L.llama_sampler_init_penalties(self._n_vocab, PENALTY_LAST_N, repeat, 0.0, 0.0))
+        if grammar is not None:
+            compiled = L.llama_sampler_init_grammar(self._vocab, grammar.encode(), b"root")
+            if not compiled:
+                L.llama_sampler_free(chain)
+                raise ModelError("the output constraint's grammar did not compile")
+            L.llama_sampler_chain_add(chain, compiled)
+        if sampling.temperature == 0:
+            L.llama_sampler_chain_add(chain, L.llama_sampler_init_greedy())
+        else:
+            L.llama_sampler_chain_add(chain, L.llama_sampler_init_top_k(0))
+            L.llama_sampler_chain_add(chain, L.llama_sampler_init_typical(1.0, 1))
+            L.llama_sampler_chain_add(chain, L.llama_sampler_init_top_p(sampling.top_p, 1))
+            L.llama_sampler_chain_add(chain, L.llama_sampler_init_min_p(0.0, 1))
+            L.llama_sampler_chain_add(chain, L.llama_sampler_init_temp(sampling.temperature))
+            L.llama_sampler_chain_add(chain, L.llama_sampler_init_dist(self.seed))
+        return chain
+
+    def _piece(self, token: int) -> bytes:
+        n = int(_llama().llama_token_to_piece(self._vocab, token, self._piece_buf, len(self._piece_buf), 0, False))
+        return self._piece_buf.raw[:n] if n > 0 else b""
+
+
+def _common_prefix(held: list[int], prompt: list[int]) -> int:
+    """How many leading prompt tokens a sequence already holds. Vectorised: a Python loop over a 3,000-token
+    prompt would sit on every model call."""
+    import numpy as np
+
+    n = min(len(held), len(prompt))
+    if n == 0:
+        return 0
+    differ = np.flatnonzero(np.asarray(held[:n]) != np.asarray(prompt[:n]))
+    return int(differ[0]) if differ.size else n

@@ -1,0 +1,155 @@
+"""Batched decoding (llm/batch.py) on the embedded model, driven step by step in this process: several sequences
+in one decode give each the text it gets alone, prompts are evaluated in chunks beside the streams, each
+sequence keeps its own grammar, prefix and parked state, and a cancel ends one without touching the others."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from offline_assistants.llm.backend import JsonSchema, Sampling
+from offline_assistants.llm.batch import CHUNK, BatchGenerator
+from offline_assistants.llm.catalog import default_model
+from offline_assistants.llm.llama import LlamaTokenizer
+
+pytestmark = pytest.mark.model
+QUESTIONS = ["Write a poem about the sea.", "What is the capital of France?", "Tell me about dragons.",
+             "List three fruits."]
+GREEDY = Sampling(temperature=0.0, max_tokens=24)
+
+
+@pytest.fixture(scope="module")
+def model() -> Iterator[tuple[BatchGenerator, LlamaTokenizer]]:
+    found = default_model()
+    assert found is not None
+    generator = BatchGenerator(found.path, n_ctx=1024, n_threads=2, parallel=4, kv_states=4)
+    yield generator, LlamaTokenizer(found.path)
+
+
+def prompt(tokenizer: LlamaTokenizer, question: str, padding: int = 0) -> list[int]:
+    system = "Be brief." + " Answer in plain words." * padding
+    return tokenizer.encode_system(system) + tokenizer.encode_message("user", question) + tokenizer.generation_prefix()
+
+
+def drive(generator: BatchGenerator, requests: dict[int, tuple[str, list[int], Any, str | None]],
+          cancel_at: dict[int, int] | None = None) -> tuple[dict[int, list[tuple[Any, ...]]], list[list[int]]]:
+    """Submit every request, step until all have ended; each request's replies, and which requests had a piece
+    in each step."""
+    replies: dict[int, list[tuple[Any, ...]]] = {req: [] for req in requests}
+    for req, (kind, tokens, body, key) in requests.items():
+        assert generator.submit(req, kind, tokens, body, key) == []
+    steps: list[list[int]] = []
+    while generator.busy():
+        out = generator.step()
+        steps.append([m[1] for m in out if m[0] == "piece"])
+        for message in out:
+            replies.setdefault(message[1], []).append(message)
+            pieces = sum(1 for m in replies[message[1]] if m[0] == "piece")
+            if cancel_at and message[0] == "piece" and pieces == cancel_at.get(message[1]):
+                generator.cancel(message[1])
+    return replies, steps
+
+
+def text(replies: list[tuple[Any, ...]]) -> str:
+    return "".join(m[3] for m in replies if m[0] == "piece")
+
+
+def finish(replies: list[tuple[Any, ...]]) -> tuple[Any, ...]:
+    assert replies[-1][0] == "finish", replies[-1]
+    return replies[-1]
+
+
+def test_four_sequences_together_write_what_each_writes_alone(model: tuple[BatchGenerator, LlamaTokenizer]) -> None:
+    generator, tokenizer = model
+    alone = {}
+    for i, question in enumerate(QUESTIONS):
+        got, _ = drive(generator, {i: ("generate", prompt(tokenizer, question), GREEDY, None)})
+        alone[i] = text(got[i])
+    together, steps = drive(generator, {10 + i: ("generate", prompt(tokenizer, q), GREEDY, None)
+                                        for i, q in enumerate(QUESTIONS)})
+    assert {i: text(together[10 + i]) for i in range(4)} == alone and all(alone.values())
+    assert max(len(s) for s in steps) == 4  # one decode carried a token of each
+
+
+def test_a_cold_prompt_is_evaluated_in_chunks_beside_the_streams(model: tuple[BatchGenerator, LlamaTokenizer]
+                                                                 ) -> None:
+    generator, tokenizer = model
+    long = prompt(tokenizer, "Summarise the rules.", padding=60)
+    assert len(long) > 6 * CHUNK
+    alone, _ = drive(generator, {1: ("generate", long, GREEDY, None)})
+    streams = {20 + i: ("generate", prompt(tokenizer, q), Sampling(temperature=0.0, max_tokens=60), None)
+               for i, q in enumerate(QUESTIONS[:3])}
+    for req, (kind, tokens, body, key) in streams.items():
+        generator.submit(req, kind, tokens, body, key)
+    for _ in range(6):  # the three are streaming when the long prompt arrives
+        generator.step()
+    together, steps = drive(generator, {2: ("generate", long, GREEDY, None)})
+    assert text(together[2]) == text(alone[1])
+    # While its prompt was evaluated, the others still got a token every step (no step without one).
+    before_first = steps[: next(i for i, s in enumerate(steps) if 2 in s)]
+    assert len(before_first) >= len(long) // CHUNK - 1 and all(before_first)
+
+
+def test_each_sequence_keeps_its_own_grammar(model: tuple[BatchGenerator, LlamaTokenizer]) -> None:
+    generator, tokenizer = model
+    schemas = [{"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]},
+               {"type": "object", "properties": {"colour": {"type": "string", "enum": ["red", "blue"]}},
+                "required": ["colour"]}]
+    requests = {30 + i: ("generate", prompt(tokenizer, "Reply in JSON."),
+                         Sampling(temperature=1.0, max_tokens=40, constraint=JsonSchema(s)), None)
+                for i, s in enumerate(schemas)}
+    requests[32] = ("generate", prompt(tokenizer, QUESTIONS[0]), GREEDY, None)
+    replies, _ = drive(generator, requests)
+    assert isinstance(json.loads(text(replies[30]))["n"], int)
+    assert json.loads(text(replies[31]))["colour"] in ("red", "blue")
+    assert not text(replies[32]).lstrip().startswith("{")
+
+
+def test_a_conversation_keeps_its_prefix_across_others_and_parking(model: tuple[BatchGenerator, LlamaTokenizer]
+                                                                   ) -> None:
+    generator, tokenizer = model
+    first = prompt(tokenizer, QUESTIONS[0])
+    replies, _ = drive(generator, {40: ("generate", first, GREEDY, "thread-a")})
+    assert finish(replies[40])[3] == len(first)  # cold: every prompt token evaluated
+    follow = first + [m[2] for m in replies[40] if m[0] == "piece"] + tokenizer.encode_message("user", "More.")
+    # Six other conversations take every sequence, so thread-a's cells are parked and later copied back.
+    for n in range(6):
+        drive(generator, {50 + n: ("generate", prompt(tokenizer, f"Say {n}."), Sampling(temperature=0.0,
+                                                                                   max_tokens=2), f"other-{n}")})
+    again, _ = drive(generator, {41: ("generate", follow, GREEDY, "thread-a")})
+    pieces = sum(1 for m in replies[40] if m[0] == "piece")
+    held = len(first) + pieces - (finish(replies[40])[2] == "length")  # a last token sampled is never fed
+    assert finish(again[41])[3] == len(follow) - held < len(follow) // 2
+
+
+def test_cancelling_one_leaves_the_others_as_they_were(model: tuple[BatchGenerator, LlamaTokenizer]) -> None:
+    generator, tokenizer = model
+    requests = {60 + i: ("generate", prompt(tokenizer, q), GREEDY, None) for i, q in enumerate(QUESTIONS)}
+    alone, _ = drive(generator, dict(requests))
+    cancelled, _ = drive(generator, {70 + i: r for i, r in enumerate(requests.values())}, cancel_at={71: 3})
+    assert finish(cancelled[71])[2] == "cancelled" and finish(cancelled[71])[4] == 3
+    for i in (0, 2, 3):
+        assert text(cancelled[70 + i]) == text(alone[60 + i])
+
+
+def test_scores_in_a_batch_equal_scores_alone(model: tuple[BatchGenerator, LlamaTokenizer]) -> None:
+    generator, tokenizer = model
+    lead = prompt(tokenizer, "What is 17 times 23?") + tokenizer.encode_text("I will")
+    options = [tokenizer.encode_text(t) for t in (" answer from what I already know.",
+                                                  " run Python code to compute it.", " x")]
+    alone, _ = drive(generator, {80: ("score", lead, options, None)})
+    together, _ = drive(generator, {81: ("score", lead, options, None),
+                                    82: ("generate", prompt(tokenizer, QUESTIONS[1]), GREEDY, None),
+                                    83: ("generate", prompt(tokenizer, QUESTIONS[2]), GREEDY, None)})
+    assert together[81] == [("scores", 81, alone[80][0][2])]
+    assert len(alone[80][0][2]) == 3 and max(alone[80][0][2]) < 0
+
+
+def test_a_prompt_that_does_not_fit_is_refused_at_once(model: tuple[BatchGenerator, LlamaTokenizer]) -> None:
+    generator, _ = model
+    reply = generator.submit(90, "generate", [1] * 2000, GREEDY, None)
+    assert reply and reply[0][0] == "error" and "does not fit" in reply[0][2]
+    assert not generator.busy()
