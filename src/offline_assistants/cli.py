@@ -324,6 +324,9 @@ def _load_model(settings: Settings) -> tuple[Any, int]:
     print(f"\rloaded {model.name} in {time.monotonic() - start:.1f}s on {where}, context {backend.n_ctx} tokens, "
           f"process {backend.pid}", file=sys.stderr)
     print(repack.banner(), file=sys.stderr)
+    runs = max(1, settings.max_concurrent_runs)
+    together = "decoded together in one batch" if runs > 1 else "one at a time"
+    print(f"runs:     up to {runs} at once, {together} (--parallel)", file=sys.stderr)
     return backend, 0
 
 

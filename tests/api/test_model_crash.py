@@ -117,3 +117,45 @@ def test_a_model_that_aborts_at_load_fails_runs_with_the_reason(
         assert time.monotonic() - started < 5 and backend.pid is None
     finally:
         backend.close()
+
+
+def test_a_crash_while_runs_decode_together_fails_those_runs_and_nothing_else(
+        make_engine: Callable[..., Engine], make_client: Callable[..., openai.OpenAI], own_backend: ProcessBackend) -> None:
+    # Two runs on two threads decode in one batch (--parallel, llm/batch.py) when the model process dies: both
+    # fail with the reason; a run queued behind them (--parallel 2 here) starts on the new process and completes.
+    import threading
+
+    client = make_client(make_engine(own_backend, max_concurrent_runs=2))
+    assistant = client.beta.assistants.create(model="gpt-4o", temperature=0)
+    threads = [client.beta.threads.create(messages=[{"role": "user", "content": "Count from 1 to 200."}]).id
+               for _ in range(2)]
+    waiting = client.beta.threads.create(messages=[{"role": "user", "content": "Say hello."}]).id
+    first_pid = own_backend.pid
+    assert first_pid is not None
+    streaming = threading.Barrier(3)
+
+    def stream(thread_id: str) -> None:
+        deltas = 0
+
+        def on_event(name: str) -> None:
+            nonlocal deltas
+            deltas += name == "thread.message.delta"
+            if deltas == 1 and name == "thread.message.delta":
+                streaming.wait(30)
+
+        stream_events(client, thread_id, assistant.id, on_event)
+
+    workers = [threading.Thread(target=stream, args=(t,)) for t in threads]
+    for w in workers:
+        w.start()
+    streaming.wait(60)  # both runs have streamed a delta: both are in the batch
+    queued = client.beta.threads.runs.create(thread_id=waiting, assistant_id=assistant.id, max_completion_tokens=8)
+    os.kill(first_pid, signal.SIGSEGV)
+    for w in workers:
+        w.join(60)
+    for thread_id in threads:
+        run = client.beta.threads.runs.list(thread_id=thread_id).data[0]
+        assert run.status == "failed" and run.last_error is not None and run.last_error.message == CRASH
+    done = client.beta.threads.runs.poll(thread_id=waiting, run_id=queued.id, poll_interval_ms=50)
+    assert done.status in ("completed", "incomplete") and done.last_error is None
+    assert own_backend.pid not in (None, first_pid)

@@ -16,9 +16,9 @@ from offline_assistants.llm.catalog import default_model
 from offline_assistants.llm.llama import LlamaTokenizer
 
 pytestmark = pytest.mark.model
-QUESTIONS = ["Write a poem about the sea.", "What is the capital of France?", "Tell me about dragons.",
-             "List three fruits."]
-GREEDY = Sampling(temperature=0.0, max_tokens=24)
+QUESTIONS = ["Write a poem about the sea.", "Describe the city of Paris.", "Tell me about dragons.",
+             "Write a story about a cat."]
+GREEDY = Sampling(temperature=0.0, max_tokens=40)
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +77,8 @@ def test_four_sequences_together_write_what_each_writes_alone(model: tuple[Batch
 def test_a_cold_prompt_is_evaluated_in_chunks_beside_the_streams(model: tuple[BatchGenerator, LlamaTokenizer]
                                                                  ) -> None:
     generator, tokenizer = model
-    long = prompt(tokenizer, "Summarise the rules.", padding=60)
-    assert len(long) > 6 * CHUNK
+    long = prompt(tokenizer, "Summarise the rules.", padding=90)
+    assert len(long) > 3 * CHUNK
     alone, _ = drive(generator, {1: ("generate", long, GREEDY, None)})
     streams = {20 + i: ("generate", prompt(tokenizer, q), Sampling(temperature=0.0, max_tokens=60), None)
                for i, q in enumerate(QUESTIONS[:3])}
@@ -88,9 +88,12 @@ def test_a_cold_prompt_is_evaluated_in_chunks_beside_the_streams(model: tuple[Ba
         generator.step()
     together, steps = drive(generator, {2: ("generate", long, GREEDY, None)})
     assert text(together[2]) == text(alone[1])
-    # While its prompt was evaluated, the others still got a token every step (no step without one).
+    # While its prompt was evaluated (one chunk per step of its own), the streams had the steps in between: never
+    # two steps in a row without a token, and at least as many steps with tokens as without.
     before_first = steps[: next(i for i, s in enumerate(steps) if 2 in s)]
-    assert len(before_first) >= len(long) // CHUNK - 1 and all(before_first)
+    empty = [not s for s in before_first]
+    assert sum(empty) >= len(long) // CHUNK and not any(a and b for a, b in zip(empty, empty[1:]))
+    assert len(before_first) - sum(empty) >= sum(empty)
 
 
 def test_each_sequence_keeps_its_own_grammar(model: tuple[BatchGenerator, LlamaTokenizer]) -> None:

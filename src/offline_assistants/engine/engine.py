@@ -143,11 +143,11 @@ class Engine:
 
 
 def _concurrency(settings: Settings, backend: ModelBackend) -> int:
-    """How many runs execute at once: as many as asked where the backend serves generations in parallel (a
-    remote server, `parallel = True`), else one."""
+    """How many runs execute at once: as many as asked where the backend serves generations in parallel (the
+    local model decoding them in one batch, a remote server that batches: `parallel = True`), else one."""
     wanted = max(1, settings.max_concurrent_runs)
     if wanted > 1 and not getattr(backend, "parallel", False):
-        log.warning("max_concurrent_runs=%d ignored: %s generates one run at a time", wanted,
+        log.info("max_concurrent_runs=%d: %s generates one run at a time, so runs take turns", wanted,
                     getattr(backend, "name", "this model"))
         return 1
     return wanted

@@ -3,8 +3,7 @@
 One llama.cpp context holds `parallel` sequences. Each request in flight (a generation or a decision's scores)
 owns one sequence and steps through: its prompt is evaluated in chunks, then it samples one token per step. Every
 `step()` is one `llama_decode` of a shared batch: one token for each sequence that is generating and, beside them,
-a chunk of one cold prompt (CHUNK tokens while others stream, so a new 3,000-token thread does not freeze
-them; a whole n_batch when nothing streams).
+a chunk of one cold prompt (CHUNK tokens, so a new 3,000-token thread does not freeze them).
 
 A sequence remembers the conversation it last served (`cache_key`) and the tokens its cells hold, so the next
 turn of that thread reuses the prefix. A conversation whose sequence is taken for another is parked: its cells
@@ -34,7 +33,9 @@ from offline_assistants.llm.gbnf import compile_constraint
 
 SEED = 1234  # see llm/llama.py: any value but 0 makes each call's sampler start from the same state
 N_BATCH = 512
-CHUNK = 48  # prompt tokens per step at most (a step's length is a gap in the others' streams)
+# Prompt tokens per step at most: a step's length is a gap in the other sequences' streams, and smaller chunks
+# cost more over a long context (a 3,000-token prompt at 214 tok/s in chunks of 48, 317 in 128, 339 in 512).
+CHUNK = 128
 PENALTY_LAST_N = 64  # llama-cpp-python's default window for the repeat penalty
 
 
@@ -112,12 +113,14 @@ class BatchGenerator:
             trained = int(L.llama_model_n_ctx_train(self._model))
             self.n_ctx = int(n_ctx) or trained or 4096  # what one sequence may hold
             ctx_params = L.llama_context_default_params()
-            # One cache for all sequences (kv_unified), sized so that each can reach n_ctx at once: a batch is
-            # then one ubatch whatever mix of prompt chunks and single tokens it holds.
+            # A KV stream of n_ctx cells per sequence (not one cache shared by all, kv_unified): a sequence's cells
+            # then lie as they would if it decoded alone, and attention over them gives the same bits; in a shared
+            # cache, a prompt evaluated between other sequences' tokens got other cells and, 300 tokens on,
+            # another text.
             ctx_params.n_ctx = self.n_ctx * self.parallel
             ctx_params.n_batch = ctx_params.n_ubatch = N_BATCH
             ctx_params.n_seq_max = self.parallel
-            ctx_params.kv_unified = True
+            ctx_params.kv_unified = False
             # Flash attention computes each query row on its own, over its sequence's cells in order: a token's
             # logits are then the same whatever else shares its batch (without it, the KQ product of a batch of
             # four rows came out different from one row's, and greedy text of 2 runs in 4 diverged). Also faster
@@ -138,6 +141,7 @@ class BatchGenerator:
         self._kv_limit = kv_states
         self._kv_bytes_limit = kv_cache_mb * 1024 * 1024
         self._piece_buf = ctypes.create_string_buffer(256)
+        self._owed = 0.0  # seconds of decoding the streams are owed before the next prompt chunk
         self._local_ids = itertools.count(-1, -1)  # requests made in this process: the model process's are > 0
 
     # --- what the model process asks ---
@@ -196,32 +200,35 @@ class BatchGenerator:
                 out += self._end(job, "cancelled")
         self._seat(out)
         work: list[tuple[_Job, list[int], bool]] = []  # (job, tokens to feed, logits for the last only)
-        room = N_BATCH
         streaming = [j for j in self._jobs.values() if j.seq is not None and j.next_token is not None]
-        for job in streaming:
-            work.append((job, [job.next_token], True))  # type: ignore[list-item]
-            room -= 1
-        for job in self._jobs.values():  # the oldest prompt still being evaluated gets a chunk
-            if job.seq is None or job.next_token is not None or room <= 0:
-                continue
-            chunk = self._prompt_chunk(job, room)
-            if len(chunk) > room:
-                continue
-            if chunk:
-                work.append((job, chunk, False))
-                room -= len(chunk)
-                # One prompt chunk per decode: chunks of two sequences' prompts in one batch gave another
-                # sequence's text than alone (a different attention path for the larger batch, measured), and
-                # prompt evaluation runs at the same tokens/s in chunks of 16 or 512 here.
-                break
+        if not streaming:
+            self._owed = 0.0
+        # A chunk of the oldest prompt still being evaluated decodes on its own, never beside other sequences'
+        # rows: a chunk that shared its batch (with another prompt's chunk, or with streaming tokens) came out in
+        # other last bits than alone, and so did the text after it (measured). Single tokens of several streaming
+        # sequences do share a batch: each row's logits are what it gets alone.
+        chunked = next(((job, chunk) for job in self._jobs.values()
+                        if job.seq is not None and job.next_token is None and (chunk := self._prompt_chunk(job))),
+                       None)
+        prompting = chunked is not None and self._owed <= 0
+        if prompting:
+            assert chunked is not None
+            work.append((chunked[0], chunked[1], False))
+        else:
+            work = [(job, [job.next_token], True) for job in streaming]  # type: ignore[list-item]
         if not work:
             return out
+        started = time.perf_counter()
         try:
             self._decode(work)
         except ModelError as exc:
             for job, _tokens, _ in work:
                 out += self._fail(job, str(exc))
             return out
+        # Time-sharing between a cold prompt and the streams: after a step that carried a prompt chunk, the
+        # streams get as long again to themselves, so they keep half the model instead of one token per chunk.
+        took = time.perf_counter() - started
+        self._owed = took if prompting and streaming else max(0.0, self._owed - took)
         index = 0
         for job, tokens, _ in work:
             index += len(tokens)
@@ -332,12 +339,12 @@ class BatchGenerator:
         return sum(p.size for p in self._parked.values())
 
     # --- one step's work ---
-    def _prompt_chunk(self, job: _Job, limit: int) -> list[int]:
+    def _prompt_chunk(self, job: _Job) -> list[int]:
         if job.fed < len(job.prompt):
             # Chunks end at fixed positions (multiples of CHUNK), whoever else decodes: how a prompt is cut into
             # batches changes its cells' values in the last bits, and with them a run's text.
             end = min(len(job.prompt), (job.fed // CHUNK + 1) * CHUNK)
-            return job.prompt[job.fed: end] if end - job.fed <= limit else []
+            return job.prompt[job.fed: end]
         if job.kind == "score" and job.base is not None and len(job.scores) < len(job.options):
             assert job.seq is not None
             self._truncate(job.seq, len(job.prompt))
