@@ -62,7 +62,7 @@ class Settings:
     top_p: float | None = None
     max_file_bytes: int = 512 * 1024 * 1024
     run_expiry_s: int = 600
-    # Runs waiting for the single worker, at most; past it, creating a run gets the real 429 and stores nothing
+    # Runs waiting for a worker, at most; past it, creating a run gets the real 429 and stores nothing
     # (a bound, so a flood of runs cannot queue hours of generation that would all expire anyway).
     max_queued_runs: int = 64
     # Runs executing at once, each on its own worker thread (engine/worker.py), FIFO across threads: the local

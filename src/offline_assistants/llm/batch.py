@@ -29,14 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from offline_assistants.llm.backend import Finish, ModelError, Piece, Sampling
-from offline_assistants.llm.gbnf import compile_constraint
+from offline_assistants.llm.sampler import common_prefix, sampler_chain
 
 SEED = 1234  # see llm/llama.py: any value but 0 makes each call's sampler start from the same state
 N_BATCH = 512
 # Prompt tokens per step at most: a step's length is a gap in the other sequences' streams, and smaller chunks
 # cost more over a long context (a 3,000-token prompt at 214 tok/s in chunks of 48, 317 in 128, 339 in 512).
 CHUNK = 128
-PENALTY_LAST_N = 64  # llama-cpp-python's default window for the repeat penalty
 
 
 def _llama() -> Any:
@@ -199,7 +198,7 @@ class BatchGenerator:
             if job.cancelled:
                 out += self._end(job, "cancelled")
         self._seat(out)
-        work: list[tuple[_Job, list[int], bool]] = []  # (job, tokens to feed, logits for the last only)
+        work: list[tuple[_Job, list[int]]] = []  # (job, tokens to feed)
         streaming = [j for j in self._jobs.values() if j.seq is not None and j.next_token is not None]
         if not streaming:
             self._owed = 0.0
@@ -213,16 +212,16 @@ class BatchGenerator:
         prompting = chunked is not None and self._owed <= 0
         if prompting:
             assert chunked is not None
-            work.append((chunked[0], chunked[1], False))
+            work.append(chunked)
         else:
-            work = [(job, [job.next_token], True) for job in streaming]  # type: ignore[list-item]
+            work = [(job, [job.next_token]) for job in streaming]  # type: ignore[list-item]
         if not work:
             return out
         started = time.perf_counter()
         try:
             self._decode(work)
         except ModelError as exc:
-            for job, _tokens, _ in work:
+            for job, _tokens in work:
                 out += self._fail(job, str(exc))
             return out
         # Time-sharing between a cold prompt and the streams: after a step that carried a prompt chunk, the
@@ -230,7 +229,7 @@ class BatchGenerator:
         took = time.perf_counter() - started
         self._owed = took if prompting and streaming else max(0.0, self._owed - took)
         index = 0
-        for job, tokens, _ in work:
+        for job, tokens in work:
             index += len(tokens)
             out += self._after(job, tokens, index - 1)
         return out
@@ -288,7 +287,7 @@ class BatchGenerator:
                 seq.key = job.cache_key
             seq.job, job.seq = job, seq
             job.switch_ms = (time.perf_counter() - started) * 1e3
-            held = _common_prefix(seq.tokens, job.prompt)
+            held = common_prefix(seq.tokens, job.prompt)
             job.cached = held
             keep = min(held, len(job.prompt) - 1)  # the prompt's last token is evaluated again: its logits
             self._truncate(seq, keep)
@@ -299,7 +298,7 @@ class BatchGenerator:
                     out += self._end(job, "length")
                     continue
                 try:
-                    job.sampler = self._sampler(job.sampling)
+                    job.sampler = sampler_chain(self._vocab, self._n_vocab, job.sampling, self.seed)
                 except ModelError as exc:
                     out += self._fail(job, str(exc))
                     continue
@@ -351,11 +350,11 @@ class BatchGenerator:
             return job.options[len(job.scores)][:-1]  # short (a sentence): whole, whatever else shares the step
         return []
 
-    def _decode(self, work: list[tuple[_Job, list[int], bool]]) -> None:
+    def _decode(self, work: list[tuple[_Job, list[int]]]) -> None:
         L = _llama()
         batch = self._batch
         n = 0
-        for job, tokens, _ in work:
+        for job, tokens in work:
             seq = job.seq
             assert seq is not None
             every = job.kind == "score" and job.fed >= len(job.prompt)  # an option: logits at each of its tokens
@@ -370,7 +369,7 @@ class BatchGenerator:
         code = int(L.llama_decode(self._ctx, batch))
         if code != 0:
             raise ModelError(f"llama_decode failed ({code}) on a batch of {n} tokens")
-        for job, tokens, _ in work:
+        for job, tokens in work:
             assert job.seq is not None
             job.seq.tokens.extend(tokens)
             job.seq.used = time.monotonic()
@@ -466,44 +465,6 @@ class BatchGenerator:
         if len(prompt) + extra > self.n_ctx:
             raise ModelError(f"prompt of {len(prompt)} tokens does not fit the context of {self.n_ctx}")
 
-    def _sampler(self, sampling: Sampling) -> Any:
-        """llama-cpp-python's chain for Llama.generate(temp, top_p, top_k=0 or 1, min_p=0, repeat_penalty,
-        grammar): penalties, grammar, then greedy at temperature 0, else top-k, typical, top-p, min-p,
-        temperature and a seeded draw."""
-        L = _llama()
-        chain = L.llama_sampler_chain_init(L.llama_sampler_chain_default_params())
-        grammar = compile_constraint(sampling.constraint) if sampling.constraint is not None else None
-        repeat = 1.0 if grammar else sampling.repeat_penalty
-        L.llama_sampler_chain_add(chain, L.llama_sampler_init_penalties(self._n_vocab, PENALTY_LAST_N, repeat, 0.0, 0.0))
-        if grammar is not None:
-            compiled = L.llama_sampler_init_grammar(self._vocab, grammar.encode(), b"root")
-            if not compiled:
-                L.llama_sampler_free(chain)
-                raise ModelError("the output constraint's grammar did not compile")
-            L.llama_sampler_chain_add(chain, compiled)
-        if sampling.temperature == 0:
-            L.llama_sampler_chain_add(chain, L.llama_sampler_init_greedy())
-        else:
-            L.llama_sampler_chain_add(chain, L.llama_sampler_init_top_k(0))
-            L.llama_sampler_chain_add(chain, L.llama_sampler_init_typical(1.0, 1))
-            L.llama_sampler_chain_add(chain, L.llama_sampler_init_top_p(sampling.top_p, 1))
-            L.llama_sampler_chain_add(chain, L.llama_sampler_init_min_p(0.0, 1))
-            L.llama_sampler_chain_add(chain, L.llama_sampler_init_temp(sampling.temperature))
-            L.llama_sampler_chain_add(chain, L.llama_sampler_init_dist(self.seed))
-        return chain
-
     def _piece(self, token: int) -> bytes:
         n = int(_llama().llama_token_to_piece(self._vocab, token, self._piece_buf, len(self._piece_buf), 0, False))
         return self._piece_buf.raw[:n] if n > 0 else b""
-
-
-def _common_prefix(held: list[int], prompt: list[int]) -> int:
-    """How many leading prompt tokens a sequence already holds. Vectorised: a Python loop over a 3,000-token
-    prompt would sit on every model call."""
-    import numpy as np
-
-    n = min(len(held), len(prompt))
-    if n == 0:
-        return 0
-    differ = np.flatnonzero(np.asarray(held[:n]) != np.asarray(prompt[:n]))
-    return int(differ[0]) if differ.size else n

@@ -1,0 +1,50 @@
+"""One sequence's sampler (a llama.cpp sampler chain) and the prefix a sequence already holds: the pieces of
+llm/batch.py that are about one sequence, not the batch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from offline_assistants.llm.backend import ModelError, Sampling
+from offline_assistants.llm.gbnf import compile_constraint
+
+PENALTY_LAST_N = 64  # llama-cpp-python's default window for the repeat penalty
+
+
+def sampler_chain(vocab: Any, n_vocab: int, sampling: Sampling, seed: int) -> Any:
+    """llama-cpp-python's chain for Llama.generate(temp, top_p, top_k=0 or 1, min_p=0, repeat_penalty, grammar):
+    penalties, grammar, then greedy at temperature 0, else top-k, typical, top-p, min-p, temperature and a
+    seeded draw. The caller frees it (llama_sampler_free)."""
+    import llama_cpp as L
+
+    chain = L.llama_sampler_chain_init(L.llama_sampler_chain_default_params())
+    grammar = compile_constraint(sampling.constraint) if sampling.constraint is not None else None
+    repeat = 1.0 if grammar else sampling.repeat_penalty  # JSON repeats its quotes and braces
+    # These bindings take n_vocab first, as llama-cpp-python's own add_penalties passes it.
+    L.llama_sampler_chain_add(chain, L.llama_sampler_init_penalties(n_vocab, PENALTY_LAST_N, repeat, 0.0, 0.0))
+    if grammar is not None:
+        compiled = L.llama_sampler_init_grammar(vocab, grammar.encode(), b"root")
+        if not compiled:
+            L.llama_sampler_free(chain)
+            raise ModelError("the output constraint's grammar did not compile")
+        L.llama_sampler_chain_add(chain, compiled)
+    if sampling.temperature == 0:
+        L.llama_sampler_chain_add(chain, L.llama_sampler_init_greedy())
+        return chain
+    for sampler in (L.llama_sampler_init_top_k(0), L.llama_sampler_init_typical(1.0, 1),
+                    L.llama_sampler_init_top_p(sampling.top_p, 1), L.llama_sampler_init_min_p(0.0, 1),
+                    L.llama_sampler_init_temp(sampling.temperature), L.llama_sampler_init_dist(seed)):
+        L.llama_sampler_chain_add(chain, sampler)
+    return chain
+
+
+def common_prefix(held: list[int], prompt: list[int]) -> int:
+    """How many leading prompt tokens a sequence already holds. Vectorised: a Python loop over a 3,000-token
+    prompt would sit on every model call."""
+    import numpy as np
+
+    n = min(len(held), len(prompt))
+    if n == 0:
+        return 0
+    differ = np.flatnonzero(np.asarray(held[:n]) != np.asarray(prompt[:n]))
+    return int(differ[0]) if differ.size else n
