@@ -27,6 +27,7 @@ class Stream:
     ended_at: float = 0.0
     status: str = ""
     stored: str = ""
+    usage: tuple[int, int] = (0, 0)  # the run's prompt and completion tokens
 
 
 @pytest.fixture
@@ -54,6 +55,8 @@ def stream_one(client: openai.OpenAI, assistant_id: str, ask: str, out: Stream, 
             elif event.event in ("thread.run.completed", "thread.run.cancelled", "thread.run.failed",
                                  "thread.run.incomplete", "thread.run.expired"):
                 out.ended_at, out.status = time.monotonic(), event.data.status
+                if event.data.usage is not None:
+                    out.usage = (event.data.usage.prompt_tokens, event.data.usage.completion_tokens)
     messages = client.beta.threads.messages.list(thread_id=thread.id, order="asc").data
     out.stored = "".join(p.text.value for m in messages if m.role == "assistant" for p in m.content
                          if p.type == "text")
@@ -75,14 +78,14 @@ def together(client: openai.OpenAI, assistant_id: str, cancel: int | None = None
 ENDED = ("completed", "incomplete")  # incomplete: cut at max_completion_tokens, as the real API says
 
 
-def alone(client: openai.OpenAI, assistant_id: str) -> list[str]:
-    texts = []
+def alone(client: openai.OpenAI, assistant_id: str) -> list[Stream]:
+    runs = []
     for ask in ASKS:
         one = Stream()
         stream_one(client, assistant_id, ask, one)
-        assert one.status in ENDED and one.stored
-        texts.append(one.stored)
-    return texts
+        assert one.status in ENDED and one.stored and min(one.usage) > 0
+        runs.append(one)
+    return runs
 
 
 def test_four_streamed_runs_interleave_and_each_writes_what_it_writes_alone(sdk: tuple[openai.OpenAI, str]) -> None:
@@ -95,7 +98,8 @@ def test_four_streamed_runs_interleave_and_each_writes_what_it_writes_alone(sdk:
     assert all(s.deltas and s.deltas[0][0] < first_end for s in streams)
     for s in streams:
         assert s.stored == "".join(d for _, d in s.deltas)  # each stored message is its stream
-    assert [s.stored for s in streams] == expected  # temperature 0: the same text alone or among four
+    assert [s.stored for s in streams] == [e.stored for e in expected]  # temperature 0: the same text alone or among four
+    assert [s.usage for s in streams] == [e.usage for e in expected]  # and the same usage, counted per run
 
 
 def test_cancelling_one_of_four_leaves_the_other_three_unchanged(sdk: tuple[openai.OpenAI, str]) -> None:
@@ -104,4 +108,5 @@ def test_cancelling_one_of_four_leaves_the_other_three_unchanged(sdk: tuple[open
     streams = together(client, assistant_id, cancel=1)
     assert streams[1].status == "cancelled" and len(streams[1].deltas) < TOKENS
     for i in (0, 2, 3):
-        assert streams[i].status in ENDED and streams[i].stored == expected[i]
+        assert streams[i].status in ENDED and streams[i].stored == expected[i].stored
+        assert streams[i].usage == expected[i].usage

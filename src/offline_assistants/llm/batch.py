@@ -141,6 +141,8 @@ class BatchGenerator:
         self._kv_bytes_limit = kv_cache_mb * 1024 * 1024
         self._piece_buf = ctypes.create_string_buffer(256)
         self._owed = 0.0  # seconds of decoding the streams are owed before the next prompt chunk
+        # On a GPU a whole batch costs about what a chunk does, so prompts go a batch at a time there.
+        self.chunk = N_BATCH if self.gpu_layers else CHUNK
         self._local_ids = itertools.count(-1, -1)  # requests made in this process: the model process's are > 0
 
     # --- what the model process asks ---
@@ -342,7 +344,7 @@ class BatchGenerator:
         if job.fed < len(job.prompt):
             # Chunks end at fixed positions (multiples of CHUNK), whoever else decodes: how a prompt is cut into
             # batches changes its cells' values in the last bits, and with them a run's text.
-            end = min(len(job.prompt), (job.fed // CHUNK + 1) * CHUNK)
+            end = min(len(job.prompt), (job.fed // self.chunk + 1) * self.chunk)
             return job.prompt[job.fed: end]
         if job.kind == "score" and job.base is not None and len(job.scores) < len(job.options):
             assert job.seq is not None
