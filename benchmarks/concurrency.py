@@ -174,6 +174,7 @@ def part0(args: argparse.Namespace, results: dict[str, float]) -> None:
         log(f"model alone, N={n}: {tokens / took:6.1f} tok/s together, {seq_tokens / seq_s:6.1f} one after "
             f"another (x{ratio:.2f})")
         results[f"model_n{n}_vs_sequential"] = ratio
+    generator.close()
 
 
 def part1(args: argparse.Namespace, results: dict[str, float]) -> None:

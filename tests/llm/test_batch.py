@@ -27,6 +27,7 @@ def model() -> Iterator[tuple[BatchGenerator, LlamaTokenizer]]:
     assert found is not None
     generator = BatchGenerator(found.path, n_ctx=1024, n_threads=2, parallel=4, kv_states=4)
     yield generator, LlamaTokenizer(found.path)
+    generator.close()
 
 
 def prompt(tokenizer: LlamaTokenizer, question: str, padding: int = 0) -> list[int]:

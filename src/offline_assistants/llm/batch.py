@@ -82,7 +82,7 @@ class _Job:
     next_token: int | None = None  # sampled, not yet fed back
     cancelled: bool = False
     # scoring
-    base: list[float] | None = None  # log-probabilities after the prompt
+    base: Any = None  # log-probabilities after the prompt (a numpy array over the vocabulary)
     scores: list[float] = field(default_factory=list)
 
 
@@ -158,6 +158,17 @@ class BatchGenerator:
             pass
         for seq in self._seqs:
             self._forget(seq)
+
+    def close(self) -> None:
+        """Free the context, the batch and the model (a model process just exits; this is for in-process use)."""
+        L = _llama()
+        for job in list(self._jobs.values()):
+            self._release(job)
+        if self._ctx:
+            L.llama_batch_free(self._batch)
+            L.llama_free(self._ctx)
+            L.llama_model_free(self._model)
+            self._ctx = self._model = None
 
     def tokenize(self, text: str) -> list[int]:
         L = _llama()
