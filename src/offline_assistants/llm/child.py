@@ -2,8 +2,9 @@
 
 It loads one generator (by default llm/batch.py's `BatchGenerator`) from the spec the parent sends over the socket
 FD, decodes a few tokens so that a build whose CPU path crashes does so now rather than in a user's run, says it
-is ready, then serves. A generator with `step()` takes every request as it arrives and advances all of them one
-batched decode at a time, interleaving their replies; a plain one (tests' stand-ins) serves one at a time. Everything crosses the socket as small pickled tuples:
+is ready, then serves: every request is taken as it arrives and all of them advance one step (one batched decode)
+at a time, their replies interleaved. A generator without `step()` (the tests' stand-ins) is served one
+request at a time through the same loop. Everything crosses the socket as small pickled tuples:
 
     parent -> child   ("start", ChildSpec) once, then ("generate", req, prompt, Sampling, cache_key),
                       ("score", req, prompt, options, cache_key), ("cancel", req), ("stop",)
@@ -22,7 +23,7 @@ import os
 import signal
 import sys
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -73,54 +74,60 @@ def serve(conn: Connection) -> int:
         return 1
     info = generator.info() if hasattr(generator, "info") else {}
     conn.send(("ready", info))
-    if hasattr(generator, "step"):
-        return _serve_batched(conn, generator)
-    pending: deque[tuple[Any, ...]] = deque()  # requests that arrived while another one was generating
-    while True:
-        message = pending.popleft() if pending else conn.recv()
-        if message[0] == "stop":
-            return 0
-        if message[0] == "score":
-            _, req, prompt, options, cache_key = message
-            try:
-                conn.send(("scores", req, generator.score(prompt, options, cache_key=cache_key)))
-            except (EOFError, OSError):
-                raise
-            except Exception as exc:  # noqa: BLE001 - one bad request must not end the process
-                conn.send(("error", req, describe_error(exc)))
-            continue
-        if message[0] != "generate":
-            continue  # a cancel for a request that has already ended
-        _, req, prompt, sampling, cache_key = message
-        stop = False
+    return _serve(conn, generator if hasattr(generator, "step") else _OneAtATime(generator))
 
-        def cancelled() -> bool:
-            # One poll per token: a select() call, microseconds next to a decode step.
-            nonlocal stop
-            while conn.poll():
-                incoming = conn.recv()
-                if incoming[0] == "cancel":
-                    stop = stop or incoming[1] == req
-                else:
-                    pending.append(incoming)
-            return stop
 
+class _OneAtATime:
+    """A generator whose generate() and score() each run one request to its end (the tests' stand-ins in
+    tests/faulty_models.py) behind the step() interface: requests in the order they came, one item per step."""
+
+    def __init__(self, generator: Any) -> None:
+        self.generator = generator
+        self._queue: deque[tuple[int, str, list[int], Any, str | None]] = deque()
+        self._current: tuple[int, Iterator[Any]] | None = None
+        self._cancelled: set[int] = set()
+
+    def busy(self) -> bool:
+        return self._current is not None or bool(self._queue)
+
+    def submit(self, req: int, kind: str, prompt: list[int], body: Any, cache_key: str | None) -> list[tuple[Any, ...]]:
+        self._queue.append((req, kind, prompt, body, cache_key))
+        return []
+
+    def cancel(self, req: int) -> None:
+        self._cancelled.add(req)
+
+    def step(self) -> list[tuple[Any, ...]]:
+        if self._current is None:
+            req, kind, prompt, body, cache_key = self._queue.popleft()
+            if kind == "score":
+                try:
+                    return [("scores", req, self.generator.score(prompt, body, cache_key=cache_key))]
+                except Exception as exc:  # noqa: BLE001 - one bad request must not end the process
+                    return [("error", req, describe_error(exc))]
+            items = self.generator.generate(prompt, body, cache_key=cache_key,
+                                            cancelled=lambda: req in self._cancelled)
+            self._current = (req, iter(items))
+        req, items = self._current
         try:
-            for item in generator.generate(prompt, sampling, cache_key=cache_key, cancelled=cancelled):
-                if isinstance(item, Piece):
-                    conn.send(("piece", req, item.token, item.text))
-                elif isinstance(item, Finish):
-                    conn.send(("finish", req, item.reason, item.prompt_tokens, item.completion_tokens,
-                               item.kv_switch_ms))
-        except (EOFError, OSError):
-            raise
+            item = next(items)
+        except StopIteration:
+            item = None
         except Exception as exc:  # noqa: BLE001 - one bad request must not end the process
-            conn.send(("error", req, describe_error(exc)))
+            self._current = None
+            return [("error", req, describe_error(exc))]
+        if isinstance(item, Piece):
+            return [("piece", req, item.token, item.text)]
+        self._current = None
+        self._cancelled.discard(req)
+        if isinstance(item, Finish):
+            return [("finish", req, item.reason, item.prompt_tokens, item.completion_tokens, item.kv_switch_ms)]
+        return [("error", req, "the model ended without finishing")]
 
 
-def _serve_batched(conn: Connection, generator: Any) -> int:
-    """Serve a generator that takes many requests at once (llm/batch.py): read whatever arrived, then one step
-    (one batched decode) of everything in flight, and send its replies. Blocks only when nothing is in flight."""
+def _serve(conn: Connection, generator: Any) -> int:
+    """Read whatever arrived, then one step of everything in flight (llm/batch.py: one batched decode), and send
+    its replies. Blocks only when nothing is in flight."""
 
     def take(message: tuple[Any, ...]) -> bool:
         kind = message[0]
