@@ -1,8 +1,8 @@
 """One run, start to end: build the prompt, call the model, stream the message, end the run.
 
 The executor runs on the engine's worker threads (engine/worker.py), one run per thread at a time; runs of one
-conversation never overlap (admission keeps one active run per thread). Every state change is written to the store first and
-then published on the event bus, so a poller and a streaming client see the same run. Status changes go through
+conversation never overlap (admission keeps one active run per thread). Every state change is written to the
+store first and then published on the event bus, so a poller and a streaming client see the same run. Status changes go through
 the lifecycle (lifecycle.py); model calls through the generator (generation.py); tool rounds through the tool
 calling (tooling.py), whose outcome decides the next step of the loop.
 """

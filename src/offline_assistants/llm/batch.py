@@ -26,7 +26,7 @@ from collections import OrderedDict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from offline_assistants.llm.backend import Finish, ModelError, Piece, Sampling
 from offline_assistants.llm.sampler import common_prefix, sampler_chain
@@ -65,7 +65,7 @@ class _Job:
     """One request in flight: ("generate", sampling) or ("score", options)."""
 
     req: int
-    kind: str
+    kind: Literal["generate", "score"]
     prompt: list[int]
     cache_key: str | None
     sampling: Sampling | None = None
@@ -182,7 +182,9 @@ class BatchGenerator:
 
     def submit(self, req: int, kind: str, prompt: list[int], body: Any, cache_key: str | None) -> list[tuple[Any, ...]]:
         """Admit a request ("generate" with a Sampling, "score" with options); replies come from step()."""
-        job = _Job(req, kind, list(prompt), cache_key)
+        if kind not in ("generate", "score"):
+            return [("error", req, f"unknown request kind {kind!r}")]
+        job = _Job(req, "generate" if kind == "generate" else "score", list(prompt), cache_key)
         try:
             if kind == "generate":
                 job.sampling = body
@@ -358,8 +360,6 @@ class BatchGenerator:
             end = min(len(job.prompt), (job.fed // self.chunk + 1) * self.chunk)
             return job.prompt[job.fed: end]
         if job.kind == "score" and job.base is not None and len(job.scores) < len(job.options):
-            assert job.seq is not None
-            self._truncate(job.seq, len(job.prompt))
             return job.options[len(job.scores)][:-1]  # short (a sentence): whole, whatever else shares the step
         return []
 
@@ -429,6 +429,8 @@ class BatchGenerator:
             first = last - len(tokens) + 1
             dists = [job.base] + [self._log_softmax(first + i) for i in range(len(tokens))]
             job.scores.append(float(sum(dists[i][t] for i, t in enumerate(option))))
+            assert job.seq is not None
+            self._truncate(job.seq, len(job.prompt))  # the next option continues the prompt, not this one
         while len(job.scores) < len(job.options) and len(job.options[len(job.scores)]) == 1:
             assert job.base is not None
             job.scores.append(float(job.base[job.options[len(job.scores)][0]]))
@@ -437,8 +439,6 @@ class BatchGenerator:
                 return self._fail(job, "an option is longer than a batch")
             return []
         out: list[tuple[Any, ...]] = [("scores", job.req, list(job.scores))]
-        assert job.seq is not None
-        self._truncate(job.seq, len(job.prompt))  # the conversation's cells, not the last option's
         self._release(job)
         return out
 

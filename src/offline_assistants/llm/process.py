@@ -330,14 +330,12 @@ class ProcessBackend(TokenizedBackend):
         self.parallel = int(spec.options.get("parallel", 1)) > 1
         self.process = ModelProcess(spec, max_load_failures=max_load_failures, retry_after_s=retry_after_s,
                                     on_crash=on_crash)
-        self._lock = threading.Lock()  # start-up and shutdown; the calls themselves go to the process at once
         self.process.start()
         if wait:
             self.wait_ready()
 
     def wait_ready(self, timeout: float | None = None) -> dict[str, Any]:
-        with self._lock:
-            info = self.process.wait_ready(timeout)
+        info = self.process.wait_ready(timeout)  # ModelProcess's own lock serialises start-up
         self._adopt(info)
         return info
 
@@ -365,5 +363,4 @@ class ProcessBackend(TokenizedBackend):
         return self.process.score(prompt, options, cache_key=cache_key)
 
     def close(self) -> None:
-        with self._lock:
-            self.process.close()
+        self.process.close()
