@@ -123,7 +123,8 @@ class Decider:
                                   cache_key=cache_key)
             ranked = [n + _lexical(said, f, NAMING_LEXICAL_WEIGHT) for n, f in zip(named, functions)]
             chosen = functions[max(range(len(functions)), key=ranked.__getitem__)]
-        calls = _in_request_order(request, chosen, _second(request, chosen, functions))
+        parts = [words.stems(part) for part in words.clauses(request)]
+        calls = _in_request_order(parts, chosen, _second(parts, chosen, functions))
         return Decision(calls[0], read, also=calls[1:])
 
     def _null_scores(self, system: list[int], lead: list[int], texts: list[str], encoded: list[list[int]]
@@ -151,9 +152,9 @@ def _lexical(said: frozenset[str], option: dict[str, Any] | None, weight: float)
     return weight * words.shared(said, FILE_SEARCH_WORDS if option["type"] == "file_search" else option)
 
 
-def _second(request: str, chosen: dict[str, Any], functions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _second(parts: list[frozenset[str]], chosen: dict[str, Any], functions: list[dict[str, Any]]
+            ) -> list[dict[str, Any]]:
     """A different function the request also asks for, in a clause of its own (see 6. above), if any."""
-    parts = [words.stems(part) for part in words.clauses(request)]
     if len(parts) < 2:
         return []
     for other in functions:
@@ -164,13 +165,13 @@ def _second(request: str, chosen: dict[str, Any], functions: list[dict[str, Any]
     return []
 
 
-def _in_request_order(request: str, chosen: dict[str, Any], also: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _in_request_order(parts: list[frozenset[str]], chosen: dict[str, Any], also: list[dict[str, Any]]
+                      ) -> list[dict[str, Any]]:
     """The calls in the order the request asks for them, as a model writing them would: the second function goes
     first when its clause comes before every clause that the chosen one shares words with ("What's on my calendar
     on Friday, and the temperature in Denver?" calls the calendar, then the weather)."""
     if not also:
         return [chosen]
-    parts = [words.stems(part) for part in words.clauses(request)]
     other = also[0]
     mine = [i for i, part in enumerate(parts) if words.shared(part, chosen)]
     theirs = [i for i, part in enumerate(parts) if words.shared(part, other) and not words.shared(part, chosen)]
