@@ -6,24 +6,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import threading
-import time
 from pathlib import Path
-from typing import Any, get_args
+from typing import get_args
 
 from offline_assistants import __version__
 from offline_assistants.config import LogLevel, SandboxMode, Settings, default_data_dir
 from offline_assistants.llm.repack import RepackMode
-
-SCRIPTED = "scripted"  # --model scripted: the scripted model of offline_assistants/script.py
-
-
-def _progress(label: str, done: threading.Event) -> None:
-    """Show that a long step is alive: elapsed seconds on one line until `done` is set."""
-    start = time.monotonic()
-    while not done.wait(1.0):
-        print(f"\r{label} ... {time.monotonic() - start:.0f}s", end="", file=sys.stderr, flush=True)
-
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -197,137 +185,46 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
+class _Stderr:
+    """serve's report: what it chose, one line each; a slow step's elapsed time rewritten in place."""
+
+    def __init__(self) -> None:
+        self._open = False  # a progress line is on screen, unfinished
+
+    def line(self, text: str) -> None:
+        print(("\r" if self._open else "") + text, file=sys.stderr, flush=True)
+        self._open = False
+
+    def progress(self, text: str) -> None:
+        print(f"\r{text}", end="", file=sys.stderr, flush=True)
+        self._open = True
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from offline_assistants.api import create_app
-    from offline_assistants.engine import Engine
+    from offline_assistants.launch import SCRIPTED, LaunchError, build
 
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(message)s")
     settings = _settings(args)
-    settings.ensure_dirs()
-    runner = None
-    if settings.code_interpreter:  # first: `--code-sandbox required` refuses before a model loads
-        runner = _code_runner(settings)
-        if runner is None:
-            return 1
-    backend: Any
-    if settings.backend_url:
-        backend, failed = _connect_remote(settings)
-        if failed:
-            if runner is not None:
-                runner.close()
-            return failed
-    elif settings.model == SCRIPTED:
-        backend = _scripted_backend()
-    else:
-        backend, failed = _load_model(settings)
-        if failed:
-            if runner is not None:
-                runner.close()
-            return failed
-    engine = Engine(settings, backend, code_runner=runner)
-    if settings.model == SCRIPTED:
-        backend.assistant_of = lambda thread_id: (engine.store.runs.active(thread_id) or {}).get("assistant_id")
-        print(f"script:   POST http://{args.host}:{args.port}/_script/steps (see README, Testing your app)",
-              file=sys.stderr)
-    print(f"database: {settings.database}", file=sys.stderr)
-    print(f"files:    {settings.files_dir}", file=sys.stderr)
-    print(f"auth:     {'API key required' if settings.api_key else 'any API key accepted'}", file=sys.stderr)
-    print(f"page:     http://{args.host}:{args.port}/ (the playground)", file=sys.stderr)
-    print(f"serving:  OPENAI_BASE_URL=http://{args.host}:{args.port}/v1", file=sys.stderr)
+    report = _Stderr()
     try:
-        uvicorn.run(create_app(engine), host=args.host, port=args.port, log_level=args.log_level)
+        server = build(settings, say=report)
+    except LaunchError as exc:
+        report.line(f"error: {exc.message}")
+        return exc.exit_code
+    if settings.model == SCRIPTED and not settings.backend_url:
+        report.line(f"script:   POST http://{args.host}:{args.port}/_script/steps (see README, Testing your app)")
+    report.line(f"database: {settings.database}")
+    report.line(f"files:    {settings.files_dir}")
+    report.line(f"auth:     {'API key required' if settings.api_key else 'any API key accepted'}")
+    report.line(f"page:     http://{args.host}:{args.port}/ (the playground)")
+    report.line(f"serving:  OPENAI_BASE_URL=http://{args.host}:{args.port}/v1")
+    try:
+        uvicorn.run(server.app(), host=args.host, port=args.port, log_level=args.log_level)
     finally:
-        engine.close()
-        backend.close()
+        server.close()
     return 0
-
-
-def _code_runner(settings: Settings) -> Any:
-    """The code interpreter's runner under --code-sandbox, the sandbox line of the banner said; None (after
-    saying why) when the sandbox is required and none works."""
-    from offline_assistants.tools.bwrap import SandboxUnavailable
-    from offline_assistants.tools.code_interpreter import JupyterCodeRunner
-
-    try:
-        runner = JupyterCodeRunner(settings.sandbox_dir, timeout_s=settings.code_timeout_s,
-                                   memory_mb=settings.code_memory_mb, max_output_chars=settings.code_max_output_chars,
-                                   idle_timeout_s=settings.kernel_idle_timeout_s, sandbox=settings.code_sandbox,
-                                   max_file_bytes=settings.max_file_bytes)
-    except SandboxUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return None
-    if runner.bwrap is not None:
-        print(f"sandbox:  {runner.bwrap.describe()}: kernels see only their thread's files, no network",
-              file=sys.stderr)
-    else:
-        why = "--code-sandbox off" if settings.code_sandbox == "off" else "no sandbox works here, see the warning"
-        print(f"sandbox:  NONE ({why}): kernels run as this user", file=sys.stderr)
-    return runner
-
-
-def _scripted_backend() -> Any:
-    from offline_assistants.script import Script, ScriptModel
-
-    print("model:    scripted (replies, calls and failures come from the script: /_script)", file=sys.stderr)
-    return ScriptModel(Script())
-
-
-def _connect_remote(settings: Settings) -> tuple[Any, int]:
-    """The remote model server, probed; or, after saying why it cannot serve runs, exit code 1."""
-    from offline_assistants.llm.backend import ModelError
-    from offline_assistants.llm.remote_loading import connect
-
-    print(f"connecting to the model server at {settings.backend_url}", file=sys.stderr)
-    try:
-        backend = connect(settings.backend_url or "", model=settings.backend_model, api_key=settings.backend_api_key,
-                          tokenizer=settings.tokenizer, n_ctx=settings.n_ctx)
-    except ModelError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return None, 1
-    print(f"model:    {backend.describe()}", file=sys.stderr)
-    counted = settings.tokenizer or "the server's tokenize endpoint"
-    print(f"tokens:   counted with {counted}", file=sys.stderr)
-    runs = max(1, settings.max_concurrent_runs) if backend.parallel else 1
-    why = "--parallel" if backend.parallel else "this server runs one request at a time"
-    print(f"runs:     up to {runs} at once ({why})", file=sys.stderr)
-    return backend, 0
-
-
-def _load_model(settings: Settings) -> tuple[Any, int]:
-    """The configured model in its model process, with progress on stderr; or, after saying why, the exit code:
-    2 when there is no such model, 1 when it would not load."""
-    from offline_assistants.llm.backend import ModelError
-    from offline_assistants.llm.catalog import ModelNotFound, resolve
-    from offline_assistants.llm.loading import open_backend
-
-    try:
-        model = resolve(settings.model, settings.models_dir)
-    except ModelNotFound as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return None, 2
-    size_mb = model.path.stat().st_size / 1e6
-    label = f"loading {model.name} ({size_mb:.0f} MB) from {model.path} in a model process"
-    print(label, file=sys.stderr)
-    done = threading.Event()
-    threading.Thread(target=_progress, args=(label, done), daemon=True).start()
-    start = time.monotonic()
-    try:
-        backend, repack = open_backend(model, settings.model_options(), cache_dir=settings.data_dir)
-    except ModelError as exc:
-        print(f"\nerror: {exc}", file=sys.stderr)
-        return None, 1
-    finally:
-        done.set()
-    where = f"GPU ({backend.gpu_layers} layers)" if backend.gpu_layers else f"CPU ({settings.n_threads} threads)"
-    print(f"\rloaded {model.name} in {time.monotonic() - start:.1f}s on {where}, context {backend.n_ctx} tokens, "
-          f"process {backend.pid}", file=sys.stderr)
-    print(repack.banner(), file=sys.stderr)
-    runs = max(1, settings.max_concurrent_runs)
-    together = "decoded together in one batch" if runs > 1 else "one at a time"
-    print(f"runs:     up to {runs} at once, {together} (--parallel)", file=sys.stderr)
-    return backend, 0
 
 
 def list_models(args: argparse.Namespace) -> int:

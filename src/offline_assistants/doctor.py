@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Literal, TextIO
 
 from offline_assistants.config import Settings
+from offline_assistants.launch import SCRIPTED, LaunchError, open_code_runner, open_local_model
 
 Status = Literal["ok", "warn", "fail"]
 MIB = 1024 * 1024
@@ -176,14 +177,10 @@ def check_sandbox(settings: Settings) -> Iterator[Result]:
 
 
 def check_kernel(settings: Settings) -> Iterator[Result]:
-    from offline_assistants.tools.bwrap import SandboxUnavailable
-    from offline_assistants.tools.code_interpreter import JupyterCodeRunner
-
     where = Path(tempfile.mkdtemp(prefix="oa-doctor-"))
     try:
-        runner = JupyterCodeRunner(where, timeout_s=settings.code_timeout_s, memory_mb=settings.code_memory_mb,
-                                   sandbox=settings.code_sandbox, max_file_bytes=settings.max_file_bytes)
-    except SandboxUnavailable:
+        runner = open_code_runner(settings, root=where)
+    except LaunchError:
         yield Result("kernel", "fail", "not started: --code-sandbox required and no sandbox works",
                      "Fix the sandbox (above), or pass --code-sandbox auto.")
         shutil.rmtree(where, ignore_errors=True)
@@ -211,10 +208,8 @@ def check_kernel(settings: Settings) -> Iterator[Result]:
 
 
 def check_model(settings: Settings) -> Iterator[Result]:
-    from offline_assistants.cli import SCRIPTED
     from offline_assistants.llm.backend import ModelError, Piece, Sampling
     from offline_assistants.llm.catalog import ModelNotFound, resolve
-    from offline_assistants.llm.loading import open_backend
 
     if settings.model == SCRIPTED:
         yield Result("model", "ok", "scripted (replies come from /_script): no model to load")
@@ -226,11 +221,12 @@ def check_model(settings: Settings) -> Iterator[Result]:
         return
     start = time.monotonic()
     try:
-        backend, repack = open_backend(model, settings.model_options(), cache_dir=settings.data_dir)
-    except ModelError as exc:
-        yield Result("model", "fail", f"{model.name} ({model.path}) does not load: {exc}",
+        opened = open_local_model(settings)
+    except LaunchError as exc:
+        yield Result("model", "fail", f"{model.name} ({model.path}) does not load: {exc.message}",
                      "Check that the file is a complete GGUF (download it again) that this llama-cpp-python reads.")
         return
+    backend, repack = opened.backend, opened.repack
     loaded = time.monotonic() - start
     try:
         prompt = (backend.encode_system("You are a helpful assistant.") + backend.encode_message("user", "Say hello.")

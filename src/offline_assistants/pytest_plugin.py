@@ -23,6 +23,7 @@ import pytest
 
 from offline_assistants.config import Settings
 from offline_assistants.engine import Engine
+from offline_assistants.llm.backend import ModelBackend
 from offline_assistants.script import Script, ScriptModel
 
 MARKER = "assistants_model"
@@ -48,23 +49,19 @@ def assistants_script() -> Script:
 
 @pytest.fixture
 def assistants_engine(request: pytest.FixtureRequest, tmp_path: Path, assistants_script: Script) -> Iterator[Engine]:
-    from offline_assistants.tools.code_interpreter import JupyterCodeRunner
+    from offline_assistants.launch import build
 
     marker = request.node.get_closest_marker(MARKER)
     if marker is not None:
         name = marker.args[0] if marker.args else "default"
         if name != "default":
             raise pytest.UsageError(f'{MARKER}: only "default" (the embedded model) is known, not {name!r}')
-        backend: Any = request.getfixturevalue("_assistants_default_model")
+        backend: ModelBackend = request.getfixturevalue("_assistants_default_model")
     else:
         backend = ScriptModel(assistants_script)
-    data_dir = tmp_path / "offline-assistants"
-    runner = JupyterCodeRunner(data_dir / "sandbox", timeout_s=30)  # kernels start only when code runs
-    engine = Engine(Settings(data_dir=data_dir), backend, code_runner=runner)
-    if isinstance(backend, ScriptModel):
-        backend.assistant_of = lambda thread_id: (engine.store.runs.active(thread_id) or {}).get("assistant_id")
-    yield engine
-    engine.close()
+    server = build(Settings(data_dir=tmp_path / "offline-assistants"), backend=backend)
+    yield server.engine
+    server.close()
     left = assistants_script.remaining()
     if left and marker is None:
         pytest.fail("the script still holds steps the app never reached: "

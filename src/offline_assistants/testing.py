@@ -14,26 +14,22 @@ from typing import Any
 
 from offline_assistants.config import Settings
 from offline_assistants.engine import Engine
+from offline_assistants.launch import build, open_local_model
 from offline_assistants.llm.backend import ModelBackend
 from offline_assistants.llm.process import ProcessBackend
 
 
-def load_default_backend(n_ctx: int = 2048, *, cache_dir: Path | None = None, **options: Any) -> ProcessBackend:
+def load_default_backend(n_ctx: int = 2048, *, cache_dir: Path | None = None) -> ProcessBackend:
     """The embedded model exactly as `offline-assistants serve` runs it: in its own process, repacking chosen by
-    `--cpu-repack auto` (the probe's verdict is cached in `cache_dir`, by default the user data dir). `options`
-    are llm.loading.ModelOptions fields (n_threads, kv_states, cpu_repack, ...)."""
-    from offline_assistants.llm.catalog import resolve
-    from offline_assistants.llm.loading import ModelOptions, open_backend
-
-    options.setdefault("n_threads", Settings().n_threads)
-    options.setdefault("parallel", Settings().max_concurrent_runs)
-    backend, _choice = open_backend(resolve(None), ModelOptions(n_ctx=n_ctx, **options),
-                                    cache_dir=cache_dir or Settings().data_dir)
-    return backend
+    `--cpu-repack auto` (the probe's verdict is cached in `cache_dir`, by default the user data dir)."""
+    settings = Settings(n_ctx=n_ctx) if cache_dir is None else Settings(n_ctx=n_ctx, data_dir=cache_dir)
+    return open_local_model(settings).backend
 
 
 def make_engine(data_dir: Path, backend: ModelBackend, **settings: Any) -> Engine:
-    return Engine(Settings(data_dir=data_dir, **settings), backend)
+    """An engine on `backend` (which stays the caller's to close), over a database and files in `data_dir`, built as
+    `serve` builds it (`settings` are Settings fields)."""
+    return build(Settings(data_dir=data_dir, **settings), backend=backend).engine
 
 
 class _SyncASGITransport:
