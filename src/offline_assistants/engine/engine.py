@@ -31,6 +31,7 @@ from offline_assistants.errors import ModelUnavailable
 from offline_assistants.llm.backend import ModelBackend, ModelError
 from offline_assistants.llm.defaults import API_DEFAULTS
 from offline_assistants.retrieval.embeddings import Embedder
+from offline_assistants.schemas.messages import MessageRole
 from offline_assistants.schemas.runs import Run, RunStatus
 from offline_assistants.store import Database, Store
 from offline_assistants.store.recount import recount
@@ -98,9 +99,9 @@ class Engine:
         if self.code_runner is not None:
             self.code_runner.shutdown(thread_id, remove_files=True)
 
-    def _encode(self, role: str, text: str) -> list[int]:
+    def _encode(self, role: MessageRole, text: str) -> list[int]:
         try:
-            return self.backend.encode_message(role, text)  # type: ignore[arg-type]
+            return self.backend.encode_message(role, text)
         except ModelError as exc:  # a remote server's tokenizer, unreachable: the message is not stored
             raise ModelUnavailable(f"The message could not be counted: {exc}") from exc
 

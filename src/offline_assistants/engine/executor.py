@@ -134,7 +134,7 @@ class Executor:
             room - len(extras),
             strategy=turn.run.truncation_strategy,
             cut_seq=thread["cut_seq"],
-            encode=self.backend.encode_message,  # type: ignore[arg-type]
+            encode=self.backend.encode_message,
         )
         if window.cut_seq != thread["cut_seq"]:
             self.store.threads.set_cut(turn.thread_id, window.cut_seq)

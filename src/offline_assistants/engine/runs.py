@@ -28,6 +28,7 @@ from offline_assistants.schemas.runs import (
     RunUpdate,
     SubmitToolOutputs,
     ThreadAndRunCreate,
+    ToolChoiceFunction,
     shown_step,
 )
 from offline_assistants.schemas.threads import ThreadCreate
@@ -63,19 +64,18 @@ class Runs:
     def _values(self, thread_id: str, req: RunCreate | ThreadAndRunCreate) -> dict[str, Any]:
         assistant = self.store.assistants.get(req.assistant_id)
         instructions = req.instructions if req.instructions is not None else (assistant.instructions or "")
-        extra = getattr(req, "additional_instructions", None)
+        extra = req.additional_instructions if isinstance(req, RunCreate) else None
         if extra:
             instructions = f"{instructions}\n\n{extra}" if instructions else extra
         tools = dump_tools(req.tools) if req.tools is not None else assistant.tools
         choice = req.tool_choice
         if choice is not None and not isinstance(choice, str):
-            wanted = choice.type
-            names = {t["function"]["name"] for t in tools if t["type"] == "function"}
-            if wanted == "function" and choice.function.name not in names:  # type: ignore[union-attr]
-                raise InvalidRequest(f"Invalid 'tool_choice': no function named '{choice.function.name}' "  # type: ignore[union-attr]
-                                     "in tools.", param="tool_choice", code="invalid_value")
-            if wanted != "function" and wanted not in {t["type"] for t in tools}:
-                raise InvalidRequest(f"Invalid 'tool_choice': tool '{wanted}' is not enabled for this run.",
+            if isinstance(choice, ToolChoiceFunction):
+                if choice.function.name not in {t["function"]["name"] for t in tools if t["type"] == "function"}:
+                    raise InvalidRequest(f"Invalid 'tool_choice': no function named '{choice.function.name}' "
+                                         "in tools.", param="tool_choice", code="invalid_value")
+            elif choice.type not in {t["type"] for t in tools}:
+                raise InvalidRequest(f"Invalid 'tool_choice': tool '{choice.type}' is not enabled for this run.",
                                      param="tool_choice", code="invalid_value")
         created = now()
         return {
@@ -87,7 +87,7 @@ class Runs:
             "model": req.model or assistant.model,
             "instructions": instructions,
             "tools": tools,
-            "tool_resources": dump(getattr(req, "tool_resources", None)),
+            "tool_resources": dump(req.tool_resources) if isinstance(req, ThreadAndRunCreate) else None,
             "metadata": req.metadata or {},
             # Fixed when the run is created, and echoed: the values this run samples with.
             "temperature": _first(req.temperature, assistant.temperature, self.defaults.temperature),

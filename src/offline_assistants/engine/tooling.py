@@ -338,7 +338,8 @@ def _code_argument(arguments: str) -> str:
 
 
 def _key(tool: dict[str, Any]) -> str:
-    return "function:" + tool["function"]["name"] if tool["type"] == "function" else tool["type"]
+    kind: str = tool["type"]
+    return "function:" + tool["function"]["name"] if kind == "function" else kind
 
 
 def function_specs(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:

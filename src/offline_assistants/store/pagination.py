@@ -53,7 +53,7 @@ def paginate(
     rows = rows[: params.limit]
     if reverse:
         rows.reverse()
-    data = [to_object(r) for r in rows]  # type: ignore[arg-type]
+    data = [to_object(r) for r in rows]
     return Page[Any](
         data=data,
         first_id=get_id(data[0]) if data else None,
