@@ -57,7 +57,8 @@ Outcome = Answer | ToolRan | AwaitOutputs
 
 
 class ToolCalling:
-    def __init__(self, backend: ModelBackend, store: Store, lifecycle: Lifecycle, generator: Generator, tools: Mapping[str, Tool], save_output: Callable[[bytes, str], str], *,
+    def __init__(self, backend: ModelBackend, store: Store, lifecycle: Lifecycle, generator: Generator,
+                 tools: Mapping[str, Tool], save_output: Callable[[bytes, str], str], *,
                  max_rounds: int, stores_for: Callable[[str, str, dict[str, Any] | None], list[str]] = (
                      lambda assistant_id, thread_id, resources: []),
                  files_hold: Callable[[list[str], str], int] = lambda store_ids, request: 0,

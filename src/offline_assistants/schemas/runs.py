@@ -12,6 +12,9 @@ from offline_assistants.schemas.threads import ThreadCreate
 RunStatus = Literal[
     "queued", "in_progress", "requires_action", "cancelling", "cancelled", "failed", "completed", "incomplete", "expired"
 ]
+StepStatus = Literal["in_progress", "cancelled", "failed", "completed", "expired"]
+StepType = Literal["message_creation", "tool_calls"]
+
 # Which status may follow which: the run state machine. Runs move along it only through Lifecycle.move
 # (engine/lifecycle.py); it sits here, beside RunStatus, because the store reads the sets derived from it too.
 #
@@ -40,8 +43,6 @@ ACTIVE_STATUSES: frozenset[RunStatus] = frozenset(TRANSITIONS) - TERMINAL_STATUS
 # cannot resume (its model state is gone): it fails. A queued one never started: it expires. One being cancelled
 # is cancelled. One waiting for tool outputs keeps waiting until its own expires_at.
 RECOVERY: dict[RunStatus, RunStatus] = {"queued": "expired", "in_progress": "failed", "cancelling": "cancelled"}
-StepStatus = Literal["in_progress", "cancelled", "failed", "completed", "expired"]
-StepType = Literal["message_creation", "tool_calls"]
 
 
 class TruncationStrategy(Request):
