@@ -185,7 +185,7 @@ def test_restart_recovery_ends_runs_left_in_progress(make_engine: Callable[..., 
     run, _ = engine.runs.create(thread, RunCreate(assistant_id=asst))
     assert backend.started.wait(5)
     # Simulate a crash: the worker is gone, the database still says in_progress.
-    engine.runs.cancel_requested.add(run.id)  # stop the scripted generation quietly
+    engine.control.request_cancel(run.id)  # stop the scripted generation quietly
     engine.worker.stop()
     engine.store.runs.update(run.id, {"status": "in_progress", "cancelled_at": None})
     engine.store.database.db.execute("UPDATE messages SET status='in_progress' WHERE run_id = ?", (run.id,))

@@ -12,23 +12,26 @@ import time
 
 from offline_assistants.config import Settings
 from offline_assistants.engine.assistants import Assistants
+from offline_assistants.engine.control import RunControl
 from offline_assistants.engine.events import EventBus
 from offline_assistants.engine.executor import Executor
 from offline_assistants.engine.files import Files
 from offline_assistants.engine.indexer import Indexer
 from offline_assistants.engine.search import Searcher
 from offline_assistants.engine.generation import Generator
+from offline_assistants.engine.lifecycle import Lifecycle
 from offline_assistants.engine.runs import Runs
 from offline_assistants.engine.threads import Threads
 from offline_assistants.engine.tooling import ToolCalling
 from offline_assistants.engine.vector_stores import VectorStores
 from offline_assistants.engine.uploads import Uploads
-from offline_assistants.engine.worker import Worker, recover
+from offline_assistants.engine.worker import Worker
 from offline_assistants.ids import now
 from offline_assistants.errors import ModelUnavailable
 from offline_assistants.llm.backend import ModelBackend, ModelError
 from offline_assistants.llm.defaults import API_DEFAULTS
 from offline_assistants.retrieval.embeddings import Embedder
+from offline_assistants.schemas.messages import MessageRole
 from offline_assistants.schemas.runs import Run, RunStatus
 from offline_assistants.store import Database, Store
 from offline_assistants.store.recount import recount
@@ -68,22 +71,25 @@ class Engine:
         self.threads = Threads(self.store, self._encode, on_delete=self._thread_deleted,
                                expand=self.vector_stores.expand, attach=self.vector_stores.attach)
         self.uploads = Uploads(self.store, settings, self.files)
-        self.runs = Runs(self.store, self.threads, self.bus, self.worker.submit, expiry_s=settings.run_expiry_s,
-                         defaults=self.sampling_defaults, max_queued=settings.max_queued_runs)
-        self.generator = Generator(backend, self.store, lambda run_id: self.executor.cancelled(run_id),
+        self.control = RunControl()
+        self.lifecycle = Lifecycle(self.store, self.bus)
+        self.runs = Runs(self.store, self.threads, self.bus, self.lifecycle, self.control, self.worker.submit,
+                         expiry_s=settings.run_expiry_s, defaults=self.sampling_defaults,
+                         max_queued=settings.max_queued_runs)
+        self.generator = Generator(backend, self.store, self.control,
                                    defaults=self.sampling_defaults, max_output_tokens=settings.max_output_tokens)
         tools: dict[str, Tool] = {"function": FunctionTool(),
                                   "file_search": FileSearchTool(self.vector_stores.search_for_run)}
         if code_runner is not None:
             tools["code_interpreter"] = CodeTool(code_runner)
-        tooling = ToolCalling(backend, self.store, self.runs.lifecycle, self.bus, self.generator, tools,
+        tooling = ToolCalling(backend, self.store, self.lifecycle, self.generator, tools,
                               lambda data, name: self.files.create_output(data, name).id,
                               max_rounds=settings.max_tool_rounds, stores_for=self.vector_stores.for_run,
                               files_hold=self.vector_stores.evidence, decider=getattr(backend, "decider", None))
-        self.executor = Executor(self.store, self.runs, backend, self.generator, tooling,
-                                 max_rounds=settings.max_tool_rounds)
+        self.executor = Executor(self.store, self.lifecycle, self.control, self.bus, backend, self.generator,
+                                 tooling, max_rounds=settings.max_tool_rounds)
         self._retokenize_if_needed()
-        ended = recover(self.store, self.runs.lifecycle)
+        ended = self.lifecycle.recover()
         if ended:
             log.warning("ended %d run(s) left unfinished by a previous process", len(ended))
         self.worker.start()
@@ -93,9 +99,9 @@ class Engine:
         if self.code_runner is not None:
             self.code_runner.shutdown(thread_id, remove_files=True)
 
-    def _encode(self, role: str, text: str) -> list[int]:
+    def _encode(self, role: MessageRole, text: str) -> list[int]:
         try:
-            return self.backend.encode_message(role, text)  # type: ignore[arg-type]
+            return self.backend.encode_message(role, text)
         except ModelError as exc:  # a remote server's tokenizer, unreachable: the message is not stored
             raise ModelUnavailable(f"The message could not be counted: {exc}") from exc
 
@@ -110,7 +116,7 @@ class Engine:
 
         for candidate in self.store.runs.all_active():
             if candidate["status"] in ("queued", "requires_action"):
-                self.runs.lifecycle.move(candidate["id"], route)
+                self.lifecycle.move(candidate["id"], route)
 
     def _retokenize_if_needed(self) -> None:
         """Cached message tokens belong to one tokenizer; after a model change, count every message again."""
@@ -154,5 +160,5 @@ def _concurrency(settings: Settings, backend: ModelBackend) -> int:
 
 
 def _expirable(run: Run, ts: int) -> bool:
-    # An executing run watches its own expires_at (Executor.cancelled); the sweep ends runs nothing executes.
+    # An executing run watches its own expires_at (RunControl.must_stop); the sweep ends runs nothing executes.
     return run.status in ("queued", "requires_action") and run.expires_at is not None and run.expires_at <= ts

@@ -1,7 +1,8 @@
 """The events a run emits (the real API's streaming event names) and a fan-out to whoever listens.
 
-The executor publishes every event here after persisting the state it describes, so polling (which reads the
-store) and streaming (which listens here) always agree. Listeners subscribe per thread: a thread has at most one
+Every event is published here after the state it describes is stored, so polling (which reads the store) and
+streaming (which listens here) always agree: run and step events by the lifecycle (lifecycle.py), message events
+by whoever writes the message. Listeners subscribe per thread: a thread has at most one
 active run, so "everything on this thread" is "everything of its run".
 """
 

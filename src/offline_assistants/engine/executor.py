@@ -2,8 +2,9 @@
 
 The executor runs on the engine's worker threads (engine/worker.py), one run per thread at a time; runs of one
 conversation never overlap (admission keeps one active run per thread). Every state change is written to the
-store first and then published on the event bus, so a poller and a streaming client see the same run. Status changes go through
-the lifecycle (lifecycle.py); model calls through the generator (generation.py); tool rounds through the tool
+store first and then published on the event bus, so a poller and a streaming client see the same run. Status
+changes, steps and their events go through the lifecycle (lifecycle.py); what tells a run to stop through the
+run control (control.py); model calls through the generator (generation.py); tool rounds through the tool
 calling (tooling.py), whose outcome decides the next step of the loop.
 """
 
@@ -13,10 +14,11 @@ import logging
 import time
 from typing import Any
 
-from offline_assistants.engine.events import EventName
+from offline_assistants.engine.control import RunControl
+from offline_assistants.engine.events import EventBus, EventName
 from offline_assistants.engine.generation import Generator
+from offline_assistants.engine.lifecycle import Lifecycle
 from offline_assistants.engine.loops import LoopGuard
-from offline_assistants.engine.runs import Runs
 from offline_assistants.engine.tooling import Answer, AwaitOutputs, ToolCalling, ToolRan
 from offline_assistants.engine.turn import DEFAULT_SYSTEM, Budget, Cancelled, Incomplete, Turn
 from offline_assistants.ids import new_id, now
@@ -34,20 +36,20 @@ __all__ = ["DEFAULT_SYSTEM", "Budget", "Cancelled", "Executor", "Incomplete", "T
 
 
 class Executor:
-    def __init__(self, store: Store, runs: Runs, backend: ModelBackend, generator: Generator,
-                 tooling: ToolCalling | None, *, max_rounds: int = 8) -> None:
+    def __init__(self, store: Store, lifecycle: Lifecycle, control: RunControl, bus: EventBus,
+                 backend: ModelBackend, generator: Generator, tooling: ToolCalling | None, *,
+                 max_rounds: int = 8) -> None:
         self.store = store
-        self.runs = runs
+        self.lifecycle = lifecycle
+        self.control = control
+        self.bus = bus  # for the message events; run and step events are the lifecycle's
         self.backend = backend
         self.generator = generator
         self.tooling = tooling
         self.max_rounds = max_rounds
-        # expires_at of each run executing now: several execute at once on a server that batches (worker.py)
-        self._deadlines: dict[str, int | None] = {}
 
     # --- entry ---
     def execute(self, run_id: str) -> None:
-        lifecycle = self.runs.lifecycle
         ts = now()
 
         def start(run: Run) -> RunStatus | None:
@@ -57,37 +59,26 @@ class Executor:
                 return None  # cancelled or expired while it waited
             return "expired" if run.expires_at is not None and run.expires_at <= ts else "in_progress"
 
-        started = lifecycle.move(run_id, start)
+        started = self.lifecycle.move(run_id, start)
         if started is None or started.status != "in_progress":
+            self.control.finished(run_id)  # a cancel request that ended it while it waited is spent
             return
-        self._deadlines[run_id] = started.expires_at
+        self.control.executing(run_id, started.expires_at)
         try:
             self._run(run_id)
         except Cancelled:
-            lifecycle.settle(run_id, "expired" if self._past_deadline(run_id) else "cancelled")
+            self.lifecycle.settle(run_id, "expired" if self.control.past_deadline(run_id) else "cancelled")
         except Incomplete as exc:
             # A tool call cut short by the budget never ran: its step ends cancelled (lifecycle.STEP_ENDINGS).
-            lifecycle.settle(run_id, "incomplete", {"incomplete_details": {"reason": exc.reason}})
+            self.lifecycle.settle(run_id, "incomplete", {"incomplete_details": {"reason": exc.reason}})
         except Exception as exc:  # noqa: BLE001 - whatever went wrong, the run must end and unlock its thread
             log.exception("run %s failed", run_id)
             # A failure may name its API code (the scripted model's `fail`); anything else is the server's fault.
             code = getattr(exc, "code", None) if isinstance(exc, ModelError) else None
-            lifecycle.settle(run_id, "failed", {"last_error": {"code": code or "server_error",
-                                                               "message": describe_error(exc)}})
+            self.lifecycle.settle(run_id, "failed", {"last_error": {"code": code or "server_error",
+                                                                    "message": describe_error(exc)}})
         finally:
-            self._deadlines.pop(run_id, None)
-            self.runs.cancel_requested.discard(run_id)
-            if self.store.runs.get(None, run_id).status != "requires_action":
-                self.runs.content_runs.discard(run_id)
-
-    def _past_deadline(self, run_id: str) -> bool:
-        # As OpenAI documents: a run that goes beyond expires_at is expired, its generation stopped.
-        deadline = self._deadlines.get(run_id)
-        return deadline is not None and now() >= deadline
-
-    def cancelled(self, run_id: str) -> bool:
-        """Whether the run must stop now: the client cancelled it, or it ran past its expires_at."""
-        return run_id in self.runs.cancel_requested or self._past_deadline(run_id)
+            self.control.finished(run_id)
 
     # --- the loop ---
     def _run(self, run_id: str) -> None:
@@ -110,11 +101,11 @@ class Executor:
             if isinstance(outcome, ToolRan):
                 continue
             self.write_message(turn, prompt, budget, outcome)
-            self.runs.lifecycle.settle(run_id, "completed")
+            self.lifecycle.settle(run_id, "completed")
             return
         # Out of tool rounds: answer in text now rather than loop forever.
         self.write_message(turn, self.prompt(turn, budget), budget, Answer())
-        self.runs.lifecycle.settle(run_id, "completed")
+        self.lifecycle.settle(run_id, "completed")
 
     def prompt(self, turn: Turn, budget: Budget) -> list[int]:
         """One window for everything the model sees: system prompt, the thread's messages, this run's tool calls
@@ -143,7 +134,7 @@ class Executor:
             room - len(extras),
             strategy=turn.run.truncation_strategy,
             cut_seq=thread["cut_seq"],
-            encode=self.backend.encode_message,  # type: ignore[arg-type]
+            encode=self.backend.encode_message,
         )
         if window.cut_seq != thread["cut_seq"]:
             self.store.threads.set_cut(turn.thread_id, window.cut_seq)
@@ -162,19 +153,18 @@ class Executor:
         self.generator.max_new(prompt, budget)  # an exhausted budget ends the run before a message is opened
         message_id, step_id = new_id("message"), new_id("step")
         created = now()
-        self.store.runs.insert_step({
-            "id": step_id, "run_id": run_id, "thread_id": thread_id, "assistant_id": run.assistant_id,
-            "created_at": created, "type": "message_creation", "status": "in_progress",
-            "step_details": {"type": "message_creation", "message_creation": {"message_id": message_id}},
-            "metadata": {},
-        })
+        # The message first: the step that names it is announced at once (a client may fetch the message).
         self.store.messages.insert({
             "id": message_id, "thread_id": thread_id, "created_at": created, "role": "assistant",
             "content": [], "attachments": [], "metadata": {}, "status": "in_progress",
             "assistant_id": run.assistant_id, "run_id": run_id,
         }, None)
-        self.runs.emit_step(thread_id, run_id, step_id, "thread.run.step.created")
-        self.runs.emit_step(thread_id, run_id, step_id, "thread.run.step.in_progress")
+        self.lifecycle.open_step({
+            "id": step_id, "run_id": run_id, "thread_id": thread_id, "assistant_id": run.assistant_id,
+            "created_at": created, "type": "message_creation", "status": "in_progress",
+            "step_details": {"type": "message_creation", "message_creation": {"message_id": message_id}},
+            "metadata": {},
+        })
         self._emit_message(thread_id, message_id, "thread.message.created")
         self._emit_message(thread_id, message_id, "thread.message.in_progress")
 
@@ -259,7 +249,7 @@ class Executor:
 
     def _delta(self, thread_id: str, message_id: str, piece: str, annotations: list[dict[str, Any]] | None = None
                ) -> None:
-        self.runs.bus.publish(thread_id, "thread.message.delta", {
+        self.bus.publish(thread_id, "thread.message.delta", {
             "id": message_id, "object": "thread.message.delta",
             "delta": {"content": [{"index": 0, "type": "text", "text": {
                 "value": piece, "annotations": [dict(a, index=i) for i, a in enumerate(annotations or [])]}}]},
@@ -267,7 +257,7 @@ class Executor:
 
     def _emit_message(self, thread_id: str, message_id: str, event: EventName) -> None:
         message = self.store.messages.get(thread_id, message_id)
-        self.runs.bus.publish(thread_id, event, message.model_dump(mode="json"))
+        self.bus.publish(thread_id, event, message.model_dump(mode="json"))
 
     def _close_message(
         self, turn: Turn, message_id: str, step_id: str, text: str, status: str, reason: str | None,
@@ -288,7 +278,7 @@ class Executor:
                            "thread.message.completed" if status == "completed" else "thread.message.incomplete")
         if reason == "run_failed":
             return  # the step stays open: the run's ending (lifecycle.py) fails it with the run's last_error
-        self.runs.lifecycle.close_step(run_id, step_id, "cancelled" if reason == "run_cancelled" else "completed",
+        self.lifecycle.close_step(run_id, step_id, "cancelled" if reason == "run_cancelled" else "completed",
                                        {"usage": usage})
 
 

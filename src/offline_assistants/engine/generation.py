@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from offline_assistants.engine.control import RunControl
 from offline_assistants.engine.metrics import CallStats
 from offline_assistants.engine.turn import Budget, Cancelled, Incomplete, Turn
 from offline_assistants.llm.backend import Constraint, Finish, ModelBackend, Sampling
@@ -37,11 +38,11 @@ class Generated:
 
 
 class Generator:
-    def __init__(self, backend: ModelBackend, store: Store, cancelled: Callable[[str], bool], *,
+    def __init__(self, backend: ModelBackend, store: Store, control: RunControl, *,
                  defaults: SamplingDefaults = API_DEFAULTS, max_output_tokens: int | None = None) -> None:
         self.backend = backend
         self.store = store
-        self.cancelled = cancelled  # whether a run must stop now (Executor.cancelled)
+        self.control = control  # whether a run must stop now
         self.defaults = defaults
         self.max_output_tokens = max_output_tokens
 
@@ -86,7 +87,7 @@ class Generator:
         finish: Finish | None = None
 
         def stop() -> bool:  # the backend checks this after every token
-            return self.cancelled(run_id) or (halt is not None and halt())
+            return self.control.must_stop(run_id) or (halt is not None and halt())
 
         stream = self.backend.generate(prompt, self.sampling(turn, limit, constraint), cache_key=turn.thread_id,
                                        cancelled=stop)
@@ -116,7 +117,7 @@ class Generator:
         if finish is None:  # peeked: the caller stopped reading
             out.ending = "stop"
         elif finish.reason == "cancelled":
-            out.ending = "cancelled" if self.cancelled(run_id) else "stop"
+            out.ending = "cancelled" if self.control.must_stop(run_id) else "stop"
         elif finish.reason == "length":
             out.ending = "budget" if by_budget else "cut"
         stats = CallStats(

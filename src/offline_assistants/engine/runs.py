@@ -11,13 +11,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from offline_assistants.engine.events import EventBus, EventName, Listener, Subscription
+from offline_assistants.engine.control import RunControl
+from offline_assistants.engine.events import EventBus, Listener, Subscription
 from offline_assistants.engine.lifecycle import Lifecycle
 from offline_assistants.engine.threads import Threads
 from offline_assistants.errors import Conflict, InvalidRequest, RateLimited
 from offline_assistants.ids import new_id, now
 from offline_assistants.schemas.common import ListParams, Page, dump, dump_tools, merged_metadata
 from offline_assistants.schemas.runs import (
+    FILE_SEARCH_CONTENT,
     TERMINAL_STATUSES,
     Run,
     RunCreate,
@@ -26,7 +28,7 @@ from offline_assistants.schemas.runs import (
     RunUpdate,
     SubmitToolOutputs,
     ThreadAndRunCreate,
-    FILE_SEARCH_CONTENT,
+    ToolChoiceFunction,
     shown_step,
 )
 from offline_assistants.schemas.threads import ThreadCreate
@@ -40,6 +42,8 @@ class Runs:
         store: Store,
         threads: Threads,
         bus: EventBus,
+        lifecycle: Lifecycle,
+        control: RunControl,
         enqueue: Callable[[str], None],
         *,
         expiry_s: int = 600,
@@ -53,42 +57,25 @@ class Runs:
         self.enqueue = enqueue
         self.expiry_s = expiry_s
         self.max_queued = max_queued
-        self.cancel_requested: set[str] = set()
-        self.content_runs: set[str] = set()  # runs created with include[] of file search content
-        self.lifecycle = Lifecycle(store, bus, show=self.shown)
-
-    # --- events ---
-    def shown(self, step: RunStep) -> RunStep:
-        """A step as its events show it: with file search content only for runs created asking for it."""
-        return shown_step(step, (FILE_SEARCH_CONTENT,) if step.run_id in self.content_runs else ())
-
-    def emit_run(self, run_id: str, event: EventName) -> Run:
-        run = self.store.runs.get(None, run_id)
-        self.bus.publish(run.thread_id, event, run.model_dump(mode="json"))
-        return run
-
-    def emit_step(self, thread_id: str, run_id: str, step_id: str, event: EventName) -> RunStep:
-        step = self.shown(self.store.runs.get_step(run_id, step_id))
-        self.bus.publish(thread_id, event, step.model_dump(mode="json"))
-        return step
+        self.lifecycle = lifecycle
+        self.control = control
 
     # --- create ---
     def _values(self, thread_id: str, req: RunCreate | ThreadAndRunCreate) -> dict[str, Any]:
         assistant = self.store.assistants.get(req.assistant_id)
         instructions = req.instructions if req.instructions is not None else (assistant.instructions or "")
-        extra = getattr(req, "additional_instructions", None)
+        extra = req.additional_instructions if isinstance(req, RunCreate) else None
         if extra:
             instructions = f"{instructions}\n\n{extra}" if instructions else extra
         tools = dump_tools(req.tools) if req.tools is not None else assistant.tools
         choice = req.tool_choice
         if choice is not None and not isinstance(choice, str):
-            wanted = choice.type
-            names = {t["function"]["name"] for t in tools if t["type"] == "function"}
-            if wanted == "function" and choice.function.name not in names:  # type: ignore[union-attr]
-                raise InvalidRequest(f"Invalid 'tool_choice': no function named '{choice.function.name}' "  # type: ignore[union-attr]
-                                     "in tools.", param="tool_choice", code="invalid_value")
-            if wanted != "function" and wanted not in {t["type"] for t in tools}:
-                raise InvalidRequest(f"Invalid 'tool_choice': tool '{wanted}' is not enabled for this run.",
+            if isinstance(choice, ToolChoiceFunction):
+                if choice.function.name not in {t["function"]["name"] for t in tools if t["type"] == "function"}:
+                    raise InvalidRequest(f"Invalid 'tool_choice': no function named '{choice.function.name}' "
+                                         "in tools.", param="tool_choice", code="invalid_value")
+            elif choice.type not in {t["type"] for t in tools}:
+                raise InvalidRequest(f"Invalid 'tool_choice': tool '{choice.type}' is not enabled for this run.",
                                      param="tool_choice", code="invalid_value")
         created = now()
         return {
@@ -100,7 +87,7 @@ class Runs:
             "model": req.model or assistant.model,
             "instructions": instructions,
             "tools": tools,
-            "tool_resources": dump(getattr(req, "tool_resources", None)),
+            "tool_resources": dump(req.tool_resources) if isinstance(req, ThreadAndRunCreate) else None,
             "metadata": req.metadata or {},
             # Fixed when the run is created, and echoed: the values this run samples with.
             "temperature": _first(req.temperature, assistant.temperature, self.defaults.temperature),
@@ -127,9 +114,7 @@ class Runs:
             for message, tokens in extra:
                 self.store.messages.insert(message, tokens)
             self.store.runs.insert(values)
-        if FILE_SEARCH_CONTENT in include:
-            self.content_runs.add(values["id"])  # its streamed steps carry file search content (lifecycle.py)
-        return self._admit(values["id"]), sub
+        return self._admit(values["id"], show_content=FILE_SEARCH_CONTENT in include), sub
 
     def create_thread_and_run(
         self, req: ThreadAndRunCreate, listener: Listener | None = None
@@ -165,9 +150,8 @@ class Runs:
                 sub.close()
             raise
 
-    def _admit(self, run_id: str) -> Run:
-        run = self.emit_run(run_id, "thread.run.created")
-        self.emit_run(run_id, "thread.run.queued")
+    def _admit(self, run_id: str, *, show_content: bool = False) -> Run:
+        run = self.lifecycle.announce(run_id, show_content=show_content)
         self.enqueue(run_id)
         return run
 
@@ -199,12 +183,12 @@ class Runs:
             # waiting for tool outputs is ended by the worker (its open tool step is closed with it).
             return "cancelled" if run.status == "queued" else "cancelling"
 
-        self.cancel_requested.add(run_id)
+        self.control.request_cancel(run_id)
         try:
             moved = self.lifecycle.move(run_id, route)
         finally:
             if self.store.runs.get(None, run_id).status != "cancelling":
-                self.cancel_requested.discard(run_id)
+                self.control.withdraw_cancel(run_id)
         assert moved is not None
         if waiting[-1]:
             self.enqueue(run_id)  # nothing executes it: the worker finishes the cancellation

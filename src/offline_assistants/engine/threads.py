@@ -11,8 +11,7 @@ from offline_assistants.schemas.common import Deleted, ListParams, Page, ToolRes
 from offline_assistants.schemas.messages import Message, MessageCreate, MessageUpdate, content_parts, text_of
 from offline_assistants.schemas.threads import Thread, ThreadCreate, ThreadUpdate
 from offline_assistants.store import Store
-
-Encoder = Callable[[str, str], list[int]]
+from offline_assistants.store.window import Encoder
 
 
 class Threads:

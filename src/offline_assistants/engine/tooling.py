@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from offline_assistants.engine.decision import Decider, Decision, DecisionMaker
-from offline_assistants.engine.events import EventBus
 from offline_assistants.engine.generation import Generator
 from offline_assistants.engine.lifecycle import Lifecycle
 from offline_assistants.engine.turn import DEFAULT_SYSTEM, Budget, Exchange, Turn
@@ -58,8 +57,8 @@ Outcome = Answer | ToolRan | AwaitOutputs
 
 
 class ToolCalling:
-    def __init__(self, backend: ModelBackend, store: Store, lifecycle: Lifecycle, bus: EventBus,
-                 generator: Generator, tools: Mapping[str, Tool], save_output: Callable[[bytes, str], str], *,
+    def __init__(self, backend: ModelBackend, store: Store, lifecycle: Lifecycle, generator: Generator,
+                 tools: Mapping[str, Tool], save_output: Callable[[bytes, str], str], *,
                  max_rounds: int, stores_for: Callable[[str, str, dict[str, Any] | None], list[str]] = (
                      lambda assistant_id, thread_id, resources: []),
                  files_hold: Callable[[list[str], str], int] = lambda store_ids, request: 0,
@@ -67,7 +66,6 @@ class ToolCalling:
         self.backend = backend
         self.store = store
         self.lifecycle = lifecycle
-        self.bus = bus
         self.generator = generator
         self.tools = tools  # by the API's tool type; a type missing here is not offered to the model
         self.save_output = save_output
@@ -287,17 +285,11 @@ class ToolCalling:
     def _open_step(self, turn: Turn, calls: list[dict[str, Any]]) -> _StepStream:
         run = turn.run
         step = _StepStream(self, turn, [dict(c, id=new_id("call")) for c in calls])
-        self.store.runs.insert_step({
+        self.lifecycle.open_step({
             "id": step.id, "run_id": run.id, "thread_id": run.thread_id, "assistant_id": run.assistant_id,
             "created_at": now(), "type": "tool_calls", "status": "in_progress", "step_details": step.details(),
             "metadata": {},
         })
-        # As the real API streams it: the step opens with no calls; a first delta per call brings its id, type
-        # and name (the SDK's on_tool_call_created), later deltas only what is new.
-        shown = self.store.runs.get_step(run.id, step.id).model_dump(mode="json")
-        shown["step_details"] = {"type": "tool_calls", "tool_calls": []}
-        self.bus.publish(run.thread_id, "thread.run.step.created", shown)
-        self.bus.publish(run.thread_id, "thread.run.step.in_progress", shown)
         for i in range(len(step.calls)):
             step.open(i)
         return step
@@ -330,11 +322,8 @@ class _StepStream:
         return lambda body: self.delta(index, body)
 
     def delta(self, index: int, body: dict[str, Any]) -> None:
-        call = {"index": index, "type": self.calls[index]["type"], **body}
-        self.owner.bus.publish(self.turn.thread_id, "thread.run.step.delta", {
-            "id": self.id, "object": "thread.run.step.delta",
-            "delta": {"step_details": {"type": "tool_calls", "tool_calls": [call]}},
-        })
+        self.owner.lifecycle.step_delta(self.turn.thread_id, self.id,
+                                        {"index": index, "type": self.calls[index]["type"], **body})
 
     def finish(self, usage: list[int]) -> None:
         self.owner.lifecycle.close_step(self.turn.run_id, self.id, "completed",
@@ -350,7 +339,8 @@ def _code_argument(arguments: str) -> str:
 
 
 def _key(tool: dict[str, Any]) -> str:
-    return "function:" + tool["function"]["name"] if tool["type"] == "function" else tool["type"]
+    kind: str = tool["type"]
+    return "function:" + tool["function"]["name"] if kind == "function" else kind
 
 
 def function_specs(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:

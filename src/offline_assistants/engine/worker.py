@@ -1,9 +1,11 @@
-"""The scheduler: which run executes when, on which thread. Runs are taken in the order they were submitted
-(one FIFO queue) by `concurrency` worker threads, each executing one run at a time; the HTTP threads never
-wait on the model. A local llama.cpp model serves one generation at a time, so it gets one worker; a remote
-server that batches (llm/remote.py) is fed by several. Admission (engine/runs.py) already keeps each thread to
-one active run, so two workers never execute runs of the same thread. Separately, one sweeper thread expires
-runs that waited too long, once a second, whatever the workers are doing."""
+"""The scheduler: which run executes when, on which thread. Runs are taken in the order they were submitted,
+from one FIFO queue shared by `concurrency` worker threads (`--parallel`), each executing one run at a time; the
+HTTP threads never wait on the model. Where the backend generates for several runs at once (the local model
+decoding them together in one batch, a remote server that batches), there are as many workers as `--parallel`
+asks; a backend that serves one request at a time gets one (engine/engine.py). Admission
+(engine/runs.py) keeps each thread to one active run, so two workers never execute runs of the same thread.
+Separately, one sweeper thread expires runs that waited too long, once a second, whatever the workers are doing.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +13,6 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from typing import Any
-
-from offline_assistants.engine.lifecycle import Lifecycle
-from offline_assistants.schemas.runs import RunStatus
-from offline_assistants.store import Store
 
 log = logging.getLogger(__name__)
 SWEEP_EVERY_S = 1.0
@@ -85,24 +82,3 @@ class Worker:
             except Exception:  # noqa: BLE001 - a failed sweep is tried again next second
                 log.exception("worker: expiry sweep")
 
-
-def recover(store: Store, lifecycle: Lifecycle) -> list[str]:
-    """At start-up, end the runs a previous process left mid-flight, so no thread stays locked.
-
-    A run that was executing cannot be resumed (its model state is gone): it fails with the reason. A queued run
-    never started: it expires. A run being cancelled is cancelled. A run waiting for tool outputs keeps waiting
-    until its own expires_at. Each ending goes through the lifecycle, as any other does (events, expires_at).
-    """
-    ended = []
-    error = {"code": "server_error", "message": "The server stopped before this run finished."}
-    routes: dict[str, tuple[RunStatus, dict[str, Any]]] = {
-        "queued": ("expired", {"last_error": error}),
-        "in_progress": ("failed", {"last_error": error}),
-        "cancelling": ("cancelled", {}),
-    }
-    for row in store.runs.all_active():
-        if row["status"] in routes:
-            to, values = routes[row["status"]]
-            lifecycle.move(row["id"], to, values)
-            ended.append(row["id"])
-    return ended

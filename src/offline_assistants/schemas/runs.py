@@ -12,10 +12,37 @@ from offline_assistants.schemas.threads import ThreadCreate
 RunStatus = Literal[
     "queued", "in_progress", "requires_action", "cancelling", "cancelled", "failed", "completed", "incomplete", "expired"
 ]
-ACTIVE_STATUSES: tuple[RunStatus, ...] = ("queued", "in_progress", "requires_action", "cancelling")
-TERMINAL_STATUSES: tuple[RunStatus, ...] = ("cancelled", "failed", "completed", "incomplete", "expired")
 StepStatus = Literal["in_progress", "cancelled", "failed", "completed", "expired"]
 StepType = Literal["message_creation", "tool_calls"]
+
+# Which status may follow which: the run state machine. Runs move along it only through Lifecycle.move
+# (engine/lifecycle.py); it sits here, beside RunStatus, because the store reads the sets derived from it too.
+#
+#     queued ──────► in_progress ──────► completed | incomplete | failed | cancelled | expired
+#       │  ▲             │       │
+#       │  │             │       └──────► cancelling ──► cancelled | failed
+#       │  │             ▼                    ▲
+#       │  └──── requires_action ─────────────┘
+#       │  (submit_tool_outputs)  └──► expired | failed
+#       └──► cancelled | expired | failed
+TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
+    "queued": frozenset({"in_progress", "cancelled", "expired", "failed"}),
+    "in_progress": frozenset({"requires_action", "completed", "incomplete", "failed", "cancelling", "cancelled",
+                              "expired"}),
+    "requires_action": frozenset({"queued", "cancelling", "expired", "failed"}),
+    "cancelling": frozenset({"cancelled", "failed"}),
+    "completed": frozenset(),
+    "incomplete": frozenset(),
+    "failed": frozenset(),
+    "cancelled": frozenset(),
+    "expired": frozenset(),
+}
+TERMINAL_STATUSES: frozenset[RunStatus] = frozenset(s for s, nexts in TRANSITIONS.items() if not nexts)
+ACTIVE_STATUSES: frozenset[RunStatus] = frozenset(TRANSITIONS) - TERMINAL_STATUSES  # they hold their thread
+# What a run left active by a previous process becomes at start-up (Lifecycle.recover). One that was executing
+# cannot resume (its model state is gone): it fails. A queued one never started: it expires. One being cancelled
+# is cancelled. One waiting for tool outputs keeps waiting until its own expires_at.
+RECOVERY: dict[RunStatus, RunStatus] = {"queued": "expired", "in_progress": "failed", "cancelling": "cancelled"}
 
 
 class TruncationStrategy(Request):

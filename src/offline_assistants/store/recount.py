@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import logging
 
-from collections.abc import Callable
-
 from offline_assistants.schemas.messages import text_of
 from offline_assistants.store.db import Database, loads
 from offline_assistants.store.messages import pack
+from offline_assistants.store.window import Encoder
 
 log = logging.getLogger(__name__)
 
 
-def recount(db: Database, encode: Callable[[str, str], list[int]], tokenizer_key: str) -> int:
+def recount(db: Database, encode: Encoder, tokenizer_key: str) -> int:
     """Recount every message when the tokenizer changed since they were counted (`tokenizer_key` names the one
     `encode` uses). Returns how many were recounted."""
     row = db.query_one("SELECT value FROM meta WHERE key = 'tokenizer_key'")

@@ -114,7 +114,7 @@ class RunStore:
 
     def all_active(self) -> list[dict[str, Any]]:
         marks = ", ".join("?" for _ in ACTIVE_STATUSES)
-        return self.db.query(f"SELECT * FROM runs WHERE status IN ({marks}) ORDER BY pk", ACTIVE_STATUSES)
+        return self.db.query(f"SELECT * FROM runs WHERE status IN ({marks}) ORDER BY pk", tuple(ACTIVE_STATUSES))
 
     def page(self, thread_id: str, params: ListParams) -> Page[Run]:
         return paginate(self.db, "runs", params, to_run, where="thread_id = ?", args=(thread_id,))

@@ -19,10 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from offline_assistants.schemas.messages import MessageRole, text_of
 from offline_assistants.store.db import Database, loads
-from offline_assistants.schemas.messages import text_of
 
-Encoder = Callable[[str, str], list[int]]
+Encoder = Callable[[MessageRole, str], list[int]]  # a message's tokens as the model reads it
 
 
 @dataclass
@@ -36,10 +36,11 @@ class Window:
 
 
 def _last(conn: Any, thread_id: str) -> tuple[int, int] | None:
-    return conn.execute(
+    row: tuple[int, int] | None = conn.execute(
         "SELECT seq, cum_tokens FROM messages WHERE thread_id = ? AND status != 'in_progress' "
         "ORDER BY seq DESC LIMIT 1", (thread_id,)
     ).fetchone()
+    return row
 
 
 def _suffix_tokens(conn: Any, thread_id: str, seq: int, total: int) -> int | None:
