@@ -247,8 +247,7 @@ def serve(args: argparse.Namespace) -> int:
 def _code_runner(settings: Settings) -> Any:
     """The code interpreter's runner under --code-sandbox, the sandbox line of the banner said; None (after
     saying why) when the sandbox is required and none works."""
-    from offline_assistants.tools.bwrap import SandboxUnavailable
-    from offline_assistants.tools.code_interpreter import JupyterCodeRunner
+    from offline_assistants.tools.code_interpreter import JupyterCodeRunner, SandboxUnavailable
 
     try:
         runner = JupyterCodeRunner(settings.sandbox_dir, timeout_s=settings.code_timeout_s,

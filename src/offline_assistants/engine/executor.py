@@ -3,7 +3,7 @@
 The executor runs on the engine's worker threads (engine/worker.py), one run per thread at a time; runs of one
 conversation never overlap (admission keeps one active run per thread). Every state change is written to the
 store first and then published on the event bus, so a poller and a streaming client see the same run. Status changes go through
-the lifecycle (lifecycle.py); model calls through the generator (generation.py); tool rounds through the tool
+the lifecycle (lifecycle.py); model calls through `ModelCalls` (model_calls.py); tool rounds through the tool
 calling (tooling.py), whose outcome decides the next step of the loop.
 """
 
@@ -14,8 +14,8 @@ import time
 from typing import Any
 
 from offline_assistants.engine.events import EventName
-from offline_assistants.engine.generation import Generator
 from offline_assistants.engine.loops import LoopGuard
+from offline_assistants.engine.model_calls import ModelCalls
 from offline_assistants.engine.runs import Runs
 from offline_assistants.engine.tooling import Answer, AwaitOutputs, ToolCalling, ToolRan
 from offline_assistants.engine.turn import DEFAULT_SYSTEM, Budget, Cancelled, Incomplete, Turn
@@ -34,12 +34,12 @@ __all__ = ["DEFAULT_SYSTEM", "Budget", "Cancelled", "Executor", "Incomplete", "T
 
 
 class Executor:
-    def __init__(self, store: Store, runs: Runs, backend: ModelBackend, generator: Generator,
+    def __init__(self, store: Store, runs: Runs, backend: ModelBackend, model_calls: ModelCalls,
                  tooling: ToolCalling | None, *, max_rounds: int = 8) -> None:
         self.store = store
         self.runs = runs
         self.backend = backend
-        self.generator = generator
+        self.model_calls = model_calls
         self.tooling = tooling
         self.max_rounds = max_rounds
         # expires_at of each run executing now: several execute at once on a server that batches (worker.py)
@@ -159,7 +159,7 @@ class Executor:
         tool layer peeked at whether it was starting a call: it opens the message and the prompt continues it."""
         run = turn.run
         run_id, thread_id = run.id, run.thread_id
-        self.generator.max_new(prompt, budget)  # an exhausted budget ends the run before a message is opened
+        self.model_calls.max_new(prompt, budget)  # an exhausted budget ends the run before a message is opened
         message_id, step_id = new_id("message"), new_id("step")
         created = now()
         self.store.runs.insert_step({
@@ -194,7 +194,7 @@ class Executor:
                 last_flush = time.monotonic()
 
         try:
-            out = self.generator.generate(
+            out = self.model_calls.generate(
                 turn, prompt + lead.tokens, budget, constraint=turn.response_format, on_piece=piece,
                 halt=(lambda: guard.tripped is not None) if guard is not None else None, lead=len(lead.tokens),
                 on_token=guard.feed if guard is not None else None)

@@ -36,7 +36,9 @@ class Generated:
         return self
 
 
-class Generator:
+class ModelCalls:
+    """A run's model calls: their sampling, how many tokens each may write, and the usage each adds to the run."""
+
     def __init__(self, backend: ModelBackend, store: Store, cancelled: Callable[[str], bool], *,
                  defaults: SamplingDefaults = API_DEFAULTS, max_output_tokens: int | None = None) -> None:
         self.backend = backend
