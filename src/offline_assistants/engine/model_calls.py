@@ -77,9 +77,10 @@ class ModelCalls:
         halt: Callable[[], bool] | None = None, peek: Callable[[str], bool] | None = None, lead: int = 0,
         count: bool = True,
     ) -> Generated:
-        """One model call. `on_piece` gets each piece of text, `on_token` each token with its text; `halt` ends it early as a natural stop (the loop guard); `peek`, given the text so far,
-        ends it early as soon as it returns True (the caller has seen what it needed); the last `lead` tokens of
-        `prompt` were written by the model, not read, and count as completion; `count=False` counts nothing."""
+        """One model call. `on_piece` gets each piece of text, `on_token` each token with its text; `halt` ends it
+        early as a natural stop (the loop guard); `peek`, given the text so far, ends it early as soon as it returns
+        True (the caller has seen what it needed); the last `lead` tokens of `prompt` were written by the model,
+        not read, and count as completion; `count=False` counts nothing."""
         limit, by_budget = self.max_new(prompt, budget)
         if max_tokens is not None and max_tokens < limit:
             limit, by_budget = max_tokens, False
