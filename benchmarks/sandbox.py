@@ -12,7 +12,7 @@ plot       the session's first `import matplotlib.pyplot; plt.plot(...); plt.sho
            persistent home, so matplotlib builds its font list again in every kernel
 
 The session is then shut down (not measured). Reported: medians over --reps repetitions, and sandbox / off ratios
-(above 1: the sandbox is slower). The sandbox probe (`bwrap.detect()`, once per server process) is timed too.
+(above 1: the sandbox is slower). The sandbox probe (`detection.detect()`, once per server process) is timed too.
 Other processes' CPU use is measured over each sample (a shared 2-core machine); repetitions where it reached
 --busy cores are run again, up to 3 tries.
 
@@ -28,8 +28,8 @@ from pathlib import Path
 
 from _common import OtherLoad, log, machine, median, wait_quiet
 
-from offline_assistants.tools import bwrap
 from offline_assistants.tools.code_interpreter import JupyterCodeRunner
+from offline_assistants.tools.code_interpreter.sandbox import detection
 
 PLOT = "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()"
 
@@ -61,7 +61,7 @@ def main() -> None:
 
     log("machine:", machine())
     t = time.perf_counter()
-    found = bwrap.detect()
+    found = detection.detect()
     probe_ms = (time.perf_counter() - t) * 1000
     if found.bwrap is None:
         raise SystemExit(f"no sandbox runs here: {found.reason}")

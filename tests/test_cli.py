@@ -191,7 +191,7 @@ def test_serve_sandboxes_kernels_by_default(tmp_path) -> None:  # noqa: ANN001
     import openai
 
     from offline_assistants.testing import free_port
-    from offline_assistants.tools.bwrap import detect
+    from offline_assistants.tools.code_interpreter.sandbox.detection import detect
 
     if detect().bwrap is None:
         pytest.skip(f"no sandbox runs on this machine: {detect().reason}")
@@ -231,13 +231,13 @@ def test_serve_sandboxes_kernels_by_default(tmp_path) -> None:  # noqa: ANN001
 
 def test_serve_code_sandbox_required_refuses_without_one(monkeypatch: pytest.MonkeyPatch, tmp_path,  # noqa: ANN001
                                                          capsys: pytest.CaptureFixture[str]) -> None:
-    from offline_assistants.tools import bwrap
+    from offline_assistants.tools.code_interpreter.sandbox import detection
 
-    monkeypatch.setenv(bwrap.BWRAP_ENV, "/bin/false")  # a "bwrap" that runs nothing
-    bwrap.detect.cache_clear()
+    monkeypatch.setenv(detection.BWRAP_ENV, "/bin/false")  # a "bwrap" that runs nothing
+    detection.detect.cache_clear()
     try:
         assert main(["serve", "--model", "scripted", "--data-dir", str(tmp_path), "--code-sandbox", "required"]) == 1
     finally:
-        bwrap.detect.cache_clear()
+        detection.detect.cache_clear()
     err = capsys.readouterr().err
     assert "--code-sandbox required, but no sandbox works here" in err and "install bubblewrap" in err

@@ -12,7 +12,7 @@ import pytest
 from offline_assistants.cli import main
 from offline_assistants.doctor import Result, run
 from offline_assistants.testing import free_port
-from offline_assistants.tools import bwrap
+from offline_assistants.tools.code_interpreter.sandbox import detection
 
 CHECKS = ("data dir", "database", "port", "sandbox", "kernel", "model")
 
@@ -54,7 +54,7 @@ def test_scripted_installation_is_healthy_without_a_model(capsys: pytest.Capture
     for name in CHECKS:
         assert _line(out, name).startswith("ok  "), out
     assert "integrity ok" in _line(out, "database") and "journal wal" in _line(out, "database")
-    expected_kernel = "(sandboxed)" if bwrap.detect().bwrap is not None else "(unsandboxed)"
+    expected_kernel = "(sandboxed)" if detection.detect().bwrap is not None else "(unsandboxed)"
     assert _line(out, "kernel").endswith(expected_kernel)
     assert out.rstrip().endswith("0 failed")
 
@@ -113,15 +113,15 @@ def test_a_port_in_use_fails_with_its_fix(capsys: pytest.CaptureFixture[str], tm
 
 def test_no_sandbox_warns_in_auto_and_fails_when_required(capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(bwrap.BWRAP_ENV, "/bin/false")
-    bwrap.detect.cache_clear()
+    monkeypatch.setenv(detection.BWRAP_ENV, "/bin/false")
+    detection.detect.cache_clear()
     try:
         code, out = _doctor(capsys, "--data-dir", str(tmp_path), "--model", "scripted")
         assert code == 0 and _line(out, "sandbox").startswith("WARN"), out
         assert _line(out, "kernel").endswith("(unsandboxed)")
         code, out = _doctor(capsys, "--data-dir", str(tmp_path), "--model", "scripted", "--code-sandbox", "required")
     finally:
-        bwrap.detect.cache_clear()
+        detection.detect.cache_clear()
     assert code == 1 and _line(out, "sandbox").startswith("FAIL") and _line(out, "kernel").startswith("FAIL")
     assert _fix(out, "sandbox").startswith("Install bubblewrap")
 

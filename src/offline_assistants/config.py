@@ -27,8 +27,8 @@ def usable_cores() -> int:
 
 
 LogLevel = Literal["debug", "info", "warning", "error"]
-# How code-interpreter kernels are isolated (tools/bwrap.py): auto sandboxes them where bubblewrap works and warns
-# where it does not; required refuses to start without a sandbox; off runs them as the server's user.
+# How code-interpreter kernels are isolated (tools/code_interpreter/sandbox/): auto sandboxes them where bubblewrap
+# works and warns where it does not; required refuses to start without a sandbox; off runs them as the server's user.
 SandboxMode = Literal["auto", "required", "off"]
 
 

@@ -161,19 +161,19 @@ def check_port(settings: Settings) -> Iterator[Result]:
 
 
 def check_sandbox(settings: Settings) -> Iterator[Result]:
-    from offline_assistants.tools import bwrap
+    from offline_assistants.tools.code_interpreter.sandbox import detection
 
     if settings.code_sandbox == "off":
         yield Result("sandbox", "warn", "--code-sandbox off: kernels run as this user, with its files and network",
                      "Drop --code-sandbox off to sandbox them where bubblewrap works.")
         return
-    found = bwrap.detect()
+    found = detection.detect()
     if found.bwrap is not None:
         yield Result("sandbox", "ok", f"{found.bwrap.describe()}: kernels see only their thread's files, no network")
         return
     status: Status = "fail" if settings.code_sandbox == "required" else "warn"
     yield Result("sandbox", status, f"no sandbox works here ({found.reason}); kernels would run as this user",
-                 bwrap.FIX[0].upper() + bwrap.FIX[1:] + ".")
+                 detection.FIX[0].upper() + detection.FIX[1:] + ".")
 
 
 def check_kernel(settings: Settings) -> Iterator[Result]:

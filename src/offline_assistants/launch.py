@@ -61,8 +61,7 @@ class LaunchError(Exception):
 def open_code_runner(settings: Settings, *, root: Path | None = None, say: Report = QUIET) -> JupyterCodeRunner:
     """The code interpreter's runner, sandboxed as `settings.code_sandbox` says (kernels start only when code runs).
     Raises LaunchError when the sandbox is required and none works."""
-    from offline_assistants.tools.bwrap import SandboxUnavailable
-    from offline_assistants.tools.code_interpreter import JupyterCodeRunner
+    from offline_assistants.tools.code_interpreter import JupyterCodeRunner, SandboxUnavailable
 
     try:
         runner = JupyterCodeRunner(root or settings.sandbox_dir, timeout_s=settings.code_timeout_s,

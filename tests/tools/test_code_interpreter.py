@@ -11,11 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from offline_assistants.tools.code_interpreter import (
-    TRUNCATION_MARKER,
-    ExecutionResult,
-    JupyterCodeRunner,
-)
+from offline_assistants.tools.code_interpreter import ExecutionResult, JupyterCodeRunner
+from offline_assistants.tools.code_interpreter.runner import TRUNCATION_MARKER
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from offline_assistants.tools import bwrap
-from offline_assistants.tools.code_interpreter import ExecutionResult, JupyterCodeRunner
+from offline_assistants.tools.code_interpreter import ExecutionResult, JupyterCodeRunner, SandboxUnavailable
+from offline_assistants.tools.code_interpreter.sandbox import detection
+from offline_assistants.tools.code_interpreter.sandbox.processes import MAX_TASKS
 
-FOUND = bwrap.detect()
+FOUND = detection.detect()
 pytestmark = pytest.mark.skipif(FOUND.bwrap is None, reason=f"no sandbox runs on this machine: {FOUND.reason}")
 
 FILE_CAP = 32 * 1024 * 1024
@@ -131,7 +132,7 @@ def test_a_fork_bomb_is_stopped_and_the_kernel_restarted(runner: JupyterCodeRunn
     # copies of the kernel and killing them.
     assert time.monotonic() - start < 15
     assert result.error == "too_many_processes" and result.state_lost
-    assert f"({bwrap.MAX_TASKS} processes and threads)" in result.logs
+    assert f"({MAX_TASKS} processes and threads)" in result.logs
     _still_works(runner, "bomb", kept=False)
     # The restarted kernel can start processes again: nothing of the bomb is left in its sandbox.
     assert _ok(runner.execute("bomb", "import subprocess; print(subprocess.run(['true']).returncode)")).logs == "0\n"
@@ -233,10 +234,10 @@ def _cmdline(pid: str) -> bytes:
 
 def test_required_refuses_where_no_sandbox_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                 caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setenv(bwrap.BWRAP_ENV, "/bin/false")
-    bwrap.detect.cache_clear()
+    monkeypatch.setenv(detection.BWRAP_ENV, "/bin/false")
+    detection.detect.cache_clear()
     try:
-        with pytest.raises(bwrap.SandboxUnavailable, match="install bubblewrap"):
+        with pytest.raises(SandboxUnavailable, match="install bubblewrap"):
             JupyterCodeRunner(tmp_path / "required", sandbox="required")
         assert not (tmp_path / "required").exists()  # refused before making anything
         with caplog.at_level("WARNING"):
@@ -244,4 +245,4 @@ def test_required_refuses_where_no_sandbox_runs(monkeypatch: pytest.MonkeyPatch,
         assert "NOT sandboxed" in caplog.text
         assert JupyterCodeRunner(tmp_path / "off", sandbox="off").bwrap is None
     finally:
-        bwrap.detect.cache_clear()
+        detection.detect.cache_clear()

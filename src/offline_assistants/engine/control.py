@@ -2,7 +2,7 @@
 
 The model call checks `must_stop` after every token, so both are held here in memory rather than read from the
 store. `Runs.cancel` asks (before it moves the run to `cancelling`, so the generation stops as soon as the move
-is seen), the executor says which runs execute and until when, the generator asks between tokens; one object
+is seen), the executor says which runs execute and until when, ModelCalls asks between tokens; one object
 owns them, handed to each.
 """
 

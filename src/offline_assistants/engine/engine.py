@@ -17,8 +17,8 @@ from offline_assistants.engine.events import EventBus
 from offline_assistants.engine.executor import Executor
 from offline_assistants.engine.files import Files
 from offline_assistants.engine.indexer import Indexer
+from offline_assistants.engine.model_calls import ModelCalls
 from offline_assistants.engine.search import Searcher
-from offline_assistants.engine.generation import Generator
 from offline_assistants.engine.lifecycle import Lifecycle
 from offline_assistants.engine.runs import Runs
 from offline_assistants.engine.threads import Threads
@@ -36,8 +36,7 @@ from offline_assistants.schemas.runs import Run, RunStatus
 from offline_assistants.store import Database, Store
 from offline_assistants.store.recount import recount
 from offline_assistants.tools.base import Tool
-from offline_assistants.tools.code import CodeTool
-from offline_assistants.tools.code_interpreter import CodeRunner
+from offline_assistants.tools.code_interpreter import CodeRunner, CodeTool
 from offline_assistants.tools.file_search import FileSearchTool
 from offline_assistants.tools.functions import FunctionTool
 
@@ -76,17 +75,17 @@ class Engine:
         self.runs = Runs(self.store, self.threads, self.bus, self.lifecycle, self.control, self.worker.submit,
                          expiry_s=settings.run_expiry_s, defaults=self.sampling_defaults,
                          max_queued=settings.max_queued_runs)
-        self.generator = Generator(backend, self.store, self.control,
-                                   defaults=self.sampling_defaults, max_output_tokens=settings.max_output_tokens)
+        self.model_calls = ModelCalls(backend, self.store, self.control,
+                                      defaults=self.sampling_defaults, max_output_tokens=settings.max_output_tokens)
         tools: dict[str, Tool] = {"function": FunctionTool(),
                                   "file_search": FileSearchTool(self.vector_stores.search_for_run)}
         if code_runner is not None:
             tools["code_interpreter"] = CodeTool(code_runner)
-        tooling = ToolCalling(backend, self.store, self.lifecycle, self.generator, tools,
+        tooling = ToolCalling(backend, self.store, self.lifecycle, self.model_calls, tools,
                               lambda data, name: self.files.create_output(data, name).id,
                               max_rounds=settings.max_tool_rounds, stores_for=self.vector_stores.for_run,
                               files_hold=self.vector_stores.evidence, decider=getattr(backend, "decider", None))
-        self.executor = Executor(self.store, self.lifecycle, self.control, self.bus, backend, self.generator,
+        self.executor = Executor(self.store, self.lifecycle, self.control, self.bus, backend, self.model_calls,
                                  tooling, max_rounds=settings.max_tool_rounds)
         self._retokenize_if_needed()
         ended = self.lifecycle.recover()

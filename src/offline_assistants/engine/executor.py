@@ -4,7 +4,7 @@ The executor runs on the engine's worker threads (engine/worker.py), one run per
 conversation never overlap (admission keeps one active run per thread). Every state change is written to the
 store first and then published on the event bus, so a poller and a streaming client see the same run. Status
 changes, steps and their events go through the lifecycle (lifecycle.py); what tells a run to stop through the
-run control (control.py); model calls through the generator (generation.py); tool rounds through the tool
+run control (control.py); model calls through `ModelCalls` (model_calls.py); tool rounds through the tool
 calling (tooling.py), whose outcome decides the next step of the loop.
 """
 
@@ -16,9 +16,9 @@ from typing import Any
 
 from offline_assistants.engine.control import RunControl
 from offline_assistants.engine.events import EventBus, EventName
-from offline_assistants.engine.generation import Generator
 from offline_assistants.engine.lifecycle import Lifecycle
 from offline_assistants.engine.loops import LoopGuard
+from offline_assistants.engine.model_calls import ModelCalls
 from offline_assistants.engine.tooling import Answer, AwaitOutputs, ToolCalling, ToolRan
 from offline_assistants.engine.turn import DEFAULT_SYSTEM, Budget, Cancelled, Incomplete, Turn
 from offline_assistants.ids import new_id, now
@@ -37,14 +37,14 @@ __all__ = ["DEFAULT_SYSTEM", "Budget", "Cancelled", "Executor", "Incomplete", "T
 
 class Executor:
     def __init__(self, store: Store, lifecycle: Lifecycle, control: RunControl, bus: EventBus,
-                 backend: ModelBackend, generator: Generator, tooling: ToolCalling | None, *,
+                 backend: ModelBackend, model_calls: ModelCalls, tooling: ToolCalling | None, *,
                  max_rounds: int = 8) -> None:
         self.store = store
         self.lifecycle = lifecycle
         self.control = control
         self.bus = bus  # for the message events; run and step events are the lifecycle's
         self.backend = backend
-        self.generator = generator
+        self.model_calls = model_calls
         self.tooling = tooling
         self.max_rounds = max_rounds
 
@@ -150,7 +150,7 @@ class Executor:
         tool layer peeked at whether it was starting a call: it opens the message and the prompt continues it."""
         run = turn.run
         run_id, thread_id = run.id, run.thread_id
-        self.generator.max_new(prompt, budget)  # an exhausted budget ends the run before a message is opened
+        self.model_calls.max_new(prompt, budget)  # an exhausted budget ends the run before a message is opened
         message_id, step_id = new_id("message"), new_id("step")
         created = now()
         # The message first: the step that names it is announced at once (a client may fetch the message).
@@ -184,7 +184,7 @@ class Executor:
                 last_flush = time.monotonic()
 
         try:
-            out = self.generator.generate(
+            out = self.model_calls.generate(
                 turn, prompt + lead.tokens, budget, constraint=turn.response_format, on_piece=piece,
                 halt=(lambda: guard.tripped is not None) if guard is not None else None, lead=len(lead.tokens),
                 on_token=guard.feed if guard is not None else None)

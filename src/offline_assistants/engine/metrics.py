@@ -1,7 +1,7 @@
 """What a run's model calls add to its `x_details` (schemas/runs.py RunDetails): time to first token, the
 generation rate, how much of each prompt the KV cache held, and the window the model saw.
 
-The generator measures each call (engine/generation.py) and the store adds it to the run in the same transaction
+`ModelCalls` measures each call (engine/model_calls.py) and the store adds it to the run in the same transaction
 as the call's usage (store/runs.py add_usage), so a run resumed after requires_action keeps adding to its figures.
 """
 

@@ -18,15 +18,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from offline_assistants.engine.decision import Decider, Decision, DecisionMaker
-from offline_assistants.engine.generation import Generator
 from offline_assistants.engine.lifecycle import Lifecycle
+from offline_assistants.engine.model_calls import ModelCalls
 from offline_assistants.engine.turn import DEFAULT_SYSTEM, Budget, Exchange, Turn
 from offline_assistants.ids import new_id, now
 from offline_assistants.llm.backend import ModelBackend
 from offline_assistants.llm.toolcalls import NATIVE_MARKERS, parse_native
 from offline_assistants.store import Store
 from offline_assistants.tools.base import Ran, Tool, ToolContext
-from offline_assistants.tools.code import code_text
+from offline_assistants.tools.code_interpreter.tool import code_text
 from offline_assistants.tools.functions import FunctionTool
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ Outcome = Answer | ToolRan | AwaitOutputs
 
 
 class ToolCalling:
-    def __init__(self, backend: ModelBackend, store: Store, lifecycle: Lifecycle, generator: Generator,
+    def __init__(self, backend: ModelBackend, store: Store, lifecycle: Lifecycle, model_calls: ModelCalls,
                  tools: Mapping[str, Tool], save_output: Callable[[bytes, str], str], *,
                  max_rounds: int, stores_for: Callable[[str, str, dict[str, Any] | None], list[str]] = (
                      lambda assistant_id, thread_id, resources: []),
@@ -66,7 +66,7 @@ class ToolCalling:
         self.backend = backend
         self.store = store
         self.lifecycle = lifecycle
-        self.generator = generator
+        self.model_calls = model_calls
         self.tools = tools  # by the API's tool type; a type missing here is not offered to the model
         self.save_output = save_output
         self.max_rounds = max_rounds
@@ -164,7 +164,7 @@ class ToolCalling:
                  if any(o is not None and o["type"] == "file_search" for o in options) else 0)
         decision = self.decider.choose(turn.system, prompt, options, request=request, cache_key=turn.thread_id,
                                        files_hold=holds)
-        self.generator.add_usage(turn, budget, decision.read, 0)
+        self.model_calls.add_usage(turn, budget, decision.read, 0)
         return decision
 
     def _calls(self, turn: Turn, prompt: list[int], budget: Budget, specs: list[dict[str, Any]], *,
@@ -183,7 +183,7 @@ class ToolCalling:
         for i, (spec, fixed) in enumerate(pending):  # grows by at most one while it runs (see below)
             tool = self.tools[spec["type"]]
             writer = tool.writer(step.emitter(i))
-            out = self.generator.generate(
+            out = self.model_calls.generate(
                 turn, written + self.backend.encode_text(tool.opening(spec)), budget,
                 constraint=tool.constraint(spec, request, fixed), max_tokens=MAX_CALL_TOKENS, on_piece=writer.feed)
             usage[0] += out.read
@@ -252,7 +252,7 @@ class ToolCalling:
                 calling = True
             return not calling and bool(head) and not marker.startswith(head)
 
-        out = self.generator.generate(turn, prompt, budget, constraint=turn.response_format, max_tokens=MAX_CALL_TOKENS,
+        out = self.model_calls.generate(turn, prompt, budget, constraint=turn.response_format, max_tokens=MAX_CALL_TOKENS,
                                       peek=peek, count=False)
         if out.ending == "cancelled":
             out.check()
@@ -263,7 +263,7 @@ class ToolCalling:
                  if c.name in names or c.name == CODE_TOOL]
         if not calls:
             return Answer(out.text, out.tokens)  # not a call we can honour: keep what it wrote as the answer
-        self.generator.add_usage(turn, budget, len(prompt), len(out.tokens))
+        self.model_calls.add_usage(turn, budget, len(prompt), len(out.tokens))
         usage = [len(prompt), len(out.tokens)]
         turn.tool_rounds += 1
         if calls[0].name == CODE_TOOL and "code_interpreter" in self.tools:

@@ -21,7 +21,6 @@ import json
 import re
 from typing import Any
 
-
 MAX_SPAN_WORDS = 6
 # Words that carry no content: never the edge of a quoted phrase, never evidence that a tool fits.
 FUNCTION_WORDS = frozenset("""

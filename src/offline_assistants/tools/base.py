@@ -2,8 +2,9 @@
 
 A run's tools are plug-ins: the engine (engine/tooling.py) decides *whether* to call one (engine/decision.py),
 then asks the tool what the model is told about it, how a call opens in the assistant's turn and what the
-call's body is held to, how the call appears in its run step as the model writes it, and finally runs it. Code
-interpreter and functions implement it here (tools/code.py, tools/functions.py); file search is the next.
+call's body is held to, how the call appears in its run step as the model writes it, and finally runs it. Three
+implement it: functions (tools/functions.py), the code interpreter (tools/code_interpreter/tool.py) and file
+search (tools/file_search.py).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class Writer(Protocol):
 
 
 class Tool(Protocol):
-    type: str  # the API's tool type: "function", "code_interpreter"
+    type: str  # the API's tool type: "function", "code_interpreter", "file_search"
 
     def describe(self, spec: dict[str, Any]) -> str:
         """The line the system prompt gives this tool."""

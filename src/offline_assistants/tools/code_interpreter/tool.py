@@ -12,7 +12,7 @@ from typing import Any
 from offline_assistants.llm.backend import CodeBlock, Constraint
 from offline_assistants.llm.toolcalls import CODE_CLOSE, CODE_OPEN
 from offline_assistants.tools.base import Emit, Ran, ToolContext
-from offline_assistants.tools.code_interpreter import CodeRunner, ExecutionResult
+from offline_assistants.tools.code_interpreter.runner import CodeRunner, ExecutionResult
 
 PROMPT_OUTPUT_CHARS = 2000  # how much of a tool's output the model reads back; the step keeps it all
 DESCRIPTION = ("- python: runs Python code in a Jupyter notebook and shows its output. Files you were given are in "

@@ -1,6 +1,6 @@
-"""What the engine asks of a code runner (the CodeRunner protocol), what an execution returns, and the bounded
-log buffer a runner collects output in. The Jupyter runner (code_interpreter.py) implements it; tests may
-hand the engine any other."""
+"""What the code interpreter tool asks of a code runner (the CodeRunner protocol), what an execution returns, and
+the bounded log buffer a runner collects output in. The Jupyter runner (kernels.py) implements it; tests may hand
+the engine any other."""
 
 from __future__ import annotations
 

@@ -37,7 +37,9 @@ class Generated:
         return self
 
 
-class Generator:
+class ModelCalls:
+    """A run's model calls: their sampling, how many tokens each may write, and the usage each adds to the run."""
+
     def __init__(self, backend: ModelBackend, store: Store, control: RunControl, *,
                  defaults: SamplingDefaults = API_DEFAULTS, max_output_tokens: int | None = None) -> None:
         self.backend = backend
@@ -76,9 +78,10 @@ class Generator:
         halt: Callable[[], bool] | None = None, peek: Callable[[str], bool] | None = None, lead: int = 0,
         count: bool = True,
     ) -> Generated:
-        """One model call. `on_piece` gets each piece of text, `on_token` each token with its text; `halt` ends it early as a natural stop (the loop guard); `peek`, given the text so far,
-        ends it early as soon as it returns True (the caller has seen what it needed); the last `lead` tokens of
-        `prompt` were written by the model, not read, and count as completion; `count=False` counts nothing."""
+        """One model call. `on_piece` gets each piece of text, `on_token` each token with its text; `halt` ends it
+        early as a natural stop (the loop guard); `peek`, given the text so far, ends it early as soon as it returns
+        True (the caller has seen what it needed); the last `lead` tokens of `prompt` were written by the model,
+        not read, and count as completion; `count=False` counts nothing."""
         limit, by_budget = self.max_new(prompt, budget)
         if max_tokens is not None and max_tokens < limit:
             limit, by_budget = max_tokens, False

@@ -1,18 +1,13 @@
-"""How a code-interpreter kernel is bounded and what it may hand back: the launcher that applies rlimits before
-ipykernel starts, a kernelspec manager that serves only that launcher, and the snapshot of a working directory
-that finds the files the code wrote (regular files only, never symlinks)."""
+"""How a code-interpreter kernel is bounded: the launcher that applies rlimits (memory, file size, processes) and
+drops to the sandbox's uid before ipykernel starts, and a kernelspec manager that serves only that launcher."""
 
 from __future__ import annotations
 
-import os
-import stat
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 
-MAX_TRACKED_FILES = 10_000
 # RLIMIT_AS backstop on top of the RLIMIT_DATA budget: shared libraries, thread
 # stacks and malloc arena reservations need ~0.8-1 GB of address space that is
 # never backed by memory (measured: bare kernel VmSize 814 MB, with pyplot
@@ -26,7 +21,7 @@ THREAD_CAP_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 # (launcher_argv). jupyter_client substitutes {name} patterns in every argv entry, so this code must not contain
 # braces. RLIMIT_FSIZE makes a write past the cap fail with EFBIG (CPython ignores SIGXFSZ, so the kernel lives).
 # nproc 0 leaves RLIMIT_NPROC alone: outside a sandbox it would count every process of the server's user.
-# uid >= 0 (the sandbox's root layout, tools/bwrap.py): drop to it once the limits are set.
+# uid >= 0 (the sandbox's root layout, sandbox/layout.py): drop to it once the limits are set.
 LAUNCHER = """\
 import resource, sys
 def _cap(which, value):
@@ -74,7 +69,7 @@ class Limits:
 
 def launcher_argv(limits: Limits, *, nproc: int = 0, uid: int = -1, probe: bool = False) -> list[str]:
     """The interpreter running LAUNCHER with these limits; the kernel's own arguments follow (or --probe: set
-    the limits, drop the uid, print "sandboxed" and exit, which is how tools/bwrap.py tests a layout)."""
+    the limits, drop the uid, print "sandboxed" and exit, which is how sandbox/detection.py tests a layout)."""
     argv = [sys.executable, "-c", LAUNCHER, str(limits.data_bytes), str(limits.as_bytes), str(limits.fsize_bytes),
             str(nproc), str(uid)]
     return argv + ["--probe"] if probe else argv
@@ -106,28 +101,3 @@ class FixedSpecManager(KernelSpecManager):
 
     def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
         return self._spec
-
-
-def snapshot(root: Path) -> dict[str, tuple[int, int, int]]:
-    """Regular files under root (hidden dirs and symlinks skipped: a symlink to
-    /etc/passwd must not be handed back as an output file)."""
-    found: dict[str, tuple[int, int, int]] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in filenames:
-            full = os.path.join(dirpath, name)
-            try:
-                st = os.lstat(full)
-            except OSError:
-                continue
-            if not stat.S_ISREG(st.st_mode):
-                continue
-            found[os.path.relpath(full, root)] = (st.st_mtime_ns, st.st_size, st.st_ino)
-            if len(found) >= MAX_TRACKED_FILES:
-                return found
-    return found
-
-
-def validate_input_name(name: str) -> None:
-    if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name:
-        raise ValueError(f"invalid input file name: {name!r}")

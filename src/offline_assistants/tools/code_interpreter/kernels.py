@@ -1,21 +1,19 @@
-"""Python execution for the ``code_interpreter`` tool.
+"""The Jupyter code runner: one kernel per session, started lazily, reaped when idle.
 
 Each session (the engine uses the thread id) gets its own Jupyter kernel and
 working directory, so variables persist between tool calls of one thread and
-never leak into another. Kernels are bounded in time (interrupt, then kill),
-memory and file size (rlimits applied by a tiny launcher before ipykernel
-starts) and environment (an allowlist, so server secrets never reach
-model-written code). Where bubblewrap works (tools/bwrap.py) each kernel also
-runs in a sandbox that sees only its working directory and has no network;
+never leak into another. Kernels are bounded in time (interrupt, then kill:
+execution.py), memory and file size (rlimits applied by a tiny launcher before
+ipykernel starts: limits.py) and environment (an allowlist, so server secrets
+never reach model-written code). Where bubblewrap works (sandbox/) each kernel
+also runs in a sandbox that sees only its working directory and has no network;
 with `sandbox="off"`, or where none works, it runs as the server's user.
 """
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
-import queue
 import re
 import shutil
 import subprocess
@@ -26,48 +24,32 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
+from jupyter_client.provisioning import LocalProvisioner
 
 from offline_assistants.config import SandboxMode, Settings
-from offline_assistants.tools import bwrap
-from offline_assistants.tools.sandbox import (
+from offline_assistants.tools.code_interpreter.execution import run_code
+from offline_assistants.tools.code_interpreter.limits import (
     THREAD_CAP_VARS,
     FixedSpecManager,
     Limits,
     kernel_spec,
     launcher_argv,
-    snapshot,
-    validate_input_name,
 )
-from offline_assistants.tools.runner import TRUNCATION_MARKER, CodeRunner, ExecutionResult, LogBuffer
-
-__all__ = ["TRUNCATION_MARKER", "CodeRunner", "ExecutionResult", "JupyterCodeRunner"]
+from offline_assistants.tools.code_interpreter.runner import ExecutionResult
+from offline_assistants.tools.code_interpreter.sandbox import detection, fonts, layout, processes, uids
+from offline_assistants.tools.code_interpreter.workdir import snapshot, validate_input_name
 
 log = logging.getLogger(__name__)
 
-_ANSI_RE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 # Session ids become directory names; a strict pattern rules out traversal and
 # keeps IPC socket paths short.
 _SESSION_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _KERNEL_START_TIMEOUT_S = 60.0
-_INTERRUPT_GRACE_S = 3.0
-_REPLY_TIMEOUT_S = 1.0
-_POLL_S = 0.1
-_ALIVE_CHECK_EVERY_S = 0.5
-_MAX_IMAGES = 20
 # Unix socket paths are limited to ~107 bytes; leave room for "-<port>".
 _MAX_SOCKET_PREFIX = 90
-
-
-@dataclass
-class _Outcome:
-    buffer: LogBuffer
-    images: list[bytes] = field(default_factory=list)
-    error: str | None = None
-    kernel_lost: bool = False
 
 
 @dataclass
@@ -84,12 +66,10 @@ class _Session:
     closed: bool = False
 
 
-def _strip_ansi(text: str) -> str:
-    return _ANSI_RE.sub("", text)
-
-
-def _error_reason(ename: str) -> str:
-    return "memory" if ename == "MemoryError" else ename or "error"
+def _kernel_pid(km: KernelManager) -> int | None:
+    """The kernel's process id (a sandboxed kernel's: its bwrap's), which the local provisioner started."""
+    provisioner = km.provisioner
+    return provisioner.pid if isinstance(provisioner, LocalProvisioner) else None
 
 
 class JupyterCodeRunner:
@@ -108,9 +88,9 @@ class JupyterCodeRunner:
         max_file_bytes: int = Settings.max_file_bytes,  # the largest file a kernel may write (RLIMIT_FSIZE)
     ) -> None:
         # First, so `required` without a sandbox fails before anything is made.
-        self.bwrap = bwrap.resolve(sandbox)
+        self.bwrap = detection.resolve(sandbox)
         if self.bwrap is not None:
-            bwrap.build_font_list()
+            fonts.build_font_list()
         self.root_dir = Path(root_dir).resolve()
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
@@ -253,8 +233,8 @@ class JupyterCodeRunner:
         kid = uuid.uuid4().hex
         if self.bwrap is not None:
             session.ipc_dir = self._socket_dir / f"s-{kid[:12]}"
-            km = bwrap.kernel_manager(self.bwrap, session.session_id, workdir=session.workdir, ipc_dir=session.ipc_dir,
-                                      limits=self._limits, env=self._kernel_env())
+            km = layout.kernel_manager(self.bwrap, session.session_id, workdir=session.workdir,
+                                       ipc_dir=session.ipc_dir, limits=self._limits, env=self._kernel_env())
         else:
             km = KernelManager(kernel_name="python3", kernel_spec_manager=self._spec_manager)
             km.transport = "ipc"
@@ -286,8 +266,8 @@ class JupyterCodeRunner:
     def _kill_kernel(self, session: _Session) -> None:
         km, kc = session.km, session.kc
         session.km = session.kc = None
-        pid = getattr(km.provisioner, "pid", None) if km is not None else None
-        sandbox_init = bwrap.inner(pid) if self.bwrap is not None and isinstance(pid, int) else []
+        pid = _kernel_pid(km) if km is not None else None
+        sandbox_init = processes.inner(pid) if self.bwrap is not None and pid is not None else []
         if kc is not None:
             try:
                 kc.stop_channels()
@@ -300,7 +280,7 @@ class JupyterCodeRunner:
                 km.shutdown_kernel(now=True)
             except Exception:
                 log.warning("kernel shutdown failed for %s", session.session_id, exc_info=True)
-        bwrap.wait_exited(sandbox_init)
+        processes.wait_exited(sandbox_init)
         self._remove_ipc(session)
 
     @staticmethod
@@ -322,7 +302,7 @@ class JupyterCodeRunner:
                 dest.unlink()
             shutil.copyfile(source, dest)
             if self.bwrap is not None and self.bwrap.as_root:  # the kernel's own uid may then change it
-                bwrap.chown_for(bwrap.session_uid(session.session_id), [dest])
+                uids.chown_for(uids.session_uid(session.session_id), [dest])
 
         state_lost = False
         if session.km is not None and not session.km.is_alive():
@@ -340,9 +320,11 @@ class JupyterCodeRunner:
                 )
 
         before = snapshot(session.workdir)
-        outcome = self._run(session, code)
+        assert session.km is not None and session.kc is not None
+        outcome = run_code(session.km, session.kc, code, timeout_s=self.timeout_s,
+                           max_output_chars=self.max_output_chars, crowded=lambda: self._crowded(session))
         if not outcome.kernel_lost and self._crowded(session):
-            self._overrun(outcome)
+            outcome.overrun()
         if outcome.kernel_lost:
             self._kill_kernel(session)
             state_lost = True
@@ -356,127 +338,11 @@ class JupyterCodeRunner:
             state_lost=state_lost,
         )
 
-    def _run(self, session: _Session, code: str) -> _Outcome:
-        km, kc = session.km, session.kc
-        assert km is not None and kc is not None
-        outcome = _Outcome(buffer=LogBuffer(self.max_output_chars))
-        # store_history=False keeps IPython's Out cache from pinning every
-        # displayed result (e.g. big DataFrames) for the kernel's lifetime.
-        msg_id = kc.execute(code, store_history=False, allow_stdin=False, stop_on_error=True)
-        deadline = time.monotonic() + self.timeout_s
-        interrupted_at: float | None = None
-        last_alive_check = time.monotonic()
-
-        while True:
-            now = time.monotonic()
-            if interrupted_at is None and now >= deadline:
-                interrupted_at = now
-                outcome.error = "timeout"
-                try:
-                    km.interrupt_kernel()
-                except Exception:
-                    log.debug("interrupt failed", exc_info=True)
-            elif interrupted_at is not None and now >= interrupted_at + _INTERRUPT_GRACE_S:
-                # Interrupt ignored (busy in C code or swallowed the
-                # KeyboardInterrupt): the only way out is to kill it.
-                outcome.buffer.write(
-                    f"\n[execution timed out after {self.timeout_s:g} s and the kernel did not "
-                    "respond to the interrupt; it was restarted and all variables were lost]\n"
-                )
-                outcome.kernel_lost = True
-                return outcome
-            limit = deadline if interrupted_at is None else interrupted_at + _INTERRUPT_GRACE_S
-            wait = min(_POLL_S, max(limit - now, 0.001))
-
-            if now - last_alive_check >= _ALIVE_CHECK_EVERY_S:
-                last_alive_check = now
-                if not km.is_alive():
-                    return self._died(outcome)
-                if self._crowded(session):
-                    return self._overrun(outcome)
-            try:
-                msg = kc.get_iopub_msg(timeout=wait)
-            except queue.Empty:
-                if not km.is_alive():
-                    return self._died(outcome)
-                continue
-            if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
-            msg_type = msg["header"]["msg_type"]
-            content = msg["content"]
-            if msg_type == "status":
-                if content.get("execution_state") == "idle":
-                    break
-            elif msg_type == "stream":
-                outcome.buffer.write(_strip_ansi(content.get("text", "")))
-            elif msg_type in ("execute_result", "display_data", "update_display_data"):
-                self._handle_display(outcome, content.get("data", {}))
-            elif msg_type == "error":
-                # After our interrupt the KeyboardInterrupt traceback is our
-                # doing, not the model's; the timeout note replaces it.
-                if interrupted_at is None:
-                    tb = "\n".join(content.get("traceback", []))
-                    outcome.buffer.write(_strip_ansi(tb) + "\n")
-                    outcome.error = _error_reason(content.get("ename", ""))
-
-        if interrupted_at is not None:
-            outcome.buffer.write(f"\n[execution timed out after {self.timeout_s:g} s]\n")
-        self._collect_reply(kc, msg_id, outcome)
-        return outcome
-
     def _crowded(self, session: _Session) -> bool:
         """Whether the sandbox is at its task cap: a fork bomb's children live on, each a copy of the kernel
         whose inherited sockets garble its messages, and nothing more could start there, not even the kernel's
         own threads. Only a restart clears it. Checked while code runs and after (~0.1 ms, the kernel's tree)."""
         if self.bwrap is None or session.km is None:
             return False
-        pid = getattr(session.km.provisioner, "pid", None)
-        return isinstance(pid, int) and bwrap.crowded(pid)
-
-    @staticmethod
-    def _overrun(outcome: _Outcome) -> _Outcome:
-        outcome.buffer.write(
-            f"\n[the code started more processes than the sandbox allows ({bwrap.MAX_TASKS} processes and "
-            "threads); the kernel was restarted and all variables were lost]\n"
-        )
-        outcome.error = outcome.error or "too_many_processes"
-        outcome.kernel_lost = True
-        return outcome
-
-    def _handle_display(self, outcome: _Outcome, data: Mapping[str, Any]) -> None:
-        png = data.get("image/png")
-        if isinstance(png, str):
-            if len(outcome.images) < _MAX_IMAGES:
-                outcome.images.append(base64.b64decode(png))
-            elif len(outcome.images) == _MAX_IMAGES:
-                outcome.buffer.write(f"[only the first {_MAX_IMAGES} images are kept]\n")
-            # The text/plain of an image is "<Figure size ...>", pure noise.
-            return
-        text = data.get("text/plain")
-        if isinstance(text, str):
-            outcome.buffer.write(_strip_ansi(text) + "\n")
-
-    def _collect_reply(self, kc: BlockingKernelClient, msg_id: str, outcome: _Outcome) -> None:
-        # Consuming the reply keeps the shell queue from growing; it also
-        # carries the error name should the iopub error message be missing.
-        end = time.monotonic() + _REPLY_TIMEOUT_S
-        while (remaining := end - time.monotonic()) > 0:
-            try:
-                reply = kc.get_shell_msg(timeout=remaining)
-            except queue.Empty:
-                return
-            if reply.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
-            content = reply["content"]
-            if content.get("status") == "error" and outcome.error is None:
-                outcome.error = _error_reason(content.get("ename", ""))
-            return
-
-    def _died(self, outcome: _Outcome) -> _Outcome:
-        outcome.buffer.write(
-            "\n[the Python kernel died unexpectedly; it will be restarted and all "
-            "variables were lost]\n"
-        )
-        outcome.error = "kernel_died"
-        outcome.kernel_lost = True
-        return outcome
+        pid = _kernel_pid(session.km)
+        return pid is not None and processes.crowded(pid)
