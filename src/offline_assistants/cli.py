@@ -228,7 +228,6 @@ def serve(args: argparse.Namespace) -> int:
             return failed
     engine = Engine(settings, backend, code_runner=runner)
     if settings.model == SCRIPTED:
-        backend.assistant_of = lambda thread_id: (engine.store.runs.active(thread_id) or {}).get("assistant_id")
         print(f"script:   POST http://{args.host}:{args.port}/_script/steps (see README, Testing your app)",
               file=sys.stderr)
     print(f"database: {settings.database}", file=sys.stderr)

@@ -61,8 +61,6 @@ def assistants_engine(request: pytest.FixtureRequest, tmp_path: Path, assistants
     data_dir = tmp_path / "offline-assistants"
     runner = JupyterCodeRunner(data_dir / "sandbox", timeout_s=30)  # kernels start only when code runs
     engine = Engine(Settings(data_dir=data_dir), backend, code_runner=runner)
-    if isinstance(backend, ScriptModel):
-        backend.assistant_of = lambda thread_id: (engine.store.runs.active(thread_id) or {}).get("assistant_id")
     yield engine
     engine.close()
     left = assistants_script.remaining()

@@ -64,7 +64,7 @@ def for_model(path: Path, name: str, metadata: dict[str, Any]) -> SamplingDefaul
         try:
             data = json.loads(sidecar.read_text())
             values = {k: float(data[k]) for k in ("temperature", "top_p", "repeat_penalty") if k in data}
-            return replace(LOCAL_DEFAULTS, **values, source=str(sidecar))  # type: ignore[arg-type]
+            return replace(LOCAL_DEFAULTS, **values, source=str(sidecar))
         except (OSError, ValueError, TypeError) as exc:
             log.warning("ignoring %s: %s", sidecar, exc)
     temp, top_p = _number(metadata.get("general.sampling.temp")), _number(metadata.get("general.sampling.top_p"))
