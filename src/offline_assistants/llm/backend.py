@@ -99,7 +99,7 @@ Stream = Generator[Piece | Finish, None, None]
 
 @dataclass(frozen=True)
 class Decision:
-    """A round's move in a run that may call tools."""
+    """A round's move in a run that may call tools (declared here: a backend may bring its own DecisionMaker)."""
 
     tool: dict[str, Any] | None  # None: answer in text
     read: int  # prompt tokens the scoring read
@@ -161,9 +161,9 @@ class ModelBackend(ABC):
                  cancelled: Callable[[], bool] = lambda: False) -> Stream:
         """Stream pieces, then exactly one Finish. `cache_key` names the conversation, for KV reuse."""
 
-    def attach(self, assistant_of: Callable[[str], str | None]) -> None:
+    def attach(self, assistant_of: Callable[[str], str | None]) -> None:  # noqa: B027 - a default that does nothing
         """Called once by the Engine built on this backend: `assistant_of(thread_id)` names the assistant of the
         thread's active run. Only a scripted model, whose steps may be scoped to an assistant, keeps it."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a default that does nothing
         """Release what the backend holds (a model process, a connection); nothing by default."""
