@@ -147,6 +147,7 @@ def part0(args: argparse.Namespace, results: dict[str, float]) -> None:
     from offline_assistants.llm.backend import Sampling
     from offline_assistants.llm.batch import BatchGenerator
     from offline_assistants.llm.llama import LlamaTokenizer
+    from offline_assistants.llm.messages import Generate, Generated
 
     model = resolve(None)
     tokenizer = LlamaTokenizer(model.path)
@@ -158,9 +159,9 @@ def part0(args: argparse.Namespace, results: dict[str, float]) -> None:
     def decode(batch: list[int]) -> tuple[float, int]:
         began, tokens = time.perf_counter(), 0
         for i in batch:
-            generator.submit(i, "generate", prompts[i % len(prompts)], sampling, None)
+            generator.submit(Generate(i, prompts[i % len(prompts)], sampling, None))
         while generator.busy():
-            tokens += sum(1 for m in generator.step() if m[0] == "piece")
+            tokens += sum(1 for m in generator.step() if isinstance(m, Generated))
         return time.perf_counter() - began, tokens
 
     decode([0])  # warm-up

@@ -57,7 +57,7 @@ def _count_writes() -> None:
 
 def _engine(folder: Path, workers: int, words: int) -> Engine:
     backend = ScriptedBackend(delay_s=0.0)
-    backend.parallel = workers > 1  # type: ignore[attr-defined]
+    backend.parallel = workers > 1
     reply = " ".join(f"w{i}" for i in range(words))  # all different: the loop guard (engine/loops.py) stays quiet
     backend.generate = _replying(backend, reply)  # type: ignore[method-assign]
     return Engine(Settings(data_dir=folder, max_concurrent_runs=workers, max_queued_runs=0), backend)

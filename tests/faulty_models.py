@@ -1,5 +1,6 @@
 """Model loaders for the model-process tests (llm/child.py imports them by name in the child process): models
-that die at load, refuse to load, or generate slowly and predictably so cancel and crash paths can be driven."""
+that die at load, refuse to load, or generate slowly and predictably so cancel and crash paths can be driven.
+A loader returns what the model process steps (llm/stepping.py): `counting` wraps its model in OneAtATime."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from offline_assistants.llm.backend import Finish, ModelError, Piece, Sampling
+from offline_assistants.llm.stepping import OneAtATime
 
 
 def abort_at_load(**_options: Any) -> None:
@@ -22,6 +24,10 @@ def segfault_at_load(**_options: Any) -> None:
 
 def error_at_load(**_options: Any) -> None:
     raise ModelError("not a GGUF file")
+
+
+def counting(**options: Any) -> OneAtATime:
+    return OneAtATime(Counting(**options))
 
 
 class Counting:
@@ -47,3 +53,6 @@ class Counting:
                 yield Finish("cancelled", len(prompt), i + 1)
                 return
         yield Finish("length", len(prompt), sampling.max_tokens)
+
+    def score(self, prompt: list[int], options: list[list[int]], *, cache_key: str | None = None) -> list[float]:
+        raise ModelError("the counting model does not score")

@@ -123,7 +123,7 @@ def start_llama_server(folder: Path, binary: str, *, n_ctx: int = 2048, parallel
 if __name__ == "__main__":  # llama-cpp-python's server, with weight repacking off (see above)
     from llama_cpp.server.__main__ import main
 
-    from offline_assistants.llm.llama import _model_params
+    from offline_assistants.llm.llama_params import model_params
 
-    with _model_params(False):
+    with model_params(False):
         main()

@@ -17,12 +17,11 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from offline_assistants.engine.decision import Decision
-from offline_assistants.llm.backend import Finish, ModelError, Piece, Sampling
+from offline_assistants.llm.backend import Decision, DecisionMaker, ModelError, Sampling, Stream
 from offline_assistants.llm.scripted import ScriptedBackend
 from offline_assistants.llm.toolcalls import CODE_CLOSE
 
@@ -169,14 +168,15 @@ class _Scope(_Steps):
 class ScriptModel(ScriptedBackend):
     """The ModelBackend a Script drives (the tokenizer and streaming of llm/scripted.py underneath)."""
 
-    name = "scripted"
-
-    def __init__(self, script: Script, *, n_ctx: int = 8192,
-                 assistant_of: Callable[[str], str | None] = lambda thread_id: None) -> None:
+    def __init__(self, script: Script, *, n_ctx: int = 8192) -> None:
         super().__init__(n_ctx=n_ctx)
         self.script = script
-        self.assistant_of = assistant_of  # the assistant of a thread's active run, for assistant-scoped steps
-        self.decider = ScriptDecider(self)  # engine/tooling.py takes a model's own decider when it has one
+        # The assistant of a thread's active run, for assistant-scoped steps: the engine's, once attached.
+        self.assistant_of: Callable[[str], str | None] = lambda thread_id: None
+        self.decider = ScriptDecider(self)  # the script chooses each round's move, not option scores
+
+    def attach(self, assistant_of: Callable[[str], str | None]) -> None:
+        self.assistant_of = assistant_of
 
     def scopes(self, thread_id: str | None) -> list[str | None]:
         if thread_id is None:
@@ -188,7 +188,7 @@ class ScriptModel(ScriptedBackend):
         return [0.0] * len(options)
 
     def generate(self, prompt: list[int], sampling: Sampling, *, cache_key: str | None = None,
-                 cancelled: Callable[[], bool] = lambda: False) -> Iterator[Piece | Finish]:
+                 cancelled: Callable[[], bool] = lambda: False) -> Stream:
         if len(prompt) + 1 > self.n_ctx:
             raise ModelError(f"prompt of {len(prompt)} tokens does not fit the context of {self.n_ctx}")
         self.script.prompts.append(self.text(prompt))
@@ -201,7 +201,7 @@ class ScriptModel(ScriptedBackend):
         yield from self.stream(prompt, text, sampling, cancelled, delay_s=step.delay_s)
 
 
-class ScriptDecider:
+class ScriptDecider(DecisionMaker):
     """The round's move, straight from the script: which tool, and the parallel calls that go with it. A script
     that calls a function the run does not offer fails the run, saying so."""
 

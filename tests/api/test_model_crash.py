@@ -13,7 +13,7 @@ import openai
 import pytest
 
 from offline_assistants.engine import Engine
-from offline_assistants.llm.child import ChildSpec
+from offline_assistants.llm.messages import ChildSpec
 from offline_assistants.llm.llama import LlamaTokenizer
 from offline_assistants.llm.process import ProcessBackend
 from offline_assistants.testing import load_default_backend

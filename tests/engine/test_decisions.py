@@ -11,6 +11,7 @@ import pytest
 
 from offline_assistants.engine import Engine, decision
 from offline_assistants.engine.decision import ANSWER_TEXT, CODE_TEXT, Decider, option_text
+from offline_assistants.llm.backend import Decision
 from offline_assistants.llm.scripted import ScriptedBackend
 from test_tooling import WEATHER, start
 
@@ -36,7 +37,7 @@ class Scorer(ScriptedBackend):
         return [table.get(t, -10.0) for t in texts]
 
 
-def decide(scorer: Scorer, options: list[dict[str, Any] | None], request: str = "Paris?") -> decision.Decision:
+def decide(scorer: Scorer, options: list[dict[str, Any] | None], request: str = "Paris?") -> Decision:
     system = scorer.encode_system("Be helpful.")
     prompt = system + scorer.encode_message("user", request) + scorer.generation_prefix()
     return Decider(scorer).choose(system, prompt, options, request=request, cache_key="thread_1")

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from offline_assistants.llm.backend import JsonSchema, Sampling
+from offline_assistants.llm.backend import Finish, JsonSchema, Sampling
 from offline_assistants.llm.batch import CHUNK, BatchGenerator
 from offline_assistants.llm.catalog import default_model
 from offline_assistants.llm.llama import LlamaTokenizer
+from offline_assistants.llm.messages import Failed, Finished, Generate, Generated, Reply, Request, Score, Scored
 
 pytestmark = pytest.mark.model
 QUESTIONS = ["Write a poem about the sea.", "Describe the city of Paris.", "Tell me about dragons.",
@@ -35,32 +36,36 @@ def prompt(tokenizer: LlamaTokenizer, question: str, padding: int = 0) -> list[i
     return tokenizer.encode_system(system) + tokenizer.encode_message("user", question) + tokenizer.generation_prefix()
 
 
+def request(req: int, kind: str, tokens: list[int], body: Any, key: str | None) -> Request:
+    return Generate(req, tokens, body, key) if kind == "generate" else Score(req, tokens, body, key)
+
+
 def drive(generator: BatchGenerator, requests: dict[int, tuple[str, list[int], Any, str | None]],
-          cancel_at: dict[int, int] | None = None) -> tuple[dict[int, list[tuple[Any, ...]]], list[list[int]]]:
+          cancel_at: dict[int, int] | None = None) -> tuple[dict[int, list[Reply]], list[list[int]]]:
     """Submit every request, step until all have ended; each request's replies, and which requests had a piece
     in each step."""
-    replies: dict[int, list[tuple[Any, ...]]] = {req: [] for req in requests}
+    replies: dict[int, list[Reply]] = {req: [] for req in requests}
     for req, (kind, tokens, body, key) in requests.items():
-        assert generator.submit(req, kind, tokens, body, key) == []
+        assert generator.submit(request(req, kind, tokens, body, key)) == []
     steps: list[list[int]] = []
     while generator.busy():
         out = generator.step()
-        steps.append([m[1] for m in out if m[0] == "piece"])
+        steps.append([m.req for m in out if isinstance(m, Generated)])
         for message in out:
-            replies.setdefault(message[1], []).append(message)
-            pieces = sum(1 for m in replies[message[1]] if m[0] == "piece")
-            if cancel_at and message[0] == "piece" and pieces == cancel_at.get(message[1]):
-                generator.cancel(message[1])
+            replies.setdefault(message.req, []).append(message)
+            pieces = sum(1 for m in replies[message.req] if isinstance(m, Generated))
+            if cancel_at and isinstance(message, Generated) and pieces == cancel_at.get(message.req):
+                generator.cancel(message.req)
     return replies, steps
 
 
-def text(replies: list[tuple[Any, ...]]) -> str:
-    return "".join(m[3] for m in replies if m[0] == "piece")
+def text(replies: list[Reply]) -> str:
+    return "".join(m.piece.text for m in replies if isinstance(m, Generated))
 
 
-def finish(replies: list[tuple[Any, ...]]) -> tuple[Any, ...]:
-    assert replies[-1][0] == "finish", replies[-1]
-    return replies[-1]
+def finish(replies: list[Reply]) -> Finish:
+    assert isinstance(replies[-1], Finished), replies[-1]
+    return replies[-1].finish
 
 
 def test_four_sequences_together_write_what_each_writes_alone(model: tuple[BatchGenerator, LlamaTokenizer]) -> None:
@@ -84,7 +89,7 @@ def test_a_cold_prompt_is_evaluated_in_chunks_beside_the_streams(model: tuple[Ba
     streams = {20 + i: ("generate", prompt(tokenizer, q), Sampling(temperature=0.0, max_tokens=60), None)
                for i, q in enumerate(QUESTIONS[:3])}
     for req, (kind, tokens, body, key) in streams.items():
-        generator.submit(req, kind, tokens, body, key)
+        generator.submit(request(req, kind, tokens, body, key))
     for _ in range(6):  # the three are streaming when the long prompt arrives
         generator.step()
     together, steps = drive(generator, {2: ("generate", long, GREEDY, None)})
@@ -117,16 +122,17 @@ def test_a_conversation_keeps_its_prefix_across_others_and_parking(model: tuple[
     generator, tokenizer = model
     first = prompt(tokenizer, QUESTIONS[0])
     replies, _ = drive(generator, {40: ("generate", first, GREEDY, "thread-a")})
-    assert finish(replies[40])[3] == len(first)  # cold: every prompt token evaluated
-    follow = first + [m[2] for m in replies[40] if m[0] == "piece"] + tokenizer.encode_message("user", "More.")
+    assert finish(replies[40]).prompt_tokens == len(first)  # cold: every prompt token evaluated
+    follow = first + [m.piece.token for m in replies[40] if isinstance(m, Generated)] + tokenizer.encode_message(
+        "user", "More.")
     # Six other conversations take every sequence, so thread-a's cells are parked and later copied back.
     for n in range(6):
         drive(generator, {50 + n: ("generate", prompt(tokenizer, f"Say {n}."), Sampling(temperature=0.0,
                                                                                    max_tokens=2), f"other-{n}")})
     again, _ = drive(generator, {41: ("generate", follow, GREEDY, "thread-a")})
-    pieces = sum(1 for m in replies[40] if m[0] == "piece")
-    held = len(first) + pieces - (finish(replies[40])[2] == "length")  # a last token sampled is never fed
-    assert finish(again[41])[3] == len(follow) - held < len(follow) // 2
+    pieces = sum(1 for m in replies[40] if isinstance(m, Generated))
+    held = len(first) + pieces - (finish(replies[40]).reason == "length")  # a last token sampled is never fed
+    assert finish(again[41]).prompt_tokens == len(follow) - held < len(follow) // 2
 
 
 def test_cancelling_one_leaves_the_others_as_they_were(model: tuple[BatchGenerator, LlamaTokenizer]) -> None:
@@ -134,7 +140,7 @@ def test_cancelling_one_leaves_the_others_as_they_were(model: tuple[BatchGenerat
     requests = {60 + i: ("generate", prompt(tokenizer, q), GREEDY, None) for i, q in enumerate(QUESTIONS)}
     alone, _ = drive(generator, dict(requests))
     cancelled, _ = drive(generator, {70 + i: r for i, r in enumerate(requests.values())}, cancel_at={71: 3})
-    assert finish(cancelled[71])[2] == "cancelled" and finish(cancelled[71])[4] == 3
+    assert finish(cancelled[71]).reason == "cancelled" and finish(cancelled[71]).completion_tokens == 3
     for i in (0, 2, 3):
         assert text(cancelled[70 + i]) == text(alone[60 + i])
 
@@ -148,12 +154,14 @@ def test_scores_in_a_batch_equal_scores_alone(model: tuple[BatchGenerator, Llama
     together, _ = drive(generator, {81: ("score", lead, options, None),
                                     82: ("generate", prompt(tokenizer, QUESTIONS[1]), GREEDY, None),
                                     83: ("generate", prompt(tokenizer, QUESTIONS[2]), GREEDY, None)})
-    assert together[81] == [("scores", 81, alone[80][0][2])]
-    assert len(alone[80][0][2]) == 3 and max(alone[80][0][2]) < 0
+    scores = alone[80][0]
+    assert isinstance(scores, Scored)
+    assert together[81] == [Scored(81, scores.scores)]
+    assert len(scores.scores) == 3 and max(scores.scores) < 0
 
 
 def test_a_prompt_that_does_not_fit_is_refused_at_once(model: tuple[BatchGenerator, LlamaTokenizer]) -> None:
     generator, _ = model
-    reply = generator.submit(90, "generate", [1] * 2000, GREEDY, None)
-    assert reply and reply[0][0] == "error" and "does not fit" in reply[0][2]
+    reply = generator.submit(Generate(90, [1] * 2000, GREEDY, None))
+    assert reply and isinstance(reply[0], Failed) and "does not fit" in reply[0].message
     assert not generator.busy()

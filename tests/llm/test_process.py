@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from offline_assistants.llm.backend import Finish, ModelError, Piece, Sampling
-from offline_assistants.llm.child import ChildSpec
+from offline_assistants.llm.messages import ChildSpec
 from offline_assistants.llm.process import LoadFailed, ModelCrashed, ModelProcess, describe_exit
 
-COUNTING = "faulty_models:Counting"
+COUNTING = "faulty_models:counting"
 
 
 @pytest.fixture
@@ -166,13 +166,13 @@ def test_the_model_through_the_process_matches_it_in_process(real_backend) -> No
     # (flash attention on, as llm/batch.py decodes).
     from llama_cpp import Llama
 
-    from offline_assistants.llm.llama import _model_params
+    from offline_assistants.llm.llama_params import model_params
 
     prompt = (real_backend.encode_system("Be brief.") + real_backend.encode_message("user", "Name three colours.")
               + real_backend.generation_prefix())
     sampling = Sampling(temperature=0.0, max_tokens=24)
     through = [i.token for i in real_backend.generate(prompt, sampling, cache_key="compare") if isinstance(i, Piece)]
-    with _model_params(real_backend.cpu_repack):
+    with model_params(real_backend.cpu_repack):
         local = Llama(str(real_backend.path), n_ctx=512, n_threads=real_backend.n_threads,
                       n_threads_batch=real_backend.n_threads, flash_attn=True, verbose=False)
     here = []

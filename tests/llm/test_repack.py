@@ -121,7 +121,7 @@ def test_the_probe_reports_a_child_that_dies(tmp_path: Path) -> None:
     model = tmp_path / "m.gguf"
     assert probe_repack(model, options, loader="faulty_models:segfault_at_load") == ProbeResult("crashed", "SIGSEGV")
     assert probe_repack(model, options, loader="faulty_models:abort_at_load") == ProbeResult("crashed", "SIGABRT")
-    assert probe_repack(model, options, loader="faulty_models:Counting") == ProbeResult("passed", "")
+    assert probe_repack(model, options, loader="faulty_models:counting") == ProbeResult("passed", "")
     assert probe_repack(model, options, loader="faulty_models:error_at_load").outcome == "error"
 
 

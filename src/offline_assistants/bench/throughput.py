@@ -125,13 +125,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from offline_assistants.api import create_app
     from offline_assistants.llm.backend import Piece
-    from offline_assistants.llm.llama import _model_params
+    from offline_assistants.llm.llama_params import model_params
     from offline_assistants.testing import make_engine, serve
 
     log("machine:", json.dumps(machine()))
     backend = open_bench_backend(args)
     threads = backend.n_threads
-    with _model_params(backend.cpu_repack):  # the same repack setting as ours
+    with model_params(backend.cpu_repack):  # the same repack setting as ours
         raw = llama_cpp.Llama(str(backend.path), n_ctx=args.n_ctx, n_threads=threads, n_threads_batch=threads,
                               n_gpu_layers=0, seed=0, verbose=False)
     penalty = backend.sampling_defaults.repeat_penalty  # the server applies the model's; raw the same
@@ -222,9 +222,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"raw {row['raw_tok_s']:.1f}; same prompt {same_prompt}, same text {same_text}; "
                 f"other processes {row['others']:.2f} cores -> {'kept' if row['clean'] else 'DISCARDED (contention)'}")
     engine.close()
-    close = getattr(backend, "close", None)
-    if close is not None:
-        close()
+    backend.close()
     shutil.rmtree(data_dir, ignore_errors=True)
 
     used = [r for r in rows if r["clean"]]

@@ -179,9 +179,7 @@ def main(argv: list[str] | None = None) -> int:
 
         until_clean("switch", switch, args.switches)
     engine.close()
-    close = getattr(backend, "close", None)
-    if close is not None:
-        close()
+    backend.close()
     shutil.rmtree(data_dir, ignore_errors=True)
 
     def med(kind: str, key: str = "s") -> float:

@@ -30,11 +30,10 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from offline_assistants.engine import words
-from offline_assistants.llm.backend import ModelBackend
+from offline_assistants.llm.backend import Decision, DecisionMaker, ModelBackend
 
 LEAD = "I will"
 ANSWER_TEXT = " answer from what I already know."
@@ -73,23 +72,10 @@ def call_text(tool: dict[str, Any]) -> str:
     return f" call {tool['function']['name']}."
 
 
-@dataclass(frozen=True)
-class Decision:
-    tool: dict[str, Any] | None  # None: answer in text
-    read: int  # prompt tokens the scoring read
-    also: list[dict[str, Any]] = field(default_factory=list)  # further functions to call alongside `tool`
-    exact: bool = False  # the calls are exactly these (a script's): no second call is inferred from the request
-
-
-class DecisionMaker(Protocol):
-    """What ToolCalling asks to choose a round's move: Decider below, or a scripted model's own (script.py)."""
-
-    def choose(self, system: list[int], prompt: list[int], options: list[dict[str, Any] | None], *,
-               request: str, cache_key: str | None, files_hold: int = 0) -> Decision: ...
-
-
-class Decider:
+class Decider(DecisionMaker):
     """Chooses among options with the model; keeps the no-request scores of recent tool sets."""
+
+    offers_used_tools = False
 
     def __init__(self, backend: ModelBackend) -> None:
         self.backend = backend

@@ -29,7 +29,6 @@ from offline_assistants.engine.worker import Worker
 from offline_assistants.ids import now
 from offline_assistants.errors import ModelUnavailable
 from offline_assistants.llm.backend import ModelBackend, ModelError
-from offline_assistants.llm.defaults import API_DEFAULTS
 from offline_assistants.retrieval.embeddings import Embedder
 from offline_assistants.schemas.messages import MessageRole
 from offline_assistants.schemas.runs import Run, RunStatus
@@ -59,8 +58,7 @@ class Engine:
         self.bus = EventBus()
         self.code_runner = code_runner
         self.worker = Worker(self._execute, self._expire, concurrency=_concurrency(settings, backend))
-        self.sampling_defaults = getattr(backend, "sampling_defaults", API_DEFAULTS).override(
-            settings.temperature, settings.top_p)
+        self.sampling_defaults = backend.sampling_defaults.override(settings.temperature, settings.top_p)
         self.files = Files(self.store, settings)
         self._embedder: Embedder | None = None
         self._embedder_lock = threading.Lock()
@@ -84,9 +82,10 @@ class Engine:
         tooling = ToolCalling(backend, self.store, self.lifecycle, self.model_calls, tools,
                               lambda data, name: self.files.create_output(data, name).id,
                               max_rounds=settings.max_tool_rounds, stores_for=self.vector_stores.for_run,
-                              files_hold=self.vector_stores.evidence, decider=getattr(backend, "decider", None))
+                              files_hold=self.vector_stores.evidence, decider=backend.decider)
         self.executor = Executor(self.store, self.lifecycle, self.control, self.bus, backend, self.model_calls,
                                  tooling, max_rounds=settings.max_tool_rounds)
+        backend.attach(self._assistant_of)
         self._retokenize_if_needed()
         ended = self.lifecycle.recover()
         if ended:
@@ -97,6 +96,11 @@ class Engine:
     def _thread_deleted(self, thread_id: str) -> None:
         if self.code_runner is not None:
             self.code_runner.shutdown(thread_id, remove_files=True)
+
+    def _assistant_of(self, thread_id: str) -> str | None:
+        """The assistant of the thread's active run (a scripted model's assistant-scoped steps ask)."""
+        active = self.store.runs.active(thread_id)
+        return active["assistant_id"] if active is not None else None
 
     def _encode(self, role: MessageRole, text: str) -> list[int]:
         try:
@@ -151,9 +155,8 @@ def _concurrency(settings: Settings, backend: ModelBackend) -> int:
     """How many runs execute at once: as many as asked where the backend serves generations in parallel (the
     local model decoding them in one batch, a remote server that batches: `parallel = True`), else one."""
     wanted = max(1, settings.max_concurrent_runs)
-    if wanted > 1 and not getattr(backend, "parallel", False):
-        log.info("max_concurrent_runs=%d: %s generates one run at a time, so runs take turns", wanted,
-                    getattr(backend, "name", "this model"))
+    if wanted > 1 and not backend.parallel:
+        log.info("max_concurrent_runs=%d: %s generates one run at a time, so runs take turns", wanted, backend.name)
         return 1
     return wanted
 

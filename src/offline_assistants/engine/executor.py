@@ -74,7 +74,7 @@ class Executor:
         except Exception as exc:  # noqa: BLE001 - whatever went wrong, the run must end and unlock its thread
             log.exception("run %s failed", run_id)
             # A failure may name its API code (the scripted model's `fail`); anything else is the server's fault.
-            code = getattr(exc, "code", None) if isinstance(exc, ModelError) else None
+            code = exc.code if isinstance(exc, ModelError) else None
             self.lifecycle.settle(run_id, "failed", {"last_error": {"code": code or "server_error",
                                                                     "message": describe_error(exc)}})
         finally:

@@ -112,9 +112,7 @@ class ModelCalls:
                 if peek is not None and peek(out.text):
                     break
         finally:
-            close = getattr(stream, "close", None)
-            if close is not None:
-                close()
+            stream.close()  # a stream left early: the backend's request ends now, not when it is collected
         if finish is not None and finish.tokens is not None:
             out.tokens = list(finish.tokens)  # the pieces carried stand-in ids (a server that streams only text)
         if finish is None:  # peeked: the caller stopped reading

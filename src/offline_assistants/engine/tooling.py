@@ -17,12 +17,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from offline_assistants.engine.decision import Decider, Decision, DecisionMaker
+from offline_assistants.engine.decision import Decider
 from offline_assistants.engine.lifecycle import Lifecycle
 from offline_assistants.engine.model_calls import ModelCalls
 from offline_assistants.engine.turn import DEFAULT_SYSTEM, Budget, Exchange, Turn
 from offline_assistants.ids import new_id, now
-from offline_assistants.llm.backend import ModelBackend
+from offline_assistants.llm.backend import Decision, DecisionMaker, ModelBackend
 from offline_assistants.llm.toolcalls import NATIVE_MARKERS, parse_native
 from offline_assistants.store import Store
 from offline_assistants.tools.base import Ran, Tool, ToolContext
@@ -147,8 +147,7 @@ class ToolCalling:
 
     def _decide(self, turn: Turn, prompt: list[int], budget: Budget) -> Decision:
         options: list[dict[str, Any] | None] = []
-        # A script's decider names its tools itself: it may call one again; the rule below is for real models.
-        offer_all = getattr(self.decider, "offers_used_tools", False)
+        offer_all = self.decider.offers_used_tools  # a script's may call a tool again; real models may not
         for tool in turn.tools:
             # A tool already used in this run is offered again only to retry failed code, once: small models
             # otherwise repeat the same call until the round limit.

@@ -3,15 +3,20 @@
 The engine only ever sees token ids and text pieces: it asks the backend to encode a system prompt or one chat
 message (with the model's own chat-template wrapper) once, keeps those tokens, and later hands back a whole prompt
 as a token list. A remote or scripted backend fits behind the same few methods.
+
+`ModelBackend` declares everything the engine asks of a model, with defaults for what most models leave alone
+(a decider of their own, parallel generation, an engine to know about), the way llm's `Model` declares
+`can_stream`: the engine reads attributes, it never probes for them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol, runtime_checkable
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
 
-from offline_assistants.llm.defaults import SamplingDefaults
+from offline_assistants.llm.defaults import API_DEFAULTS, SamplingDefaults
 
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -78,47 +83,87 @@ class Finish:
 class ModelError(RuntimeError):
     """The model could not serve a call (bad file, context overflow, decode failure)."""
 
+    # The API code a failed run's last_error names (rate_limit_exceeded, a script's chosen one); None: server_error.
+    code: str | None = None
+
 
 def describe_error(exc: BaseException) -> str:
     """The text a run's last_error shows: a ModelError's own words, anything else with its type named."""
     return str(exc) if isinstance(exc, ModelError) else f"{type(exc).__name__}: {exc}"
 
 
-@runtime_checkable
-class ModelBackend(Protocol):
+# What generate() returns: pieces, then exactly one Finish. A generator, so that a caller who stops reading
+# closes it (a server's stream, a request in the model process, is then ended too).
+Stream = Generator[Piece | Finish, None, None]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A round's move in a run that may call tools (declared here: a backend may bring its own DecisionMaker)."""
+
+    tool: dict[str, Any] | None  # None: answer in text
+    read: int  # prompt tokens the scoring read
+    also: list[dict[str, Any]] = field(default_factory=list)  # further functions to call alongside `tool`
+    exact: bool = False  # the calls are exactly these (a script's): no second call is inferred from the request
+
+
+class DecisionMaker(Protocol):
+    """What chooses a round's move: the engine's Decider (engine/decision.py), which scores options with the
+    model, or a backend's own (a script's, script.py)."""
+
+    # Whether a tool the run already used is offered again: a script may call one twice; real models are
+    # stopped from looping on one.
+    offers_used_tools: bool
+
+    def choose(self, system: list[int], prompt: list[int], options: list[dict[str, Any] | None], *,
+               request: str, cache_key: str | None, files_hold: int = 0) -> Decision: ...
+
+
+class ModelBackend(ABC):
+    """What the engine needs of a model. Subclasses set the four attributes without a default and implement
+    the abstract methods; the rest have defaults that suit most models."""
+
     name: str
     n_ctx: int
     tokenizer_key: str  # changes when token ids would: cached message tokens are only valid for the same key
     native_tool_format: str | None  # "hermes", "llama3", "mistral" when the chat template defines tool calls
-    sampling_defaults: SamplingDefaults  # what to sample with when the client sets nothing (llm/defaults.py)
-    # A backend that serves several generations at once (a remote server that batches) also sets
-    # `parallel = True`: the engine then runs up to Settings.max_concurrent_runs runs at once (engine/worker.py).
+    # What to sample with when the client sets nothing (llm/defaults.py).
+    sampling_defaults: SamplingDefaults = API_DEFAULTS
+    # Serves several generations at once (a model process that decodes a batch, a remote server that batches):
+    # the engine then runs up to Settings.max_concurrent_runs runs at once (engine/worker.py).
+    parallel: bool = False
+    # The backend's own way to choose a round's move; None: the engine scores options with the model.
+    decider: DecisionMaker | None = None
 
+    @abstractmethod
     def encode_system(self, text: str, tools: list[dict[str, Any]] | None = None) -> list[int]:
         """The system turn; `tools` are OpenAI function specs, rendered by templates that know them."""
-        ...
 
+    @abstractmethod
     def encode_message(self, role: Role, text: str) -> list[int]: ...
 
+    @abstractmethod
     def generation_prefix(self) -> list[int]: ...
 
+    @abstractmethod
     def encode_text(self, text: str) -> list[int]:
         """Raw text inside the assistant's turn (a forced lead such as a code fence), no template wrapper."""
-        ...
 
+    @abstractmethod
     def count(self, text: str) -> int: ...
 
+    @abstractmethod
     def score(self, prompt: list[int], options: list[list[int]], *, cache_key: str | None = None) -> list[float]:
         """Each option's log-probability as the continuation of `prompt` (for decisions among a closed set)."""
-        ...
 
-    def generate(
-        self,
-        prompt: list[int],
-        sampling: Sampling,
-        *,
-        cache_key: str | None = None,
-        cancelled: Callable[[], bool] = lambda: False,
-    ) -> Iterator[Piece | Finish]:
+    @abstractmethod
+    def generate(self, prompt: list[int], sampling: Sampling, *, cache_key: str | None = None,
+                 cancelled: Callable[[], bool] = lambda: False) -> Stream:
         """Stream pieces, then exactly one Finish. `cache_key` names the conversation, for KV reuse."""
-        ...
+
+    def attach(self, assistant_of: Callable[[str], str | None]) -> None:  # noqa: B027 - a default that does nothing
+        """Called once by the Engine built on this backend: `assistant_of(thread_id)` names the assistant of the
+        thread's active run. Only a scripted model, whose steps may be scoped to an assistant, keeps it."""
+
+    def close(self) -> None:  # noqa: B027 - a default that does nothing
+        """Release what the backend holds (a model process, a connection); nothing by default."""

@@ -23,15 +23,17 @@ import ctypes
 import itertools
 import time
 from collections import OrderedDict, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from offline_assistants.llm.backend import Finish, ModelError, Piece, Sampling
+from offline_assistants.llm.backend import Finish, ModelError, Piece, Sampling, Stream
+from offline_assistants.llm.llama_params import SEED, gpu_offload_supported, quiet_log
+from offline_assistants.llm.messages import Failed, Finished, Generate, Generated, Reply, Request, Score, Scored
 from offline_assistants.llm.sampler import common_prefix, sampler_chain
+from offline_assistants.llm.stepping import SteppedModel
 
-SEED = 1234  # see llm/llama.py: any value but 0 makes each call's sampler start from the same state
 N_BATCH = 512
 # Prompt tokens per step at most: a step's length is a gap in the other sequences' streams, and smaller chunks
 # cost more over a long context (a 3,000-token prompt at 214 tok/s in chunks of 48, 317 in 128, 339 in 512).
@@ -62,7 +64,7 @@ class _Seq:
 
 @dataclass
 class _Job:
-    """One request in flight: ("generate", sampling) or ("score", options)."""
+    """One request in flight: a generation (with its sampling) or a score (with its options)."""
 
     req: int
     kind: Literal["generate", "score"]
@@ -86,14 +88,12 @@ class _Job:
     scores: list[float] = field(default_factory=list)
 
 
-class BatchGenerator:
+class BatchGenerator(SteppedModel):
     """The full model with `parallel` sequences, stepped by the model process (llm/child.py)."""
 
     def __init__(self, path: Path | str, *, n_ctx: int = 4096, n_threads: int = 1, n_gpu_layers: int = -1,
                  parallel: int = 1, kv_states: int = 4, kv_cache_mb: int = 512, seed: int = SEED,
                  cpu_repack: bool = False) -> None:
-        from offline_assistants.llm.llama import _quiet_log, gpu_offload_supported
-
         L = _llama()
         self.path = Path(path)
         self.parallel = max(1, int(parallel))
@@ -105,7 +105,7 @@ class BatchGenerator:
         params = L.llama_model_default_params()
         params.n_gpu_layers = self.gpu_layers
         params.use_extra_bufts = cpu_repack
-        with _quiet_log():
+        with quiet_log():
             self._model = L.llama_model_load_from_file(str(self.path).encode(), params)
             if not self._model:
                 raise ModelError(f"could not load {self.path}")
@@ -180,24 +180,22 @@ class BatchGenerator:
     def busy(self) -> bool:
         return bool(self._jobs)
 
-    def submit(self, req: int, kind: str, prompt: list[int], body: Any, cache_key: str | None) -> list[tuple[Any, ...]]:
-        """Admit a request ("generate" with a Sampling, "score" with options); replies come from step()."""
-        if kind not in ("generate", "score"):
-            return [("error", req, f"unknown request kind {kind!r}")]
-        job = _Job(req, "generate" if kind == "generate" else "score", list(prompt), cache_key)
+    def submit(self, request: Request) -> list[Reply]:
+        """Admit a request; replies come from step()."""
         try:
-            if kind == "generate":
-                job.sampling = body
-                self._check_fits(job.prompt, 1)
-                job.max_tokens = max(0, min(body.max_tokens, self.n_ctx - len(job.prompt)))
-            else:
-                job.options = [list(o) for o in body]
-                if not job.prompt or any(not o for o in job.options):
-                    raise ModelError("score needs a prompt and non-empty options")
-                self._check_fits(job.prompt, max(len(o) for o in job.options))
+            match request:
+                case Generate(req, prompt, sampling, cache_key):
+                    job = _Job(req, "generate", list(prompt), cache_key, sampling=sampling)
+                    self._check_fits(job.prompt, 1)
+                    job.max_tokens = max(0, min(sampling.max_tokens, self.n_ctx - len(job.prompt)))
+                case Score(req, prompt, options, cache_key):
+                    job = _Job(req, "score", list(prompt), cache_key, options=[list(o) for o in options])
+                    if not job.prompt or any(not o for o in job.options):
+                        raise ModelError("score needs a prompt and non-empty options")
+                    self._check_fits(job.prompt, max(len(o) for o in job.options))
         except ModelError as exc:
-            return [("error", req, str(exc))]
-        self._jobs[req] = job
+            return [Failed(request.req, str(exc))]
+        self._jobs[job.req] = job
         self._waiting.append(job)
         return []
 
@@ -206,9 +204,9 @@ class BatchGenerator:
         if job is not None:
             job.cancelled = True
 
-    def step(self) -> list[tuple[Any, ...]]:
+    def step(self) -> list[Reply]:
         """Seat waiting requests, then one decode of every sequence's next tokens; the replies it produced."""
-        out: list[tuple[Any, ...]] = []
+        out: list[Reply] = []
         for job in list(self._jobs.values()):
             if job.cancelled:
                 out += self._end(job, "cancelled")
@@ -251,40 +249,38 @@ class BatchGenerator:
 
     # --- the in-process way in: one request driven to its end (LlamaBackend, tests, benchmarks) ---
     def generate(self, prompt: list[int], sampling: Sampling, *, cache_key: str | None = None,
-                 cancelled: Any = lambda: False) -> Iterator[Piece | Finish]:
-        req = next(self._local_ids)
-        for message in self._drive(req, "generate", prompt, sampling, cache_key, cancelled):
-            if message[0] == "piece":
-                yield Piece(message[2], message[3])
-            elif message[0] == "finish":
-                yield Finish(message[2], message[3], message[4], message[5])
+                 cancelled: Callable[[], bool] = lambda: False) -> Stream:
+        for reply in self._drive(Generate(next(self._local_ids), prompt, sampling, cache_key), cancelled):
+            match reply:
+                case Generated(_, piece):
+                    yield piece
+                case Finished(_, finish):
+                    yield finish
 
     def score(self, prompt: list[int], options: list[list[int]], *, cache_key: str | None = None) -> list[float]:
-        req = next(self._local_ids)
-        for message in self._drive(req, "score", prompt, options, cache_key, lambda: False):
-            if message[0] == "scores":
-                return list(message[2])
+        for reply in self._drive(Score(next(self._local_ids), prompt, options, cache_key), lambda: False):
+            if isinstance(reply, Scored):
+                return list(reply.scores)
         raise ModelError("no scores")  # pragma: no cover - _drive ends with scores or raises
 
-    def _drive(self, req: int, kind: str, prompt: list[int], body: Any, cache_key: str | None,
-               cancelled: Any) -> Iterator[tuple[Any, ...]]:
-        pending = deque(self.submit(req, kind, prompt, body, cache_key))
+    def _drive(self, request: Request, cancelled: Callable[[], bool]) -> Iterator[Generated | Finished | Scored]:
+        pending = deque(self.submit(request))
         while True:
             while pending:
-                message = pending.popleft()
-                if message[1] != req:
+                reply = pending.popleft()
+                if reply.req != request.req:
                     continue
-                if message[0] == "error":
-                    raise ModelError(message[2])
-                yield message
-                if message[0] in ("finish", "scores"):
+                if isinstance(reply, Failed):
+                    raise ModelError(reply.message)
+                yield reply
+                if isinstance(reply, Finished | Scored):
                     return
                 if cancelled():
-                    self.cancel(req)
+                    self.cancel(request.req)
             pending.extend(self.step())
 
     # --- seats: which sequence serves which request ---
-    def _seat(self, out: list[tuple[Any, ...]]) -> None:
+    def _seat(self, out: list[Reply]) -> None:
         while self._waiting:
             free = [s for s in self._seqs if s.job is None]
             if not free:
@@ -387,7 +383,7 @@ class BatchGenerator:
             job.seq.tokens.extend(tokens)
             job.seq.used = time.monotonic()
 
-    def _after(self, job: _Job, tokens: list[int], last: int) -> list[tuple[Any, ...]]:
+    def _after(self, job: _Job, tokens: list[int], last: int) -> list[Reply]:
         """What a job does with the logits its tokens produced (`last`: the batch index of its last token)."""
         if job.kind == "score":
             return self._after_score(job, tokens, last)
@@ -399,7 +395,7 @@ class BatchGenerator:
             job.next_token = None
         return self._sample(job, last)
 
-    def _sample(self, job: _Job, index: int) -> list[tuple[Any, ...]]:
+    def _sample(self, job: _Job, index: int) -> list[Reply]:
         L = _llama()
         assert job.sampling is not None
         token = int(L.llama_sampler_sample(job.sampler, self._ctx, index))
@@ -408,7 +404,7 @@ class BatchGenerator:
         job.produced += 1
         text = job.decoder.decode(self._piece(token))
         job.text += text
-        out: list[tuple[Any, ...]] = [("piece", job.req, token, text)]
+        out: list[Reply] = [Generated(job.req, Piece(token, text))]
         if job.sampling.stop and any(s in job.text for s in job.sampling.stop):
             return out + self._end(job, "stop")
         if job.cancelled:
@@ -418,7 +414,7 @@ class BatchGenerator:
         job.next_token = token
         return out
 
-    def _after_score(self, job: _Job, tokens: list[int], last: int) -> list[tuple[Any, ...]]:
+    def _after_score(self, job: _Job, tokens: list[int], last: int) -> list[Reply]:
         if job.fed < len(job.prompt):
             job.fed += len(tokens)
             if job.fed < len(job.prompt):
@@ -438,7 +434,7 @@ class BatchGenerator:
             if len(job.options[len(job.scores)]) - 1 > N_BATCH:
                 return self._fail(job, "an option is longer than a batch")
             return []
-        out: list[tuple[Any, ...]] = [("scores", job.req, list(job.scores))]
+        out: list[Reply] = [Scored(job.req, list(job.scores))]
         self._release(job)
         return out
 
@@ -449,17 +445,17 @@ class BatchGenerator:
         shifted = logits - logits.max()
         return shifted - np.log(np.exp(shifted).sum())
 
-    def _end(self, job: _Job, reason: str) -> list[tuple[Any, ...]]:
-        message = (("finish", job.req, reason, len(job.prompt) - job.cached, job.produced, job.switch_ms)
-                   if job.kind == "generate" else ("error", job.req, "cancelled"))
+    def _end(self, job: _Job, reason: Literal["stop", "length", "cancelled"]) -> list[Reply]:
+        reply: Reply = (Finished(job.req, Finish(reason, len(job.prompt) - job.cached, job.produced, job.switch_ms))
+                        if job.kind == "generate" else Failed(job.req, "cancelled"))
         self._release(job)
-        return [message]
+        return [reply]
 
-    def _fail(self, job: _Job, message: str) -> list[tuple[Any, ...]]:
+    def _fail(self, job: _Job, message: str) -> list[Reply]:
         if job.seq is not None:
             self._forget(job.seq)  # what its cells hold is unknown after a failed decode
         self._release(job)
-        return [("error", job.req, message)]
+        return [Failed(job.req, message)]
 
     def _release(self, job: _Job) -> None:
         self._jobs.pop(job.req, None)

@@ -26,7 +26,7 @@ def json_schema_grammar(schema: dict[str, Any] | None) -> str:
 
     if not schema or (schema.get("type") == "object" and not schema.get("properties")):
         return json_grammar()  # no declared properties: any JSON object
-    return json_schema_to_gbnf(json.dumps(schema))
+    return str(json_schema_to_gbnf(json.dumps(schema)))
 
 
 def json_grammar() -> str:

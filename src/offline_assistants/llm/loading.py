@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from offline_assistants.llm.catalog import ModelFile
-from offline_assistants.llm.child import DEFAULT_LOADER, ChildSpec
 from offline_assistants.llm.llama import LlamaTokenizer
+from offline_assistants.llm.messages import DEFAULT_LOADER, ChildSpec
 from offline_assistants.llm.process import LoadFailed, ModelProcess, ProcessBackend
 from offline_assistants.llm.repack import (
     CpuInfo,
@@ -64,7 +64,7 @@ def decide_repack(path: Path, options: ModelOptions, cache_dir: Path) -> tuple[R
 
     cpu = CpuInfo.read()
     cache = VerdictCache(cache_dir / VERDICTS_FILE)
-    key = verdict_key(cpu, path, getattr(llama_cpp, "__version__", "?"))
+    key = verdict_key(cpu, path, llama_cpp.__version__)
     choice = choose(options.cpu_repack, cpu, probe=lambda: probe_repack(path, options), cache=cache, key=key,
                     parallel=options.parallel)
     return choice, cache, key

@@ -19,13 +19,30 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from offline_assistants.llm.backend import Finish, ModelError, Piece, Sampling
-from offline_assistants.llm.child import ChildSpec
-from offline_assistants.llm.llama import LlamaTokenizer, TokenizedBackend
+from offline_assistants.llm.backend import Finish, ModelError, Sampling, Stream
+from offline_assistants.llm.llama import LlamaTokenizer
+from offline_assistants.llm.messages import (
+    Cancel,
+    ChildSpec,
+    Failed,
+    Finished,
+    Generate,
+    Generated,
+    LoadError,
+    Ready,
+    Reply,
+    Request,
+    Score,
+    Scored,
+    Start,
+    Stop,
+)
+from offline_assistants.llm.tokens import TokenizedBackend
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +77,14 @@ class LoadFailed(ModelError):
         self.reason = reason
 
 
+@dataclass(frozen=True)
+class _Crashed:
+    """What the reader thread tells each waiting caller when the child died (never sent over the socket)."""
+
+    message: str
+    reason: str
+
+
 class ModelProcess:
     """One supervised model child. Safe to call from several threads at once: each request gets an id, and one
     reader thread per child hands each reply to the caller waiting for it. When the child dies, every request
@@ -91,7 +116,7 @@ class ModelProcess:
         self._retry_at = 0.0
         self._next_req = 0
         self._lock = threading.RLock()  # the child, its socket and the waiting callers change together
-        self._inboxes: dict[int, queue.Queue[tuple[Any, ...]]] = {}
+        self._inboxes: dict[int, queue.Queue[Reply | _Crashed]] = {}
 
     @property
     def pid(self) -> int | None:
@@ -111,7 +136,7 @@ class ModelProcess:
             child.close()
         self._conn = parent
         self.info = None
-        parent.send(("start", self.spec))
+        parent.send(Start(self.spec))
 
     def wait_ready(self, timeout: float | None = None) -> dict[str, Any]:
         """Block until the child has loaded; restart one that died while loading, up to max_load_failures in a
@@ -165,9 +190,12 @@ class ModelProcess:
             reason = self._reap()
             raise LoadFailed(f"the model process crashed while loading the model ({reason})", crashed=True,
                              reason=reason) from None
-        if message[0] == "load_error":
-            raise LoadFailed(f"the model could not be loaded: {message[1]}", crashed=False)
-        return dict(message[1])
+        match message:
+            case Ready(info):
+                return info
+            case LoadError(error):
+                raise LoadFailed(f"the model could not be loaded: {error}", crashed=False)
+        raise LoadFailed(f"the model process said {message!r} instead of being ready", crashed=False)
 
     def _reap(self) -> str:
         assert self._proc is not None
@@ -203,7 +231,7 @@ class ModelProcess:
         with self._lock:
             if self._conn is not None:
                 try:
-                    self._conn.send(("stop",))
+                    self._conn.send(Stop())
                 except OSError:
                     pass
             if self._proc is not None:
@@ -215,20 +243,20 @@ class ModelProcess:
             boxes = list(self._inboxes.values())
             self._inboxes.clear()
         for box in boxes:
-            box.put(("error", 0, "the model process was stopped"))
+            box.put(Failed(0, "the model process was stopped"))
 
     # --- calls: many callers at once, one reader thread routing the child's replies by request id ---
-    def _request(self, kind: str, *body: Any) -> tuple[int, queue.Queue[tuple[Any, ...]], Connection]:
-        """Send one request to a loaded child; its replies arrive on the returned queue."""
+    def _request(self, make: Callable[[int], Request]) -> tuple[int, queue.Queue[Reply | _Crashed], Connection]:
+        """Send one request (`make` given its id) to a loaded child; its replies arrive on the returned queue."""
         with self._lock:
             self.wait_ready()
             assert self._conn is not None
             self._next_req += 1
             req, conn = self._next_req, self._conn
-            box: queue.Queue[tuple[Any, ...]] = queue.Queue()
+            box: queue.Queue[Reply | _Crashed] = queue.Queue()
             self._inboxes[req] = box
             try:
-                conn.send((kind, req, *body))
+                conn.send(make(req))
             except OSError:
                 pass  # the child is gone: the reader sees the end of the socket and tells every waiting caller
             return req, box, conn
@@ -241,7 +269,7 @@ class ModelProcess:
         with self._lock:
             if self._conn is conn:
                 try:
-                    conn.send(("cancel", req))
+                    conn.send(Cancel(req))
                 except OSError:
                     pass
 
@@ -257,7 +285,7 @@ class ModelProcess:
             except (EOFError, OSError):
                 break
             with self._lock:
-                box = self._inboxes.get(message[1])
+                box = self._inboxes.get(message.req)
             if box is not None:
                 box.put(message)
         with self._lock:
@@ -267,53 +295,60 @@ class ModelProcess:
             boxes = list(self._inboxes.values())
             self._inboxes.clear()
         for box in boxes:  # every request in flight fails; the next ones go to the new child
-            box.put(("crashed", str(crash), crash.reason))
+            box.put(_Crashed(str(crash), crash.reason))
 
     def generate(self, prompt: list[int], sampling: Sampling, *, cache_key: str | None,
-                 cancelled: Callable[[], bool]) -> Iterator[Piece | Finish]:
-        req, box, conn = self._request("generate", list(prompt), sampling, cache_key)
+                 cancelled: Callable[[], bool]) -> Stream:
+        req, box, conn = self._request(lambda req: Generate(req, list(prompt), sampling, cache_key))
         yielded = 0
         cancel_sent = ended = False
         try:
             while True:
-                message = box.get()
-                if message[0] == "piece":
-                    if cancel_sent:
-                        continue  # already in flight when we asked it to stop: the caller has moved on
-                    yielded += 1
-                    yield Piece(message[2], message[3])
-                    if cancelled():
-                        self._cancel(req, conn)
-                        cancel_sent = True
-                elif message[0] == "finish":
-                    ended = True
-                    if cancel_sent:
-                        yield Finish("cancelled", message[3], yielded, message[5])
-                    else:
-                        yield Finish(message[2], message[3], message[4], message[5])
-                    return
-                elif message[0] == "crashed":
-                    ended = True
-                    raise ModelCrashed(message[1], message[2])
-                else:
-                    ended = True
-                    raise ModelError(message[2])
+                match box.get():
+                    case Generated(_, piece):
+                        if cancel_sent:
+                            continue  # already in flight when we asked it to stop: the caller has moved on
+                        yielded += 1
+                        yield piece
+                        if cancelled():
+                            self._cancel(req, conn)
+                            cancel_sent = True
+                    case Finished(_, finish):
+                        ended = True
+                        if cancel_sent:
+                            yield Finish("cancelled", finish.prompt_tokens, yielded, finish.kv_switch_ms)
+                        else:
+                            yield finish
+                        return
+                    case _Crashed(message, reason):
+                        ended = True
+                        raise ModelCrashed(message, reason)
+                    case Failed(_, error):
+                        ended = True
+                        raise ModelError(error)
+                    case other:
+                        ended = True
+                        raise ModelError(f"the model process answered a generation with {other!r}")
         finally:
             self._done(req)
             if not ended and not cancel_sent:
                 self._cancel(req, conn)  # the caller stopped reading (an exception, or it had enough)
 
     def score(self, prompt: list[int], options: list[list[int]], *, cache_key: str | None) -> list[float]:
-        req, box, _conn = self._request("score", list(prompt), [list(o) for o in options], cache_key)
+        req, box, _conn = self._request(lambda req: Score(req, list(prompt), [list(o) for o in options], cache_key))
         try:
-            message = box.get()
+            reply = box.get()
         finally:
             self._done(req)
-        if message[0] == "scores":
-            return list(message[2])
-        if message[0] == "crashed":
-            raise ModelCrashed(message[1], message[2])
-        raise ModelError(message[2])
+        match reply:
+            case Scored(_, scores):
+                return list(scores)
+            case _Crashed(message, reason):
+                raise ModelCrashed(message, reason)
+            case Failed(_, error):
+                raise ModelError(error)
+            case other:
+                raise ModelError(f"the model process answered a score with {other!r}")
 
 
 class ProcessBackend(TokenizedBackend):
@@ -323,6 +358,7 @@ class ProcessBackend(TokenizedBackend):
                  max_load_failures: int = 3, retry_after_s: float = 60.0,
                  on_crash: Callable[[ChildSpec, str], ChildSpec] | None = None) -> None:
         super().__init__(tokenizer)
+        self.path = tokenizer.path
         requested = int(spec.options.get("n_ctx", 4096))
         self.n_ctx = requested or tokenizer.trained_context() or 4096
         self.n_threads = int(spec.options.get("n_threads", 1))
@@ -356,7 +392,7 @@ class ProcessBackend(TokenizedBackend):
         return self.process.pid
 
     def generate(self, prompt: list[int], sampling: Sampling, *, cache_key: str | None = None,
-                 cancelled: Callable[[], bool] = lambda: False) -> Iterator[Piece | Finish]:
+                 cancelled: Callable[[], bool] = lambda: False) -> Stream:
         return self.process.generate(prompt, sampling, cache_key=cache_key, cancelled=cancelled)
 
     def score(self, prompt: list[int], options: list[list[int]], *, cache_key: str | None = None) -> list[float]:

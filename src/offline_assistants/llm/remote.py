@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, Literal
 
 from offline_assistants.llm.backend import (
@@ -38,10 +38,12 @@ from offline_assistants.llm.backend import (
     ModelError,
     Piece,
     Sampling,
+    Stream,
 )
 from offline_assistants.llm.gbnf import compile_constraint
-from offline_assistants.llm.llama import SEED, TokenizedBackend
+from offline_assistants.llm.llama_params import SEED
 from offline_assistants.llm.remote_probe import ServerInfo
+from offline_assistants.llm.tokens import TokenizedBackend, Tokenizer
 from offline_assistants.llm.upstream import Upstream, UpstreamError
 
 log = logging.getLogger(__name__)
@@ -82,7 +84,7 @@ def _stand_in(text: str) -> int:
 
 
 class RemoteBackend(TokenizedBackend):
-    def __init__(self, upstream: Upstream, info: ServerInfo, tokenizer: Any, *, n_ctx: int) -> None:
+    def __init__(self, upstream: Upstream, info: ServerInfo, tokenizer: Tokenizer, *, n_ctx: int) -> None:
         super().__init__(tokenizer)
         self.upstream = upstream
         self.info = info
@@ -91,7 +93,7 @@ class RemoteBackend(TokenizedBackend):
         self.parallel = info.kind != "llama-cpp-python"
         self.name = info.model
         self.n_ctx = n_ctx
-        self.local_tokens = not hasattr(tokenizer, "upstream")  # --tokenizer: ids for streamed text cost nothing
+        self.local_tokens = tokenizer.local  # --tokenizer: ids for streamed text cost nothing
         self.llama = info.kind in ("llama-server", "llama-cpp-python")
 
     def close(self) -> None:
@@ -144,7 +146,7 @@ class RemoteBackend(TokenizedBackend):
 
     # --- generation ---
     def generate(self, prompt: list[int], sampling: Sampling, *, cache_key: str | None = None,
-                 cancelled: Callable[[], bool] = lambda: False) -> Iterator[Piece | Finish]:
+                 cancelled: Callable[[], bool] = lambda: False) -> Stream:
         if len(prompt) + 1 > self.n_ctx:
             raise ModelError(f"prompt of {len(prompt)} tokens does not fit the context of {self.n_ctx}")
         max_tokens = max(0, min(sampling.max_tokens, self.n_ctx - len(prompt)))

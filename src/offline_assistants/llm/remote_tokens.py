@@ -6,8 +6,8 @@ a GGUF (its vocabulary only, llm/llama.py) or a Hugging Face `tokenizer.json`, w
 to it gives the chat template. The chat template comes from the file, else from the server (llama-server
 publishes it at /props), else it is the ChatML stand-in of llm/template.py, with a warning.
 
-Every tokenizer here offers what `TokenizedBackend` needs (the TemplateEncoder methods) plus `detokenize`, for a
-server that takes only text.
+Every tokenizer here is a llm/tokens.py `Tokenizer`: the TemplateEncoder methods plus `detokenize`, for a server
+that takes only text.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from offline_assistants.llm import defaults
 from offline_assistants.llm.backend import ModelError
 from offline_assistants.llm.remote_probe import Kind
 from offline_assistants.llm.template import ChatTemplate, TemplateEncoder
+from offline_assistants.llm.tokens import Tokenizer
 from offline_assistants.llm.toolcalls import detect_native
 from offline_assistants.llm.upstream import Upstream
 
@@ -37,6 +38,8 @@ class RemoteTokenizer(TemplateEncoder):
     """Tokenize and detokenize through the server's own endpoints. One HTTP call per message, made when the
     message is stored (as a local tokenizer is), never per run."""
 
+    local = False
+
     def __init__(self, upstream: Upstream, kind: Kind, model: str, *, chat_template: str | None = None,
                  bos_token: str = "", eos_token: str = "") -> None:
         self.upstream = upstream
@@ -49,6 +52,7 @@ class RemoteTokenizer(TemplateEncoder):
             log.warning("%s", CHATML_WARNING)
         # What the server puts before any text it tokenizes (a BOS, for models that want one): part of a prompt,
         # never of a message.
+        self._strip = 0
         added = self._tokenize("", special=True, add_special=True)
         self.bos_id: int | None = added[0] if added else None
         self._strip = len(added) if kind == "llama-cpp-python" else 0  # it always adds them: cut them off again
@@ -73,7 +77,7 @@ class RemoteTokenizer(TemplateEncoder):
             reply = self.upstream.post("/extras/tokenize", {"input": text, "model": self.model}, root=True)
         tokens = [int(t if isinstance(t, int) else t["id"]) for t in reply["tokens"]]
         if not add_special and self.kind == "llama-cpp-python":
-            tokens = tokens[getattr(self, "_strip", 0):]
+            tokens = tokens[self._strip:]
         return tokens
 
     def _specials(self) -> dict[int, str]:
@@ -117,6 +121,8 @@ class HFTokenizer(TemplateEncoder):
     """A Hugging Face tokenizer.json (what a vLLM model directory holds), with the chat template, BOS and EOS of
     the tokenizer_config.json beside it."""
 
+    local = True
+
     def __init__(self, path: Path) -> None:
         from tokenizers import Tokenizer
 
@@ -156,7 +162,7 @@ def _token_text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def open_tokenizer(path: Path) -> Any:
+def open_tokenizer(path: Path) -> Tokenizer:
     """--tokenizer: a GGUF's vocabulary, or a tokenizer.json (a folder holding one will do)."""
     from offline_assistants.llm.llama import LlamaTokenizer
 

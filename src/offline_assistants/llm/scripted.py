@@ -10,23 +10,71 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-from offline_assistants.llm.backend import Finish, ModelError, Piece, Role, Sampling
+from offline_assistants.llm.backend import Finish, ModelError, Piece, Role, Sampling, Stream
 from offline_assistants.llm.defaults import API_DEFAULTS
+from offline_assistants.llm.tokens import TokenizedBackend
 
 _WORD = re.compile(r"\S+\s*|\s+")
 
 
-class ScriptedBackend:
+class WordTokenizer:
+    """Words as tokens, with a plain chat format ("<user> text </s> "). Ids are given out in the order words are
+    first seen, so they mean something only to this instance: a server started again on the same data recounts
+    its stored messages (store/recount.py) instead of reading ids this vocabulary never gave out."""
+
     name = "scripted"
     sampling_defaults = API_DEFAULTS
+    bos_id: int | None = None
+    local = True
+
+    def __init__(self, *, native_tool_format: str | None = None) -> None:
+        self.native_tool_format = native_tool_format
+        self.tokenizer_key = f"scripted-words-{uuid.uuid4().hex[:12]}"
+        self._vocab: dict[str, int] = {}
+        self._words: list[str] = []
+        self._lock = threading.Lock()
+
+    def word_id(self, word: str) -> int:
+        with self._lock:
+            if word not in self._vocab:
+                self._vocab[word] = len(self._words)
+                self._words.append(word)
+            return self._vocab[word]
+
+    def tokenize(self, text: str, *, special: bool = True) -> list[int]:
+        return [self.word_id(w) for w in _WORD.findall(text)]
+
+    def detokenize(self, tokens: list[int]) -> str:
+        return "".join(self._words[t] for t in tokens)
+
+    def encode_system(self, text: str, tools: list[dict[str, Any]] | None = None) -> list[int]:
+        listed = "".join(f" <tool> {t['function']['name']}" for t in tools or [])
+        return self.tokenize(f"<system> {text}{listed} </s> ")
+
+    def encode_message(self, role: Role, text: str) -> list[int]:
+        return self.tokenize(f"<{role}> {text} </s> ")
+
+    def encode_text(self, text: str) -> list[int]:
+        return self.tokenize(text)
+
+    def generation_prefix(self) -> list[int]:
+        return self.tokenize("<assistant> ")
+
+    def count(self, text: str) -> int:
+        return len(_WORD.findall(text))
+
+
+class ScriptedBackend(TokenizedBackend):
+    """Replies given in advance (texts, or decisions' scores), streamed word by word."""
 
     def __init__(self, replies: list[Any] | None = None, *, n_ctx: int = 2048, delay_s: float = 0.0,
                  fail_with: str | None = None, native_tool_format: str | None = None) -> None:
+        self.words = WordTokenizer(native_tool_format=native_tool_format)
+        super().__init__(self.words)
         self.replies = list(replies or [])
-        self.native_tool_format = native_tool_format
         self.n_ctx = n_ctx
         self.delay_s = delay_s
         self.fail_with = fail_with
@@ -34,46 +82,10 @@ class ScriptedBackend:
         self.samplings: list[Sampling] = []
         self.scored: list[list[str]] = []  # the options of each score() call, as text
         self._decision: str | None = None  # a scripted decision that score() read and the next generate() uses
-        self._vocab: dict[str, int] = {}
-        self._words: list[str] = []
-        # Word ids are given out in the order words are first seen, so they mean something only to this
-        # instance: a server started again on the same data recounts its stored messages (store/recount.py)
-        # instead of reading ids this vocabulary never gave out.
-        self.tokenizer_key = f"scripted-words-{uuid.uuid4().hex[:12]}"
-        self._lock = threading.Lock()
         self.started = threading.Event()
 
-    def _id(self, word: str) -> int:
-        with self._lock:
-            if word not in self._vocab:
-                self._vocab[word] = len(self._words)
-                self._words.append(word)
-            return self._vocab[word]
-
-    def close(self) -> None:
-        """Nothing to release (`serve` closes its backend on the way out, whichever it is)."""
-
-    def tokens(self, text: str) -> list[int]:
-        return [self._id(w) for w in _WORD.findall(text)]
-
     def text(self, tokens: list[int]) -> str:
-        return "".join(self._words[t] for t in tokens)
-
-    def encode_system(self, text: str, tools: list[dict[str, Any]] | None = None) -> list[int]:
-        listed = "".join(f" <tool> {t['function']['name']}" for t in tools or [])
-        return self.tokens(f"<system> {text}{listed} </s> ")
-
-    def encode_message(self, role: Role, text: str) -> list[int]:
-        return self.tokens(f"<{role}> {text} </s> ")
-
-    def encode_text(self, text: str) -> list[int]:
-        return self.tokens(text)
-
-    def generation_prefix(self) -> list[int]:
-        return self.tokens("<assistant> ")
-
-    def count(self, text: str) -> int:
-        return len(_WORD.findall(text))
+        return self.words.detokenize(tokens)
 
     def score(self, prompt: list[int], options: list[list[int]], *, cache_key: str | None = None) -> list[float]:
         """A scripted decision. Outside a conversation (no cache_key) the scripted model has no preference: every
@@ -97,7 +109,7 @@ class ScriptedBackend:
         return [0.0 if _mentions(t, reply) else -10.0 for t in texts]
 
     def generate(self, prompt: list[int], sampling: Sampling, *, cache_key: str | None = None,
-                 cancelled: Callable[[], bool] = lambda: False) -> Iterator[Piece | Finish]:
+                 cancelled: Callable[[], bool] = lambda: False) -> Stream:
         if len(prompt) + 1 > self.n_ctx:
             raise ModelError(f"prompt of {len(prompt)} tokens does not fit the context of {self.n_ctx}")
         self.prompts.append(list(prompt))
@@ -112,7 +124,7 @@ class ScriptedBackend:
         yield from self.stream(prompt, reply, sampling, cancelled, delay_s=self.delay_s)
 
     def stream(self, prompt: list[int], text: str, sampling: Sampling, cancelled: Callable[[], bool], *,
-               delay_s: float = 0.0) -> Iterator[Piece | Finish]:
+               delay_s: float = 0.0) -> Stream:
         """`text` word by word as generated pieces, within the call's token limit, stopping when cancelled."""
         produced = 0
         limit = min(sampling.max_tokens, self.n_ctx - len(prompt))
@@ -123,7 +135,7 @@ class ScriptedBackend:
             if delay_s:
                 time.sleep(delay_s)
             produced += 1
-            yield Piece(self._id(word), word)
+            yield Piece(self.words.word_id(word), word)
             if cancelled():
                 yield Finish("cancelled", len(prompt), produced)
                 return

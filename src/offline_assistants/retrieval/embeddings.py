@@ -124,14 +124,14 @@ class LlamaEmbedder:
                  cpu_repack: bool = False) -> None:
         from llama_cpp import Llama
 
-        from offline_assistants.llm.llama import _model_params
+        from offline_assistants.llm.llama_params import model_params
 
         self._path = Path(path)
         # Repacking off by default: it segfaults in llama.cpp's AMX path on some builds (llm/repack.py), and this
         # runs in the server's own process, where a crash takes everything down. Embedding is not the hot path.
         # n_batch = n_ubatch = n_ctx: llama.cpp embeds a sequence in one micro-batch (non-causal models must), so a
         # chunk up to the context size fits. 800-token chunks in our tokenizer are well under 2048 in any other.
-        with _model_params(cpu_repack):
+        with model_params(cpu_repack):
             self._llm = Llama(
                 model_path=str(self._path), embedding=True, n_ctx=n_ctx, n_batch=n_ctx, n_ubatch=n_ctx,
                 n_threads=n_threads, verbose=False,

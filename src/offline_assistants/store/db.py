@@ -33,10 +33,14 @@ def loads(text: str | bytes | None) -> Any:
     return None if text is None else json.loads(text)
 
 
+class _ThreadConnection(threading.local):
+    db: sqlite_utils.Database | None = None  # this thread's connection, made on first use
+
+
 class Database:
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
-        self._local = threading.local()
+        self._local = _ThreadConnection()
         self._write_lock = threading.RLock()
         self._all: list[tuple[threading.Thread, sqlite_utils.Database]] = []  # each connection and its thread
         self._all_lock = threading.Lock()
@@ -63,7 +67,7 @@ class Database:
 
     @property
     def db(self) -> sqlite_utils.Database:
-        db = getattr(self._local, "db", None)
+        db = self._local.db
         if db is None:
             db = self._local.db = self._connect()
         return db
@@ -105,7 +109,7 @@ class Database:
                 except sqlite3.Error:  # pragma: no cover
                     pass
             self._all.clear()
-        self._local = threading.local()
+        self._local = _ThreadConnection()
 
 
 def insert(db: sqlite_utils.Database, table: str, row: dict[str, Any]) -> None:

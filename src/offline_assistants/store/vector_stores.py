@@ -36,11 +36,8 @@ class ChunkRow:
 
 
 def _counts(rows: list[dict[str, Any]]) -> FileCounts:
-    counts = FileCounts()
-    for row in rows:
-        setattr(counts, row["status"], getattr(counts, row["status"]) + row["n"])
-        counts.total += row["n"]
-    return counts
+    by_status = {row["status"]: row["n"] for row in rows}  # one row per status (GROUP BY status)
+    return FileCounts(**by_status, total=sum(by_status.values()))
 
 
 def to_file(row: dict[str, Any]) -> VectorStoreFile:
