@@ -273,9 +273,9 @@ def measure(args: argparse.Namespace) -> RemoteResult:
         backend.close()
         if upstream is not None:
             upstream.stop()
-    ways = tuple(Way(name, ttft[name] * 1000, rate[name], rate[name] / rate["direct"], ttft[name] / ttft["direct"])
-                 for name in WAYS)
-    return RemoteResult(backend.info.kind, machine().get("cpu", "?"), ways, aggregate, score_s * 1000)
+    figures = tuple(Way(name, ttft[name] * 1000, rate[name], rate[name] / rate["direct"], ttft[name] / ttft["direct"])
+                    for name in WAYS)
+    return RemoteResult(backend.info.kind, machine().get("cpu", "?"), figures, aggregate, score_s * 1000)
 
 
 if __name__ == "__main__":

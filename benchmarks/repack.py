@@ -332,10 +332,12 @@ def run_child(args: argparse.Namespace, path: Path, setting: str, tag: str) -> C
            "--quiet-wait", str(args.quiet_wait), "--busy", str(args.busy), "--t0", repr(log_start())]
     timeout = args.child_timeout or 3 * args.quiet_wait + 300
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace")
+    assert proc.stdout is not None and proc.stderr is not None  # both piped
+    stdout_pipe, stderr_pipe = proc.stdout, proc.stderr
     err_lines: list[str] = []
 
     def pump() -> None:  # the child's stderr: kept for the parent, its own progress lines shown as they come
-        for line in proc.stderr:
+        for line in stderr_pipe:
             err_lines.append(line)
             if _LOG_LINE.match(line):
                 print(line, end="", file=sys.stderr, flush=True)
@@ -351,7 +353,7 @@ def run_child(args: argparse.Namespace, path: Path, setting: str, tag: str) -> C
     killer = threading.Timer(timeout, kill)
     killer.start()
     try:
-        stdout = proc.stdout.read()
+        stdout = stdout_pipe.read()
         proc.wait()
     finally:
         killer.cancel()

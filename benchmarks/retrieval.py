@@ -418,7 +418,7 @@ def quality(args: argparse.Namespace, embedder: WordLlamaEmbedder, tmp: Path) ->
         "rrf": [rrf_rank(i) for i in test],
         "pruned": fused(DEFAULT_FUSION, test, pruned=True),
     }
-    rankings: list[Ranking] = []
+    scored: list[Ranking] = []
     for kind in ("all", "sentence", "keywords"):
         sel = [k for k, q in enumerate(test_q) if kind == "all" or q.kind == kind]
         line = []
@@ -426,7 +426,7 @@ def quality(args: argparse.Namespace, embedder: WordLlamaEmbedder, tmp: Path) ->
             nd, rc = evaluate([test_q[k] for k in sel], [rankings[k] for k in sel])
             line.append(f"{name} {nd:.3f}/{rc:.3f}")
             if kind == "all":
-                rankings.append(Ranking(name, nd, rc))
+                scored.append(Ranking(name, nd, rc))
         log(f"test {kind:8} nDCG@10/recall@5: " + ", ".join(line))
 
     # Does one threshold mean the same for every query? Pool every test query's top 10.
@@ -471,7 +471,7 @@ def quality(args: argparse.Namespace, embedder: WordLlamaEmbedder, tmp: Path) ->
     log(f"found vs nothing-here (AUC of the best hit's score, {len(test)} test vs {len(OFF_TOPIC)} off-topic): "
         + ", ".join(f"{k} {v:.3f}" for k, v in found_auc.items())
         + f"; hybrid best-hit score: on-topic p10 {percentile(on, 0.1):.3f}, off-topic p90 {percentile(off, 0.9):.3f}")
-    return Quality(chunks=n, queries=len(test), tuned=best, rankings=tuple(rankings), cal_auc=cal_auc,
+    return Quality(chunks=n, queries=len(test), tuned=best, rankings=tuple(scored), cal_auc=cal_auc,
                    found_auc=found_auc)
 
 

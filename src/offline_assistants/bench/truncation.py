@@ -39,7 +39,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from offline_assistants.bench.common import conversation, log, machine
@@ -285,7 +285,8 @@ def _measure(options: TruncationOptions, engine: Engine, sizes: list[int], breps
             builds[size] = Build(seconds=time.perf_counter() - t_build, bulk_tokenize_s=prep, bulk_write_s=write,
                                  tail_add_ms_per_msg=tail_ms)
         log(f"  built in {builds[size].seconds:.1f}s: {engine.store.messages.count(thread_id)} messages, "
-            f"{engine.store.messages.total_tokens(thread_id)} tokens; {builds[size]}")
+            f"{engine.store.messages.total_tokens(thread_id)} tokens; "
+            + ", ".join(f"{k} {v:.3g}" for k, v in asdict(builds[size]).items() if v is not None and k != "seconds"))
         # The bulk rows must be what add_message would have stored.
         rows = engine.store.messages.token_rows(thread_id, last_seq=1000)
         rows_ok[size] = True
