@@ -1,4 +1,4 @@
-"""Do replies end? Everyday prompts and the seed's quickstart, through the official `openai` SDK, on the server's
+"""Do replies end? Everyday prompts and the Assistants quickstart, through the official `openai` SDK, on the server's
 defaults (what a new user gets: no temperature, top_p or max_completion_tokens on any request).
 
 Why: at the API's default sampling (temperature 1, top_p 1) a small model such as the embedded SmolLM2-135M often
@@ -461,7 +461,7 @@ def quickstart(client: Any, args: argparse.Namespace, i: int, out: Any) -> dict[
     from openai import AssistantEventHandler
     from typing_extensions import override
 
-    class EventHandler(AssistantEventHandler):  # the seed's handler, collecting instead of printing
+    class EventHandler(AssistantEventHandler):  # the quickstart's handler, collecting instead of printing
         def __init__(self) -> None:
             super().__init__()
             self.text: list[str] = []

@@ -14,7 +14,7 @@ template around the message, then its tokenizer).
 Timed per thread, median over many repetitions (ours is timed in rounds interleaving the sizes, so a drift in the
 machine's speed, which is large on a shared VM, hits every size alike):
   ours      truncation.choose(auto, cut_seq=0 as on a fresh thread) + system + window + generation prefix;
-  steady    Executor._prompt on the thread's stored cut (what every later turn runs: thread row, choose, concat);
+  steady    Executor.prompt on the thread's stored cut (what every later turn runs: thread row, choose, concat);
   baseline  "full": read every message, render it with the chat template and tokenize it (backend.encode_message),
             then choose the window with the same rule as ours (a stateless trimmer handed the whole history, in
             the way LangChain's trim_messages counts the full message list with the model's tokenizer);
