@@ -21,7 +21,7 @@ max_completion_tokens:
 4. **Head-of-line blocking**: a long run (--long-tokens, 600) streams; a short run (8 tokens) is created on
    another thread just after. The short run's time until it completes, on --parallel 4 and on --parallel 1.
 
-Ends with one stdout line: RESULT concurrency ...
+measure() returns a ConcurrencyResult; the script prints its line: RESULT concurrency ...
 """
 
 from __future__ import annotations
@@ -36,12 +36,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Self
 
 import openai
-from _common import log, machine
 
 from offline_assistants.api import create_app
+from offline_assistants.bench.common import log, machine
+from offline_assistants.bench.measure import percentile
 from offline_assistants.config import Settings, usable_cores
 from offline_assistants.engine import Engine
 from offline_assistants.llm.catalog import resolve
@@ -51,6 +52,83 @@ from offline_assistants.testing import serve
 ASK = "Write a long story about a {} who travels the world."
 SUBJECTS = ["baker", "sailor", "painter", "robot", "farmer", "pilot", "doctor", "poet", "miner", "tailor",
             "singer", "hunter", "weaver", "clock maker", "gardener", "teacher", "fisher", "builder", "monk", "cook"]
+
+
+@dataclass(frozen=True)
+class ModelAlone:
+    """Part 0: N requests decoded together by the model alone, against the same N one after another."""
+
+    n: int
+    together_tok_s: float
+    sequential_tok_s: float
+    vs_sequential: float
+
+
+@dataclass(frozen=True)
+class AtOnce:
+    """Part 1: N streamed runs started together through the server."""
+
+    n: int
+    tok_s: float  # all N together
+    vs_sequential: float  # against the same N one after another on the same server
+    vs_one: float  # against one run alone
+    ttft_max_s: float
+    get_p99_ms: float  # GET /v1/assistants/{id} meanwhile
+
+
+@dataclass(frozen=True)
+class Burst:
+    """Part 2: until the last of a burst of runs completes, on --burst-parallel and on --parallel 1."""
+
+    parallel_s: float
+    sequential_s: float
+    ratio: float
+
+
+@dataclass(frozen=True)
+class ColdBesideStream:
+    """Part 3: a cold prompt evaluated while another run streams."""
+
+    cold_ttft_s: float
+    gap_worst_ms: float  # the stream's gaps between deltas meanwhile
+    gap_median_ms: float
+
+
+@dataclass(frozen=True)
+class ShortBehindLong:
+    """Part 4: a short run created just after a long one, until it completes."""
+
+    parallel_s: float
+    sequential_s: float
+
+
+@dataclass(frozen=True)
+class ConcurrencyResult:
+    """The parts that ran."""
+
+    model_alone: tuple[ModelAlone, ...] = ()
+    at_once: tuple[AtOnce, ...] = ()
+    burst: Burst | None = None
+    cold_beside_stream: ColdBesideStream | None = None
+    short_behind_long: ShortBehindLong | None = None
+
+    def line(self) -> str:
+        fields: dict[str, float] = {}
+        for m in self.model_alone:
+            fields[f"model_n{m.n}_vs_sequential"] = m.vs_sequential
+        for a in self.at_once:
+            fields |= {f"n{a.n}_tok_s": a.tok_s, f"n{a.n}_vs_sequential": a.vs_sequential, f"n{a.n}_vs_one": a.vs_one,
+                       f"n{a.n}_ttft_max_s": a.ttft_max_s, f"n{a.n}_get_p99_ms": a.get_p99_ms}
+        if self.burst:
+            fields |= {"burst_s": self.burst.parallel_s, "burst_sequential_s": self.burst.sequential_s,
+                       "burst_ratio": self.burst.ratio}
+        if self.cold_beside_stream:
+            c = self.cold_beside_stream
+            fields |= {"cold_ttft_s": c.cold_ttft_s, "gap_worst_ms": c.gap_worst_ms, "gap_median_ms": c.gap_median_ms}
+        if self.short_behind_long:
+            fields |= {"short_behind_long_s": self.short_behind_long.parallel_s,
+                       "short_behind_long_sequential_s": self.short_behind_long.sequential_s}
+        return "RESULT concurrency " + " ".join(f"{k}={v:.3g}" for k, v in fields.items())
 
 
 @dataclass
@@ -119,11 +197,11 @@ class Poller:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def __enter__(self) -> Poller:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
-    def __exit__(self, *_: Any) -> None:
+    def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join()
 
@@ -134,16 +212,11 @@ class Poller:
             self.samples.append(time.perf_counter() - began)
 
 
-def pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
-
-
 def aggregate(streams: list[Stream]) -> float:
     return sum(s.tokens for s in streams) / (max(s.ended for s in streams) - min(s.started for s in streams))
 
 
-def part0(args: argparse.Namespace, results: dict[str, float]) -> None:
+def part0(args: argparse.Namespace) -> tuple[ModelAlone, ...]:
     from offline_assistants.llm.backend import Sampling
     from offline_assistants.llm.batch import BatchGenerator
     from offline_assistants.llm.llama import LlamaTokenizer
@@ -165,6 +238,7 @@ def part0(args: argparse.Namespace, results: dict[str, float]) -> None:
         return time.perf_counter() - began, tokens
 
     decode([0])  # warm-up
+    out = []
     for n in args.n:
         seq_s, seq_tokens = 0.0, 0
         for i in range(n):
@@ -174,12 +248,14 @@ def part0(args: argparse.Namespace, results: dict[str, float]) -> None:
         ratio = (tokens / took) / (seq_tokens / seq_s)
         log(f"model alone, N={n}: {tokens / took:6.1f} tok/s together, {seq_tokens / seq_s:6.1f} one after "
             f"another (x{ratio:.2f})")
-        results[f"model_n{n}_vs_sequential"] = ratio
+        out.append(ModelAlone(n, tokens / took, seq_tokens / seq_s, ratio))
     generator.close()
+    return tuple(out)
 
 
-def part1(args: argparse.Namespace, results: dict[str, float]) -> None:
+def part1(args: argparse.Namespace) -> tuple[AtOnce, ...]:
     one = 0.0
+    out = []
     for n in args.n:
         with server(n, args.n_ctx, args.threads) as (client, assistant_id):
             asks = [ASK.format(SUBJECTS[i % len(SUBJECTS)]) for i in range(n)]
@@ -198,16 +274,13 @@ def part1(args: argparse.Namespace, results: dict[str, float]) -> None:
             log(f"N={n}: {rate:6.1f} tok/s together, {seq_rate:6.1f} one after another (x{rate / seq_rate:.2f}), "
                 f"x{rate / one:.2f} one run's; per run {statistics.median(per_run):5.1f} tok/s, TTFT median "
                 f"{statistics.median(ttft):.2f} s max {max(ttft):.2f} s; GET assistant p50 "
-                f"{pct(poll.samples, .5) * 1e3:.1f} ms p99 {pct(poll.samples, .99) * 1e3:.1f} ms "
+                f"{percentile(poll.samples, .5) * 1e3:.1f} ms p99 {percentile(poll.samples, .99) * 1e3:.1f} ms "
                 f"({len(poll.samples)} requests)")
-            results[f"n{n}_tok_s"] = rate
-            results[f"n{n}_vs_sequential"] = rate / seq_rate
-            results[f"n{n}_vs_one"] = rate / one
-            results[f"n{n}_ttft_max_s"] = max(ttft)
-            results[f"n{n}_get_p99_ms"] = pct(poll.samples, .99) * 1e3
+            out.append(AtOnce(n, rate, rate / seq_rate, rate / one, max(ttft), percentile(poll.samples, .99) * 1e3))
+    return tuple(out)
 
 
-def part2(args: argparse.Namespace, results: dict[str, float]) -> None:
+def part2(args: argparse.Namespace) -> Burst:
     asks = [ASK.format(SUBJECTS[i % len(SUBJECTS)]) for i in range(args.burst)]
     took = {}
     for n in (args.burst_parallel, 1):
@@ -218,12 +291,11 @@ def part2(args: argparse.Namespace, results: dict[str, float]) -> None:
             ttft = [s.deltas[0] - s.started for s in streams if s.deltas]
             log(f"burst of {args.burst} on --parallel {n}: last done after {took[n]:.1f} s, TTFT median "
                 f"{statistics.median(ttft):.1f} s max {max(ttft):.1f} s")
-    results["burst_s"], results["burst_sequential_s"] = took[args.burst_parallel], took[1]
-    results["burst_ratio"] = took[1] / took[args.burst_parallel]
     log(f"burst: x{took[1] / took[args.burst_parallel]:.2f} sooner with --parallel {args.burst_parallel}")
+    return Burst(took[args.burst_parallel], took[1], took[1] / took[args.burst_parallel])
 
 
-def part3(args: argparse.Namespace, results: dict[str, float]) -> None:
+def part3(args: argparse.Namespace) -> ColdBesideStream:
     with server(args.burst_parallel, args.n_ctx, args.threads) as (client, assistant_id):
         stream_run(client, assistant_id, ASK.format("warm-up"), 8, Stream())
         words = "The committee met again to review the long list of rules for the harbour. "
@@ -241,12 +313,10 @@ def part3(args: argparse.Namespace, results: dict[str, float]) -> None:
             f" s; the stream's gaps meanwhile: worst {max(during) * 1e3:.0f} ms, median "
             f"{statistics.median(during) * 1e3:.0f} ms ({len(during)} gaps; {statistics.median(before) * 1e3:.0f}"
             f" ms before it arrived)")
-        results["cold_ttft_s"] = cold.deltas[0] - cold.started
-        results["gap_worst_ms"] = max(during) * 1e3
-        results["gap_median_ms"] = statistics.median(during) * 1e3
+        return ColdBesideStream(cold.deltas[0] - cold.started, max(during) * 1e3, statistics.median(during) * 1e3)
 
 
-def part4(args: argparse.Namespace, results: dict[str, float]) -> None:
+def part4(args: argparse.Namespace) -> ShortBehindLong:
     took = {}
     for n in (args.burst_parallel, 1):
         with server(n, args.n_ctx, args.threads) as (client, assistant_id):
@@ -261,7 +331,7 @@ def part4(args: argparse.Namespace, results: dict[str, float]) -> None:
             first.join()
             took[n] = short.ended - short.started
             log(f"--parallel {n}: a short run behind a {long.tokens}-token one completed after {took[n]:.2f} s")
-    results["short_behind_long_s"], results["short_behind_long_sequential_s"] = took[args.burst_parallel], took[1]
+    return ShortBehindLong(took[args.burst_parallel], took[1])
 
 
 def main() -> int:
@@ -278,11 +348,19 @@ def main() -> int:
     ap.add_argument("--parts", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     args = ap.parse_args()
     log("machine:", machine())
-    results: dict[str, float] = {}
-    for part in args.parts:
-        {0: part0, 1: part1, 2: part2, 3: part3, 4: part4}[part](args, results)
-    print("RESULT concurrency " + " ".join(f"{k}={v:.3g}" for k, v in results.items()))
+    print(measure(args).line())
     return 0
+
+
+def measure(args: argparse.Namespace) -> ConcurrencyResult:
+    """The parts asked for (--parts), in their order."""
+    parts = set(args.parts)
+    return ConcurrencyResult(
+        model_alone=part0(args) if 0 in parts else (),
+        at_once=part1(args) if 1 in parts else (),
+        burst=part2(args) if 2 in parts else None,
+        cold_beside_stream=part3(args) if 3 in parts else None,
+        short_behind_long=part4(args) if 4 in parts else None)
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ The server: --url of a running one, else llama-cpp-python's own server started h
 3. **Decision scores**: `RemoteBackend.score` of 3 options after a 16-message prompt (what one tool decision
    asks), median of 3.
 
-Other processes' CPU use during each part is printed (a shared 2-core machine). Ends with one stdout line:
-RESULT remote ...
+Other processes' CPU use during each part is printed (a shared 2-core machine). measure() returns a RemoteResult;
+the script prints its line: RESULT remote ...
 """
 
 from __future__ import annotations
@@ -33,16 +33,51 @@ import sys
 import tempfile
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-from _common import OtherLoad, log, machine, median, wait_quiet
+
+from offline_assistants.bench.common import log, machine
+from offline_assistants.bench.measure import OtherLoad, median, wait_quiet
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # upstream_servers: the servers
 warnings.filterwarnings("ignore", category=DeprecationWarning)  # the SDK's, on every Assistants call
 
 PROMPT = "Count from 1 to 200, one number per line."
+WAYS = ("direct", "backend", "run")
+
+
+@dataclass(frozen=True)
+class Way:
+    """Part 1, one way to the server: medians of its quiet samples."""
+
+    name: str  # direct, backend or run
+    ttft_ms: float
+    tok_s: float
+    tok_s_ratio: float  # against direct: above 1 faster
+    ttft_ratio: float  # against direct: above 1 slower
+
+
+@dataclass(frozen=True)
+class RemoteResult:
+    server: str  # what kind of server it was
+    cpu: str
+    ways: tuple[Way, ...]
+    concurrent_tok_s: dict[int, float]  # part 2: aggregate tokens/s by runs at once
+    score_3_options_ms: float  # part 3
+
+    def line(self) -> str:
+        fields = [f"server={self.server}", f"cpu={self.cpu.replace(' ', '_')}"]
+        for w in self.ways:
+            fields += [f"{w.name}_ttft_ms={w.ttft_ms:.1f}", f"{w.name}_tok_s={w.tok_s:.1f}"]
+        for w in self.ways:
+            if w.name != "direct":
+                fields += [f"{w.name}_tok_s_ratio={w.tok_s_ratio:.3f}", f"{w.name}_ttft_ratio={w.ttft_ratio:.3f}"]
+        fields += [f"concurrent_{n}_tok_s={v:.1f}" for n, v in self.concurrent_tok_s.items()]
+        fields.append(f"score_3_options_ms={self.score_3_options_ms:.0f}")
+        return "RESULT remote " + " ".join(fields)
 
 
 def direct(backend: Any, prompt: list[int], tokens: int) -> tuple[float, float]:
@@ -140,14 +175,20 @@ def main() -> int:
     ap.add_argument("--quiet-wait", type=float, default=30.0,
                     help="seconds to wait for the machine to go quiet before a sample (default: %(default)s)")
     args = ap.parse_args()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so the finally below stops the model server
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so measure's finally stops the model server
+    print(measure(args).line())
+    return 0
+
+
+def measure(args: argparse.Namespace) -> RemoteResult:
+
+    from upstream_servers import start_llama_cpp_python, start_llama_server
 
     from offline_assistants.api import create_app
     from offline_assistants.config import Settings
     from offline_assistants.engine import Engine
     from offline_assistants.llm.remote_loading import connect
     from offline_assistants.testing import serve
-    from upstream_servers import start_llama_cpp_python, start_llama_server
 
     folder = Path(tempfile.mkdtemp(prefix="bench-remote-"))
     upstream = None
@@ -232,17 +273,9 @@ def main() -> int:
         backend.close()
         if upstream is not None:
             upstream.stop()
-    info = machine()
-    fields = [f"server={backend.info.kind}", f"cpu={info.get('cpu', '?').replace(' ', '_')}"]
-    for name in ("direct", "backend", "run"):
-        fields += [f"{name}_ttft_ms={ttft[name] * 1000:.1f}", f"{name}_tok_s={rate[name]:.1f}"]
-    for name in ("backend", "run"):
-        fields += [f"{name}_tok_s_ratio={rate[name] / rate['direct']:.3f}",
-                   f"{name}_ttft_ratio={ttft[name] / ttft['direct']:.3f}"]
-    fields += [f"concurrent_{n}_tok_s={v:.1f}" for n, v in aggregate.items()]
-    fields.append(f"score_3_options_ms={score_s * 1000:.0f}")
-    print("RESULT remote " + " ".join(fields))
-    return 0
+    figures = tuple(Way(name, ttft[name] * 1000, rate[name], rate[name] / rate["direct"], ttft[name] / ttft["direct"])
+                    for name in WAYS)
+    return RemoteResult(backend.info.kind, machine().get("cpu", "?"), figures, aggregate, score_s * 1000)
 
 
 if __name__ == "__main__":

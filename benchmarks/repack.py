@@ -37,7 +37,8 @@ to go idle and measures the cores they use during it; a sample during which they
 discarded and measured again (at most --max-attempts tries per sample; then the last try is kept, and logged).
 Wall time on 2 quiet cores with the defaults: about 4 minutes (20 children of about 12 s).
 
-Ends with one stdout line: RESULT repack q4_0_prompt_ratio=.. q4_0_gen_ratio=.. q4_1_prompt_ratio=.. ...
+The child hands its ChildResult to the parent as one JSON line on its stdout; measure() returns a RepackResult and
+the script prints its line: RESULT repack q4_0_prompt_ratio=.. q4_0_gen_ratio=.. q4_1_prompt_ratio=.. ...
 """
 
 from __future__ import annotations
@@ -53,13 +54,121 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from _common import OtherLoad, chat_message, log, machine, median, wait_quiet
+from offline_assistants.bench.common import chat_message, log, log_from, log_start, machine
+from offline_assistants.bench.measure import OtherLoad, median, wait_quiet
 
 MARK = "REPACK_CHILD_RESULT "
 Q4_0_FILE = "smollm2-q4_0.gguf"
 SETTINGS = ("on", "off")
+
+
+@dataclass(frozen=True)
+class ChildResult:
+    """One load of one (model, setting) and its measurements, in a child process."""
+
+    load_s: float
+    prompt_n: int
+    prompt_s: list[float]  # each cold prompt eval
+    gen_first_s: float
+    gen_n: int
+    gen_s: float  # first token -> last token
+    tokens: list[int]  # the greedy output
+    others: float  # cores other processes used (the most of the three phases)
+    n_threads: int
+    n_batch: int
+
+    @property
+    def prompt_tok_s(self) -> list[float]:
+        return [self.prompt_n / x for x in self.prompt_s]
+
+    @property
+    def gen_tok_s(self) -> float:
+        return (self.gen_n - 1) / self.gen_s
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    """What the parent got from one child: its result, or why there is none."""
+
+    result: ChildResult | None
+    failed: str  # "" or "crashed (SIGSEGV)", "timed out (..s)", "failed (exit N)"
+    stderr: str
+    buffers: list[str]  # what llama.cpp said about the model's buffers
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Medians of one (model, setting) over its samples (None: it crashed or has none)."""
+
+    model: str
+    setting: str
+    samples: int
+    failed: str
+    load_s: float | None = None
+    prompt_tok_s: float | None = None
+    gen_tok_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Ratios:
+    """On / off for one model (None: a side is missing); same_output: the greedy outputs agreed."""
+
+    model: str
+    prompt: float | None
+    gen: float | None
+    load: float | None
+    same_output: bool | None
+
+
+@dataclass(frozen=True)
+class RepackResult:
+    settings: tuple[Setting, ...]
+    ratios: tuple[Ratios, ...]
+    reps: int
+    discarded: int
+    threads: int
+    prompt_tokens: int
+    gen_tokens: int
+    amx: bool
+
+    def table(self) -> str:
+        lines = ["| model | repack | load s | prompt tok/s | gen tok/s | samples |", "|---|---|---:|---:|---:|---:|"]
+        for r in self.ratios:
+            for s in self.settings:
+                if s.model != r.model:
+                    continue
+                if s.failed:
+                    lines.append(f"| {s.model} | {s.setting} | {s.failed} | | | 0 |")
+                elif s.load_s is None or s.prompt_tok_s is None or s.gen_tok_s is None:
+                    lines.append(f"| {s.model} | {s.setting} | no samples | | | 0 |")
+                else:
+                    lines.append(f"| {s.model} | {s.setting} | {s.load_s:.3f} | {s.prompt_tok_s:.0f} | "
+                                 f"{s.gen_tok_s:.1f} | {s.samples} |")
+            if r.load is not None and r.prompt is not None and r.gen is not None:
+                lines.append(f"| {r.model} | on/off | {r.load:.2f}x | {r.prompt:.2f}x | {r.gen:.2f}x | |")
+        return "\n".join(lines)
+
+    def line(self) -> str:
+        def ratio(x: float | None) -> str:
+            return "na" if x is None else f"{x:.3f}"
+
+        fields = [f"{r.model}_{k}_ratio={ratio(v)}" for r in self.ratios
+                  for k, v in (("prompt", r.prompt), ("gen", r.gen), ("load", r.load))]
+        for s in self.settings:
+            if s.failed:
+                fields.append(f"{s.model}_{s.setting}={s.failed.replace(' ', '')}")
+            elif s.load_s is not None and s.prompt_tok_s is not None and s.gen_tok_s is not None:
+                fields += [f"{s.model}_{s.setting}_load_s={s.load_s:.3f}",
+                           f"{s.model}_{s.setting}_prompt_tok_s={s.prompt_tok_s:.0f}",
+                           f"{s.model}_{s.setting}_gen_tok_s={s.gen_tok_s:.1f}"]
+        same = ",".join(f"{r.model}:{'na' if r.same_output is None else 'yes' if r.same_output else 'no'}"
+                        for r in self.ratios)
+        return (f"RESULT repack {' '.join(fields)} same_output={same} reps={self.reps} discarded={self.discarded} "
+                f"threads={self.threads} prompt_tokens={self.prompt_tokens} gen_tokens={self.gen_tokens} "
+                f"amx={'yes' if self.amx else 'no'}")
 
 
 def cores() -> int:
@@ -124,10 +233,8 @@ def prompt_tokens(llm, target: int) -> list[int]:
 def child(args: argparse.Namespace) -> int:
     import faulthandler
 
-    import _common
-
     if args.t0 is not None:
-        _common._T0 = args.t0  # log times counted from the parent's start (CLOCK_MONOTONIC is system-wide)
+        log_from(args.t0)  # log times counted from the parent's start
     faulthandler.enable()  # on a crash, the Python stack (where in the child it died) goes to stderr
     import llama_cpp
     import llama_cpp.llama_cpp as bindings
@@ -187,10 +294,10 @@ def child(args: argparse.Namespace) -> int:
             break
     others.append(max(quiet, meter.stop()))
 
-    result = {"load_s": load_s, "prompt_n": len(tokens), "prompt_s": prompt_s,
-              "gen_first_s": first - t0, "gen_n": len(out), "gen_s": last - first, "tokens": out,
-              "others": max(others), "n_threads": n, "n_batch": llm.n_batch}
-    print(MARK + json.dumps(result), flush=True)
+    result = ChildResult(load_s=load_s, prompt_n=len(tokens), prompt_s=prompt_s, gen_first_s=first - t0,
+                         gen_n=len(out), gen_s=last - first, tokens=out, others=max(others), n_threads=n,
+                         n_batch=llm.n_batch)
+    print(MARK + json.dumps(asdict(result)), flush=True)
     return 0
 
 
@@ -217,24 +324,20 @@ def buffer_summary(stderr: str) -> list[str]:
     return lines
 
 
-def _common_t0() -> float:
-    import _common
-
-    return _common._T0
-
-
-def run_child(args: argparse.Namespace, model: str, path: Path, setting: str, tag: str) -> dict:
-    """One child; returns its result, or {"failed": "crashed (SIGSEGV)" | ...} with the stderr tail."""
+def run_child(args: argparse.Namespace, path: Path, setting: str, tag: str) -> ChildRun:
+    """One child: its result, or why it has none (with its stderr)."""
     cmd = [sys.executable, os.path.abspath(__file__), "--child", "--model-path", str(path), "--setting", setting,
            "--tag", tag, "--n-ctx", str(args.n_ctx), "--prompt-tokens", str(args.prompt_tokens),
            "--prompt-reps", str(args.prompt_reps), "--gen-tokens", str(args.gen_tokens),
-           "--quiet-wait", str(args.quiet_wait), "--busy", str(args.busy), "--t0", repr(_common_t0())]
+           "--quiet-wait", str(args.quiet_wait), "--busy", str(args.busy), "--t0", repr(log_start())]
     timeout = args.child_timeout or 3 * args.quiet_wait + 300
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace")
+    assert proc.stdout is not None and proc.stderr is not None  # both piped
+    stdout_pipe, stderr_pipe = proc.stdout, proc.stderr
     err_lines: list[str] = []
 
     def pump() -> None:  # the child's stderr: kept for the parent, its own progress lines shown as they come
-        for line in proc.stderr:
+        for line in stderr_pipe:
             err_lines.append(line)
             if _LOG_LINE.match(line):
                 print(line, end="", file=sys.stderr, flush=True)
@@ -250,20 +353,18 @@ def run_child(args: argparse.Namespace, model: str, path: Path, setting: str, ta
     killer = threading.Timer(timeout, kill)
     killer.start()
     try:
-        stdout = proc.stdout.read()
+        stdout = stdout_pipe.read()
         proc.wait()
     finally:
         killer.cancel()
     reader.join()
     stderr = "".join(err_lines)
-    if timed_out.is_set() and MARK not in stdout:
-        return {"failed": f"timed out ({timeout:.0f}s)", "stderr": stderr, "buffers": buffer_summary(stderr)}
     buffers = buffer_summary(stderr)
+    if timed_out.is_set() and MARK not in stdout:
+        return ChildRun(None, f"timed out ({timeout:.0f}s)", stderr, buffers)
     for line in stdout.splitlines():
         if line.startswith(MARK):
-            res = json.loads(line[len(MARK):])
-            res["buffers"] = buffers
-            return res
+            return ChildRun(ChildResult(**json.loads(line[len(MARK):])), "", stderr, buffers)
     if proc.returncode < 0:
         try:
             why = f"crashed ({signal.Signals(-proc.returncode).name})"
@@ -271,7 +372,7 @@ def run_child(args: argparse.Namespace, model: str, path: Path, setting: str, ta
             why = f"crashed (signal {-proc.returncode})"
     else:
         why = f"failed (exit {proc.returncode})"
-    return {"failed": why, "stderr": stderr, "buffers": buffers}
+    return ChildRun(None, why, stderr, buffers)
 
 
 def main() -> int:
@@ -307,6 +408,11 @@ def main() -> int:
     if args.child:
         return child(args)
 
+    print(measure(args).line())
+    return 0
+
+
+def measure(args: argparse.Namespace) -> RepackResult:
     import llama_cpp
 
     info = machine()
@@ -318,10 +424,10 @@ def main() -> int:
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if not models or any(m not in ("q4_0", "q4_1") for m in models):
-        ap.error("--models takes q4_0 and/or q4_1")
+        raise SystemExit("--models takes q4_0 and/or q4_1")
     q4_1 = args.q4_1 or default_q4_1()
     if q4_1 is None or not Path(q4_1).is_file():
-        ap.error("no Q4_1 model found: pass --q4-1 PATH")
+        raise SystemExit("no Q4_1 model found: pass --q4-1 PATH")
     paths = {"q4_1": Path(q4_1), "q4_0": Path(args.q4_0 or Path(args.cache_dir) / Q4_0_FILE)}
     if "q4_0" in models and not paths["q4_0"].is_file():
         make_q4_0(paths["q4_1"], paths["q4_0"])
@@ -330,9 +436,9 @@ def main() -> int:
     log(f"n_ctx {args.n_ctx}, n_threads = n_threads_batch = {cores()}, prompt ~{args.prompt_tokens} tokens x "
         f"{args.prompt_reps} per child, {args.gen_tokens} generated tokens, {args.reps} samples per setting")
 
-    samples: dict[tuple[str, str], list[dict]] = {(m, s): [] for m in models for s in SETTINGS}
+    samples: dict[tuple[str, str], list[ChildResult]] = {(m, s): [] for m in models for s in SETTINGS}
     failed: dict[tuple[str, str], str] = {}
-    seen_buffers: dict[tuple[str, str], list[str]] = {}
+    seen_buffers: set[tuple[str, str]] = set()
     discarded = 0
     t_start = time.monotonic()
     for rep in range(args.reps):
@@ -344,81 +450,69 @@ def main() -> int:
                     continue
                 for attempt in range(args.max_attempts):
                     tag = f"rep {rep} {m} {s}" + (f" (try {attempt + 1})" if attempt else "")
-                    res = run_child(args, m, paths[m], s, tag)
-                    if key not in seen_buffers and res.get("buffers"):
-                        seen_buffers[key] = res["buffers"]
-                        for line in res["buffers"]:
+                    child_run = run_child(args, paths[m], s, tag)
+                    if key not in seen_buffers and child_run.buffers:
+                        seen_buffers.add(key)
+                        for line in child_run.buffers:
                             log(f"{m} {s}: llama.cpp: {line}")
-                    if "failed" in res:
-                        failed[key] = res["failed"]
-                        err = res["stderr"].strip().splitlines()
+                    res = child_run.result
+                    if res is None:
+                        failed[key] = child_run.failed
+                        err = child_run.stderr.strip().splitlines()
                         start = next((j for j, line in enumerate(err) if line.startswith("Fatal Python error")),
                                      max(0, len(err) - 6))
                         tail = "\n".join(err[start:start + 12])
-                        log(f"{tag}: {res['failed']}; its stderr ended with:\n{tail}")
+                        log(f"{tag}: {child_run.failed}; its stderr ended with:\n{tail}")
                         break
-                    res["prompt_tok_s"] = [res["prompt_n"] / x for x in res["prompt_s"]]
-                    res["gen_tok_s"] = (res["gen_n"] - 1) / res["gen_s"]
-                    clean = res["others"] < args.busy
-                    log(f"{tag}: load {res['load_s']:.3f}s, prompt {res['prompt_n']} tok at "
-                        + "/".join(f"{x:.0f}" for x in res["prompt_tok_s"])
-                        + f" tok/s, gen {res['gen_n']} tok at {res['gen_tok_s']:.1f} tok/s; other processes "
-                        f"{res['others']:.2f} cores -> {'kept' if clean else 'DISCARDED (contention)'}")
+                    clean = res.others < args.busy
+                    log(f"{tag}: load {res.load_s:.3f}s, prompt {res.prompt_n} tok at "
+                        + "/".join(f"{x:.0f}" for x in res.prompt_tok_s)
+                        + f" tok/s, gen {res.gen_n} tok at {res.gen_tok_s:.1f} tok/s; other processes "
+                        f"{res.others:.2f} cores -> {'kept' if clean else 'DISCARDED (contention)'}")
                     if clean:
                         samples[key].append(res)
                         break
                     discarded += 1
                 else:
                     log(f"{tag}: no clean sample in {args.max_attempts} tries; keeping the last one")
-                    samples[key].append(res)
+                    if res is not None:
+                        samples[key].append(res)
     log(f"measured in {time.monotonic() - t_start:.0f}s")
 
-    fields: list[str] = []  # the measured medians
-    ratio_fields: list[str] = []  # first in the RESULT line
-    table = ["| model | repack | load s | prompt tok/s | gen tok/s | samples |", "|---|---|---:|---:|---:|---:|"]
-    same = []
-    med: dict[tuple[str, str], dict[str, float]] = {}
+    settings: list[Setting] = []
+    ratios: list[Ratios] = []
     for m in models:
+        med: dict[str, Setting] = {}
         for s in SETTINGS:
-            key = (m, s)
-            if key in failed:
-                table.append(f"| {m} | {s} | {failed[key]} | | | 0 |")
-                fields.append(f"{m}_{s}={failed[key].replace(' ', '')}")
+            rows = samples[(m, s)]
+            if (m, s) in failed or not rows:
+                settings.append(Setting(m, s, 0, failed.get((m, s), "")))
                 continue
-            rows = samples[key]
-            if not rows:
-                table.append(f"| {m} | {s} | no samples | | | 0 |")
-                continue
-            med[key] = {"load": median([r["load_s"] for r in rows]),
-                        "prompt": median([x for r in rows for x in r["prompt_tok_s"]]),
-                        "gen": median([r["gen_tok_s"] for r in rows])}
-            v = med[key]
-            table.append(f"| {m} | {s} | {v['load']:.3f} | {v['prompt']:.0f} | {v['gen']:.1f} | {len(rows)} |")
-            fields += [f"{m}_{s}_load_s={v['load']:.3f}", f"{m}_{s}_prompt_tok_s={v['prompt']:.0f}",
-                       f"{m}_{s}_gen_tok_s={v['gen']:.1f}"]
-        on, off = med.get((m, "on")), med.get((m, "off"))
+            med[s] = Setting(m, s, len(rows), "", load_s=median([r.load_s for r in rows]),
+                             prompt_tok_s=median([x for r in rows for x in r.prompt_tok_s]),
+                             gen_tok_s=median([r.gen_tok_s for r in rows]))
+            settings.append(med[s])
+        on, off = med.get("on"), med.get("off")
         if on and off:
-            ratios = {k: on[k] / off[k] for k in ("prompt", "gen", "load")}
-            table.append(f"| {m} | on/off | {ratios['load']:.2f}x | {ratios['prompt']:.2f}x | {ratios['gen']:.2f}x | |")
-            ratio_fields += [f"{m}_prompt_ratio={ratios['prompt']:.3f}", f"{m}_gen_ratio={ratios['gen']:.3f}",
-                             f"{m}_load_ratio={ratios['load']:.3f}"]
-            outs = {tuple(r["tokens"]) for s in SETTINGS for r in samples[(m, s)]}
-            if len(outs) == 1:
-                same.append(f"{m}:yes")
-            else:
-                a, b = samples[(m, "on")][0]["tokens"], samples[(m, "off")][0]["tokens"]
+            outs = {tuple(r.tokens) for s in SETTINGS for r in samples[(m, s)]}
+            if len(outs) > 1:
+                a, b = samples[(m, "on")][0].tokens, samples[(m, "off")][0].tokens
                 at = next((j for j, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
                 log(f"{m}: greedy outputs differ ({len(outs)} distinct; on vs off first differ at token {at})")
-                same.append(f"{m}:no")
+            ratios.append(Ratios(m, prompt=_ratio(on.prompt_tok_s, off.prompt_tok_s),
+                                 gen=_ratio(on.gen_tok_s, off.gen_tok_s), load=_ratio(on.load_s, off.load_s),
+                                 same_output=len(outs) == 1))
         else:
-            ratio_fields += [f"{m}_prompt_ratio=na", f"{m}_gen_ratio=na", f"{m}_load_ratio=na"]
-            same.append(f"{m}:na")
-    log("medians (ratios are on / off):\n" + "\n".join(table))
-    prompt_n = next((r["prompt_n"] for rows in samples.values() for r in rows), 0)
-    print("RESULT repack " + " ".join(ratio_fields + fields) + f" same_output={','.join(same)} reps={args.reps} "
-          f"discarded={discarded} threads={cores()} prompt_tokens={prompt_n} gen_tokens={args.gen_tokens} "
-          f"amx={'yes' if amx else 'no'}")
-    return 0
+            ratios.append(Ratios(m, None, None, None, None))
+    prompt_n = next((r.prompt_n for rows in samples.values() for r in rows), 0)
+    result = RepackResult(settings=tuple(settings), ratios=tuple(ratios), reps=args.reps, discarded=discarded,
+                          threads=cores(), prompt_tokens=prompt_n, gen_tokens=args.gen_tokens, amx=amx)
+    log("medians (ratios are on / off):\n" + result.table())
+    return result
+
+
+def _ratio(on: float | None, off: float | None) -> float | None:
+    return None if on is None or off is None else on / off
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Do replies end? Everyday prompts and the seed's quickstart, through the official `openai` SDK, on the server's
+"""Do replies end? Everyday prompts and the Assistants quickstart, through the official `openai` SDK, on the server's
 defaults (what a new user gets: no temperature, top_p or max_completion_tokens on any request).
 
 Why: at the API's default sampling (temperature 1, top_p 1) a small model such as the embedded SmolLM2-135M often
@@ -24,7 +24,7 @@ Recorded per prompt:
               are not affected; nothing is discarded, so --busy and --max-attempts have no effect here, and
               --quiet-wait defaults to 0)
 
-Part 2, the quickstart in /work/shared/seeds/assistants-quickstart.txt, --quickstart-runs times: assistant "Math
+Part 2, the Assistants API quickstart from OpenAI's documentation, --quickstart-runs times: assistant "Math
 Tutor" with code_interpreter, a thread, the message "I need to solve the equation `3x + 11 = 14`. Can you help
 me?", a run streamed with `runs.stream(..., event_handler=AssistantEventHandler subclass)` + `until_done()`
 (half 1: from assistants.create to the end of the stream), then `runs.create_and_poll` with instructions "Please
@@ -61,8 +61,8 @@ On a busy 2-core machine llama.cpp's two threads wait on each other (about 1 tok
 one thread): `taskset -c 1 python benchmarks/replies.py ...` gives the model one thread (n_threads follows the
 CPU affinity) and keeps a run to minutes.
 
-Ends with one stdout line: RESULT replies prompts=.. ended=.. degenerate=.. median_tokens=.. p95_tokens=..
-median_wall_s=.. quickstart_s=.. ...
+summarize() returns a RepliesResult; the script prints its line: RESULT replies prompts=.. ended=.. degenerate=..
+median_tokens=.. p95_tokens=.. median_wall_s=.. quickstart_s=.. ...
 """
 
 from __future__ import annotations
@@ -70,7 +70,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import math
 import random
 import re
 import shutil
@@ -81,10 +80,12 @@ import time
 import unicodedata
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
-from _common import OtherLoad, add_model_options, log, machine, median, wait_quiet
+from offline_assistants.bench.common import ModelSetup, add_model_options, log, machine, open_bench_backend
+from offline_assistants.bench.measure import OtherLoad, median, percentile, wait_quiet
 
 DATA = Path(__file__).parent / "data" / "everyday_prompts.json"
 HELPFUL = "You are a helpful assistant."
@@ -101,7 +102,7 @@ having he her here hers him his how i if in into is it its just let like make ma
 no nor not now of off often on once one only or other our out over own same she should so some such than that the
 their them then there these they this those through to too under until up us use very was way we well were what
 when where which while who whom why will with would yes yet you your yours
-""".split())
+""".split())  # noqa: SIM905 - a word list reads better as text
 
 _WORD = re.compile(r"\w+")
 _FENCE = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
@@ -171,7 +172,7 @@ def tokenizer_pieces(model_path: Path) -> Callable[[str], int]:
 
     vocab = LlamaTokenizer(model_path)  # opened quietly: a vocab-only handle's n_ctx_train warning is noise
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def one(word: str) -> int:
         return len(vocab.tokenize(" " + word, special=False))
 
@@ -258,9 +259,9 @@ def self_check() -> None:
         "fullwidth": ("The answer is: ＡＢＣＤＥＦＧＨＩＪＫＬＭＮ and so on.", "script"),
         "cyrillic tail": (english + " " + english.replace("Paris", "Lyon") + " Столица Франции Париж.", "script"),
         "drift": ("Good morning! Here is the story you asked for.\n" + spanish, "drift"),
-        "gibberish": ("Here you go. zorp klimb vash tregg ulno frim dask quenn baloth stravix morrim teklu vanshe "
-                      "pordin qualix emberu tasko ferrin glimmock sundrat hallix yeomar prindle castox velmor "
-                      "quibbin dorrask fentil morvan tashkel ulbrin vextor samdel", "drift"),
+        "gibberish": (("Here you go. zorp klimb vash tregg ulno frim dask quenn baloth stravix morrim teklu vanshe "
+                       "pordin qualix emberu tasko ferrin glimmock sundrat hallix yeomar prindle castox velmor "
+                       "quibbin dorrask fentil morvan tashkel ulbrin vextor samdel"), "drift"),
     }
     tips = ("Here are ten tips:\n" + "\n".join(
         f"{i}. Get {w} every day, because it helps your body and mind stay healthy." for i, w in enumerate(
@@ -380,7 +381,7 @@ class Watchdog:
         except Exception as exc:  # noqa: BLE001 - a diagnostic path; the run outcome is recorded anyway
             log(f"  cancelling after the timeout failed: {exc!r}")
 
-    def __enter__(self) -> Watchdog:
+    def __enter__(self) -> Self:
         self._timer.start()
         return self
 
@@ -460,7 +461,7 @@ def quickstart(client: Any, args: argparse.Namespace, i: int, out: Any) -> dict[
     from openai import AssistantEventHandler
     from typing_extensions import override
 
-    class EventHandler(AssistantEventHandler):  # the seed's handler, collecting instead of printing
+    class EventHandler(AssistantEventHandler):  # the quickstart's handler, collecting instead of printing
         def __init__(self) -> None:
             super().__init__()
             self.text: list[str] = []
@@ -532,11 +533,6 @@ def quickstart(client: Any, args: argparse.Namespace, i: int, out: Any) -> dict[
     return {"flow_s": t2 - t0, "stream": halves[0], "poll": halves[1]}
 
 
-def p95(xs: list[float]) -> float:
-    s = sorted(xs)
-    return s[max(0, math.ceil(0.95 * len(s)) - 1)]
-
-
 def parse_setting(text: str) -> tuple[str, Any]:
     key, _, value = text.partition("=")
     try:
@@ -584,8 +580,6 @@ def main() -> int:
     from offline_assistants.testing import in_process_client
     from offline_assistants.tools.code_interpreter import JupyterCodeRunner
 
-    from _common import open_bench_backend
-
     prompts = json.loads(args.prompts.read_text())["prompts"][: args.limit]
     settings: dict[str, Any] = dict(parse_setting(s) for s in args.setting)
     if args.max_output_tokens is not None:
@@ -595,7 +589,7 @@ def main() -> int:
     t_start = time.perf_counter()
     log("machine:", json.dumps(machine()))
     log(f"package: {Path(offline_assistants.__file__).parent}")
-    backend = open_bench_backend(args)
+    backend = open_bench_backend(ModelSetup.from_args(args))
     args.pieces = tokenizer_pieces(backend.path)
     try:
         self_check_gibberish(args.pieces)
@@ -629,48 +623,106 @@ def main() -> int:
         if out:
             out.close()
         engine.close()
-        close = getattr(backend, "close", None)
-        if close is not None:
-            close()
+        backend.close()
         shutil.rmtree(data_dir, ignore_errors=True)
 
-    summarize(rows, qs, cfg.max_output_tokens, time.perf_counter() - t_start)
+    print(summarize(rows, qs, cfg.max_output_tokens, time.perf_counter() - t_start).line())
     return 0
 
 
-def summarize(rows: list[dict[str, Any]], qs: list[dict[str, Any]], max_output_tokens: Any, total: float) -> None:
-    """The summary on stderr and the RESULT line on stdout."""
-    fields = [f"max_output_tokens={max_output_tokens}"]
+@dataclass(frozen=True)
+class Prompts:
+    """Part 1 over every prompt run."""
+
+    prompts: int
+    ended: float  # share of replies that ended by themselves
+    degenerate: float
+    timed_out: int
+    median_tokens: float
+    p95_tokens: float
+    max_tokens: int
+    median_wall_s: float
+    total_wall_s: float
+    degenerate_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Half:
+    """One half of a quickstart flow (the streamed run, or the polled one)."""
+
+    tokens: int | None
+    ended: bool
+    degenerate: bool
+
+
+@dataclass(frozen=True)
+class Quickstart:
+    """Part 2: medians over the flows, and each flow's halves."""
+
+    runs: int
+    flow_s: float
+    stream_s: float
+    poll_s: float
+    halves: tuple[tuple[Half, Half], ...]  # (stream, poll) of each flow
+
+
+@dataclass(frozen=True)
+class RepliesResult:
+    max_output_tokens: str  # the engine's setting, as given
+    prompts: Prompts | None
+    quickstart: Quickstart | None
+    total_s: float
+
+    def line(self) -> str:
+        fields = [f"max_output_tokens={self.max_output_tokens}"]
+        if p := self.prompts:
+            fields += [f"prompts={p.prompts}", f"ended={p.ended:.2f}", f"degenerate={p.degenerate:.2f}",
+                       f"timed_out={p.timed_out}", f"median_tokens={p.median_tokens:.0f}",
+                       f"p95_tokens={p.p95_tokens:.0f}", f"max_tokens={p.max_tokens}",
+                       f"median_wall_s={p.median_wall_s:.1f}", f"degenerate_ids={','.join(p.degenerate_ids) or '-'}"]
+        if q := self.quickstart:
+            def pair(f: Callable[[Half], object]) -> str:
+                return ",".join(f"{f(stream)}/{f(poll)}" for stream, poll in q.halves)
+
+            fields += [f"quickstart_runs={q.runs}", f"quickstart_s={q.flow_s:.1f}",
+                       f"quickstart_stream_s={q.stream_s:.1f}", f"quickstart_poll_s={q.poll_s:.1f}",
+                       f"quickstart_tokens={pair(lambda h: h.tokens)}", f"quickstart_ended={pair(lambda h: int(h.ended))}",
+                       f"quickstart_degenerate={pair(lambda h: int(h.degenerate))}"]
+        fields.append(f"total_s={self.total_s:.0f}")
+        return "RESULT replies " + " ".join(fields)
+
+
+def summarize(rows: list[dict[str, Any]], qs: list[dict[str, Any]], max_output_tokens: Any,
+              total: float) -> RepliesResult:
+    """The result, and its summary on stderr."""
+    prompts = None
     if rows:
         n = len(rows)
         tokens = [r["tokens"] or 0 for r in rows]
         bad = [r for r in rows if r["degenerate"]]
         ended = sum(r["ended"] for r in rows)
         timed_out = sum(r["status"] == "timed out" for r in rows)
+        prompts = Prompts(prompts=n, ended=ended / n, degenerate=len(bad) / n, timed_out=timed_out,
+                          median_tokens=median(tokens), p95_tokens=percentile(tokens, 0.95), max_tokens=max(tokens),
+                          median_wall_s=median([r["wall_s"] for r in rows]),
+                          total_wall_s=sum(r["wall_s"] for r in rows),
+                          degenerate_ids=tuple(sorted({r["id"] for r in bad})))
         log(f"part 1: {ended}/{n} ended by themselves, {len(bad)}/{n} degenerate, {timed_out} timed out; "
-            f"completion tokens median {median(tokens):.0f} p95 {p95(tokens):.0f} max {max(tokens)}; "
-            f"wall median {median([r['wall_s'] for r in rows]):.1f}s, total {sum(r['wall_s'] for r in rows):.0f}s")
+            f"completion tokens median {prompts.median_tokens:.0f} p95 {prompts.p95_tokens:.0f} max "
+            f"{prompts.max_tokens}; wall median {prompts.median_wall_s:.1f}s, total {prompts.total_wall_s:.0f}s")
         for r in bad:
             log(f"  degenerate {r['id']}: {r['degenerate']}")
-        fields += [f"prompts={n}", f"ended={ended / n:.2f}", f"degenerate={len(bad) / n:.2f}",
-                   f"timed_out={timed_out}", f"median_tokens={median(tokens):.0f}", f"p95_tokens={p95(tokens):.0f}",
-                   f"max_tokens={max(tokens)}", f"median_wall_s={median([r['wall_s'] for r in rows]):.1f}",
-                   f"degenerate_ids={','.join(sorted({r['id'] for r in bad})) or '-'}"]
+    quick = None
     if qs:
-        def qmed(f: Any) -> float:
-            return median([f(q) for q in qs])
+        def half(row: dict[str, Any]) -> Half:
+            return Half(tokens=row["tokens"], ended=bool(row["ended"]), degenerate=bool(row["degenerate"]))
 
-        def pair(key: str, f: Callable[[Any], Any] = lambda v: v) -> str:
-            return ",".join(f"{f(q['stream'][key])}/{f(q['poll'][key])}" for q in qs)
-
-        fields += [f"quickstart_runs={len(qs)}", f"quickstart_s={qmed(lambda q: q['flow_s']):.1f}",
-                   f"quickstart_stream_s={qmed(lambda q: q['stream']['wall_s']):.1f}",
-                   f"quickstart_poll_s={qmed(lambda q: q['poll']['wall_s']):.1f}",
-                   f"quickstart_tokens={pair('tokens')}", f"quickstart_ended={pair('ended', int)}",
-                   f"quickstart_degenerate={pair('degenerate', lambda v: int(bool(v)))}"]
-    fields.append(f"total_s={total:.0f}")
+        quick = Quickstart(runs=len(qs), flow_s=median([q["flow_s"] for q in qs]),
+                           stream_s=median([q["stream"]["wall_s"] for q in qs]),
+                           poll_s=median([q["poll"]["wall_s"] for q in qs]),
+                           halves=tuple((half(q["stream"]), half(q["poll"])) for q in qs))
     log(f"total wall time {total:.0f}s")
-    print("RESULT replies " + " ".join(fields))
+    return RepliesResult(str(max_output_tokens), prompts, quick, total)
 
 
 def rescore(args: argparse.Namespace) -> int:
@@ -690,7 +742,7 @@ def rescore(args: argparse.Namespace) -> int:
             log(f"{row['id']}: was {before!r}, now {row['degenerate']!r}")
         (rows if row["part"] == "prompts" else halves).append(row)
     qs = [{"flow_s": a["wall_s"] + b["wall_s"], "stream": a, "poll": b} for a, b in zip(halves[::2], halves[1::2])]
-    summarize(rows, qs, args.max_output_tokens, float("nan"))
+    print(summarize(rows, qs, args.max_output_tokens, float("nan")).line())
     return 0
 
 

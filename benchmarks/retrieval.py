@@ -40,7 +40,7 @@ without the postings budget (every term scored), the baseline; `budget10000_p50`
 --compare-budgets). The modes take turns query by query, so load from other processes hits them alike. The log also shows, outside the total, the same
 MATCH with a JOIN on chunks filtering by store, as the store did before (fts_join).
 
-Ends with one stdout line: RESULT retrieval ...
+main() gathers the parts' typed results in a RetrievalResult and prints its line: RESULT retrieval ...
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ import argparse
 import io
 import math
 import os
+import pydoc_data.topics
 import random
 import re
 import sqlite3
@@ -64,9 +65,9 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import pydoc_data.topics
 
-from _common import OtherLoad, fmt, log, machine, wait_quiet
+from offline_assistants.bench.common import fmt, log, machine
+from offline_assistants.bench.measure import OtherLoad, percentile, wait_quiet
 from offline_assistants.retrieval.chunking import Chunk, chunk
 from offline_assistants.retrieval.embeddings import WordLlamaEmbedder, embed_chunks
 from offline_assistants.retrieval.extract import extract
@@ -126,6 +127,83 @@ OFF_TOPIC = [
 
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'*(])")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """One ranking system's quality on the test half."""
+
+    name: str  # bm25, emb, hybrid, tuned, rrf, pruned
+    ndcg10: float
+    recall5: float
+
+
+@dataclass(frozen=True)
+class Quality:
+    chunks: int
+    queries: int  # test half
+    tuned: Fusion  # the grid's best fusion on the tune half
+    rankings: tuple[Ranking, ...]
+    cal_auc: dict[str, float]  # pooled top-10 AUC: does one threshold mean the same across queries (hybrid, rrf, cos)
+    found_auc: dict[str, float]  # best hit of on-topic vs off-topic queries (hybrid, rrf, cos)
+
+    def ndcg(self, name: str) -> float:
+        return next(r.ndcg10 for r in self.rankings if r.name == name)
+
+
+@dataclass(frozen=True)
+class Indexing:
+    mbps: dict[str, float]  # MB of extracted text per second, by file format
+    overall_mbps: float
+    text_path_mbps: float  # the baseline: embedding the chunk texts again
+
+
+@dataclass(frozen=True)
+class Latency:
+    chunks: int
+    mode: str  # budget (shipped), budgetN, full (no budget: the baseline)
+    p50_ms: float
+    p99_ms: float
+
+
+@dataclass(frozen=True)
+class RetrievalResult:
+    quality: Quality | None
+    indexing: Indexing | None
+    latency: tuple[Latency, ...]
+    cores: str
+
+    def p50(self, chunks: int, mode: str = "budget") -> float | None:
+        return next((x.p50_ms for x in self.latency if x.chunks == chunks and x.mode == mode), None)
+
+    def line(self) -> str:
+        fields: dict[str, str] = {}
+        if q := self.quality:
+            fields |= {"chunks": str(q.chunks), "queries": str(q.queries),
+                       "tuned": f"{q.tuned.weight}/{q.tuned.half}/{q.tuned.floor}"}
+            for r in q.rankings:
+                fields |= {f"ndcg_{r.name}": f"{r.ndcg10:.3f}", f"r5_{r.name}": f"{r.recall5:.3f}"}
+            fields |= {f"cal_auc_{k}": f"{v:.3f}" for k, v in q.cal_auc.items()}
+            fields |= {f"found_auc_{k}": f"{v:.3f}" for k, v in q.found_auc.items()}
+        if i := self.indexing:
+            fields |= {f"index_{ext}_mbps": fmt(v) for ext, v in i.mbps.items()}
+            fields |= {"index_mbps": fmt(i.overall_mbps), "index_text_path_mbps": fmt(i.text_path_mbps)}
+        for x in self.latency:
+            key = "" if x.mode == "budget" else f"{x.mode}_"
+            fields |= {f"{key}p50_{x.chunks // 1000}k": f"{x.p50_ms:.2f}",
+                       f"{key}p99_{x.chunks // 1000}k": f"{x.p99_ms:.2f}"}
+        sizes = sorted({x.chunks for x in self.latency})
+        lo, hi = (self.p50(sizes[0]), self.p50(sizes[-1])) if len(sizes) > 1 else (None, None)
+        if lo and hi:
+            fields["p50_ratio"] = f"{hi / lo:.2f}"
+        if q:
+            for base in ("bm25", "emb"):
+                fields[f"hybrid_vs_{base}"] = f"{q.ndcg('hybrid') / max(1e-9, q.ndcg(base)):.2f}"
+        full, ours = self.p50(100_000, "full"), self.p50(100_000)
+        if full and ours:
+            fields["budget_speedup_100k"] = f"{full / ours:.2f}"
+        fields["cores"] = self.cores
+        return "RESULT retrieval " + " ".join(f"{k}={v}" for k, v in fields.items())
 
 
 @dataclass
@@ -257,7 +335,7 @@ def open_index(path: Path, texts: Sequence[str]) -> sqlite3.Connection:
 def bm25_scores(db: sqlite3.Connection, match: str, n: int, candidates: int) -> npt.NDArray[np.float64]:
     out = np.zeros(n)
     if match:
-        for pk, score in db.execute(BM25_SQL, (match, STORE, candidates)):
+        for pk, score in db.execute(BM25_SQL, (match, candidates)):
             out[pk - 1] = score
     return out
 
@@ -285,7 +363,7 @@ def evaluate(qs: list[Query], rankings: list[list[int]]) -> tuple[float, float]:
             statistics.fmean(recall5(r, q.grades) for q, r in zip(qs, rankings, strict=True)))
 
 
-def quality(args: argparse.Namespace, embedder: WordLlamaEmbedder, tmp: Path) -> dict[str, str]:
+def quality(args: argparse.Namespace, embedder: WordLlamaEmbedder, tmp: Path) -> Quality:
     texts, queries = build_labelled(args.per_topic)
     rows = [(topic, c) for topic, text in texts.items() for c in chunk(text)]
     grade(queries, rows)
@@ -320,7 +398,7 @@ def quality(args: argparse.Namespace, embedder: WordLlamaEmbedder, tmp: Path) ->
     tune = [i for i, q in enumerate(queries) if q.half == "tune"]
     test = [i for i, q in enumerate(queries) if q.half == "test"]
     grid = [Fusion(w / 10, h, f / 10) for w in range(1, 10) for h in (0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0)
-            for f in range(0, 7)]
+            for f in range(7)]
     tune_q = [queries[i] for i in tune]
 
     def objective(fu: Fusion) -> float:
@@ -340,8 +418,7 @@ def quality(args: argparse.Namespace, embedder: WordLlamaEmbedder, tmp: Path) ->
         "rrf": [rrf_rank(i) for i in test],
         "pruned": fused(DEFAULT_FUSION, test, pruned=True),
     }
-    out: dict[str, str] = {"chunks": str(n), "queries": str(len(test)),
-                           "tuned": f"{best.weight}/{best.half}/{best.floor}"}
+    scored: list[Ranking] = []
     for kind in ("all", "sentence", "keywords"):
         sel = [k for k, q in enumerate(test_q) if kind == "all" or q.kind == kind]
         line = []
@@ -349,7 +426,7 @@ def quality(args: argparse.Namespace, embedder: WordLlamaEmbedder, tmp: Path) ->
             nd, rc = evaluate([test_q[k] for k in sel], [rankings[k] for k in sel])
             line.append(f"{name} {nd:.3f}/{rc:.3f}")
             if kind == "all":
-                out[f"ndcg_{name}"], out[f"r5_{name}"] = f"{nd:.3f}", f"{rc:.3f}"
+                scored.append(Ranking(name, nd, rc))
         log(f"test {kind:8} nDCG@10/recall@5: " + ", ".join(line))
 
     # Does one threshold mean the same for every query? Pool every test query's top 10.
@@ -367,11 +444,10 @@ def quality(args: argparse.Namespace, embedder: WordLlamaEmbedder, tmp: Path) ->
         sem = {int(r): k + 1 for k, r in enumerate(np.argsort(-cos[i], kind="stable"))}
         return np.array([rrf([lex.get(r), sem[r]]) for r in range(n)])
 
-    out["cal_auc_hybrid"] = f"{pooled_auc(lambda i: DEFAULT_FUSION.scores(bm25[i], cos[i], nterms[i])):.3f}"
-    out["cal_auc_rrf"] = f"{pooled_auc(rrf_scores):.3f}"
-    out["cal_auc_cos"] = f"{pooled_auc(lambda i: cos[i].astype(np.float64)):.3f}"
-    log(f"threshold calibration (pooled AUC): hybrid {out['cal_auc_hybrid']}, rrf {out['cal_auc_rrf']}, "
-        f"cosine {out['cal_auc_cos']}")
+    cal_auc = {"hybrid": pooled_auc(lambda i: DEFAULT_FUSION.scores(bm25[i], cos[i], nterms[i])),
+               "rrf": pooled_auc(rrf_scores), "cos": pooled_auc(lambda i: cos[i].astype(np.float64))}
+    log(f"threshold calibration (pooled AUC): hybrid {cal_auc['hybrid']:.3f}, rrf {cal_auc['rrf']:.3f}, "
+        f"cosine {cal_auc['cos']:.3f}")
 
     # Found vs nothing here: the best hit's score for test queries against off-topic ones.
     off_vecs = embedder.embed(OFF_TOPIC)
@@ -390,13 +466,13 @@ def quality(args: argparse.Namespace, embedder: WordLlamaEmbedder, tmp: Path) ->
         top_off["rrf"].append(max(rrf([lex.get(r), sem[r]]) for r in range(n)))
         top_off["cos"].append(float(c.max()))
     db.close()
-    for name in top_on:
-        out[f"found_auc_{name}"] = f"{auc(top_on[name], top_off[name]):.3f}"
+    found_auc = {name: auc(top_on[name], top_off[name]) for name in top_on}
     on, off = sorted(top_on["hybrid"]), sorted(top_off["hybrid"])
     log(f"found vs nothing-here (AUC of the best hit's score, {len(test)} test vs {len(OFF_TOPIC)} off-topic): "
-        + ", ".join(f"{k} {out[f'found_auc_{k}']}" for k in top_on)
-        + f"; hybrid best-hit score: on-topic p10 {on[len(on) // 10]:.3f}, off-topic p90 {off[9 * len(off) // 10]:.3f}")
-    return out
+        + ", ".join(f"{k} {v:.3f}" for k, v in found_auc.items())
+        + f"; hybrid best-hit score: on-topic p10 {percentile(on, 0.1):.3f}, off-topic p90 {percentile(off, 0.9):.3f}")
+    return Quality(chunks=n, queries=len(test), tuned=best, rankings=tuple(scored), cal_auc=cal_auc,
+                   found_auc=found_auc)
 
 
 # --- indexing throughput ---------------------------------------------------------------------------------------
@@ -453,11 +529,11 @@ def as_pdf(text: str, lines_per_page: int = 50) -> bytes:
     return out.getvalue()
 
 
-def throughput(embedder: WordLlamaEmbedder, args: argparse.Namespace) -> dict[str, str]:
+def throughput(embedder: WordLlamaEmbedder, args: argparse.Namespace) -> Indexing:
     topics = [t for _, t in sorted(pydoc_data.topics.topics.items())]
     makers: dict[str, Callable[[str], bytes]] = {
         "txt": lambda t: t.encode(), "html": as_html, "docx": as_docx, "pdf": as_pdf}
-    out: dict[str, str] = {}
+    mbps: dict[str, float] = {}
     total_mb = total_s = base_s = 0.0
     for ext, make in makers.items():
         files = [make(t) for t in topics]
@@ -483,13 +559,11 @@ def throughput(embedder: WordLlamaEmbedder, args: argparse.Namespace) -> dict[st
         secs = t_ex + t_ch + t_em
         total_mb, total_s = total_mb + mb, total_s + secs
         base_s += secs - t_em + t_text
-        out[f"index_{ext}_mbps"] = fmt(mb / secs)
+        mbps[ext] = mb / secs
         log(f"index {ext:4}: {mb:.2f} MB text, {n_chunks} chunks, {mb / secs:.2f} MB/s "
             f"(extract {t_ex:.2f}s, chunk {t_ch:.2f}s, embed {t_em:.2f}s; embedding the texts instead: "
             f"{t_text:.2f}s; others used {others:.2f} cores)")
-    out["index_mbps"] = fmt(total_mb / total_s)
-    out["index_text_path_mbps"] = fmt(total_mb / base_s)
-    return out
+    return Indexing(mbps=mbps, overall_mbps=total_mb / total_s, text_path_mbps=total_mb / base_s)
 
 
 # --- search latency --------------------------------------------------------------------------------------------
@@ -510,11 +584,10 @@ def windows(n: int, seed: int, size: int = 3200) -> list[str]:
     return out
 
 
-def latency(embedder: WordLlamaEmbedder, args: argparse.Namespace, tmp: Path) -> dict[str, str]:
+def latency(embedder: WordLlamaEmbedder, args: argparse.Namespace, tmp: Path) -> tuple[Latency, ...]:
     _, queries = build_labelled(args.per_topic)
     qtexts = [q.text for q in queries if q.half == "test"]
-    out: dict[str, str] = {}
-    p50s: dict[int, float] = {}
+    out: list[Latency] = []
     for size in args.sizes:
         t0 = time.perf_counter()
         db = open_index(tmp / f"latency{size}.db", windows(size, seed=size))
@@ -523,8 +596,8 @@ def latency(embedder: WordLlamaEmbedder, args: argparse.Namespace, tmp: Path) ->
         matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
         log(f"latency {size}: index built in {time.perf_counter() - t0:.1f}s")
 
-        def search(text: str, df: Callable[[str], int] | None, budget: int | None,
-                   parts: dict[str, list[float]]) -> None:
+        def search(text: str, df: Callable[[str], int] | None, budget: int | None, parts: dict[str, list[float]],
+                   db: sqlite3.Connection = db, matrix: npt.NDArray[np.float32] = matrix) -> None:
             t = time.perf_counter()
             vec = embedder.embed([text])[0]
             t_emb = time.perf_counter()
@@ -560,22 +633,15 @@ def latency(embedder: WordLlamaEmbedder, args: argparse.Namespace, tmp: Path) ->
                 search(text, df if budget is not None else None, budget, parts[mode])
         others = meter.stop()
         for mode, _ in modes:
-            tot = sorted(parts[mode]["total"])
-            p50, p99 = statistics.median(tot), tot[min(len(tot) - 1, int(0.99 * len(tot)))]
+            tot = parts[mode]["total"]
+            p50, p99 = statistics.median(tot), percentile(tot, 0.99)
             comp = ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in parts[mode].items() if k != "total")
             log(f"latency {size:>6} {mode:11}: p50 {p50:.2f} ms, p99 {p99:.2f} ms ({comp} ms p50)")
-            tag = f"{size // 1000}k"
-            key = "" if mode == "budget" else f"{mode}_"
-            out[f"{key}p50_{tag}"], out[f"{key}p99_{tag}"] = f"{p50:.2f}", f"{p99:.2f}"
-            if mode == "budget":
-                p50s[size] = p50
+            out.append(Latency(size, mode, p50, p99))
         log(f"latency {size}: others used {others:.2f} cores during the measurement")
         db.close()
         os.remove(tmp / f"latency{size}.db")
-    if len(p50s) > 1:
-        lo, hi = min(p50s), max(p50s)
-        out["p50_ratio"] = f"{p50s[hi] / p50s[lo]:.2f}"
-    return out
+    return tuple(out)
 
 
 def main() -> None:
@@ -597,22 +663,14 @@ def main() -> None:
     t0 = time.perf_counter()
     embedder = WordLlamaEmbedder()
     log(f"embedder {embedder.name} loaded in {time.perf_counter() - t0:.2f}s")
-    result: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="oa-retrieval-") as d:
         tmp = Path(d)
-        if "quality" not in skip:
-            result.update(quality(args, embedder, tmp))
-        if "index" not in skip:
-            result.update(throughput(embedder, args))
-        if "latency" not in skip:
-            result.update(latency(embedder, args, tmp))
-    if "ndcg_hybrid" in result:
-        for base in ("bm25", "emb"):
-            result[f"hybrid_vs_{base}"] = f"{float(result['ndcg_hybrid']) / max(1e-9, float(result[f'ndcg_{base}'])):.2f}"
-    if "full_p50_100k" in result and "p50_100k" in result:
-        result["budget_speedup_100k"] = f"{float(result['full_p50_100k']) / float(result['p50_100k']):.2f}"
-    result["cores"] = info.get("cores", "?")
-    print("RESULT retrieval " + " ".join(f"{k}={v}" for k, v in result.items()))
+        result = RetrievalResult(
+            quality=quality(args, embedder, tmp) if "quality" not in skip else None,
+            indexing=throughput(embedder, args) if "index" not in skip else None,
+            latency=latency(embedder, args, tmp) if "latency" not in skip else (),
+            cores=info.get("cores", "?"))
+    print(result.line())
     sys.stdout.flush()
 
 

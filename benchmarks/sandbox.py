@@ -16,7 +16,8 @@ The session is then shut down (not measured). Reported: medians over --reps repe
 Other processes' CPU use is measured over each sample (a shared 2-core machine); repetitions where it reached
 --busy cores are run again, up to 3 tries.
 
-Ends with one stdout line: RESULT sandbox start_off=.. start_sandbox=.. start_ratio=.. exec_off_ms=.. ...
+measure() returns a SandboxResult; the script prints its line: RESULT sandbox start_off=.. start_sandbox=..
+start_ratio=.. exec_ms_off=.. ...
 """
 
 from __future__ import annotations
@@ -24,17 +25,51 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from _common import OtherLoad, log, machine, median, wait_quiet
-
+from offline_assistants.bench.common import log, machine
+from offline_assistants.bench.measure import OtherLoad, median, wait_quiet
 from offline_assistants.tools.code_interpreter import JupyterCodeRunner
 from offline_assistants.tools.code_interpreter.sandbox import detection
 
 PLOT = "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()"
 
 
-def sample(runner: JupyterCodeRunner, session: str, execs: int) -> dict[str, float]:
+@dataclass(frozen=True)
+class Sample:
+    """One kernel: its start, a warm execution (median), its first plot."""
+
+    start: float  # s
+    exec_ms: float
+    plot: float  # s
+
+
+@dataclass(frozen=True)
+class Figure:
+    """Medians of one figure unsandboxed and sandboxed; ratio above 1: the sandbox is slower."""
+
+    off: float
+    sandbox: float
+    ratio: float
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    probe_ms: float  # detection.detect(), once per server process
+    start: Figure  # s
+    exec_ms: Figure
+    plot: Figure  # s
+
+    def line(self) -> str:
+        fields = {"probe_ms": self.probe_ms}
+        for key, figure in (("start", self.start), ("exec_ms", self.exec_ms), ("plot", self.plot)):
+            fields |= {f"{key}_off": figure.off, f"{key}_sandbox": figure.sandbox, f"{key}_ratio": figure.ratio}
+        return "RESULT sandbox " + " ".join(f"{k}={v:.3f}" for k, v in fields.items())
+
+
+def sample(runner: JupyterCodeRunner, session: str, execs: int) -> Sample:
     t = time.perf_counter()
     assert runner.execute(session, "pass").error is None
     start = time.perf_counter() - t
@@ -48,7 +83,44 @@ def sample(runner: JupyterCodeRunner, session: str, execs: int) -> dict[str, flo
     plot = time.perf_counter() - t
     assert result.error is None and result.images, result.logs
     runner.shutdown(session, remove_files=True)
-    return {"start": start, "exec_ms": median(times) * 1000, "plot": plot}
+    return Sample(start=start, exec_ms=median(times) * 1000, plot=plot)
+
+
+def measure(reps: int, execs: int, busy: float, quiet_wait: float) -> SandboxResult:
+    t = time.perf_counter()
+    found = detection.detect()
+    probe_ms = (time.perf_counter() - t) * 1000
+    if found.bwrap is None:
+        raise SystemExit(f"no sandbox runs here: {found.reason}")
+    log(f"sandbox: {found.bwrap.describe()}, probed in {probe_ms:.0f} ms")
+    results: dict[str, list[Sample]] = {"off": [], "sandbox": []}
+    with tempfile.TemporaryDirectory(prefix="oa-bench-") as tmp:
+        runners = {"off": JupyterCodeRunner(Path(tmp) / "off", sandbox="off"),
+                   "sandbox": JupyterCodeRunner(Path(tmp) / "sb", sandbox="required")}
+        try:
+            wait_quiet(quiet_wait, label="start")
+            for rep in range(reps):
+                order = ["off", "sandbox"] if rep % 2 == 0 else ["sandbox", "off"]
+                for mode in order:
+                    for attempt in range(3):
+                        meter = OtherLoad().start()
+                        got = sample(runners[mode], f"{mode}-{rep}-{attempt}", execs)
+                        others = meter.stop()
+                        log(f"rep {rep} {mode}: start {got.start:.3f} s, exec {got.exec_ms:.2f} ms, "
+                            f"first plot {got.plot:.2f} s, others {others:.2f} cores")
+                        if others < busy:
+                            break
+                    results[mode].append(got)
+        finally:
+            for runner in runners.values():
+                runner.close()
+
+    def figure(of: Callable[[Sample], float]) -> Figure:
+        off, sb = median([of(r) for r in results["off"]]), median([of(r) for r in results["sandbox"]])
+        return Figure(off=off, sandbox=sb, ratio=sb / off)
+
+    return SandboxResult(probe_ms=probe_ms, start=figure(lambda r: r.start), exec_ms=figure(lambda r: r.exec_ms),
+                         plot=figure(lambda r: r.plot))
 
 
 def main() -> None:
@@ -58,44 +130,8 @@ def main() -> None:
     ap.add_argument("--busy", type=float, default=0.3, help="others' cores that void a sample (default: %(default)s)")
     ap.add_argument("--quiet-wait", type=float, default=30, help="seconds to wait for a quiet machine first")
     args = ap.parse_args()
-
     log("machine:", machine())
-    t = time.perf_counter()
-    found = detection.detect()
-    probe_ms = (time.perf_counter() - t) * 1000
-    if found.bwrap is None:
-        raise SystemExit(f"no sandbox runs here: {found.reason}")
-    log(f"sandbox: {found.bwrap.describe()}, probed in {probe_ms:.0f} ms")
-    results: dict[str, list[dict[str, float]]] = {"off": [], "sandbox": []}
-    with tempfile.TemporaryDirectory(prefix="oa-bench-") as tmp:
-        runners = {"off": JupyterCodeRunner(Path(tmp) / "off", sandbox="off"),
-                   "sandbox": JupyterCodeRunner(Path(tmp) / "sb", sandbox="required")}
-        try:
-            wait_quiet(args.quiet_wait, label="start")
-            for rep in range(args.reps):
-                order = ["off", "sandbox"] if rep % 2 == 0 else ["sandbox", "off"]
-                for mode in order:
-                    for attempt in range(3):
-                        meter = OtherLoad().start()
-                        got = sample(runners[mode], f"{mode}-{rep}-{attempt}", args.execs)
-                        others = meter.stop()
-                        log(f"rep {rep} {mode}: start {got['start']:.3f} s, exec {got['exec_ms']:.2f} ms, "
-                            f"first plot {got['plot']:.2f} s, others {others:.2f} cores")
-                        if others < args.busy:
-                            break
-                    results[mode].append(got)
-        finally:
-            for runner in runners.values():
-                runner.close()
-
-    def med(mode: str, key: str) -> float:
-        return median([r[key] for r in results[mode]])
-
-    out = {"probe_ms": probe_ms}
-    for key in ("start", "exec_ms", "plot"):
-        off, sb = med("off", key), med("sandbox", key)
-        out[f"{key}_off"], out[f"{key}_sandbox"], out[f"{key}_ratio"] = off, sb, sb / off
-    print("RESULT sandbox " + " ".join(f"{k}={v:.3f}" for k, v in out.items()))
+    print(measure(args.reps, args.execs, args.busy, args.quiet_wait).line())
 
 
 if __name__ == "__main__":

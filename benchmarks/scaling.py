@@ -12,7 +12,7 @@ engine's own: admission, the worker, the executor, the store, events.
    loopback HTTP (httpx, reading the event stream): delta events delivered per second, all clients together, and
    the wall time per event. The clients run in this process too, so they share the cores with the server.
 
-Ends with one stdout line: RESULT scaling ...
+measure() returns a ScalingResult; the script prints its line: RESULT scaling ...
 """
 
 from __future__ import annotations
@@ -23,13 +23,15 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-from _common import OtherLoad, log, machine
 
 from offline_assistants.api import create_app
+from offline_assistants.bench.common import log, machine
+from offline_assistants.bench.measure import OtherLoad
 from offline_assistants.config import Settings
 from offline_assistants.engine import Engine
 from offline_assistants.llm.scripted import ScriptedBackend
@@ -41,6 +43,43 @@ from offline_assistants.store.db import Database
 from offline_assistants.testing import serve
 
 STATEMENTS: Counter[str] = Counter()
+
+
+@dataclass(frozen=True)
+class Workers:
+    """Part 1 and 2 with this many workers: runs completed per second, database writes per run."""
+
+    workers: int
+    runs_s: float
+    writes_per_run: dict[str, float]  # INSERT, UPDATE, DELETE, COMMIT statements per run
+
+
+@dataclass(frozen=True)
+class FanOut:
+    """Part 3 with this many streaming clients."""
+
+    clients: int
+    events_s: float  # delta events delivered per second, all clients together
+    us_per_event: float
+
+
+@dataclass(frozen=True)
+class ScalingResult:
+    workers: tuple[Workers, ...]
+    fan_out: tuple[FanOut, ...]
+    others: float  # cores other processes used meanwhile
+    cpu: str
+
+    def line(self) -> str:
+        fields: list[str] = []
+        for w in self.workers:
+            fields.append(f"runs_s_{w.workers}w={w.runs_s:.1f}")
+            if w.workers == 1:
+                fields += [f"{k.lower()}s_per_run={v:.1f}" for k, v in sorted(w.writes_per_run.items())]
+        for f in self.fan_out:
+            fields += [f"sse_{f.clients}_events_s={f.events_s:.0f}", f"sse_{f.clients}_us_per_event={f.us_per_event:.0f}"]
+        fields.append(f"cpu={self.cpu.replace(' ', '_')}")
+        return "RESULT scaling " + " ".join(fields)
 
 
 def _count_writes() -> None:
@@ -116,30 +155,32 @@ def fan_out(folder: Path, clients: int, words: int) -> tuple[float, float]:
         engine.close()
 
 
+def measure(runs: int, words: int, clients: list[int]) -> ScalingResult:
+    _count_writes()
+    folder = Path(tempfile.mkdtemp(prefix="bench-scaling-"))
+    load = OtherLoad().start()
+    workers = []
+    for n in (1, 4):
+        rate, writes = runs_per_second(folder / f"runs{n}", n, runs)
+        log(f"{n} worker(s): {rate:.1f} runs/s; per run: " + ", ".join(f"{v:.1f} {k}" for k, v in sorted(writes.items())))
+        workers.append(Workers(n, rate, writes))
+    fan = []
+    for m in clients:
+        rate, per_event_us = fan_out(folder / f"sse{m}", m, words)
+        log(f"{m} streaming client(s): {rate:.0f} delta events/s, {per_event_us:.0f} us per event")
+        fan.append(FanOut(m, rate, per_event_us))
+    others = load.stop()
+    log(f"others used {others:.2f} cores")
+    return ScalingResult(tuple(workers), tuple(fan), others, machine().get("cpu", "?"))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=200, help="runs in part 1 (default: %(default)s)")
     ap.add_argument("--words", type=int, default=200, help="words in each streamed reply (default: %(default)s)")
     ap.add_argument("--clients", default="1,8,32", help="streaming clients at once (default: %(default)s)")
     args = ap.parse_args()
-    _count_writes()
-    folder = Path(tempfile.mkdtemp(prefix="bench-scaling-"))
-    fields: list[str] = []
-    load = OtherLoad().start()
-    for workers in (1, 4):
-        rate, writes = runs_per_second(folder / f"runs{workers}", workers, args.runs)
-        log(f"{workers} worker(s): {rate:.1f} runs/s; per run: "
-            + ", ".join(f"{v:.1f} {k}" for k, v in sorted(writes.items())))
-        fields.append(f"runs_s_{workers}w={rate:.1f}")
-        if workers == 1:
-            fields += [f"{k.lower()}s_per_run={v:.1f}" for k, v in sorted(writes.items())]
-    for clients in (int(x) for x in args.clients.split(",")):
-        rate, per_event_us = fan_out(folder / f"sse{clients}", clients, args.words)
-        log(f"{clients} streaming client(s): {rate:.0f} delta events/s, {per_event_us:.0f} us per event")
-        fields += [f"sse_{clients}_events_s={rate:.0f}", f"sse_{clients}_us_per_event={per_event_us:.0f}"]
-    log(f"others used {load.stop():.2f} cores")
-    fields.append(f"cpu={machine().get('cpu', '?').replace(' ', '_')}")
-    print("RESULT scaling " + " ".join(fields))
+    print(measure(args.runs, args.words, [int(x) for x in args.clients.split(",")]).line())
     return 0
 
 

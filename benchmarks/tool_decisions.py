@@ -70,7 +70,8 @@ secondary here. --max-attempts is not used.
 --slice runs only the items in SLICE (below): a small set the default model gets right (decision and tool),
 meant for a regression test.
 
-Ends with one stdout line: RESULT tool_decisions items=.. decision=.. right_tool=.. arg_match=.. ...
+report() returns a ToolDecisionsResult; the script prints its line: RESULT tool_decisions items=.. decision=..
+right_tool=.. arg_match=.. ...
 """
 
 from __future__ import annotations
@@ -85,10 +86,12 @@ import tempfile
 import time
 import warnings
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _common import add_model_options, log, machine, median, open_bench_backend
+from offline_assistants.bench.common import ModelSetup, add_model_options, log, machine, open_bench_backend
+from offline_assistants.bench.measure import OtherLoad, median, percentile, wait_quiet
 
 DATA = Path(__file__).resolve().parent / "data"
 CATEGORIES = ["single", "none", "parallel", "code", "code_none"]
@@ -101,6 +104,57 @@ STUB_OUTPUT = '{"ok": true}'
 # answers (one a near miss). Their arguments are sampled at temperature 1 and vary from run to run (see above):
 # a regression test on this slice should check the decision and the tool names, not the arguments.
 SLICE = ["single-06", "single-14", "single-33", "parallel-18", "code-02", "code-09", "none-07", "code_none-07"]
+
+
+
+
+@dataclass(frozen=True)
+class ToolDecisionsResult:
+    """Rates are shares of the items they apply to (None: no such item ran); latencies over the items run while
+    other processes stayed under --busy cores (all of them when none did)."""
+
+    items: int
+    decision: float | None  # the right kind of move (call, code, answer)
+    right_tool: float | None
+    arg_match: float | None
+    abstain: float | None  # answered where a call was needed
+    code_abstain: float | None
+    false_call: float | None
+    parallel_one_turn: float | None
+    parallel_both: float | None
+    parallel_both_args: float | None
+    decision_by_category: dict[str, float | None]
+    latency_p50_s: float
+    latency_p90_s: float
+    decision_p50_s: float
+    prompt_tokens_tools: float  # the first model call's prompt with the tools offered
+    prompt_tokens_plain: float  # the same request without tools
+    evaluated_first_call: float
+    cut: int  # calls cut by max tokens
+    failed: int
+    loaded: int  # items run while other processes used --busy cores or more
+    plain_prompt_check: bool  # the no-tools prompt count formula matched the warm-up run
+    max_tokens: int
+    model: str
+    backend: str
+    wall_s: float
+
+    def line(self) -> str:
+        def r3(x: float | None) -> str:
+            return "na" if x is None else f"{x:.3f}"
+
+        per_cat = " ".join(f"decision_{c}={r3(v)}" for c, v in self.decision_by_category.items())
+        return (f"RESULT tool_decisions items={self.items} decision={r3(self.decision)} "
+                f"right_tool={r3(self.right_tool)} arg_match={r3(self.arg_match)} abstain={r3(self.abstain)} "
+                f"code_abstain={r3(self.code_abstain)} false_call={r3(self.false_call)} "
+                f"parallel_one_turn={r3(self.parallel_one_turn)} parallel_both={r3(self.parallel_both)} "
+                f"parallel_both_args={r3(self.parallel_both_args)} {per_cat} "
+                f"latency_p50_s={self.latency_p50_s:.2f} latency_p90_s={self.latency_p90_s:.2f} "
+                f"decision_p50_s={self.decision_p50_s:.2f} prompt_tokens_tools={self.prompt_tokens_tools:.0f} "
+                f"prompt_tokens_plain={self.prompt_tokens_plain:.0f} "
+                f"evaluated_first_call={self.evaluated_first_call:.0f} cut={self.cut} failed={self.failed} "
+                f"loaded={self.loaded} plain_prompt_check={'ok' if self.plain_prompt_check else 'DIFFERENT'} "
+                f"max_tokens={self.max_tokens} model={self.model} backend={self.backend} wall_s={self.wall_s:.0f}")
 
 
 # --- data ------------------------------------------------------------------------------------------------------
@@ -197,82 +251,6 @@ def score(item: dict[str, Any], res: dict[str, Any]) -> dict[str, Any]:
     else:
         s["false_call"] = got in ("call", "code")
     return s
-
-
-# --- the machine ------------------------------------------------------------------------------------------------
-
-def _tree_jiffies(root: int) -> int:
-    """utime + stime of `root` and all its living descendants."""
-    parent: dict[int, int] = {}
-    cpu: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        pid = int(entry)
-        parent[pid] = int(fields[1])
-        cpu[pid] = int(fields[11]) + int(fields[12])
-    total = 0
-    for pid in cpu:
-        p = pid
-        while p > 1 and p != root:
-            p = parent.get(p, 0)
-        if p == root:
-            total += cpu[pid]
-    return total
-
-
-class OthersLoad:
-    """Cores used by processes outside this process tree (the model process and kernels are ours)."""
-
-    def start(self) -> OthersLoad:
-        self._t = time.monotonic()
-        self._busy = _machine_busy()
-        self._ours = _tree_jiffies(os.getpid())
-        return self
-
-    def stop(self) -> float:
-        dt = max(1e-6, time.monotonic() - self._t)
-        busy = _machine_busy() - self._busy
-        ours = _tree_jiffies(os.getpid()) - self._ours
-        return max(0.0, (busy - ours) / os.sysconf("SC_CLK_TCK") / dt)
-
-
-def _machine_busy() -> int:
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    return sum(fields) - fields[3] - (fields[4] if len(fields) > 4 else 0)
-
-
-def _quiet(args: argparse.Namespace, label: str) -> float:
-    # _common.wait_quiet counts the model process as "other" (it measures this process only): wait on our own
-    # meter instead, with the same policy.
-    deadline = time.monotonic() + args.quiet_wait
-    warned = False
-    while True:
-        meter = OthersLoad().start()
-        time.sleep(1.0)
-        load = meter.stop()
-        if load < args.busy or time.monotonic() > deadline:
-            if load >= args.busy:
-                log(f"{label}: other processes still use {load:.2f} cores; measuring anyway")
-            return load
-        if not warned:
-            log(f"{label}: other processes use {load:.2f} cores; waiting up to {args.quiet_wait:.0f}s for quiet")
-            warned = True
-
-
-def pct(xs: list[float], q: float) -> float:
-    if not xs:
-        return float("nan")
-    ys = sorted(xs)
-    k = (len(ys) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(ys) - 1)
-    return ys[lo] + (ys[hi] - ys[lo]) * (k - lo)
 
 
 def rate(rows: list[dict[str, Any]], key: str) -> tuple[int, int]:
@@ -408,12 +386,13 @@ def run_all(args: argparse.Namespace, items: list[dict[str, Any]], catalogue: di
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         out = open(args.out, "w")  # noqa: SIM115 - written item by item, so a crash keeps what was measured
-    _quiet(args, "first item")
+    # The model process and the kernels are this process's children: OtherLoad counts them as ours.
+    wait_quiet(args.quiet_wait, args.busy, "first item")
     for n, item in enumerate(items, 1):
         key = tuple(item["tools"])
         if key not in assistants:
             assistants[key] = client.beta.assistants.create(model="gpt-4o", tools=tools_for(item, catalogue)).id
-        meter = OthersLoad().start()
+        meter = OtherLoad().start()
         res = run_item(client, item, assistants[key], model_calls, args)
         res["others"] = meter.stop()
         res["prompt_tokens_plain"] = plain_prompt(item["request"])
@@ -466,12 +445,12 @@ def main() -> int:
     args = ap.parse_args()
     warnings.filterwarnings("ignore", category=DeprecationWarning)  # the SDK marks the Assistants API deprecated
 
+    import openai
+
     from offline_assistants.api import create_app
     from offline_assistants.config import Settings
     from offline_assistants.engine import Engine
     from offline_assistants.llm.backend import Finish
-    import openai
-
     from offline_assistants.testing import in_process_client, serve
 
     catalogue = {t["function"]["name"]: t for t in json.loads(args.catalogue.read_text())}
@@ -498,7 +477,7 @@ def main() -> int:
     log(f"{len(items)} items: " + ", ".join(f"{c} {sum(i['category'] == c for i in items)}" for c in CATEGORIES))
 
     started = time.monotonic()
-    backend = open_bench_backend(args)
+    backend = open_bench_backend(ModelSetup.from_args(args))
     log(f"model {backend.name}, n_ctx {backend.n_ctx}, {type(backend).__name__}, native tool format "
         f"{backend.native_tool_format or 'none (constrained decision + call grammars)'}")
 
@@ -544,16 +523,21 @@ def main() -> int:
         rows, plain_ok = run_all(args, items, catalogue, client, backend, model_calls)
 
     engine.close()
-    close = getattr(backend, "close", None)
-    if close is not None:
-        close()
+    backend.close()
     shutil.rmtree(data_dir, ignore_errors=True)
     wall = time.monotonic() - started
 
     if args.out:
         log(f"per-item results: {args.out}")
+    result = report(args, rows, plain_ok, backend.name, wall)
+    print(result.line())
+    return 0 if result.plain_prompt_check and not result.failed else 1
 
-    # --- report ---
+
+def report(args: argparse.Namespace, rows: list[dict[str, Any]], plain_ok: bool, model: str,
+           wall: float) -> ToolDecisionsResult:
+    """The result, and the tables on stderr."""
+
     def summary(rs: list[dict[str, Any]]) -> dict[str, str]:
         out = {"n": str(len(rs))}
         for key in ("decision_ok", "right_tool", "arg_match", "abstain", "false_call", "parallel_one_turn",
@@ -566,7 +550,7 @@ def main() -> int:
         clean = [r for r in rs if r["others"] < args.busy] or rs
         lat = [r["latency_s"] for r in clean]
         dec = [r["decision_s"] for r in clean if r["decision_s"] is not None]
-        out["latency"] = f"{median(lat):.2f} / {pct(lat, 0.9):.2f}"
+        out["latency"] = f"{median(lat):.2f} / {percentile(lat, 0.9):.2f}"
         out["decision_s"] = f"{median(dec):.2f}" if dec else ""
         tools_p = [r["prompt_tokens_first_call"] for r in rs if r["prompt_tokens_first_call"]]
         out["prompt"] = f"{median(tools_p):.0f} vs {median([r['prompt_tokens_plain'] for r in rs]):.0f}"
@@ -591,35 +575,33 @@ def main() -> int:
     for r in rows:
         decided[r["decision_text"] or f"({r['first_call_kind']})"] += 1
     log("decision options taken: " + ", ".join(f"{t!r} {k}" for t, k in sorted(decided.items(), key=lambda x: -x[1])))
-    loaded = sum(r["others"] >= args.busy for r in rows)
-    cut = sum(r["cut"] for r in rows)
-    failed = sum(r["outcome"] == "error" for r in rows)
 
-    def r3(key: str, rs: list[dict[str, Any]] | None = None) -> str:
-        return fmt_rate(*rate(rs if rs is not None else rows, key))
+    def share(key: str, rs: list[dict[str, Any]] | None = None) -> float | None:
+        hit, n = rate(rs if rs is not None else rows, key)
+        return hit / n if n else None
 
     clean = [r for r in rows if r["others"] < args.busy] or rows
     lat = [r["latency_s"] for r in clean]
     dec = [r["decision_s"] for r in clean if r["decision_s"] is not None]
-    tools_p = [r["prompt_tokens_first_call"] for r in rows if r["prompt_tokens_first_call"]]
-    plain_p = [r["prompt_tokens_plain"] for r in rows]
     evaluated = [r["evaluated_first_call"] for r in rows if r["evaluated_first_call"] is not None]
-    per_cat = " ".join(f"decision_{c}={r3('decision_ok', [r for r in rows if r['category'] == c])}"
-                       for c in CATEGORIES if any(r["category"] == c for r in rows))
-    log(f"wall time {wall:.0f}s; items run with other processes >= {args.busy} cores: {loaded}; "
-        f"calls cut by max tokens: {cut}; failed runs: {failed}")
-    print(f"RESULT tool_decisions items={len(rows)} decision={r3('decision_ok')} right_tool={r3('right_tool')} "
-          f"arg_match={r3('arg_match')} abstain={r3('abstain')} code_abstain={r3('code_abstain')} "
-          f"false_call={r3('false_call')} "
-          f"parallel_one_turn={r3('parallel_one_turn')} parallel_both={r3('parallel_both')} "
-          f"parallel_both_args={r3('parallel_both_args')} {per_cat} "
-          f"latency_p50_s={median(lat):.2f} latency_p90_s={pct(lat, 0.9):.2f} "
-          f"decision_p50_s={median(dec) if dec else float('nan'):.2f} "
-          f"prompt_tokens_tools={median(tools_p):.0f} prompt_tokens_plain={median(plain_p):.0f} "
-          f"evaluated_first_call={median(evaluated) if evaluated else float('nan'):.0f} "
-          f"cut={cut} failed={failed} loaded={loaded} plain_prompt_check={'ok' if plain_ok else 'DIFFERENT'} "
-          f"max_tokens={args.max_tokens} model={backend.name} backend={args.backend} wall_s={wall:.0f}")
-    return 0 if plain_ok and not failed else 1
+    result = ToolDecisionsResult(
+        items=len(rows), decision=share("decision_ok"), right_tool=share("right_tool"), arg_match=share("arg_match"),
+        abstain=share("abstain"), code_abstain=share("code_abstain"), false_call=share("false_call"),
+        parallel_one_turn=share("parallel_one_turn"), parallel_both=share("parallel_both"),
+        parallel_both_args=share("parallel_both_args"),
+        decision_by_category={c: share("decision_ok", [r for r in rows if r["category"] == c])
+                              for c in CATEGORIES if any(r["category"] == c for r in rows)},
+        latency_p50_s=median(lat), latency_p90_s=percentile(lat, 0.9),
+        decision_p50_s=median(dec) if dec else float("nan"),
+        prompt_tokens_tools=median([r["prompt_tokens_first_call"] for r in rows if r["prompt_tokens_first_call"]]),
+        prompt_tokens_plain=median([r["prompt_tokens_plain"] for r in rows]),
+        evaluated_first_call=median(evaluated) if evaluated else float("nan"),
+        cut=sum(r["cut"] for r in rows), failed=sum(r["outcome"] == "error" for r in rows),
+        loaded=sum(r["others"] >= args.busy for r in rows), plain_prompt_check=plain_ok, max_tokens=args.max_tokens,
+        model=model, backend=args.backend, wall_s=wall)
+    log(f"wall time {wall:.0f}s; items run with other processes >= {args.busy} cores: {result.loaded}; "
+        f"calls cut by max tokens: {result.cut}; failed runs: {result.failed}")
+    return result
 
 
 if __name__ == "__main__":

@@ -170,9 +170,10 @@ def test_bench_prints_each_figure_next_to_its_baseline(capsys: pytest.CaptureFix
     import json
 
     from offline_assistants.bench import run
+    from offline_assistants.bench.truncation import TruncationOptions
 
-    monkeypatch.setitem(run.QUICK, "truncation", ["--sizes", "200,1000", "--reps", "5", "--baseline-reps", "1,1",
-                                                  "--newest-reps", "1", "--tail-add", "10", "--quiet-wait", "0"])
+    monkeypatch.setitem(run.QUICK, "truncation", TruncationOptions(sizes=(200, 1000), reps=5, baseline_reps=(1, 1),
+                                                                   newest_reps=1, tail_add=10, quiet_wait=0))
     assert main(["bench", "--only", "truncation", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     [row] = out["rows"]

@@ -78,11 +78,6 @@ def run_id(line: str) -> str:
     return line.split('"id":"', 1)[1].split('"', 1)[0]
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
-
-
 class Client:
     def __init__(self, n: int, url: str, assistant_id: str, traffic: Traffic, rng: random.Random,
                  deadline: float, think_s: float) -> None:

@@ -169,24 +169,3 @@ def descendants(pid: int) -> list[Proc]:
         found.append(Proc(child, stat[1], cmdline.strip()))
         todo += parents.get(child, [])
     return found
-
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of one process (all its threads) so far, or 0 when it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return 0.0
-    fields = text[text.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime: fields 14 and 15 of proc(5)
-
-
-def machine_busy_seconds() -> float:
-    """CPU time every process on the machine has used, all cores together (/proc/stat, everything but idle and
-    iowait)."""
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (
-        int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9])
-    return (user + nice + system + irq + softirq + steal) / TICK

@@ -24,9 +24,11 @@ from pathlib import Path
 import httpx2
 import pytest
 from ledger import client, user_texts
-from load_clients import Client, Traffic, generate, lag, percentile, watch
+from load_clients import Client, Traffic, generate, lag, watch
 from scenarios import ENDED, ok, script, wait_run
-from serve_process import ServeProcess, cpu_seconds, machine_busy_seconds
+from serve_process import ServeProcess
+
+from offline_assistants.bench.measure import cpu_seconds, machine_busy_seconds, percentile
 
 CLIENTS = 100
 THINK_S = 1.0  # mean pause between one client's requests: 100 clients make ~90 requests a second

@@ -124,3 +124,22 @@ def test_run_prompt_never_overflows_and_respects_max_prompt(make_engine: Callabl
     done = engine.runs.get(thread_id, run.id)
     assert done.status == "incomplete" and done.incomplete_details == {"reason": "max_prompt_tokens"}
     assert done.usage is not None and done.usage.prompt_tokens == 0
+
+
+def test_bulk_append_stores_what_add_message_stores(make_engine: Callable[..., Engine]) -> None:
+    """MessageStore.append_many (the truncation benchmark's bulk path) writes the rows add_message writes, then
+    add_message carries on after them."""
+    engine = make_engine(ScriptedBackend())
+    one_by_one = _thread(engine, 6)
+    bulk = engine.threads.create(ThreadCreate()).id
+    engine.store.messages.append_many(bulk, [
+        engine.threads.prepare(bulk, MessageCreate(role="user" if i % 2 == 0 else "assistant",
+                                                   content=" ".join([f"m{i}"] * 5)))
+        for i in range(5)])
+    engine.threads.add_message(bulk, MessageCreate(role="assistant", content=" ".join(["m5"] * 5)))
+    assert engine.store.messages.token_rows(bulk, last_seq=6) == engine.store.messages.token_rows(one_by_one,
+                                                                                                   last_seq=6)
+    assert engine.store.messages.count(bulk) == 6
+    assert [m.text for m in engine.store.messages.texts(bulk, newest_first=True)][:2] == ["m5 m5 m5 m5 m5",
+                                                                                           "m4 m4 m4 m4 m4"]
+    _sums_are_right(engine, bulk)

@@ -1,41 +1,69 @@
-"""Helpers shared by the benchmark scripts (imported as a sibling module: `python benchmarks/NAME.py` puts
-this folder on sys.path). Not part of the package."""
+"""What the benchmarks share besides measuring (bench/measure.py): the model options and opening the model as
+`serve` does, progress lines, number formatting, realistic chat text and a description of the machine."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import random
-import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from offline_assistants.schemas.messages import MessageRole
+
+if TYPE_CHECKING:
+    from offline_assistants.llm.llama import LlamaBackend
+    from offline_assistants.llm.process import ProcessBackend
 
 _T0 = time.monotonic()
 
 
+@dataclass(frozen=True)
+class ModelSetup:
+    """The model a benchmark measures, opened as `serve` opens it, and how the benchmark copes with a busy shared
+    machine (the options add_model_options declares)."""
+
+    n_ctx: int = 4096
+    quiet_wait: float = 60.0  # before each measurement, wait up to this long for other processes to go idle
+    busy: float = 0.1  # a sample during which other processes used this many cores is measured again
+    max_attempts: int = 4  # tries per wanted sample
+    backend: Literal["process", "in-process"] = "process"
+    cpu_repack: Literal["auto", "on", "off"] = "auto"
+    model: str | None = None  # a .gguf path or model name (None: the embedded default)
+    threads: int | None = None  # llama.cpp threads (None: the usable cores)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> ModelSetup:
+        return cls(n_ctx=args.n_ctx, quiet_wait=args.quiet_wait, busy=args.busy, max_attempts=args.max_attempts,
+                   backend=args.backend, cpu_repack=args.cpu_repack, model=args.model, threads=args.threads)
+
+
 def add_model_options(ap: argparse.ArgumentParser, *, unit: str) -> None:
-    """The options every model benchmark shares: window size and how to cope with a busy shared machine."""
-    ap.add_argument("--n-ctx", type=int, default=4096)
-    ap.add_argument("--quiet-wait", type=float, default=60.0,
+    """The options every model benchmark shares (ModelSetup's fields)."""
+    d = ModelSetup()
+    ap.add_argument("--n-ctx", type=int, default=d.n_ctx)
+    ap.add_argument("--quiet-wait", type=float, default=d.quiet_wait,
                     help="before each measurement, wait up to this many seconds for other processes to go idle")
-    ap.add_argument("--busy", type=float, default=0.1,
+    ap.add_argument("--busy", type=float, default=d.busy,
                     help=f"a {unit} during which other processes used this many cores or more is discarded and "
                          "measured again (default %(default)s)")
-    ap.add_argument("--max-attempts", type=int, default=4, help="give up after this many attempts per wanted sample")
-    ap.add_argument("--backend", choices=["process", "in-process"], default="process",
+    ap.add_argument("--max-attempts", type=int, default=d.max_attempts,
+                    help="give up after this many attempts per wanted sample")
+    ap.add_argument("--backend", choices=["process", "in-process"], default=d.backend,
                     help="the model in its own process, as `serve` runs it (default), or in this process (the "
                          "layout before the model process existed, for before/after figures)")
-    ap.add_argument("--cpu-repack", choices=["auto", "on", "off"], default="auto",
+    ap.add_argument("--cpu-repack", choices=["auto", "on", "off"], default=d.cpu_repack,
                     help="as `serve --cpu-repack` (default auto)")
-    ap.add_argument("--model", default=None,
+    ap.add_argument("--model", default=d.model,
                     help="a .gguf path or model name, as `serve --model` (default: the embedded default)")
-    ap.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: the usable cores)")
+    ap.add_argument("--threads", type=int, default=d.threads, help="llama.cpp threads (default: the usable cores)")
 
 
-def open_bench_backend(args: argparse.Namespace) -> Any:
-    """The embedded model behind the chosen backend, with the repack choice `serve` would make."""
+def open_bench_backend(setup: ModelSetup) -> LlamaBackend | ProcessBackend:
+    """The chosen model behind the chosen backend, with the repack choice `serve` would make."""
     import tempfile
     from pathlib import Path
 
@@ -44,14 +72,14 @@ def open_bench_backend(args: argparse.Namespace) -> Any:
     from offline_assistants.llm.llama import LlamaBackend
     from offline_assistants.llm.loading import ModelOptions, decide_repack, open_backend
 
-    model = resolve(getattr(args, "model", None))
-    options = ModelOptions(n_ctx=args.n_ctx, n_threads=getattr(args, "threads", None) or usable_cores(),
-                           cpu_repack=args.cpu_repack)
+    model = resolve(setup.model)
+    options = ModelOptions(n_ctx=setup.n_ctx, n_threads=setup.threads or usable_cores(),
+                           cpu_repack=setup.cpu_repack)
     cache = Path(tempfile.gettempdir()) / "oa-bench-cache"
-    if args.backend == "in-process":
+    if setup.backend == "in-process":
         choice, _, _ = decide_repack(model.path, options, cache)
         log(choice.banner())
-        return LlamaBackend(model.path, name=model.name, n_ctx=args.n_ctx, n_threads=options.n_threads,
+        return LlamaBackend(model.path, name=model.name, n_ctx=setup.n_ctx, n_threads=options.n_threads,
                             cpu_repack=choice.enabled)
     backend, choice = open_backend(model, options, cache_dir=cache)
     log(choice.banner())
@@ -59,23 +87,20 @@ def open_bench_backend(args: argparse.Namespace) -> Any:
 
 
 def log(*parts: Any) -> None:
-    """Progress on stderr, with seconds since start; stdout is kept for the single RESULT line."""
+    """Progress on stderr, with seconds since start (stdout is kept for the results)."""
     print(f"[{time.monotonic() - _T0:7.1f}s]", *parts, file=sys.stderr, flush=True)
 
 
-def median(xs: list[float]) -> float:
-    return statistics.median(xs)
+def log_from(t0: float) -> None:
+    """Count log times from t0 (a parent process's start: CLOCK_MONOTONIC is system-wide) instead of this
+    process's."""
+    global _T0
+    _T0 = t0
 
 
-def timed(fn: Callable[[], Any], reps: int) -> tuple[list[float], Any]:
-    """Wall times (seconds) of `reps` calls of fn, and the last result."""
-    times = []
-    out = None
-    for _ in range(reps):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return times, out
+def log_start() -> float:
+    """When log's clock started (to hand to a child process's log_from)."""
+    return _T0
 
 
 def fmt(x: float, digits: int = 3) -> str:
@@ -143,11 +168,11 @@ def chat_message(rng: random.Random, role: str) -> str:
     return head + " " + " ".join(sentences)
 
 
-def conversation(seed: int, n: int) -> Iterator[tuple[str, str]]:
+def conversation(seed: int, n: int) -> Iterator[tuple[MessageRole, str]]:
     """(role, text) pairs, alternating user/assistant, deterministic for a seed."""
     rng = random.Random(seed)
     for i in range(n):
-        role = "user" if i % 2 == 0 else "assistant"
+        role: MessageRole = "user" if i % 2 == 0 else "assistant"
         yield role, chat_message(rng, role)
 
 
@@ -155,7 +180,6 @@ def conversation(seed: int, n: int) -> Iterator[tuple[str, str]]:
 
 
 def machine() -> dict[str, str]:
-    import os
     import platform
     import subprocess
 
@@ -181,78 +205,3 @@ def machine() -> dict[str, str]:
     except ImportError:
         pass
     return info
-
-
-# --- other processes' CPU use (the benchmarks share a small machine) -----------------------------------------
-
-
-def _process_jiffies(pid: int | str) -> int:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0  # it ended between the listing and the read
-    return int(fields[11]) + int(fields[12])  # utime + stime, all its threads
-
-
-def _descendants(pid: int) -> list[int]:
-    """This process's children, grandchildren...: the model process and code kernels are ours, not "others"."""
-    parents: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            parents.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def _jiffies() -> tuple[int, int]:
-    """(busy jiffies of the whole machine, jiffies of this process tree: its threads and its child processes)."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    busy = sum(fields) - fields[3] - (fields[4] if len(fields) > 4 else 0)  # minus idle and iowait
-    me = os.getpid()
-    return busy, _process_jiffies(me) + sum(_process_jiffies(p) for p in _descendants(me))
-
-
-class OtherLoad:
-    """How many cores other processes kept busy between start() and stop() (averaged)."""
-
-    def start(self) -> OtherLoad:
-        self._t = time.monotonic()
-        self._busy, self._own = _jiffies()
-        return self
-
-    def stop(self) -> float:
-        import os
-
-        busy, own = _jiffies()
-        dt = max(1e-6, time.monotonic() - self._t)
-        hz = os.sysconf("SC_CLK_TCK")
-        return max(0.0, ((busy - self._busy) - (own - self._own)) / hz / dt)
-
-
-def wait_quiet(max_wait_s: float, threshold: float = 0.2, label: str = "") -> float:
-    """Wait (up to max_wait_s) until other processes use less than `threshold` cores over a 1 s sample.
-    Returns the last sample. Benchmarks print it, so a loaded measurement can be told from a clean one."""
-    deadline = time.monotonic() + max_wait_s
-    warned = False
-    while True:
-        meter = OtherLoad().start()
-        time.sleep(1.0)
-        load = meter.stop()
-        if load < threshold or time.monotonic() > deadline:
-            if load >= threshold:
-                log(f"{label}: other processes still use {load:.2f} cores; measuring anyway")
-            return load
-        if not warned:
-            log(f"{label}: other processes use {load:.2f} cores; waiting up to {max_wait_s:.0f}s for quiet")
-            warned = True

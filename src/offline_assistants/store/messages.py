@@ -8,13 +8,14 @@ int32) and the running sum over the thread up to and including itself (`cum_toke
 from __future__ import annotations
 
 import json
-
 from array import array
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from offline_assistants.errors import NotFound
 from offline_assistants.schemas.common import ListParams, Page
-from offline_assistants.schemas.messages import Message, text_of
+from offline_assistants.schemas.messages import Message, MessageRole, text_of
 from offline_assistants.store.db import Database, dumps, insert, loads, update
 from offline_assistants.store.pagination import paginate
 
@@ -43,6 +44,15 @@ def unpack(blob: bytes | None) -> list[int]:
     return out.tolist()
 
 
+@dataclass(frozen=True)
+class StoredText:
+    """A finished message as a reader of the whole history sees it: its place in the thread, its role, its text."""
+
+    seq: int
+    role: MessageRole
+    text: str
+
+
 class MessageStore:
     def __init__(self, database: Database) -> None:
         self.db = database
@@ -64,6 +74,51 @@ class MessageStore:
             insert(db, "messages", row)
             db.execute("UPDATE threads SET next_seq = next_seq + 1 WHERE id = ?", (thread_id,))
         return self.get(thread_id, values["id"])
+
+    def append_many(self, thread_id: str, messages: Sequence[tuple[dict[str, Any], list[int]]]) -> None:
+        """Append messages (each its values and tokens, as `Threads.prepare` makes them) in one transaction and one
+        executemany: the rows `insert` writes one at a time, for building very long threads (benchmarks)."""
+        if not messages:
+            return
+        with self.db.write() as db:
+            seq = db.execute("SELECT next_seq FROM threads WHERE id = ?", (thread_id,)).fetchone()
+            if seq is None:
+                raise NotFound("thread", thread_id)
+            last = db.execute(
+                "SELECT cum_tokens FROM messages WHERE thread_id = ? ORDER BY seq DESC LIMIT 1", (thread_id,)
+            ).fetchone()
+            next_seq, cum = seq[0], last[0] if last else 0
+            rows = []
+            for values, tokens in messages:
+                cum += len(tokens)
+                row = {k: (dumps(v) if k in JSON_FIELDS else v) for k, v in values.items()}
+                row.update(seq=next_seq, n_tokens=len(tokens), cum_tokens=cum, tokens=pack(tokens))
+                rows.append(row)
+                next_seq += 1
+            names = list(rows[0])
+            db.conn.executemany(f"INSERT INTO messages ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                                [[row[k] for k in names] for row in rows])
+            db.execute("UPDATE threads SET next_seq = ? WHERE id = ?", (next_seq, thread_id))
+
+    def texts(self, thread_id: str, *, newest_first: bool = False) -> Iterator[StoredText]:
+        """The thread's finished messages in order (or newest first), read one by one: what a stateless window
+        chooser has to read on every turn (the truncation benchmark's baselines)."""
+        order = "DESC" if newest_first else "ASC"
+        for seq, role, content in self.db.db.conn.execute(
+            f"SELECT seq, role, content FROM messages WHERE thread_id = ? AND status != 'in_progress' "
+            f"ORDER BY seq {order}", (thread_id,)
+        ):
+            yield StoredText(seq, role, text_of(loads(content)))
+
+    def token_rows(self, thread_id: str, *, last_seq: int) -> list[dict[str, Any]]:
+        """The stored text and token bookkeeping (seq, role, content, n_tokens, cum_tokens, tokens) of the thread's
+        messages up to last_seq: to check that two ways of writing a thread stored the same."""
+        return self.db.query("SELECT seq, role, content, n_tokens, cum_tokens, tokens FROM messages "
+                             "WHERE thread_id = ? AND seq <= ? ORDER BY seq", (thread_id, last_seq))
+
+    def count(self, thread_id: str) -> int:
+        row = self.db.query_one("SELECT count(*) AS n FROM messages WHERE thread_id = ?", (thread_id,))
+        return int(row["n"]) if row else 0
 
     def row(self, thread_id: str, message_id: str) -> dict[str, Any]:
         row = self.db.query_one("SELECT * FROM messages WHERE id = ? AND thread_id = ?", (message_id, thread_id))
