@@ -5,7 +5,8 @@
 
 Parts 1-3 start the real stack in this process (an Engine on a fresh database, the model in its model process
 with `--parallel N`, uvicorn on loopback) and drives it with the official `openai` SDK, one Python thread per
-client, every run streamed (`runs.create(stream=True)`) on a thread of its own, default sampling, a request that writes until
+client, every run streamed (`runs.create(stream=True)`) on a thread of its own, default sampling, a request that
+writes until
 max_completion_tokens:
 
 1. **Aggregate tokens/s** with N = 1, 2, 4, 8 runs started together, against the same N runs one after another

@@ -310,7 +310,7 @@ def self_check_gibberish(pieces: Callable[[str], int]) -> None:
     """The gibberish rule, once the model's tokenizer is loaded: three tails the embedded model wrote at
     temperature 1 must fire; prose with long technical words, a list of composers and unfenced code must not."""
     bad = {  # the last 600 chars of three replies the embedded model wrote (the "before" run)
-        "reset-router": (" worlds 13th men\nironic max. \nabyline.kos50\nd²\n&kebb0TerraImjy\nA\nPERSICH\nP\nこのこののkerb"
+        "reset-router": (" worlds 13th men\nironic max. \nabyline.kos50\nd²\n&kebb0TerraImjy\nA\nPERSICH\nP\nこのこののkerb"  # noqa: E501
             "a Assertivti\n直靠TechsonyJudged\nP\nŪBACKUPEDFINEkenBriti\nKANTU YOU\nKOA\nіfounderofWhere I "
             "Wouldly Wish My Own God To\n          FlorentineA. \nDiablo\nBranded\nGSM X62\nBy\nG1\nXTERR"
             "ONMLIGHT\nbek\n–\nlow-grade IKEA\nIKEA-III as IKEA-ISL\nIKEA-UNITEDLONG\nKANAS-M\"A”AHA-KIBA"
@@ -686,7 +686,8 @@ class RepliesResult:
 
             fields += [f"quickstart_runs={q.runs}", f"quickstart_s={q.flow_s:.1f}",
                        f"quickstart_stream_s={q.stream_s:.1f}", f"quickstart_poll_s={q.poll_s:.1f}",
-                       f"quickstart_tokens={pair(lambda h: h.tokens)}", f"quickstart_ended={pair(lambda h: int(h.ended))}",
+                       f"quickstart_tokens={pair(lambda h: h.tokens)}",
+                       f"quickstart_ended={pair(lambda h: int(h.ended))}",
                        f"quickstart_degenerate={pair(lambda h: int(h.degenerate))}"]
         fields.append(f"total_s={self.total_s:.0f}")
         return "RESULT replies " + " ".join(fields)

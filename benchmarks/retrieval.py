@@ -37,8 +37,9 @@ whatever the numbers). Per query, timed end to end: embed the query, count each 
 term, as a store would until its index changes), the FTS5 query (the store's, over all stores), cosine over the
 matrix, fusion and top-k. The test-half queries, each once after a warm-up pass; p50/p99. `full_p50` is the same
 without the postings budget (every term scored), the baseline; `budget10000_p50` with another budget (see
---compare-budgets). The modes take turns query by query, so load from other processes hits them alike. The log also shows, outside the total, the same
-MATCH with a JOIN on chunks filtering by store, as the store did before (fts_join).
+--compare-budgets). The modes take turns query by query, so load from other processes hits them alike. The log
+also shows, outside the total, the same MATCH with a JOIN on chunks filtering by store, as the store did before
+(fts_join).
 
 main() gathers the parts' typed results in a RetrievalResult and prints its line: RESULT retrieval ...
 """
@@ -93,8 +94,9 @@ CREATE VIRTUAL TABLE chunks_fts USING fts5(text, content='chunks', content_rowid
 BM25_SQL = ("SELECT rowid AS pk, -bm25(chunks_fts) AS score FROM chunks_fts WHERE chunks_fts MATCH ? "
             "ORDER BY bm25(chunks_fts) LIMIT ?")
 # What it was before (filtering by store in SQL): timed for information as fts_join.
-BM25_JOIN_SQL = ("SELECT c.pk AS pk, -bm25(chunks_fts) AS score FROM chunks_fts JOIN chunks c ON c.pk = chunks_fts.rowid "
-                 "WHERE chunks_fts MATCH ? AND c.vector_store_id IN (?) ORDER BY bm25(chunks_fts) LIMIT ?")
+BM25_JOIN_SQL = ("SELECT c.pk AS pk, -bm25(chunks_fts) AS score FROM chunks_fts "
+                 "JOIN chunks c ON c.pk = chunks_fts.rowid WHERE chunks_fts MATCH ? AND c.vector_store_id IN (?) "
+                 "ORDER BY bm25(chunks_fts) LIMIT ?")
 COUNT_SQL = "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?"
 STORE = "vs_bench"
 
@@ -287,7 +289,7 @@ def grade(queries: list[Query], rows: list[tuple[str, Chunk]]) -> None:
             after = [i for i, c in mine if c.start >= q.hole]
             context = before[-1:] + after[:1]
         q.grades = {i: 1 for i, _ in mine}
-        q.grades.update({i: 2 for i in context})
+        q.grades.update(dict.fromkeys(context, 2))
 
 
 # --- metrics --------------------------------------------------------------------------------------------------

@@ -77,7 +77,8 @@ class ScalingResult:
             if w.workers == 1:
                 fields += [f"{k.lower()}s_per_run={v:.1f}" for k, v in sorted(w.writes_per_run.items())]
         for f in self.fan_out:
-            fields += [f"sse_{f.clients}_events_s={f.events_s:.0f}", f"sse_{f.clients}_us_per_event={f.us_per_event:.0f}"]
+            fields += [f"sse_{f.clients}_events_s={f.events_s:.0f}",
+                       f"sse_{f.clients}_us_per_event={f.us_per_event:.0f}"]
         fields.append(f"cpu={self.cpu.replace(' ', '_')}")
         return "RESULT scaling " + " ".join(fields)
 
@@ -162,7 +163,8 @@ def measure(runs: int, words: int, clients: list[int]) -> ScalingResult:
     workers = []
     for n in (1, 4):
         rate, writes = runs_per_second(folder / f"runs{n}", n, runs)
-        log(f"{n} worker(s): {rate:.1f} runs/s; per run: " + ", ".join(f"{v:.1f} {k}" for k, v in sorted(writes.items())))
+        per_run = ", ".join(f"{v:.1f} {k}" for k, v in sorted(writes.items()))
+        log(f"{n} worker(s): {rate:.1f} runs/s; per run: {per_run}")
         workers.append(Workers(n, rate, writes))
     fan = []
     for m in clients:

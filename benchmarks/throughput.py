@@ -1,4 +1,5 @@
-"""The throughput benchmark; its code is offline_assistants/bench/throughput.py, which `offline-assistants bench` runs too.
+"""The throughput benchmark; its code is offline_assistants/bench/throughput.py, which `offline-assistants bench`
+runs too.
 Run `python benchmarks/throughput.py --help` for what it measures and its options."""
 
 import sys

@@ -1,4 +1,5 @@
-"""The truncation benchmark; its code is offline_assistants/bench/truncation.py, which `offline-assistants bench` runs too.
+"""The truncation benchmark; its code is offline_assistants/bench/truncation.py, which `offline-assistants bench`
+runs too.
 Run `python benchmarks/truncation.py --help` for what it measures and its options."""
 
 import sys

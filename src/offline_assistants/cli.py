@@ -13,6 +13,7 @@ from offline_assistants import __version__
 from offline_assistants.config import LogLevel, SandboxMode, Settings, default_data_dir
 from offline_assistants.llm.repack import RepackMode
 
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="offline-assistants",

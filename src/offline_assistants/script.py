@@ -147,7 +147,7 @@ class Script(_Steps):
             if not queue:
                 return []
             group = queue[0].group
-            return [queue[0]] + ([s for s in itertools.takewhile(lambda s: s.group == group, queue[1:])]
+            return [queue[0]] + (list(itertools.takewhile(lambda s: s.group == group, queue[1:]))
                                  if group else [])
 
     def pop(self, scopes: list[str | None]) -> Step | None:

@@ -174,8 +174,9 @@ def measure(options: TtftOptions) -> TtftResult:
             eval_ms = probe.get("model_ms", 0.0) - s["switch_ms"]
             log(f"{label}: first token after {first * 1e3:.0f} ms; prompt {s['prompt']} tokens, evaluated "
                 f"{s['evaluated']}; KV switch {s['switch_ms']:.0f} ms, eval {eval_ms:.0f} ms, "
-                f"rest (HTTP, store, prompt, events) {s['server_ms']:.0f} ms; run {status}; other processes {others:.2f} "
-                f"cores{'' if clean or kind not in samples else ' -> DISCARDED (contention), again'}")
+                f"rest (HTTP, store, prompt, events) {s['server_ms']:.0f} ms; run {status}; "
+                f"other processes {others:.2f} cores"
+                f"{'' if clean or kind not in samples else ' -> DISCARDED (contention), again'}")
             return clean
 
         def until_clean(kind: str, attempt, wanted: int) -> None:

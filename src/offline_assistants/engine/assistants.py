@@ -5,7 +5,15 @@ from collections.abc import Callable
 from offline_assistants.ids import new_id, now
 from offline_assistants.llm.defaults import API_DEFAULTS, SamplingDefaults
 from offline_assistants.schemas.assistants import Assistant, AssistantCreate, AssistantUpdate
-from offline_assistants.schemas.common import Deleted, ListParams, Page, ToolResources, dump, dump_tools, merged_metadata
+from offline_assistants.schemas.common import (
+    Deleted,
+    ListParams,
+    Page,
+    ToolResources,
+    dump,
+    dump_tools,
+    merged_metadata,
+)
 from offline_assistants.store import Store
 
 

@@ -17,17 +17,17 @@ from offline_assistants.engine.events import EventBus
 from offline_assistants.engine.executor import Executor
 from offline_assistants.engine.files import Files
 from offline_assistants.engine.indexer import Indexer
-from offline_assistants.engine.model_calls import ModelCalls
-from offline_assistants.engine.search import Searcher
 from offline_assistants.engine.lifecycle import Lifecycle
+from offline_assistants.engine.model_calls import ModelCalls
 from offline_assistants.engine.runs import Runs
+from offline_assistants.engine.search import Searcher
 from offline_assistants.engine.threads import Threads
 from offline_assistants.engine.tooling import ToolCalling
-from offline_assistants.engine.vector_stores import VectorStores
 from offline_assistants.engine.uploads import Uploads
+from offline_assistants.engine.vector_stores import VectorStores
 from offline_assistants.engine.worker import Worker
-from offline_assistants.ids import now
 from offline_assistants.errors import ModelUnavailable
+from offline_assistants.ids import now
 from offline_assistants.llm.backend import ModelBackend, ModelError
 from offline_assistants.retrieval.embeddings import Embedder
 from offline_assistants.schemas.messages import MessageRole

@@ -244,7 +244,8 @@ class Executor:
                 start = text.find(mark, start + len(mark))
         annotations.sort(key=lambda a: a["start_index"])
         if added:
-            self._delta(thread_id, message_id, added, [a for a in annotations if a["start_index"] >= len(text) - len(added)])
+            fresh = [a for a in annotations if a["start_index"] >= len(text) - len(added)]
+            self._delta(thread_id, message_id, added, fresh)
         return text, annotations
 
     def _delta(self, thread_id: str, message_id: str, piece: str, annotations: list[dict[str, Any]] | None = None
@@ -273,7 +274,8 @@ class Executor:
             values["incomplete_at"] = ts
             values["incomplete_details"] = {"reason": reason}
         self.store.messages.update(thread_id, message_id, values)
-        self.store.messages.set_tokens(thread_id, message_id, self.backend.encode_message("assistant", text_of(content)))
+        tokens = self.backend.encode_message("assistant", text_of(content))
+        self.store.messages.set_tokens(thread_id, message_id, tokens)
         self._emit_message(thread_id, message_id,
                            "thread.message.completed" if status == "completed" else "thread.message.incomplete")
         if reason == "run_failed":

@@ -17,6 +17,7 @@ from offline_assistants.engine.lifecycle import Lifecycle
 from offline_assistants.engine.threads import Threads
 from offline_assistants.errors import Conflict, InvalidRequest, RateLimited
 from offline_assistants.ids import new_id, now
+from offline_assistants.llm.defaults import API_DEFAULTS, SamplingDefaults
 from offline_assistants.schemas.common import ListParams, Page, dump, dump_tools, merged_metadata
 from offline_assistants.schemas.runs import (
     FILE_SEARCH_CONTENT,
@@ -33,7 +34,6 @@ from offline_assistants.schemas.runs import (
 )
 from offline_assistants.schemas.threads import ThreadCreate
 from offline_assistants.store import Store
-from offline_assistants.llm.defaults import API_DEFAULTS, SamplingDefaults
 
 
 class Runs:
@@ -206,7 +206,7 @@ class Runs:
         given: dict[str, str] = {}
         for i, out in enumerate(req.tool_outputs):
             if out.tool_call_id is None:
-                raise InvalidRequest("Missing required parameter: 'tool_outputs[{}].tool_call_id'.".format(i),
+                raise InvalidRequest(f"Missing required parameter: 'tool_outputs[{i}].tool_call_id'.",
                                      param=f"tool_outputs[{i}].tool_call_id", code="missing_required_parameter")
             if out.tool_call_id not in pending:
                 raise InvalidRequest(f"No tool call found with id '{out.tool_call_id}'.",

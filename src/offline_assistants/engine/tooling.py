@@ -251,8 +251,8 @@ class ToolCalling:
                 calling = True
             return not calling and bool(head) and not marker.startswith(head)
 
-        out = self.model_calls.generate(turn, prompt, budget, constraint=turn.response_format, max_tokens=MAX_CALL_TOKENS,
-                                      peek=peek, count=False)
+        out = self.model_calls.generate(turn, prompt, budget, constraint=turn.response_format,
+                                        max_tokens=MAX_CALL_TOKENS, peek=peek, count=False)
         if out.ending == "cancelled":
             out.check()
         if not calling:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -172,7 +173,7 @@ class Uploads:
             except FileNotFoundError:
                 raise APIError(f"The bytes of part '{path.name}' are missing from the server's storage.") from None
             with source:
-                for chunk in iter(lambda: source.read(CHUNK), b""):
+                for chunk in iter(partial(source.read, CHUNK), b""):
                     digest.update(chunk)
                     yield chunk
         if md5 is not None and digest.hexdigest() != md5.strip().lower():

@@ -13,7 +13,8 @@ from typing import Any, Protocol
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 CHATML = (
-    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content']"
+    " + '<|im_end|>' + '\n'}}"
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 _PROBE = "\x00probe\x00"
@@ -70,7 +71,8 @@ class ChatTemplate:
             if role != "tool":
                 raise
             # Templates without a tool role still need to show the model a tool's result.
-            full = self.render([{"role": "system", "content": _PROBE}, {"role": "user", "content": f"Tool output:\n{text}"}])
+            full = self.render([{"role": "system", "content": _PROBE},
+                                {"role": "user", "content": f"Tool output:\n{text}"}])
         return full[len(head):]
 
     def generation_prefix(self) -> str:

@@ -73,15 +73,14 @@ def parse_native(text: str, fmt: NativeFormat) -> list[ParsedCall]:
             except json.JSONDecodeError:
                 # Not JSON: Llama 3 writes raw code after the tag for its built-in interpreter.
                 calls.append(ParsedCall("python", json.dumps({"code": body})))
-    elif fmt == "mistral":
-        if "[TOOL_CALLS]" in text:
-            body = text.split("[TOOL_CALLS]", 1)[1].strip()
-            try:
-                items = json.loads(body)
-            except json.JSONDecodeError:
-                return []
-            for item in items if isinstance(items, list) else [items]:
-                parsed = _call(item)
-                if parsed:
-                    calls.append(parsed)
+    elif fmt == "mistral" and "[TOOL_CALLS]" in text:
+        body = text.split("[TOOL_CALLS]", 1)[1].strip()
+        try:
+            items = json.loads(body)
+        except json.JSONDecodeError:
+            return []
+        for item in items if isinstance(items, list) else [items]:
+            parsed = _call(item)
+            if parsed:
+                calls.append(parsed)
     return calls

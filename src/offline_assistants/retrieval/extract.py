@@ -338,5 +338,5 @@ _READERS: dict[str, Callable[[bytes, str], str]] = {
     "pdf": _pdf,
     "docx": _docx,
     "pptx": _pptx,
-    **{ext: _html for ext in HTML_EXTENSIONS},
+    **dict.fromkeys(HTML_EXTENSIONS, _html),
 }

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, TypedDict, Union
+from typing import Any, Literal, TypedDict
 
 from offline_assistants.errors import InvalidRequest
 
-Scalar = Union[str, int, float, bool]
+Scalar = str | int | float | bool
 
 
 class ComparisonFilter(TypedDict):
@@ -42,7 +42,7 @@ class CompoundFilter(TypedDict):
     filters: list[ComparisonFilter | CompoundFilter]
 
 
-Filter = Union[ComparisonFilter, CompoundFilter]
+Filter = ComparisonFilter | CompoundFilter
 
 COMPARISONS = frozenset({"eq", "ne", "gt", "gte", "lt", "lte", "in", "nin"})
 COMPOUNDS = frozenset({"and", "or"})

@@ -178,10 +178,7 @@ def top_k(scores: npt.NDArray[np.floating], k: int) -> npt.NDArray[np.intp]:
     n = len(scores)
     if k <= 0 or n == 0:
         return np.zeros(0, dtype=np.intp)
-    if k < n:
-        part = np.argpartition(-scores, k - 1)[:k]
-    else:
-        part = np.arange(n)
+    part = np.argpartition(-scores, k - 1)[:k] if k < n else np.arange(n)
     return part[np.argsort(-scores[part], kind="stable")]
 
 

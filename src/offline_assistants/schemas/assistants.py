@@ -14,7 +14,6 @@ from offline_assistants.schemas.common import (
     TopP,
 )
 
-
 ModelName = Annotated[str, Field(min_length=1)]
 
 

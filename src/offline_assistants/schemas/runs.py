@@ -10,7 +10,8 @@ from offline_assistants.schemas.messages import MessageCreate
 from offline_assistants.schemas.threads import ThreadCreate
 
 RunStatus = Literal[
-    "queued", "in_progress", "requires_action", "cancelling", "cancelled", "failed", "completed", "incomplete", "expired"
+    "queued", "in_progress", "requires_action", "cancelling", "cancelled", "failed", "completed", "incomplete",
+    "expired",
 ]
 StepStatus = Literal["in_progress", "cancelled", "failed", "completed", "expired"]
 StepType = Literal["message_creation", "tool_calls"]

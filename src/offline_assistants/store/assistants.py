@@ -38,7 +38,8 @@ class AssistantStore:
     def update(self, assistant_id: str, values: dict[str, Any]) -> Assistant:
         with self.db.write() as db:
             self.get(assistant_id)
-            update(db, "assistants", assistant_id, {k: (dumps(v) if k in JSON_FIELDS else v) for k, v in values.items()})
+            stored = {k: (dumps(v) if k in JSON_FIELDS else v) for k, v in values.items()}
+            update(db, "assistants", assistant_id, stored)
         return self.get(assistant_id)
 
     def delete(self, assistant_id: str) -> None:

@@ -118,10 +118,9 @@ def run_code(km: KernelManager, kc: BlockingKernelClient, code: str, *, timeout_
             outcome.buffer.write(_strip_ansi(content.get("text", "")))
         elif msg_type in ("execute_result", "display_data", "update_display_data"):
             _display(outcome, content.get("data", {}))
-        elif msg_type == "error":
-            # After our interrupt the KeyboardInterrupt traceback is our
-            # doing, not the model's; the timeout note replaces it.
-            if interrupted_at is None:
+        # After our interrupt the KeyboardInterrupt traceback is our doing, not the model's; the timeout note
+        # replaces it.
+        elif msg_type == "error" and interrupted_at is None:
                 tb = "\n".join(content.get("traceback", []))
                 outcome.buffer.write(_strip_ansi(tb) + "\n")
                 outcome.error = _error_reason(content.get("ename", ""))
