@@ -1,6 +1,6 @@
 """Many runs at once on one local model (llm/batch.py): what batched decoding buys, through the whole server.
 
-0. **The model alone** (llm/batch.py's BatchGenerator in this process, no server): N = 1, 2, 4, 8 requests
+0. **The model alone** (llm/batch.py's BatchedLlama in this process, no server): N = 1, 2, 4, 8 requests
    decoded together against the same N one after another: what batching buys before any HTTP, events or SSE.
 
 Parts 1-3 start the real stack in this process (an Engine on a fresh database, the model in its model process
@@ -219,13 +219,13 @@ def aggregate(streams: list[Stream]) -> float:
 
 def part0(args: argparse.Namespace) -> tuple[ModelAlone, ...]:
     from offline_assistants.llm.backend import Sampling
-    from offline_assistants.llm.batch import BatchGenerator
+    from offline_assistants.llm.batch import BatchedLlama
     from offline_assistants.llm.llama import LlamaTokenizer
     from offline_assistants.llm.messages import Generate, Generated
 
     model = resolve(None)
     tokenizer = LlamaTokenizer(model.path)
-    generator = BatchGenerator(model.path, n_ctx=args.n_ctx, n_threads=args.threads, parallel=max(args.n))
+    generator = BatchedLlama(model.path, n_ctx=args.n_ctx, n_threads=args.threads, parallel=max(args.n))
     sampling = Sampling(temperature=1.0, max_tokens=args.tokens)
     prompts = [tokenizer.encode_system("Be helpful.") + tokenizer.encode_message("user", ASK.format(s))
                + tokenizer.generation_prefix() for s in SUBJECTS]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from offline_assistants.llm.backend import Finish, JsonSchema, Sampling
-from offline_assistants.llm.batch import CHUNK, BatchGenerator
+from offline_assistants.llm.batch import CHUNK, BatchedLlama
 from offline_assistants.llm.catalog import default_model
 from offline_assistants.llm.llama import LlamaTokenizer
 from offline_assistants.llm.messages import Failed, Finished, Generate, Generated, Reply, Request, Score, Scored
@@ -23,10 +23,10 @@ GREEDY = Sampling(temperature=0.0, max_tokens=40)
 
 
 @pytest.fixture(scope="module")
-def model() -> Iterator[tuple[BatchGenerator, LlamaTokenizer]]:
+def model() -> Iterator[tuple[BatchedLlama, LlamaTokenizer]]:
     found = default_model()
     assert found is not None
-    generator = BatchGenerator(found.path, n_ctx=1024, n_threads=2, parallel=4, kv_states=4)
+    generator = BatchedLlama(found.path, n_ctx=1024, n_threads=2, parallel=4, kv_states=4)
     yield generator, LlamaTokenizer(found.path)
     generator.close()
 
@@ -40,7 +40,7 @@ def request(req: int, kind: str, tokens: list[int], body: Any, key: str | None) 
     return Generate(req, tokens, body, key) if kind == "generate" else Score(req, tokens, body, key)
 
 
-def drive(generator: BatchGenerator, requests: dict[int, tuple[str, list[int], Any, str | None]],
+def drive(generator: BatchedLlama, requests: dict[int, tuple[str, list[int], Any, str | None]],
           cancel_at: dict[int, int] | None = None) -> tuple[dict[int, list[Reply]], list[list[int]]]:
     """Submit every request, step until all have ended; each request's replies, and which requests had a piece
     in each step."""
@@ -68,7 +68,7 @@ def finish(replies: list[Reply]) -> Finish:
     return replies[-1].finish
 
 
-def test_four_sequences_together_write_what_each_writes_alone(model: tuple[BatchGenerator, LlamaTokenizer]) -> None:
+def test_four_sequences_together_write_what_each_writes_alone(model: tuple[BatchedLlama, LlamaTokenizer]) -> None:
     generator, tokenizer = model
     alone = {}
     for i, question in enumerate(QUESTIONS):
@@ -80,7 +80,7 @@ def test_four_sequences_together_write_what_each_writes_alone(model: tuple[Batch
     assert max(len(s) for s in steps) == 4  # one decode carried a token of each
 
 
-def test_a_cold_prompt_is_evaluated_in_chunks_beside_the_streams(model: tuple[BatchGenerator, LlamaTokenizer]
+def test_a_cold_prompt_is_evaluated_in_chunks_beside_the_streams(model: tuple[BatchedLlama, LlamaTokenizer]
                                                                  ) -> None:
     generator, tokenizer = model
     long = prompt(tokenizer, "Summarise the rules.", padding=90)
@@ -102,7 +102,7 @@ def test_a_cold_prompt_is_evaluated_in_chunks_beside_the_streams(model: tuple[Ba
     assert len(before_first) - sum(empty) >= sum(empty)
 
 
-def test_each_sequence_keeps_its_own_grammar(model: tuple[BatchGenerator, LlamaTokenizer]) -> None:
+def test_each_sequence_keeps_its_own_grammar(model: tuple[BatchedLlama, LlamaTokenizer]) -> None:
     generator, tokenizer = model
     schemas = [{"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]},
                {"type": "object", "properties": {"colour": {"type": "string", "enum": ["red", "blue"]}},
@@ -117,7 +117,7 @@ def test_each_sequence_keeps_its_own_grammar(model: tuple[BatchGenerator, LlamaT
     assert not text(replies[32]).lstrip().startswith("{")
 
 
-def test_a_conversation_keeps_its_prefix_across_others_and_parking(model: tuple[BatchGenerator, LlamaTokenizer]
+def test_a_conversation_keeps_its_prefix_across_others_and_parking(model: tuple[BatchedLlama, LlamaTokenizer]
                                                                    ) -> None:
     generator, tokenizer = model
     first = prompt(tokenizer, QUESTIONS[0])
@@ -135,7 +135,7 @@ def test_a_conversation_keeps_its_prefix_across_others_and_parking(model: tuple[
     assert finish(again[41]).prompt_tokens == len(follow) - held < len(follow) // 2
 
 
-def test_cancelling_one_leaves_the_others_as_they_were(model: tuple[BatchGenerator, LlamaTokenizer]) -> None:
+def test_cancelling_one_leaves_the_others_as_they_were(model: tuple[BatchedLlama, LlamaTokenizer]) -> None:
     generator, tokenizer = model
     requests = {60 + i: ("generate", prompt(tokenizer, q), GREEDY, None) for i, q in enumerate(QUESTIONS)}
     alone, _ = drive(generator, dict(requests))
@@ -145,7 +145,7 @@ def test_cancelling_one_leaves_the_others_as_they_were(model: tuple[BatchGenerat
         assert text(cancelled[70 + i]) == text(alone[60 + i])
 
 
-def test_scores_in_a_batch_equal_scores_alone(model: tuple[BatchGenerator, LlamaTokenizer]) -> None:
+def test_scores_in_a_batch_equal_scores_alone(model: tuple[BatchedLlama, LlamaTokenizer]) -> None:
     generator, tokenizer = model
     lead = prompt(tokenizer, "What is 17 times 23?") + tokenizer.encode_text("I will")
     options = [tokenizer.encode_text(t) for t in (" answer from what I already know.",
@@ -160,7 +160,7 @@ def test_scores_in_a_batch_equal_scores_alone(model: tuple[BatchGenerator, Llama
     assert len(scores.scores) == 3 and max(scores.scores) < 0
 
 
-def test_a_prompt_that_does_not_fit_is_refused_at_once(model: tuple[BatchGenerator, LlamaTokenizer]) -> None:
+def test_a_prompt_that_does_not_fit_is_refused_at_once(model: tuple[BatchedLlama, LlamaTokenizer]) -> None:
     generator, _ = model
     reply = generator.submit(Generate(90, [1] * 2000, GREEDY, None))
     assert reply and isinstance(reply[0], Failed) and "does not fit" in reply[0].message

@@ -88,7 +88,7 @@ class _Job:
     scores: list[float] = field(default_factory=list)
 
 
-class BatchGenerator(SteppedModel):
+class BatchedLlama(SteppedModel):
     """The full model with `parallel` sequences, stepped by the model process (llm/child.py)."""
 
     def __init__(self, path: Path | str, *, n_ctx: int = 4096, n_threads: int = 1, n_gpu_layers: int = -1,

@@ -1,6 +1,6 @@
 """The model process: `python -m offline_assistants.llm.child FD`, started and owned by llm/process.py.
 
-It loads one SteppedModel (llm/stepping.py; by default llm/batch.py's `BatchGenerator`) from the spec the parent
+It loads one SteppedModel (llm/stepping.py; by default llm/batch.py's `BatchedLlama`) from the spec the parent
 sends over the socket FD, lets it decode a few tokens so that a build whose CPU path crashes does so now rather
 than in a user's run, says it is ready, then serves: every request is taken as it arrives and all of them advance
 one step (one batched decode) at a time, their replies interleaved. The messages are llm/messages.py's.

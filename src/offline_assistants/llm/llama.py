@@ -2,11 +2,11 @@
 
 - `LlamaTokenizer` opens the GGUF vocab-only (no weights, no compute): the chat template, token counts and message
   tokens. HTTP threads use it as messages arrive, with no lock and no round trip to the model.
-- llm/batch.py's `BatchGenerator` holds the full model and generates, several sequences at once: KV-prefix reuse
+- llm/batch.py's `BatchedLlama` holds the full model and generates, several sequences at once: KV-prefix reuse
   across turns, parked thread states, grammar-constrained decoding, token-by-token streaming, cancellation
   between tokens. Only one thread (the model process's main loop, or LlamaBackend under its lock) touches it.
 
-`LlamaBackend` puts the two together in this process. The server runs the generator in a child process instead
+`LlamaBackend` puts the two together in this process. The server runs `BatchedLlama` in a child process instead
 (llm/process.py), so that a crash inside llama.cpp ends one run instead of the server.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 from offline_assistants.llm import defaults
 from offline_assistants.llm.backend import ModelError, Sampling, Stream
-from offline_assistants.llm.batch import BatchGenerator
+from offline_assistants.llm.batch import BatchedLlama
 from offline_assistants.llm.llama_params import SEED, quiet_log
 from offline_assistants.llm.template import ChatTemplate, TemplateEncoder
 from offline_assistants.llm.tokens import TokenizedBackend
@@ -85,7 +85,7 @@ class LlamaBackend(TokenizedBackend):
         tokenizer = LlamaTokenizer(path, name=name)
         super().__init__(tokenizer)
         self.path = tokenizer.path
-        self.generator = BatchGenerator(path, n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers,
+        self.generator = BatchedLlama(path, n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers,
                                         kv_states=kv_states, kv_cache_mb=kv_cache_mb, seed=seed,
                                         cpu_repack=cpu_repack)
         self.n_ctx = self.generator.n_ctx

@@ -1,5 +1,5 @@
 """How every llama.cpp handle here is opened: the sampler seed, the weight-repacking switch, a quiet log while a
-handle opens, whether this build offloads to a GPU. One copy for the tokenizer (llm/llama.py), the generator
+handle opens, whether this build offloads to a GPU. One copy for the tokenizer (llm/llama.py), the batched model
 (llm/batch.py), the remote backend's seed, the embedder and the benchmarks."""
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from typing import Any
 
 from offline_assistants.llm.backend import Finish, Piece, Sampling
 
-DEFAULT_LOADER = "offline_assistants.llm.batch:BatchGenerator"
+DEFAULT_LOADER = "offline_assistants.llm.batch:BatchedLlama"
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """What the model process (llm/child.py) drives: a `SteppedModel`. Requests are submitted as they arrive, and each
-step() advances every one in flight (llm/batch.py's BatchGenerator: one batched decode). A model that can only
+step() advances every one in flight (llm/batch.py's BatchedLlama: one batched decode). A model that can only
 run one request to its end (the tests' stand-ins, tests/faulty_models.py) is served through `OneAtATime`, which
 its loader wraps it in."""
 
