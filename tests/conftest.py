@@ -2,16 +2,28 @@
 
 Two families, by name: `engine`, `client`, `inproc_client` and `any_client` are on a scripted model (fast, no model
 load; for API shape and CRUD tests), `real_engine`, `real_client` and `real_inproc_client` are on the real model,
-loaded once per session (`real_backend`) and shared. A test that reaches the real model through any fixture is
-marked `model` by the hook below, so `python -m pytest -q -m "not model"` is the fast subset."""
+loaded once per session (`real_backend`) and shared.
+
+What a test costs is marked by the hook below, from the fixtures it uses (directly or through other fixtures) and
+the file it lives in, so nobody marks by hand: `model` (real weights), `kernel` (a Jupyter kernel: ask for
+`kernel_runner`), `serve` (a server process: `serve_command`, `serve_process`), `browser` (Chromium), `fuzz`
+(schemathesis), `soak` (tests/reliability). Each of them also marks the test `slow`, so
+
+    python -m pytest -m "not slow"
+
+is the edit loop (under a minute on two cores), and `python -m pytest` runs everything. The few tests that start
+a kernel or load the model where no fixture of ours shows it carry the mark by hand, with why."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import openai
 import pytest
@@ -23,22 +35,41 @@ from offline_assistants.llm.backend import ModelBackend
 from offline_assistants.llm.scripted import ScriptedBackend
 from offline_assistants.testing import in_process_client, load_default_backend, serve
 
-warnings.filterwarnings("ignore", category=DeprecationWarning)
+if TYPE_CHECKING:
+    from offline_assistants.tools.code_interpreter import JupyterCodeRunner
+
+SOAK_SEED = 2212  # the kill -9 soak's default seed: fixed, so that a failure in CI replays as it was
+
+# What makes a test slow, told by a fixture it uses (directly or through other fixtures) ...
+COST_OF_FIXTURE = {
+    "real_backend": "model", "llama_cpp_upstream": "model", "start_upstream": "model",
+    "kernel_runner": "kernel", "doctor": "kernel",  # tests/test_doctor.py: its kernel check starts one
+    "serve_command": "serve", "serve_process": "serve",
+    "browser": "browser",
+}
+# ... or by where it lives (paths relative to the repository).
+COST_OF_PATH = {"tests/api/test_fuzz.py": "fuzz", "tests/reliability": "soak"}
+COSTS = {*COST_OF_FIXTURE.values(), *COST_OF_PATH.values()}  # each also marks the test `slow`
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     # tests/reliability: the defaults are the CI bounds; longer runs outside CI (README, Reliability).
     parser.addoption("--soak", type=int, default=10, help="kill -9 soak: how many times to kill the server")
+    parser.addoption("--soak-seed", type=int, default=SOAK_SEED,
+                     help=f"kill -9 soak: the seed of its kill order and timing (default {SOAK_SEED}, fixed)")
     parser.addoption("--load-seconds", type=float, default=30.0, help="load test: seconds of 100-client traffic")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Marked by what a test uses: any test that reaches the real model, directly or through a fixture. (Fixtures
-    # looked up at run time, as any_client does, are not seen here: those must be scripted ones. The few tests that
-    # load a model of their own carry the mark by hand.)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Fixtures looked up at run time (as any_client does) are not seen here: those must be cheap ones.
     for item in items:
-        if {"real_backend", "llama_cpp_upstream", "start_upstream"} & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.model)
+        used = item.fixturenames if isinstance(item, pytest.Function) else []
+        costs = {COST_OF_FIXTURE[name] for name in used if name in COST_OF_FIXTURE}
+        costs |= {cost for path, cost in COST_OF_PATH.items() if item.path.is_relative_to(config.rootpath / path)}
+        for cost in sorted(costs - {mark.name for mark in item.iter_markers()}):
+            item.add_marker(cost)
+        if any(item.get_closest_marker(cost) for cost in COSTS) and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -101,6 +132,44 @@ class Recording:
 @pytest.fixture
 def recording(real_backend: ModelBackend) -> Recording:
     return Recording(real_backend)
+
+
+@pytest.fixture(scope="module")
+def kernel_runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., JupyterCodeRunner]]:
+    """A factory of the code interpreter's runners: `kernel_runner(root, **options)` (root: a fresh folder when
+    None). Kernels start on first use; each runner is closed when the module's tests are done, if its test has not
+    closed it already. Module-scoped, so that a module's shared runner can be made with it."""
+    from offline_assistants.tools.code_interpreter import JupyterCodeRunner
+
+    made: list[JupyterCodeRunner] = []
+
+    def factory(root: Path | None = None, **options: Any) -> JupyterCodeRunner:
+        made.append(JupyterCodeRunner(root or tmp_path_factory.mktemp("kernels"), **options))
+        return made[-1]
+
+    yield factory
+    for runner in made:
+        runner.close()
+
+
+@pytest.fixture
+def serve_command() -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    """A factory: `offline-assistants serve ARGS...` as a real process (`python -m offline_assistants`) in a
+    session of its own, its stderr (the banner) piped. The test stops it as it means to; one still running at
+    teardown (the test failed first) is killed with its children."""
+    started: list[subprocess.Popen[str]] = []
+
+    def factory(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        argv = [sys.executable, "-m", "offline_assistants", "serve", *args]
+        started.append(subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True))
+        return started[-1]
+
+    yield factory
+    for server in started:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+        with server:  # closes the pipe, waits
+            pass
 
 
 @pytest.fixture

@@ -78,7 +78,7 @@ def _port_free(port: int) -> bool:
 
 
 @pytest.mark.model  # it loads the real model in its own server process
-def test_serve_with_no_options_says_how_it_runs_the_model(tmp_path) -> None:  # noqa: ANN001
+def test_serve_with_no_options_says_how_it_runs_the_model(tmp_path, serve_command) -> None:  # noqa: ANN001
     """`offline-assistants serve` exactly as a new user types it (the data dir from the environment), as a real
     process: the banner names the model process and the repack path and why, and the API answers."""
     import os
@@ -88,13 +88,13 @@ def test_serve_with_no_options_says_how_it_runs_the_model(tmp_path) -> None:  # 
 
     from offline_assistants.testing import free_port
 
-    argv = [sys.executable, "-m", "offline_assistants", "serve"]
+    args: list[str] = []
     port = 8000
     if not _port_free(port):  # something else holds the default port on this machine
         port = free_port()
-        argv += ["--port", str(port)]
+        args += ["--port", str(port)]
     env = {**os.environ, "OFFLINE_ASSISTANTS_DATA": str(tmp_path / "data")}
-    server = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    server = serve_command(*args, env=env)
     lines: list[str] = []
     try:
         assert server.stderr is not None
@@ -118,7 +118,7 @@ def test_serve_with_no_options_says_how_it_runs_the_model(tmp_path) -> None:  # 
                           capture_output=True).returncode == 1
 
 
-def test_serve_model_scripted_is_driven_over_http(tmp_path) -> None:  # noqa: ANN001
+def test_serve_model_scripted_is_driven_over_http(tmp_path, serve_command) -> None:  # noqa: ANN001
     """`serve --model scripted` as a real process, driven as an app in another language would drive it: the
     script posted to /_script, the run made through the SDK."""
     import os
@@ -130,10 +130,8 @@ def test_serve_model_scripted_is_driven_over_http(tmp_path) -> None:  # noqa: AN
     from offline_assistants.testing import free_port
 
     port = free_port()
-    argv = [sys.executable, "-m", "offline_assistants", "serve", "--model", "scripted", "--port", str(port),
-            "--no-code-interpreter"]
     env = {**os.environ, "OFFLINE_ASSISTANTS_DATA": str(tmp_path / "data")}
-    server = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    server = serve_command("--model", "scripted", "--port", str(port), "--no-code-interpreter", env=env)
     try:
         assert server.stderr is not None
         deadline = time.monotonic() + 60
@@ -183,7 +181,7 @@ def test_bench_prints_each_figure_next_to_its_baseline(capsys: pytest.CaptureFix
         main(["bench", "--only", "nonsense"])
 
 
-def test_serve_sandboxes_kernels_by_default(tmp_path) -> None:  # noqa: ANN001
+def test_serve_sandboxes_kernels_by_default(tmp_path, serve_command) -> None:  # noqa: ANN001
     """`serve` with no sandbox option, as a real process: code the model runs cannot open the server's database."""
     import os
     import time
@@ -198,9 +196,8 @@ def test_serve_sandboxes_kernels_by_default(tmp_path) -> None:  # noqa: ANN001
         pytest.skip(f"no sandbox runs on this machine: {detect().reason}")
     port = free_port()
     data = tmp_path / "data"
-    argv = [sys.executable, "-m", "offline_assistants", "serve", "--model", "scripted", "--port", str(port)]
     env = {**os.environ, "OFFLINE_ASSISTANTS_DATA": str(data)}
-    server = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    server = serve_command("--model", "scripted", "--port", str(port), env=env)
     try:
         assert server.stderr is not None
         lines: list[str] = []

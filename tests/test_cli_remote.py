@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +25,11 @@ def test_an_unreachable_backend_refuses_to_start(tmp_path: Path, capsys: pytest.
     assert "error: the model server at http://127.0.0.1:" in err and "is unreachable" in err
 
 
-def test_serve_runs_on_a_remote_server(tmp_path: Path, llama_cpp_upstream: Any) -> None:
+def test_serve_runs_on_a_remote_server(tmp_path: Path, llama_cpp_upstream: Any,
+                                       serve_command: Callable[..., subprocess.Popen[str]]) -> None:
     port = free_port()
-    argv = [sys.executable, "-m", "offline_assistants", "serve", "--backend-url", llama_cpp_upstream.url,
-            "--port", str(port), "--data-dir", str(tmp_path), "--no-code-interpreter", "--max-concurrent-runs", "3",
-            "--max-output-tokens", "8"]
-    server = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    server = serve_command("--backend-url", llama_cpp_upstream.url, "--port", str(port), "--data-dir", str(tmp_path),
+                           "--no-code-interpreter", "--max-concurrent-runs", "3", "--max-output-tokens", "8")
     lines: list[str] = []
     try:
         assert server.stderr is not None

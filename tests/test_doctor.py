@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,11 +16,19 @@ from offline_assistants.testing import free_port
 from offline_assistants.tools.code_interpreter.sandbox import detection
 
 CHECKS = ("data dir", "database", "port", "sandbox", "kernel", "model")
+Doctor = Callable[..., tuple[int, str]]  # the `doctor` fixture: its exit code and what it printed
 
 
-def _doctor(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    code = main(["doctor", "--port", str(free_port()), *args])
-    return code, capsys.readouterr().out
+@pytest.fixture
+def doctor(capsys: pytest.CaptureFixture[str]) -> Doctor:
+    """`offline-assistants doctor ARGS...` (on a free port unless given one): its exit code and what it printed.
+    Every check runs, the kernel's too: it starts a kernel (so the test is marked `kernel`)."""
+
+    def run_doctor(*args: str, port: int | None = None) -> tuple[int, str]:
+        code = main(["doctor", "--port", str(port or free_port()), *args])
+        return code, capsys.readouterr().out
+
+    return run_doctor
 
 
 def _line(out: str, name: str) -> str:
@@ -34,22 +43,22 @@ def _fix(out: str, name: str) -> str:
 
 
 @pytest.mark.model  # the model check loads the embedded model
-def test_a_healthy_installation_passes_every_check(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, out = _doctor(capsys, "--data-dir", str(tmp_path / "data"))
+def test_a_healthy_installation_passes_every_check(doctor: Doctor, tmp_path: Path) -> None:
+    code, out = doctor("--data-dir", str(tmp_path / "data"))
     assert code == 0, out
     for name in (*CHECKS, "cpu repack"):
         assert _line(out, name).startswith("ok  "), out
     assert "generates (" in _line(out, "model") and "FAIL" not in out
 
 
-def test_scripted_installation_is_healthy_without_a_model(capsys: pytest.CaptureFixture[str],
+def test_scripted_installation_is_healthy_without_a_model(doctor: Doctor,
                                                           tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir(mode=0o700)
     with sqlite3.connect(data / "assistants.db") as db:
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("CREATE TABLE t (x)")
-    code, out = _doctor(capsys, "--data-dir", str(data), "--model", "scripted")
+    code, out = doctor("--data-dir", str(data), "--model", "scripted")
     assert code == 0, out
     for name in CHECKS:
         assert _line(out, name).startswith("ok  "), out
@@ -59,16 +68,16 @@ def test_scripted_installation_is_healthy_without_a_model(capsys: pytest.Capture
     assert out.rstrip().endswith("0 failed")
 
 
-def test_a_file_that_is_not_sqlite_fails_with_its_fix(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_a_file_that_is_not_sqlite_fails_with_its_fix(doctor: Doctor, tmp_path: Path) -> None:
     db = tmp_path / "notes.db"
     db.write_text("these are my notes, not a database\n")
-    code, out = _doctor(capsys, "--data-dir", str(tmp_path), "--db", str(db), "--model", "scripted")
+    code, out = doctor("--data-dir", str(tmp_path), "--db", str(db), "--model", "scripted")
     assert code == 1
     assert _line(out, "database").startswith("FAIL") and "is not an SQLite database" in out
     assert _fix(out, "database") == f"Move {db} aside (or pass --db the right file): serve would refuse to open it."
 
 
-def test_a_corrupt_database_fails(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_a_corrupt_database_fails(doctor: Doctor, tmp_path: Path) -> None:
     db = tmp_path / "assistants.db"
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE TABLE t (x TEXT)")
@@ -78,48 +87,47 @@ def test_a_corrupt_database_fails(capsys: pytest.CaptureFixture[str], tmp_path: 
     raw = bytearray(db.read_bytes())
     raw[4096 * 3: 4096 * 3 + 2048] = b"\xff" * 2048  # a page of the table's b-tree, overwritten
     db.write_bytes(bytes(raw))
-    code, out = _doctor(capsys, "--data-dir", str(tmp_path), "--model", "scripted")
+    code, out = doctor("--data-dir", str(tmp_path), "--model", "scripted")
     assert code == 1 and _line(out, "database").startswith("FAIL"), out
     assert _fix(out, "database")
 
 
-def test_a_data_dir_that_cannot_be_made_fails(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_a_data_dir_that_cannot_be_made_fails(doctor: Doctor, tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
-    code, out = _doctor(capsys, "--data-dir", str(blocker / "data"), "--model", "scripted")
+    code, out = doctor("--data-dir", str(blocker / "data"), "--model", "scripted")
     assert code == 1 and _line(out, "data dir").startswith("FAIL"), out
     assert "cannot be made" in _line(out, "data dir") and "--data-dir" in _fix(out, "data dir")
 
 
-def test_a_data_dir_others_can_write_is_a_warning(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_a_data_dir_others_can_write_is_a_warning(doctor: Doctor, tmp_path: Path) -> None:
     data = tmp_path / "shared"
     data.mkdir()
     data.chmod(0o777)
-    code, out = _doctor(capsys, "--data-dir", str(data), "--model", "scripted")
+    code, out = doctor("--data-dir", str(data), "--model", "scripted")
     assert code == 0 and _line(out, "data dir").startswith("WARN"), out
     assert _fix(out, "data dir") == f"Run `chmod go-w {data}` so no one else can change the database or files."
 
 
-def test_a_port_in_use_fails_with_its_fix(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_a_port_in_use_fails_with_its_fix(doctor: Doctor, tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        code = main(["doctor", "--data-dir", str(tmp_path), "--model", "scripted", "--port", str(port)])
-    out = capsys.readouterr().out
+        code, out = doctor("--data-dir", str(tmp_path), "--model", "scripted", port=port)
     assert code == 1 and _line(out, "port").startswith("FAIL"), out
     assert f"127.0.0.1:{port} is in use" in out and "pass --port" in _fix(out, "port")
 
 
-def test_no_sandbox_warns_in_auto_and_fails_when_required(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+def test_no_sandbox_warns_in_auto_and_fails_when_required(doctor: Doctor, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(detection.BWRAP_ENV, "/bin/false")
     detection.detect.cache_clear()
     try:
-        code, out = _doctor(capsys, "--data-dir", str(tmp_path), "--model", "scripted")
+        code, out = doctor("--data-dir", str(tmp_path), "--model", "scripted")
         assert code == 0 and _line(out, "sandbox").startswith("WARN"), out
         assert _line(out, "kernel").endswith("(unsandboxed)")
-        code, out = _doctor(capsys, "--data-dir", str(tmp_path), "--model", "scripted", "--code-sandbox", "required")
+        code, out = doctor("--data-dir", str(tmp_path), "--model", "scripted", "--code-sandbox", "required")
     finally:
         detection.detect.cache_clear()
     assert code == 1 and _line(out, "sandbox").startswith("FAIL") and _line(out, "kernel").startswith("FAIL")

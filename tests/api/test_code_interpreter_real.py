@@ -17,8 +17,9 @@ from offline_assistants.tools.code_interpreter import JupyterCodeRunner
 
 
 @pytest.fixture
-def ci_engine(make_engine: Callable[..., Engine], real_backend: ModelBackend, tmp_path: Path) -> Iterator[Engine]:
-    runner = JupyterCodeRunner(tmp_path / "sandbox", timeout_s=3, memory_mb=1024)
+def ci_engine(make_engine: Callable[..., Engine], real_backend: ModelBackend, tmp_path: Path,
+              kernel_runner: Callable[..., JupyterCodeRunner]) -> Iterator[Engine]:
+    runner = kernel_runner(tmp_path / "sandbox", timeout_s=3, memory_mb=1024)
     yield make_engine(real_backend, code_runner=runner, max_output_tokens=24)
 
 

@@ -17,21 +17,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import openai
 import pytest
 import requests
-import schemathesis
-from hypothesis import HealthCheck, given, seed, settings
-from hypothesis import strategies as st
-from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    negative_data_rejection,
-    response_schema_conformance,
-)
 
 from offline_assistants.api import create_app
 from offline_assistants.api.app import ROUTES
@@ -41,11 +31,15 @@ from offline_assistants.engine import Engine
 from offline_assistants.llm.scripted import ScriptedBackend
 from offline_assistants.testing import serve
 
+# schemathesis and hypothesis are imported where they are used: importing them takes seconds, which every run of
+# the edit loop (`-m "not slow"`, which collects this file to leave it out) would pay.
+if TYPE_CHECKING:
+    from hypothesis import strategies as st
+
 EXAMPLES = int(os.environ.get("OA_FUZZ_EXAMPLES", "25"))
 SEED = 20261202
 OPERATION_IDS = [op["operationId"] for item in document(ROUTES)["paths"].values() for op in item.values()]
 BODY_IDS = ("assistant_id", "file_id")
-CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance, negative_data_rejection]
 # What can still commit after its request was answered (a batch's status is derived from its files').
 _ACTIVE = {"runs": "status IN ('queued', 'in_progress', 'cancelling')",
            "vector_store_files": "status = 'in_progress'"}
@@ -92,6 +86,8 @@ class Target:
 
 @pytest.fixture(scope="module")
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    import schemathesis
+
     data_dir = tmp_path_factory.mktemp("fuzz") / "data"
     engine = Engine(Settings(data_dir=data_dir), ScriptedBackend(fail_with="fuzzing: no model replies"))
     with serve(create_app(engine)) as url:
@@ -110,6 +106,8 @@ def _ids(case: Any, real: dict[str, str], data: st.DataObject, *, valid: bool) -
     """Path ids as generated, or real ones: mostly of the kind the parameter names, sometimes of another kind.
     Ids a valid body refers to may become real too, so it can get past its 404s (an invalid body is left as it
     was made: a substitution could make it valid)."""
+    from hypothesis import strategies as st
+
     kinds = list(real.values())
     for name in list(case.path_parameters or {}):
         pick = data.draw(st.sampled_from(["generated", "right", "right", "wrong"]), label=name)
@@ -127,6 +125,17 @@ def _ids(case: Any, real: dict[str, str], data: st.DataObject, *, valid: bool) -
 
 @pytest.mark.parametrize("operation_id", OPERATION_IDS)
 def test_fuzz(target: Target, operation_id: str) -> None:
+    from hypothesis import HealthCheck, given, seed, settings
+    from hypothesis import strategies as st
+    from schemathesis import GenerationMode
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        negative_data_rejection,
+        response_schema_conformance,
+    )
+
+    checks = [not_a_server_error, response_schema_conformance, content_type_conformance, negative_data_rejection]
     operation = target.schema.find_operation_by_id(operation_id)
     cases = st.one_of(operation.as_strategy(GenerationMode.POSITIVE).map(lambda case: (case, True)),
                       operation.as_strategy(GenerationMode.NEGATIVE).map(lambda case: (case, False)))
@@ -141,7 +150,7 @@ def test_fuzz(target: Target, operation_id: str) -> None:
         target.settle()
         before = target.state()
         response = case.call(base_url=target.root, session=target.http, timeout=60)
-        case.validate_response(response, checks=CHECKS)
+        case.validate_response(response, checks=checks)
         if 400 <= response.status_code < 500:
             assert target.state() == before, f"{response.status_code} {case.method} {case.formatted_path}: " \
                                              "a refused request changed the database or the files"

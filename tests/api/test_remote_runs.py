@@ -76,8 +76,9 @@ def test_a_run_completes_and_streams_the_same_text(remote_client: openai.OpenAI)
 
 
 def test_a_code_interpreter_round(make_engine: Callable[..., Engine], remote: RemoteBackend, tmp_path: Path,
-                                  make_client: Callable[..., openai.OpenAI]) -> None:
-    runner = JupyterCodeRunner(tmp_path / "sandbox", timeout_s=10, memory_mb=1024)
+                                  make_client: Callable[..., openai.OpenAI],
+                                  kernel_runner: Callable[..., JupyterCodeRunner]) -> None:
+    runner = kernel_runner(tmp_path / "sandbox", timeout_s=10, memory_mb=1024)
     client = make_client(make_engine(remote, code_runner=runner, max_output_tokens=24))
     assistant_id = _assistant(client, tools=[{"type": "code_interpreter"}])
     thread_id = _thread(client, "Run this code:\n```python\nprint(6 * 7)\n```")

@@ -9,7 +9,7 @@ first function by 7.1."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +34,8 @@ ITEMS, CATALOGUE = _load()
 
 
 @pytest.fixture(scope="module")
-def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterCodeRunner]:
-    runner = JupyterCodeRunner(tmp_path_factory.mktemp("sandbox"), timeout_s=5)
-    yield runner
-    runner.close()
+def runner(kernel_runner: Callable[..., JupyterCodeRunner]) -> JupyterCodeRunner:
+    return kernel_runner(timeout_s=5)
 
 
 @pytest.fixture

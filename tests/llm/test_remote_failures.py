@@ -7,8 +7,9 @@ model server shows only by accident. Nothing here pretends to generate."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -83,7 +84,7 @@ def _app(mode: str, *, props: bool = False) -> Starlette:
 
 
 @pytest.fixture
-def upstream_app() -> Iterator[Any]:
+def upstream_app(stopping_servers: list[threading.Thread]) -> Iterator[Any]:
     servers: list[Any] = []
 
     def start(mode: str, **options: Any) -> str:
@@ -93,8 +94,10 @@ def upstream_app() -> Iterator[Any]:
         return url
 
     yield start
-    for ctx in servers:
-        ctx.__exit__(None, None, None)
+    for ctx in servers:  # a stalled request keeps its server stopping for seconds: the test does not wait for it
+        thread = threading.Thread(target=ctx.__exit__, args=(None, None, None), name="uvicorn-stop", daemon=True)
+        thread.start()
+        stopping_servers.append(thread)
 
 
 @pytest.fixture(scope="module")
@@ -102,10 +105,21 @@ def tokenizer() -> LlamaTokenizer:
     return LlamaTokenizer(gguf())  # the vocabulary only: no weights are read
 
 
-def _backend(url: str, tokenizer: LlamaTokenizer, **upstream: Any) -> RemoteBackend:
-    info = ServerInfo(kind="llama-server", model="m", n_ctx=2048, token_prompts=True, constraints="gbnf",
-                      scoring="forced")
-    return RemoteBackend(Upstream(url, **upstream), info, tokenizer, n_ctx=2048)
+@pytest.fixture
+def backend_on(tokenizer: LlamaTokenizer) -> Iterator[Callable[..., RemoteBackend]]:
+    """A factory: the remote backend on the upstream at a URL; each is closed (its connections with it) at
+    teardown."""
+    made: list[RemoteBackend] = []
+
+    def factory(url: str, **upstream: Any) -> RemoteBackend:
+        info = ServerInfo(kind="llama-server", model="m", n_ctx=2048, token_prompts=True, constraints="gbnf",
+                          scoring="forced")
+        made.append(RemoteBackend(Upstream(url, **upstream), info, tokenizer, n_ctx=2048))
+        return made[-1]
+
+    yield factory
+    for backend in made:
+        backend.close()
 
 
 def _run(backend: RemoteBackend) -> list[Any]:
@@ -120,52 +134,54 @@ def test_an_unreachable_server_is_named_at_start_up() -> None:
     assert time.monotonic() - started < 10
 
 
-def test_a_429_is_rate_limit_exceeded_with_the_upstreams_words(upstream_app: Any, tokenizer: LlamaTokenizer) -> None:
+def test_a_429_is_rate_limit_exceeded_with_the_upstreams_words(upstream_app: Any,
+                                                               backend_on: Callable[..., RemoteBackend]) -> None:
     url = upstream_app("429")
     with pytest.raises(UpstreamError) as caught:
-        _run(_backend(url, tokenizer))
+        _run(backend_on(url))
     assert caught.value.code == "rate_limit_exceeded" and caught.value.status == 429
     assert f"{url}/completions" in str(caught.value) and "too many requests, slow down" in str(caught.value)
 
 
-def test_a_5xx_is_a_server_error_with_the_upstreams_words(upstream_app: Any, tokenizer: LlamaTokenizer) -> None:
+def test_a_5xx_is_a_server_error_with_the_upstreams_words(upstream_app: Any,
+                                                          backend_on: Callable[..., RemoteBackend]) -> None:
     url = upstream_app("503")
     with pytest.raises(UpstreamError, match=r"failed \(HTTP 503\): CUDA out of memory") as caught:
-        _run(_backend(url, tokenizer))
+        _run(backend_on(url))
     assert caught.value.code == "server_error"
 
 
-def test_a_server_that_stalls_times_out(upstream_app: Any, tokenizer: LlamaTokenizer) -> None:
+def test_a_server_that_stalls_times_out(upstream_app: Any, backend_on: Callable[..., RemoteBackend]) -> None:
     url = upstream_app("slow")
     started = time.monotonic()
     with pytest.raises(UpstreamError, match="did not answer within 0.5 s"):
-        _run(_backend(url, tokenizer, read_timeout_s=0.5))
+        _run(backend_on(url, read_timeout_s=0.5))
     assert time.monotonic() - started < 2.5
 
 
 def test_a_stream_that_breaks_off_fails_with_the_text_so_far_streamed(upstream_app: Any,
-                                                                    tokenizer: LlamaTokenizer) -> None:
+                                                                    backend_on: Callable[..., RemoteBackend]) -> None:
     url = upstream_app("broken")
     seen: list[Any] = []
     with pytest.raises(UpstreamError, match="broke off the stream"):
-        for item in _backend(url, tokenizer).generate([1, 2, 3], Sampling(max_tokens=8)):
+        for item in backend_on(url).generate([1, 2, 3], Sampling(max_tokens=8)):
             seen.append(item)
     assert [getattr(i, "text", None) for i in seen] == ["Hel"]
 
 
 def test_a_stream_that_ends_without_a_finish_reason_is_a_failure(upstream_app: Any,
-                                                                 tokenizer: LlamaTokenizer) -> None:
+                                                                 backend_on: Callable[..., RemoteBackend]) -> None:
     url = upstream_app("unfinished")
     with pytest.raises(UpstreamError, match="without a finish reason.*--interrupt_requests False"):
-        _run(_backend(url, tokenizer))
+        _run(backend_on(url))
 
 
 def test_a_cancel_before_the_first_token_closes_the_request_at_once(upstream_app: Any,
-                                                                    tokenizer: LlamaTokenizer) -> None:
+                                                                    backend_on: Callable[..., RemoteBackend]) -> None:
     url = upstream_app("stalled")
     asked = time.monotonic()
     started = time.monotonic()
-    items = list(_backend(url, tokenizer).generate([1, 2, 3], Sampling(max_tokens=8),
+    items = list(backend_on(url).generate([1, 2, 3], Sampling(max_tokens=8),
                                                    cancelled=lambda: time.monotonic() - asked > 0.3))
     assert [type(i).__name__ for i in items] == ["Finish"] and items[0].reason == "cancelled"
     assert time.monotonic() - started < 2.0  # not the 10 s the server would take to say anything

@@ -32,6 +32,13 @@ def soak_kills(request: pytest.FixtureRequest) -> int:
 
 
 @pytest.fixture
+def soak_seed(request: pytest.FixtureRequest) -> int:
+    """`--soak-seed N`: the seed of the soak's kills (which scenario, when); fixed by default so that a failure
+    replays, and printed with every failure."""
+    return int(request.config.getoption("--soak-seed"))
+
+
+@pytest.fixture
 def load_seconds(request: pytest.FixtureRequest) -> float:
     """`--load-seconds S`: how long the load test's clients keep at it (30 s in CI, counting setup)."""
     return float(request.config.getoption("--load-seconds"))

@@ -7,12 +7,11 @@ names, the killed server left no process running, every acknowledged write reads
 thread takes a new run that completes.
 
     python -m pytest tests/reliability/test_soak.py --soak 50   # longer than CI's 10 kills
-    SOAK_SEED=123 python -m pytest tests/reliability/test_soak.py  # replay one sequence
+    python -m pytest tests/reliability/test_soak.py --soak-seed 123  # another sequence (the default one is fixed)
 """
 
 from __future__ import annotations
 
-import os
 import random
 import time
 from collections.abc import Callable
@@ -49,9 +48,8 @@ def restart_problems(server: ServeProcess, soak: Soak, scenario: Scenario) -> tu
 
 
 def test_kill_9_at_random_points_loses_nothing(tmp_path: Path, serve_process: Callable[..., ServeProcess],
-                                               soak_kills: int) -> None:
-    seed = int(os.environ.get("SOAK_SEED", random.randrange(10**6)))
-    rng = random.Random(seed)
+                                               soak_kills: int, soak_seed: int) -> None:
+    rng = random.Random(soak_seed)
     server = serve_process(tmp_path / "data")
     server.start()
     soak = Soak(server.url, server.database, Ledger(), rng)
@@ -76,9 +74,9 @@ def test_kill_9_at_random_points_loses_nothing(tmp_path: Path, serve_process: Ca
             problems.insert(0, f"writer: {writer.error!r}")
         lines.append(f"kill {n:3d}  {scenario.name:26s} {scenario.landed:60s} writes {writer.writes:3d}  "
                      f"restart {took:.1f}s")
-        assert not problems, (f"after kill {n} ({scenario.name}; SOAK_SEED={seed}):\n  " + "\n  ".join(problems)
-                              + "\n\n" + "\n".join(lines) + "\n\nserver log:\n" + server.tail())
-    print(f"\n{soak_kills} kills in {time.monotonic() - began:.0f}s (SOAK_SEED={seed}), "
+        assert not problems, (f"after kill {n} ({scenario.name}; --soak-seed {soak_seed}):\n  "
+                              + "\n  ".join(problems) + "\n\n" + "\n".join(lines) + "\n\nserver log:\n" + server.tail())
+    print(f"\n{soak_kills} kills in {time.monotonic() - began:.0f}s (--soak-seed {soak_seed}), "
           f"{soak.ledger.acknowledged()} acknowledged writes, all read back:\n" + "\n".join(lines))
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,18 +18,14 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterCodeRunner]:
+def runner(kernel_runner: Callable[..., JupyterCodeRunner]) -> JupyterCodeRunner:
     # Shared to save kernel start-ups; every test uses its own session id.
-    r = JupyterCodeRunner(tmp_path_factory.mktemp("ci"), timeout_s=30, max_output_chars=2000, sandbox="off")
-    yield r
-    r.close()
+    return kernel_runner(timeout_s=30, max_output_chars=2000, sandbox="off")
 
 
 @pytest.fixture(scope="module")
-def fast_runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterCodeRunner]:
-    r = JupyterCodeRunner(tmp_path_factory.mktemp("ci-fast"), timeout_s=2, sandbox="off")
-    yield r
-    r.close()
+def fast_runner(kernel_runner: Callable[..., JupyterCodeRunner]) -> JupyterCodeRunner:
+    return kernel_runner(timeout_s=2, sandbox="off")
 
 
 def _ok(result: ExecutionResult) -> ExecutionResult:
@@ -290,8 +286,9 @@ def test_invalid_session_id(runner: JupyterCodeRunner) -> None:
             runner.execute(bad, "pass")
 
 
-def test_idle_kernels_are_reaped_and_close_stops_all(tmp_path: Path) -> None:
-    r = JupyterCodeRunner(tmp_path, idle_timeout_s=0.5, sandbox="off")
+def test_idle_kernels_are_reaped_and_close_stops_all(tmp_path: Path,
+                                                     kernel_runner: Callable[..., JupyterCodeRunner]) -> None:
+    r = kernel_runner(tmp_path, idle_timeout_s=0.5, sandbox="off")
     try:
         pid = int(_ok(r.execute("idle", "import os; kept = 1; print(os.getpid())")).logs)
         assert _wait_gone(pid, timeout=5)
@@ -306,8 +303,9 @@ def test_idle_kernels_are_reaped_and_close_stops_all(tmp_path: Path) -> None:
         r.execute("idle", "pass")
 
 
-def test_shutdown_can_remove_the_working_directory(tmp_path: Path) -> None:
-    runner = JupyterCodeRunner(tmp_path / "root", timeout_s=10, sandbox="off")
+def test_shutdown_can_remove_the_working_directory(tmp_path: Path,
+                                                   kernel_runner: Callable[..., JupyterCodeRunner]) -> None:
+    runner = kernel_runner(tmp_path / "root", timeout_s=10, sandbox="off")
     try:
         runner.execute("gone", "open('f.txt', 'w').write('x')")
         assert (tmp_path / "root" / "gone" / "f.txt").exists()

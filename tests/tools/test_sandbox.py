@@ -8,7 +8,7 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -34,19 +34,15 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def runner(data_dir: Path) -> Iterator[JupyterCodeRunner]:
+def runner(data_dir: Path, kernel_runner: Callable[..., JupyterCodeRunner]) -> JupyterCodeRunner:
     # Shared to save kernel start-ups; each test has its own sessions.
-    r = JupyterCodeRunner(data_dir / "sandbox", timeout_s=20, max_output_chars=2000, max_file_bytes=FILE_CAP,
-                          sandbox="required")
-    yield r
-    r.close()
+    return kernel_runner(data_dir / "sandbox", timeout_s=20, max_output_chars=2000, max_file_bytes=FILE_CAP,
+                         sandbox="required")
 
 
 @pytest.fixture(scope="module")
-def fast_runner(data_dir: Path) -> Iterator[JupyterCodeRunner]:
-    r = JupyterCodeRunner(data_dir / "sandbox-fast", timeout_s=2, sandbox="required")
-    yield r
-    r.close()
+def fast_runner(data_dir: Path, kernel_runner: Callable[..., JupyterCodeRunner]) -> JupyterCodeRunner:
+    return kernel_runner(data_dir / "sandbox-fast", timeout_s=2, sandbox="required")
 
 
 def _ok(result: ExecutionResult) -> ExecutionResult:
@@ -205,9 +201,10 @@ def test_files_in_and_out_of_the_sandbox(runner: JupyterCodeRunner, tmp_path: Pa
     assert _ok(runner.execute("files", "import matplotlib.pyplot as plt; plt.plot([1, 2]); plt.show()")).images
 
 
-def test_shutdown_and_close_leave_no_process(data_dir: Path) -> None:
+def test_shutdown_and_close_leave_no_process(data_dir: Path,
+                                             kernel_runner: Callable[..., JupyterCodeRunner]) -> None:
     root = data_dir / "other-sandbox"  # a short path: the IPC dirs are then under it
-    r = JupyterCodeRunner(root, sandbox="required", idle_timeout_s=600)
+    r = kernel_runner(root, sandbox="required", idle_timeout_s=600)
     try:
         _ok(r.execute("one", "import subprocess; p = subprocess.Popen(['sleep', '600'])"))
         _ok(r.execute("two", "x = 1"))

@@ -18,6 +18,7 @@ from offline_assistants.engine import Engine
 from offline_assistants.errors import PayloadTooLarge
 from offline_assistants.schemas.common import ListParams
 from offline_assistants.schemas.runs import Run
+from offline_assistants.schemas.vector_stores import VectorStoreFile, VectorStoreFileBatch
 from offline_assistants.schemas.validation import parse_body, parse_query
 
 P = ParamSpec("P")
@@ -29,8 +30,10 @@ MAX_JSON_BODY_BYTES = 32 * 1024 * 1024
 
 Reply = BaseModel | dict[str, Any] | Response
 
-# The SDK's polling helpers (create_and_poll and the like) wait as long as this header says between polls.
+# The SDK's polling helpers (create_and_poll, upload_and_poll and the like) wait as long as this header says
+# between polls (a second without it), on every kind of object they poll.
 POLL_AFTER_MS = "200"
+POLLED = (Run, VectorStoreFile, VectorStoreFileBatch)
 
 
 def engine(request: Request) -> Engine:
@@ -41,7 +44,7 @@ def engine(request: Request) -> Engine:
 def respond(value: Reply) -> Response:
     if isinstance(value, Response):
         return value
-    headers = {"openai-poll-after-ms": POLL_AFTER_MS} if isinstance(value, Run) else None
+    headers = {"openai-poll-after-ms": POLL_AFTER_MS} if isinstance(value, POLLED) else None
     if isinstance(value, BaseModel):
         return JSONResponse(value.model_dump(mode="json"), headers=headers)
     return JSONResponse(value, headers=headers)
