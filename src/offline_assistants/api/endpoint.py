@@ -18,8 +18,8 @@ from offline_assistants.engine import Engine
 from offline_assistants.errors import PayloadTooLarge
 from offline_assistants.schemas.common import ListParams
 from offline_assistants.schemas.runs import Run
-from offline_assistants.schemas.vector_stores import VectorStoreFile, VectorStoreFileBatch
 from offline_assistants.schemas.validation import parse_body, parse_query
+from offline_assistants.schemas.vector_stores import VectorStoreFile, VectorStoreFileBatch
 
 P = ParamSpec("P")
 M = TypeVar("M", bound=BaseModel)
