@@ -1,6 +1,6 @@
 """Where one machine stops (docs/scaling.md): what the engine itself costs per run, with the model out of the way.
 
-The model is the scripted one (llm/scripted.py: a reply of N words, no delay, no compute), so every figure is the
+The model is the scripted one (llm/canned.py: a reply of N words, no delay, no compute), so every figure is the
 engine's own: admission, the worker, the executor, the store, events.
 
 1. **Runs/s the engine sustains**: --runs threads, each with one user message (set up untimed), then one run on
@@ -34,7 +34,7 @@ from offline_assistants.bench.common import log, machine
 from offline_assistants.bench.measure import OtherLoad
 from offline_assistants.config import Settings
 from offline_assistants.engine import Engine
-from offline_assistants.llm.scripted import ScriptedBackend
+from offline_assistants.llm.canned import CannedBackend
 from offline_assistants.schemas.assistants import AssistantCreate
 from offline_assistants.schemas.messages import MessageCreate
 from offline_assistants.schemas.runs import RunCreate
@@ -96,14 +96,14 @@ def _count_writes() -> None:
 
 
 def _engine(folder: Path, workers: int, words: int) -> Engine:
-    backend = ScriptedBackend(delay_s=0.0)
+    backend = CannedBackend(delay_s=0.0)
     backend.parallel = workers > 1
     reply = " ".join(f"w{i}" for i in range(words))  # all different: the loop guard (engine/loops.py) stays quiet
     backend.generate = _replying(backend, reply)  # type: ignore[method-assign]
     return Engine(Settings(data_dir=folder, max_concurrent_runs=workers, max_queued_runs=0), backend)
 
 
-def _replying(backend: ScriptedBackend, reply: str) -> Any:
+def _replying(backend: CannedBackend, reply: str) -> Any:
     def generate(prompt: list[int], sampling: Any, **kw: Any) -> Any:
         return backend.stream(prompt, reply, sampling, kw.get("cancelled", lambda: False))
     return generate

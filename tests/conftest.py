@@ -32,7 +32,7 @@ from offline_assistants.api import create_app
 from offline_assistants.config import Settings
 from offline_assistants.engine import Engine
 from offline_assistants.llm.backend import ModelBackend
-from offline_assistants.llm.scripted import ScriptedBackend
+from offline_assistants.llm.canned import CannedBackend
 from offline_assistants.testing import in_process_client, load_default_backend, serve
 
 if TYPE_CHECKING:
@@ -179,7 +179,7 @@ def make_engine(tmp_path: Path) -> Iterator[Callable[..., Engine]]:
 
     def factory(backend: ModelBackend | None = None, *, code_runner: Any = None, **settings: Any) -> Engine:
         data = tmp_path / f"data{len(engines)}"
-        engine = Engine(Settings(data_dir=data, **settings), backend or ScriptedBackend(), code_runner=code_runner)
+        engine = Engine(Settings(data_dir=data, **settings), backend or CannedBackend(), code_runner=code_runner)
         engines.append(engine)
         return engine
 
@@ -191,13 +191,13 @@ def make_engine(tmp_path: Path) -> Iterator[Callable[..., Engine]]:
 # The scripted engine of the CRUD tests has no replies to give: a run on it fails with this, so a test that needs
 # model text and asked for `engine`/`client` by mistake fails loudly instead of passing on canned text.
 NO_MODEL = ("this engine is scripted for CRUD tests: ask for real_engine/real_client, "
-            "or make_engine(ScriptedBackend([...]))")
+            "or make_engine(CannedBackend([...]))")
 
 
 @pytest.fixture
 def engine(make_engine: Callable[..., Engine]) -> Engine:
     """An engine on a scripted model that refuses to generate: for tests of storage and API shape."""
-    return make_engine(ScriptedBackend(fail_with=NO_MODEL))
+    return make_engine(CannedBackend(fail_with=NO_MODEL))
 
 
 @pytest.fixture

@@ -174,10 +174,10 @@ def test_steps_scoped_to_a_thread_or_an_assistant(assistants_client: openai.Open
 def test_the_control_api_drives_a_scripted_server_over_http(make_engine: Any, make_client: Any) -> None:
     import httpx2
 
-    from offline_assistants.script import ScriptModel
+    from offline_assistants.script import ScriptedModel
 
     script = Script()
-    engine = make_engine(ScriptModel(script))
+    engine = make_engine(ScriptedModel(script))
     client = make_client(engine, server_api_key="sk-test", api_key="sk-test")
     base = str(client.base_url).removesuffix("/v1/")
     auth = {"Authorization": "Bearer sk-test"}

@@ -84,10 +84,10 @@ def open_model(settings: Settings, *, say: Report = QUIET) -> ModelBackend:
     if settings.backend_url:
         return _connect_remote(settings, say)
     if settings.model == SCRIPTED:
-        from offline_assistants.script import Script, ScriptModel
+        from offline_assistants.script import Script, ScriptedModel
 
         say.line("model:    scripted (replies, calls and failures come from the script: /_script)")
-        return ScriptModel(Script())
+        return ScriptedModel(Script())
     return open_local_model(settings, say=say).backend
 
 

@@ -24,7 +24,7 @@ import pytest
 from offline_assistants.config import Settings
 from offline_assistants.engine import Engine
 from offline_assistants.llm.backend import ModelBackend
-from offline_assistants.script import Script, ScriptModel
+from offline_assistants.script import Script, ScriptedModel
 
 MARKER = "assistants_model"
 
@@ -58,7 +58,7 @@ def assistants_engine(request: pytest.FixtureRequest, tmp_path: Path, assistants
             raise pytest.UsageError(f'{MARKER}: only "default" (the embedded model) is known, not {name!r}')
         backend: ModelBackend = request.getfixturevalue("_assistants_default_model")
     else:
-        backend = ScriptModel(assistants_script)
+        backend = ScriptedModel(assistants_script)
     server = build(Settings(data_dir=tmp_path / "offline-assistants"), backend=backend)
     yield server.engine
     server.close()

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from offline_assistants.llm.backend import Decision, DecisionMaker, ModelError, Sampling, Stream
-from offline_assistants.llm.scripted import ScriptedBackend
+from offline_assistants.llm.canned import CannedBackend
 from offline_assistants.llm.toolcalls import CODE_CLOSE
 
 StepKind = Literal["reply", "call", "code", "search", "json", "fail"]
@@ -165,8 +165,8 @@ class _Scope(_Steps):
         return self
 
 
-class ScriptModel(ScriptedBackend):
-    """The ModelBackend a Script drives (the tokenizer and streaming of llm/scripted.py underneath)."""
+class ScriptedModel(CannedBackend):
+    """The ModelBackend a Script drives (the tokenizer and streaming of llm/canned.py underneath)."""
 
     def __init__(self, script: Script, *, n_ctx: int = 8192) -> None:
         super().__init__(n_ctx=n_ctx)
@@ -207,7 +207,7 @@ class ScriptDecider(DecisionMaker):
 
     offers_used_tools = True  # a script may call a tool again; real models are stopped from looping on one
 
-    def __init__(self, model: ScriptModel) -> None:
+    def __init__(self, model: ScriptedModel) -> None:
         self.model = model
 
     def choose(self, system: list[int], prompt: list[int], options: list[dict[str, Any] | None], *,

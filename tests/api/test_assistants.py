@@ -6,9 +6,9 @@ from typing import Any
 
 import openai
 import pytest
+from sdk_errors import sdk_error
 
 from offline_assistants.engine import Engine
-from sdk_errors import sdk_error
 
 FUNCTION_TOOL = {
     "type": "function",

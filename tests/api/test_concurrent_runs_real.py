@@ -98,7 +98,8 @@ def test_four_streamed_runs_interleave_and_each_writes_what_it_writes_alone(sdk:
     assert all(s.deltas and s.deltas[0][0] < first_end for s in streams)
     for s in streams:
         assert s.stored == "".join(d for _, d in s.deltas)  # each stored message is its stream
-    assert [s.stored for s in streams] == [e.stored for e in expected]  # temperature 0: the same text alone or among four
+    # temperature 0: the same text alone or among four
+    assert [s.stored for s in streams] == [e.stored for e in expected]
     assert [s.usage for s in streams] == [e.usage for e in expected]  # and the same usage, counted per run
 
 

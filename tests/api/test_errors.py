@@ -9,9 +9,9 @@ from typing import Any
 import httpx2
 import openai
 import pytest
+from sdk_errors import sdk_error
 
 from offline_assistants.engine import Engine
-from sdk_errors import sdk_error
 
 
 def plain_http(client: openai.OpenAI) -> httpx2.Client:

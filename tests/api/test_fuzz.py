@@ -28,7 +28,7 @@ from offline_assistants.api.app import ROUTES
 from offline_assistants.api.openapi import document
 from offline_assistants.config import Settings
 from offline_assistants.engine import Engine
-from offline_assistants.llm.scripted import ScriptedBackend
+from offline_assistants.llm.canned import CannedBackend
 from offline_assistants.testing import serve
 
 # schemathesis and hypothesis are imported where they are used: importing them takes seconds, which every run of
@@ -89,7 +89,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     import schemathesis
 
     data_dir = tmp_path_factory.mktemp("fuzz") / "data"
-    engine = Engine(Settings(data_dir=data_dir), ScriptedBackend(fail_with="fuzzing: no model replies"))
+    engine = Engine(Settings(data_dir=data_dir), CannedBackend(fail_with="fuzzing: no model replies"))
     with serve(create_app(engine)) as url:
         root = url.removesuffix("/v1")
         sdk = openai.OpenAI(base_url=url, api_key="sk-fuzz", max_retries=0)

@@ -13,8 +13,8 @@ import openai
 import pytest
 
 from offline_assistants.engine import Engine
-from offline_assistants.llm.messages import ChildSpec
 from offline_assistants.llm.llama import LlamaTokenizer
+from offline_assistants.llm.messages import ChildSpec
 from offline_assistants.llm.process import ProcessBackend
 from offline_assistants.testing import load_default_backend
 
@@ -46,7 +46,8 @@ def stream_events(client: openai.OpenAI, thread_id: str, assistant_id: str,
 
 
 def test_a_segfault_mid_stream_fails_that_run_and_nothing_else(
-        make_engine: Callable[..., Engine], make_client: Callable[..., openai.OpenAI], own_backend: ProcessBackend) -> None:
+        make_engine: Callable[..., Engine], make_client: Callable[..., openai.OpenAI],
+        own_backend: ProcessBackend) -> None:
     client = make_client(make_engine(own_backend))
     assistant = client.beta.assistants.create(model="gpt-4o", temperature=0)
     thread = client.beta.threads.create(messages=[{"role": "user", "content": "Say hello."}])
@@ -120,7 +121,8 @@ def test_a_model_that_aborts_at_load_fails_runs_with_the_reason(
 
 
 def test_a_crash_while_runs_decode_together_fails_those_runs_and_nothing_else(
-        make_engine: Callable[..., Engine], make_client: Callable[..., openai.OpenAI], own_backend: ProcessBackend) -> None:
+        make_engine: Callable[..., Engine], make_client: Callable[..., openai.OpenAI],
+        own_backend: ProcessBackend) -> None:
     # Two runs on two threads decode in one batch (--parallel, llm/batch.py) when the model process dies: both
     # fail with the reason; a run queued behind them (--parallel 2 here) starts on the new process and completes.
     import threading

@@ -21,7 +21,8 @@ def _sdk_paths() -> set[str]:
     """Every path of these resources that the official SDK calls, read off its source: the real API's names."""
     found: set[str] = set()
     for source in (Path(openai.__file__).parent / "resources").rglob("*.py"):
-        found.update(re.findall(r'"(/(?:assistants|threads|files|uploads|vector_stores|models)[^"?]*)', source.read_text()))
+        paths = r'"(/(?:assistants|threads|files|uploads|vector_stores|models)[^"?]*)'
+        found.update(re.findall(paths, source.read_text()))
     return found
 
 

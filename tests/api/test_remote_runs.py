@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from upstream_servers import gguf
 
 from offline_assistants.engine import Engine
 from offline_assistants.llm.llama import LlamaTokenizer
@@ -26,7 +27,6 @@ from offline_assistants.llm.upstream import Upstream
 from offline_assistants.schemas.messages import MessageCreate
 from offline_assistants.testing import serve
 from offline_assistants.tools.code_interpreter import JupyterCodeRunner
-from upstream_servers import gguf
 
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "Get the current weather in a city",

@@ -9,13 +9,13 @@ import openai
 import pytest
 
 from offline_assistants.engine import Engine
-from offline_assistants.llm.scripted import ScriptedBackend
+from offline_assistants.llm.canned import CannedBackend
 
 
 def test_a_full_queue_refuses_new_runs_with_429(make_engine: Callable[..., Engine],
                                                make_client: Callable[..., openai.OpenAI]) -> None:
     slow = " ".join(f"w{i}" for i in range(300))
-    engine = make_engine(ScriptedBackend([slow, "a", "b", "c"], delay_s=0.01), max_queued_runs=2)
+    engine = make_engine(CannedBackend([slow, "a", "b", "c"], delay_s=0.01), max_queued_runs=2)
     client = make_client(engine)
     assistant = client.beta.assistants.create(model="gpt-4o")
     threads = [client.beta.threads.create(messages=[{"role": "user", "content": "hi"}]) for _ in range(4)]

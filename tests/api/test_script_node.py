@@ -11,7 +11,7 @@ from pathlib import Path
 import openai
 
 from offline_assistants.engine import Engine
-from offline_assistants.script import Script, ScriptModel
+from offline_assistants.script import Script, ScriptedModel
 
 APP_TEST = r"""
 import OpenAI from "openai";
@@ -35,7 +35,8 @@ async function weatherBot(openai, question) {
   while (run.status === "requires_action") {
     const outputs = run.required_action.submit_tool_outputs.tool_calls.map((call) => ({
       tool_call_id: call.id, output: `22C in ${JSON.parse(call.function.arguments).city}` }));
-    run = await openai.beta.threads.runs.submitToolOutputsAndPoll(run.id, { thread_id: thread.id, tool_outputs: outputs });
+    run = await openai.beta.threads.runs.submitToolOutputsAndPoll(
+      run.id, { thread_id: thread.id, tool_outputs: outputs });
   }
   const messages = await openai.beta.threads.messages.list(thread.id);
   return messages.data[0].content[0].text.value;
@@ -51,7 +52,7 @@ console.log("ok");
 
 def test_a_node_apps_test_drives_the_scripted_model(node_sdk: Path, make_engine: Callable[..., Engine],
                                                    make_client: Callable[..., openai.OpenAI]) -> None:
-    engine = make_engine(ScriptModel(Script()))
+    engine = make_engine(ScriptedModel(Script()))
     client = make_client(engine, server_api_key="sk-node", api_key="sk-node")
     script = node_sdk / "app.test.mjs"
     script.write_text(APP_TEST)

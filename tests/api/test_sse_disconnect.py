@@ -11,13 +11,13 @@ import httpx2
 import openai
 
 from offline_assistants.engine import Engine
-from offline_assistants.llm.scripted import ScriptedBackend
+from offline_assistants.llm.canned import CannedBackend
 
 
 def test_clients_that_disconnect_at_random_leave_nothing_behind(make_engine: Callable[..., Engine],
                                                                 make_client: Callable[..., openai.OpenAI]) -> None:
     replies = [" ".join(f"w{j}-{i}" for i in range(60)) for j in range(8)]
-    engine = make_engine(ScriptedBackend(replies, delay_s=0.005))
+    engine = make_engine(CannedBackend(replies, delay_s=0.005))
     client = make_client(engine)
     base = str(client.base_url).rstrip("/")
     assistant = client.beta.assistants.create(model="gpt-4o")

@@ -141,10 +141,10 @@ def test_indexing_left_in_progress_resumes_after_a_restart(make_engine: Callable
     client.vector_stores.files.create(vector_store_id=store.id, file_id=file_id)
     assert client.vector_stores.files.retrieve(file_id, vector_store_id=store.id).status == "in_progress"
     from offline_assistants.config import Settings
-    from offline_assistants.llm.scripted import ScriptedBackend
+    from offline_assistants.llm.canned import CannedBackend
 
     data_dir = engine.settings.data_dir
-    again = Engine(Settings(data_dir=data_dir), ScriptedBackend())
+    again = Engine(Settings(data_dir=data_dir), CannedBackend())
     try:
         wait_indexed(again)
         assert again.vector_stores.get_file(store.id, file_id).status == "completed"
@@ -154,9 +154,9 @@ def test_indexing_left_in_progress_resumes_after_a_restart(make_engine: Callable
 
 def test_a_run_searches_the_files_and_cites_what_it_found(make_engine: Callable[..., Engine],
                                                           make_client: Callable[..., openai.OpenAI]) -> None:
-    from offline_assistants.llm.scripted import ScriptedBackend
+    from offline_assistants.llm.canned import CannedBackend
 
-    backend = ScriptedBackend([" search the files.", '{"query": "staging server"}', "It is called heliotrope."])
+    backend = CannedBackend([" search the files.", '{"query": "staging server"}', "It is called heliotrope."])
     engine = make_engine(backend)
     client = make_client(engine)
     store, assistant = searching_assistant(client)
@@ -253,12 +253,12 @@ def test_file_batches_upload_and_poll_counts_and_cancel(client: openai.OpenAI, e
         client.vector_stores.file_batches.cancel(pending.id, vector_store_id=store.id)
 
 
-def test_streamed_steps_carry_search_content_only_when_the_run_asked(make_engine: Callable[..., Engine],
-                                                                      make_client: Callable[..., openai.OpenAI]) -> None:
-    from offline_assistants.llm.scripted import ScriptedBackend
+def test_streamed_steps_carry_search_content_only_when_the_run_asked(
+        make_engine: Callable[..., Engine], make_client: Callable[..., openai.OpenAI]) -> None:
+    from offline_assistants.llm.canned import CannedBackend
 
     script = [" search the files.", '{"query": "staging server"}', "Heliotrope."]
-    engine = make_engine(ScriptedBackend(script * 2))
+    engine = make_engine(CannedBackend(script * 2))
     client = make_client(engine)
     store, assistant = searching_assistant(client)
     for include, has_content in (([], False), (["step_details.tool_calls[*].file_search.results[*].content"], True)):

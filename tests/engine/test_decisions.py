@@ -8,12 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from test_tooling import WEATHER, start
 
 from offline_assistants.engine import Engine, decision
 from offline_assistants.engine.decision import ANSWER_TEXT, CODE_TEXT, Decider, option_text
 from offline_assistants.llm.backend import Decision
-from offline_assistants.llm.scripted import ScriptedBackend
-from test_tooling import WEATHER, start
+from offline_assistants.llm.canned import CannedBackend
 
 ALERTS = {"type": "function", "function": {"name": "get_weather_alerts", "description": "Storm warnings. Long text",
                                            "parameters": {"type": "object"}}}
@@ -21,7 +21,7 @@ CODE = {"type": "code_interpreter"}
 USE_WEATHER = " use get_weather to weather in a city."
 
 
-class Scorer(ScriptedBackend):
+class Scorer(CannedBackend):
     """Scores from tables: `talk` in the conversation, `null` after the empty request, `named` for " call X."."""
 
     def __init__(self, talk: dict[str, float], null: dict[str, float] | None = None,
@@ -133,7 +133,7 @@ def test_a_second_clause_asking_for_another_function_adds_it() -> None:
 
 def test_the_engine_routes_by_the_decision(make_engine: Callable[..., Engine]) -> None:
     # Through a whole run on the scripted model: the decision's scores, then the call's arguments.
-    backend = ScriptedBackend([{USE_WEATHER: -0.1, ANSWER_TEXT: -5.0}, '{"city": "Paris"}'])
+    backend = CannedBackend([{USE_WEATHER: -0.1, ANSWER_TEXT: -5.0}, '{"city": "Paris"}'])
     engine = make_engine(backend)
     thread_id, run_id, _, ended = start(engine, [WEATHER])
     assert ended.wait(10)

@@ -9,18 +9,18 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from test_run_lifecycle import wait_done
 
 from offline_assistants.config import Settings
 from offline_assistants.engine import Engine
 from offline_assistants.engine.events import Event
 from offline_assistants.engine.lifecycle import RUN_EVENTS, IllegalTransition
-from offline_assistants.llm.scripted import ScriptedBackend
+from offline_assistants.llm.canned import CannedBackend
 from offline_assistants.schemas.assistants import AssistantCreate
 from offline_assistants.schemas.common import ListParams
 from offline_assistants.schemas.messages import MessageCreate
 from offline_assistants.schemas.runs import ACTIVE_STATUSES, TERMINAL_STATUSES, TRANSITIONS, RunCreate
 from offline_assistants.schemas.threads import ThreadCreate
-from test_run_lifecycle import wait_done
 
 
 def stored_run(engine: Engine, status: str, **values: Any) -> tuple[str, str]:
@@ -101,7 +101,7 @@ def test_cancelling_a_queued_run_ends_it_at_once(make_engine: Callable[..., Engi
 def test_a_run_executing_past_expires_at_is_expired_and_its_generation_stopped(
         make_engine: Callable[..., Engine]) -> None:
     reply = " ".join(f"word{i}" for i in range(400))  # no repeats: the loop guard must not end it first
-    backend = ScriptedBackend([reply], delay_s=0.01)
+    backend = CannedBackend([reply], delay_s=0.01)
     engine = make_engine(backend, run_expiry_s=1)
     assistant = engine.assistants.create(AssistantCreate(model="gpt-4o"))
     thread = engine.threads.create(ThreadCreate(messages=[MessageCreate(role="user", content="hi")]))
@@ -124,7 +124,7 @@ def test_recovery_at_start_up_ends_runs_through_the_lifecycle(make_engine: Calla
     engine.store.runs.update(queued, {"status": "queued"})
     data_dir = engine.settings.data_dir
     engine.store.close()
-    again = Engine(Settings(data_dir=data_dir), ScriptedBackend())
+    again = Engine(Settings(data_dir=data_dir), CannedBackend())
     try:
         run = again.runs.get(thread_q, queued)
         assert run.status == "expired" and run.expires_at is None

@@ -58,7 +58,8 @@ def test_the_window_names_the_messages_truncation_kept(
     assistants_script.reply("ok")
     assistant_id, thread_id = _assistant_and_thread(client, *[f"message {i}" for i in range(6)])
     run = client.beta.threads.runs.create_and_poll(
-        thread_id=thread_id, assistant_id=assistant_id, truncation_strategy={"type": "last_messages", "last_messages": 2})
+        thread_id=thread_id, assistant_id=assistant_id,
+        truncation_strategy={"type": "last_messages", "last_messages": 2})
     ids = [m.id for m in client.beta.threads.messages.list(thread_id, order="asc").data]
     window = details(run)["window"]
     assert (window["first_message_id"], window["last_message_id"], window["messages"]) == (ids[4], ids[5], 2)

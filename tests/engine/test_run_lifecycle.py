@@ -11,7 +11,7 @@ import pytest
 from offline_assistants.engine import Engine
 from offline_assistants.engine.events import Event
 from offline_assistants.errors import Conflict
-from offline_assistants.llm.scripted import ScriptedBackend
+from offline_assistants.llm.canned import CannedBackend
 from offline_assistants.schemas.assistants import AssistantCreate
 from offline_assistants.schemas.messages import MessageCreate
 from offline_assistants.schemas.runs import RunCreate
@@ -35,7 +35,7 @@ def wait_done(engine: Engine, thread_id: str, run_id: str, timeout: float = 10) 
 
 
 def test_completed_run_has_timestamps_usage_step_and_message(make_engine: Callable[..., Engine]) -> None:
-    engine = make_engine(ScriptedBackend(["Hello there friend."]))
+    engine = make_engine(CannedBackend(["Hello there friend."]))
     asst, thread = setup(engine)
     run, _ = engine.runs.create(thread, RunCreate(assistant_id=asst))
     assert run.status == "queued" and run.usage is None
@@ -61,7 +61,7 @@ def _params():  # noqa: ANN202
 
 
 def test_events_in_the_real_order(make_engine: Callable[..., Engine]) -> None:
-    engine = make_engine(ScriptedBackend(["a b c"]))
+    engine = make_engine(CannedBackend(["a b c"]))
     asst, thread = setup(engine)
     events: list[Event] = []
     done = threading.Event()
@@ -81,12 +81,13 @@ def test_events_in_the_real_order(make_engine: Callable[..., Engine]) -> None:
         "thread.message.delta", "thread.message.delta", "thread.message.delta",
         "thread.message.completed", "thread.run.step.completed", "thread.run.completed",
     ]
-    deltas = "".join(e.data["delta"]["content"][0]["text"]["value"] for e in events if e.event == "thread.message.delta")
+    deltas = "".join(e.data["delta"]["content"][0]["text"]["value"] for e in events
+                     if e.event == "thread.message.delta")
     assert deltas == events[-3].data["content"][0]["text"]["value"] == "a b c"
 
 
 def test_one_active_run_per_thread_and_no_messages_meanwhile(make_engine: Callable[..., Engine]) -> None:
-    backend = ScriptedBackend(["slow " * 50], delay_s=0.02)
+    backend = CannedBackend(["slow " * 50], delay_s=0.02)
     engine = make_engine(backend)
     asst, thread = setup(engine)
     run, _ = engine.runs.create(thread, RunCreate(assistant_id=asst))
@@ -103,7 +104,7 @@ def test_one_active_run_per_thread_and_no_messages_meanwhile(make_engine: Callab
 
 def test_cancel_mid_generation_keeps_partial_message(make_engine: Callable[..., Engine]) -> None:
     reply = " ".join(f"word{i}" for i in range(200))  # no repeats: the loop guard must not end it before the cancel
-    backend = ScriptedBackend([reply], delay_s=0.01)
+    backend = CannedBackend([reply], delay_s=0.01)
     engine = make_engine(backend)
     asst, thread = setup(engine)
     run, _ = engine.runs.create(thread, RunCreate(assistant_id=asst))
@@ -124,7 +125,7 @@ def test_cancel_mid_generation_keeps_partial_message(make_engine: Callable[..., 
 
 
 def test_cancel_queued_run(make_engine: Callable[..., Engine]) -> None:
-    backend = ScriptedBackend([" ".join(f"x{i}" for i in range(100)), "y"], delay_s=0.02)  # no repeats: no loop stop
+    backend = CannedBackend([" ".join(f"x{i}" for i in range(100)), "y"], delay_s=0.02)  # no repeats: no loop stop
     engine = make_engine(backend)
     asst, t1 = setup(engine)
     _, t2 = setup(engine)
@@ -138,7 +139,7 @@ def test_cancel_queued_run(make_engine: Callable[..., Engine]) -> None:
 
 
 def test_max_completion_tokens_ends_incomplete(make_engine: Callable[..., Engine]) -> None:
-    engine = make_engine(ScriptedBackend(["one two three four five six"]))
+    engine = make_engine(CannedBackend(["one two three four five six"]))
     asst, thread = setup(engine)
     run, _ = engine.runs.create(thread, RunCreate(assistant_id=asst, max_completion_tokens=3))
     assert wait_done(engine, thread, run.id) == "incomplete"
@@ -150,7 +151,7 @@ def test_max_completion_tokens_ends_incomplete(make_engine: Callable[..., Engine
 
 
 def test_model_failure_fails_the_run_and_unlocks_the_thread(make_engine: Callable[..., Engine]) -> None:
-    engine = make_engine(ScriptedBackend(fail_with="decode failed"))
+    engine = make_engine(CannedBackend(fail_with="decode failed"))
     asst, thread = setup(engine)
     run, _ = engine.runs.create(thread, RunCreate(assistant_id=asst))
     assert wait_done(engine, thread, run.id) == "failed"
@@ -160,7 +161,7 @@ def test_model_failure_fails_the_run_and_unlocks_the_thread(make_engine: Callabl
 
 
 def test_instructions_and_additional_parts_reach_the_prompt(make_engine: Callable[..., Engine]) -> None:
-    backend = ScriptedBackend(["ok"])
+    backend = CannedBackend(["ok"])
     engine = make_engine(backend)
     asst, thread = setup(engine, "first")
     run, _ = engine.runs.create(thread, RunCreate(
@@ -179,7 +180,7 @@ def test_instructions_and_additional_parts_reach_the_prompt(make_engine: Callabl
 def test_restart_recovery_ends_runs_left_in_progress(make_engine: Callable[..., Engine], tmp_path) -> None:  # noqa: ANN001
     from offline_assistants.config import Settings
 
-    backend = ScriptedBackend(["z " * 500], delay_s=0.05)
+    backend = CannedBackend(["z " * 500], delay_s=0.05)
     engine = make_engine(backend)
     asst, thread = setup(engine)
     run, _ = engine.runs.create(thread, RunCreate(assistant_id=asst))
@@ -191,7 +192,7 @@ def test_restart_recovery_ends_runs_left_in_progress(make_engine: Callable[..., 
     engine.store.database.db.execute("UPDATE messages SET status='in_progress' WHERE run_id = ?", (run.id,))
     data_dir = engine.settings.data_dir
     engine.store.close()
-    again = Engine(Settings(data_dir=data_dir), ScriptedBackend(["fresh"]))
+    again = Engine(Settings(data_dir=data_dir), CannedBackend(["fresh"]))
     try:
         recovered = again.runs.get(thread, run.id)
         assert recovered.status == "failed"
@@ -203,7 +204,7 @@ def test_restart_recovery_ends_runs_left_in_progress(make_engine: Callable[..., 
 
 
 def test_queued_and_waiting_runs_expire(make_engine: Callable[..., Engine]) -> None:
-    engine = make_engine(ScriptedBackend([" call f.", "{}"]), run_expiry_s=1)
+    engine = make_engine(CannedBackend([" call f.", "{}"]), run_expiry_s=1)
     assistant = engine.assistants.create(AssistantCreate.model_validate(
         {"model": "m", "tools": [{"type": "function", "function": {"name": "f"}}]}))
     thread = engine.threads.create(ThreadCreate(messages=[MessageCreate(role="user", content="go")]))

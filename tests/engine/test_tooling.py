@@ -13,7 +13,7 @@ import pytest
 from offline_assistants.engine import Engine
 from offline_assistants.engine.events import FINAL_RUN_EVENTS, Event
 from offline_assistants.llm.backend import JsonSchema
-from offline_assistants.llm.scripted import ScriptedBackend
+from offline_assistants.llm.canned import CannedBackend
 from offline_assistants.schemas.assistants import AssistantCreate
 from offline_assistants.schemas.common import ListParams
 from offline_assistants.schemas.messages import MessageCreate
@@ -62,7 +62,7 @@ def start(engine: Engine, tools: list[dict[str, Any]], request: str = "hi", **ru
 
 
 def test_code_round_then_answer(make_engine: Callable[..., Engine]) -> None:
-    backend = ScriptedBackend([" run Python code.", "print(2+2)\n```", "It is 4."])
+    backend = CannedBackend([" run Python code.", "print(2+2)\n```", "It is 4."])
     runner = FakeRunner()
     engine = make_engine(backend, code_runner=runner)
     thread_id, run_id, events, ended = start(engine, [{"type": "code_interpreter"}])
@@ -87,7 +87,7 @@ def test_code_round_then_answer(make_engine: Callable[..., Engine]) -> None:
 
 
 def test_function_call_requires_action_then_resumes(make_engine: Callable[..., Engine]) -> None:
-    backend = ScriptedBackend([" call get_weather.", '{"city": "Paris"}', "Sunny in Paris."])
+    backend = CannedBackend([" call get_weather.", '{"city": "Paris"}', "Sunny in Paris."])
     engine = make_engine(backend)
     thread_id, run_id, events, ended = start(engine, [WEATHER])
     assert ended.wait(10)
@@ -117,7 +117,7 @@ def test_function_call_requires_action_then_resumes(make_engine: Callable[..., E
 
 def test_arguments_quote_the_request_and_a_joined_value_makes_a_parallel_call(
         make_engine: Callable[..., Engine]) -> None:
-    backend = ScriptedBackend([" call get_weather.", '{"city": "Paris"}', '{"city": "Rome"}'])
+    backend = CannedBackend([" call get_weather.", '{"city": "Paris"}', '{"city": "Rome"}'])
     engine = make_engine(backend)
     thread_id, run_id, events, ended = start(engine, [WEATHER], "Weather in Paris and in Rome?")
     assert ended.wait(10)
@@ -148,7 +148,7 @@ def test_arguments_quote_the_request_and_a_joined_value_makes_a_parallel_call(
 
 
 def test_no_parallel_call_when_parallel_tool_calls_is_off(make_engine: Callable[..., Engine]) -> None:
-    backend = ScriptedBackend([" call get_weather.", '{"city": "Paris"}', '{"city": "Rome"}'])
+    backend = CannedBackend([" call get_weather.", '{"city": "Paris"}', '{"city": "Rome"}'])
     engine = make_engine(backend)
     thread_id, run_id, _, ended = start(engine, [WEATHER], "Weather in Paris and in Rome?", parallel_tool_calls=False)
     assert ended.wait(10)
@@ -159,7 +159,7 @@ def test_no_parallel_call_when_parallel_tool_calls_is_off(make_engine: Callable[
 def test_submit_tool_outputs_validation(make_engine: Callable[..., Engine]) -> None:
     from offline_assistants.errors import InvalidRequest
 
-    engine = make_engine(ScriptedBackend([" call get_weather.", "{}"]))
+    engine = make_engine(CannedBackend([" call get_weather.", "{}"]))
     thread_id, run_id, _, ended = start(engine, [WEATHER])
     assert ended.wait(10)
     with pytest.raises(InvalidRequest):
@@ -177,7 +177,7 @@ def test_submit_tool_outputs_validation(make_engine: Callable[..., Engine]) -> N
 
 
 def test_tool_choice_none_answers_without_tools(make_engine: Callable[..., Engine]) -> None:
-    backend = ScriptedBackend(["Just text."])
+    backend = CannedBackend(["Just text."])
     runner = FakeRunner()
     engine = make_engine(backend, code_runner=runner)
     thread_id, run_id, _, ended = start(engine, [{"type": "code_interpreter"}], tool_choice="none")
@@ -187,7 +187,7 @@ def test_tool_choice_none_answers_without_tools(make_engine: Callable[..., Engin
 
 
 def test_forced_code_interpreter_skips_the_decision(make_engine: Callable[..., Engine]) -> None:
-    backend = ScriptedBackend(["x = 1\n```", "Done."])
+    backend = CannedBackend(["x = 1\n```", "Done."])
     runner = FakeRunner(logs="")
     engine = make_engine(backend, code_runner=runner)
     thread_id, run_id, _, ended = start(engine, [{"type": "code_interpreter"}, WEATHER],
@@ -198,7 +198,7 @@ def test_forced_code_interpreter_skips_the_decision(make_engine: Callable[..., E
 
 
 def test_required_tool_choice_excludes_answering(make_engine: Callable[..., Engine]) -> None:
-    backend = ScriptedBackend([" call get_weather.", "{}"])
+    backend = CannedBackend([" call get_weather.", "{}"])
     engine = make_engine(backend)
     thread_id, run_id, _, ended = start(engine, [WEATHER, {"type": "code_interpreter"}], tool_choice="required")
     assert ended.wait(10)
@@ -212,7 +212,7 @@ def test_tool_rounds_are_bounded(make_engine: Callable[..., Engine]) -> None:
     replies = []
     for _ in range(5):
         replies += [" run Python code.", "boom()\n```"]
-    backend = ScriptedBackend(replies + ["Gave up."])
+    backend = CannedBackend(replies + ["Gave up."])
     runner = FakeRunner(logs="NameError", error="NameError")
     engine = make_engine(backend, code_runner=runner, max_tool_rounds=3)
     thread_id, run_id, _, ended = start(engine, [{"type": "code_interpreter"}])
@@ -224,14 +224,14 @@ def test_tool_rounds_are_bounded(make_engine: Callable[..., Engine]) -> None:
 def test_unknown_tool_choice_function_is_refused(make_engine: Callable[..., Engine]) -> None:
     from offline_assistants.errors import InvalidRequest
 
-    engine = make_engine(ScriptedBackend())
+    engine = make_engine(CannedBackend())
     with pytest.raises(InvalidRequest) as err:
         start(engine, [WEATHER], tool_choice={"type": "function", "function": {"name": "nope"}})
     assert err.value.param == "tool_choice"
 
 
 def test_native_hermes_call_is_parsed(make_engine: Callable[..., Engine]) -> None:
-    backend = ScriptedBackend(['<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>'],
+    backend = CannedBackend(['<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>'],
                               native_tool_format="hermes")
     engine = make_engine(backend)
     thread_id, run_id, events, ended = start(engine, [WEATHER])
@@ -245,7 +245,7 @@ def test_native_hermes_call_is_parsed(make_engine: Callable[..., Engine]) -> Non
 
 
 def test_native_model_answering_keeps_what_it_began(make_engine: Callable[..., Engine]) -> None:
-    backend = ScriptedBackend(["Hello ", "there."], native_tool_format="hermes")
+    backend = CannedBackend(["Hello ", "there."], native_tool_format="hermes")
     engine = make_engine(backend)
     thread_id, run_id, events, ended = start(engine, [WEATHER])
     assert ended.wait(10)
@@ -259,7 +259,7 @@ def test_native_model_answering_keeps_what_it_began(make_engine: Callable[..., E
 
 
 def test_native_code_call_runs_in_the_kernel(make_engine: Callable[..., Engine]) -> None:
-    backend = ScriptedBackend(['<tool_call>{"name": "python", "arguments": {"code": "print(1)"}}</tool_call>',
+    backend = CannedBackend(['<tool_call>{"name": "python", "arguments": {"code": "print(1)"}}</tool_call>',
                                "One."], native_tool_format="hermes")
     runner = FakeRunner(logs="1\n")
     engine = make_engine(backend, code_runner=runner)
@@ -270,7 +270,7 @@ def test_native_code_call_runs_in_the_kernel(make_engine: Callable[..., Engine])
 
 
 def test_without_a_code_runner_code_interpreter_is_not_offered(make_engine: Callable[..., Engine]) -> None:
-    backend = ScriptedBackend(["Plain answer."])
+    backend = CannedBackend(["Plain answer."])
     engine = make_engine(backend)  # as with --no-code-interpreter
     thread_id, run_id, _, ended = start(engine, [{"type": "code_interpreter"}])
     assert ended.wait(10)
@@ -283,7 +283,7 @@ def test_without_a_code_runner_code_interpreter_is_not_offered(make_engine: Call
 def test_attachments_and_tool_resources_reach_the_kernel(make_engine: Callable[..., Engine], tmp_path: Path) -> None:
     import io
 
-    backend = ScriptedBackend(["print(1)\n```", "Done."])
+    backend = CannedBackend(["print(1)\n```", "Done."])
     runner = FakeRunner()
     engine = make_engine(backend, code_runner=runner)
     attached = engine.files.upload(io.BytesIO(b"a,b\n"), "data.csv", "assistants")
@@ -305,7 +305,7 @@ def test_attachments_and_tool_resources_reach_the_kernel(make_engine: Callable[.
 
 
 def test_budget_exhausted_during_a_tool_call_leaves_no_open_step(make_engine: Callable[..., Engine]) -> None:
-    backend = ScriptedBackend(["x = 1 + 1 + 1 + 1 + 1 + 1\n```"])
+    backend = CannedBackend(["x = 1 + 1 + 1 + 1 + 1 + 1\n```"])
     engine = make_engine(backend, code_runner=FakeRunner())
     thread_id, run_id, _, ended = start(engine, [{"type": "code_interpreter"}],
                                         tool_choice={"type": "code_interpreter"}, max_completion_tokens=3)
@@ -327,7 +327,7 @@ def test_deleting_a_thread_stops_its_kernel(make_engine: Callable[..., Engine]) 
             self.stopped.append(session_id)
 
     runner = Recording()
-    engine = make_engine(ScriptedBackend(), code_runner=runner)
+    engine = make_engine(CannedBackend(), code_runner=runner)
     thread = engine.threads.create(ThreadCreate())
     engine.threads.delete(thread.id)
     assert runner.stopped == [thread.id]
@@ -337,7 +337,7 @@ def test_submit_tool_outputs_raced_against_expiry_has_one_winner(make_engine: Ca
     from offline_assistants.errors import InvalidRequest
 
     for attempt in range(10):
-        backend = ScriptedBackend([" call get_weather.", '{"city": "Paris"}', "Sunny."])
+        backend = CannedBackend([" call get_weather.", '{"city": "Paris"}', "Sunny."])
         engine = make_engine(backend)
         thread_id, run_id, _, _ = start(engine, [WEATHER])
         deadline = time.monotonic() + 10
@@ -348,7 +348,7 @@ def test_submit_tool_outputs_raced_against_expiry_has_one_winner(make_engine: Ca
         call_id = engine.runs.get(thread_id, run_id).required_action["submit_tool_outputs"]["tool_calls"][0]["id"]  # type: ignore[index]
         outcome: list[str] = []
 
-        def submit() -> None:
+        def submit(engine: Engine, thread_id: str, run_id: str, call_id: str, outcome: list[str]) -> None:
             try:
                 engine.runs.submit_tool_outputs(thread_id, run_id, SubmitToolOutputs(
                     tool_outputs=[ToolOutput(tool_call_id=call_id, output="22C")]))
@@ -356,13 +356,14 @@ def test_submit_tool_outputs_raced_against_expiry_has_one_winner(make_engine: Ca
             except InvalidRequest:
                 outcome.append("refused")
 
-        racer = threading.Thread(target=submit)
+        racer = threading.Thread(target=submit, args=(engine, thread_id, run_id, call_id, outcome))
         racer.start()
         engine._expire()
         racer.join()
         assert engine.wait_idle(10)
         status = engine.runs.get(thread_id, run_id).status
-        assert (outcome, status == "expired") in ((["submitted"], False), (["refused"], True)), (attempt, outcome, status)
+        ended = (outcome, status == "expired")
+        assert ended in ((["submitted"], False), (["refused"], True)), (attempt, outcome, status)
 
 
 def test_a_tool_loop_past_the_window_cuts_its_oldest_exchanges_and_goes_on(
@@ -375,7 +376,7 @@ def test_a_tool_loop_past_the_window_cuts_its_oldest_exchanges_and_goes_on(
             return ExecutionResult(logs=" ".join(f"out{n}-{i}" for i in range(200)),
                                    error="boom" if n == 1 else None)
 
-    backend = ScriptedBackend([" run Python code.", "first()\n```", " run Python code.", "second()\n```", "Done."],
+    backend = CannedBackend([" run Python code.", "first()\n```", " run Python code.", "second()\n```", "Done."],
                               n_ctx=512)
     engine = make_engine(backend, code_runner=Outputs())
     thread_id, run_id, _, ended = start(engine, [{"type": "code_interpreter"}], "Compute it.")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+
 import pytest
 
 from offline_assistants.engine import Engine
 from offline_assistants.engine import worker as worker_module
 from offline_assistants.engine.worker import Worker
-from offline_assistants.llm.scripted import ScriptedBackend
+from offline_assistants.llm.canned import CannedBackend
 from offline_assistants.schemas.assistants import AssistantCreate
 from offline_assistants.schemas.messages import MessageCreate
 from offline_assistants.schemas.runs import RunCreate
@@ -130,7 +131,7 @@ def test_a_failing_run_or_sweep_does_not_end_the_worker(monkeypatch: pytest.Monk
 
 def test_stop_lets_submitted_runs_finish_and_start_again_works() -> None:
     ran: list[str] = []
-    worker = Worker(lambda run_id: (time.sleep(0.05), ran.append(run_id)) and None, lambda: None, concurrency=2)
+    worker = Worker(lambda run_id: (time.sleep(0.05), ran.append(run_id), None)[-1], lambda: None, concurrency=2)
     worker.start()
     for i in range(4):
         worker.submit(f"run_{i}")
@@ -158,7 +159,7 @@ def _runs_on(engine: Engine, threads: int) -> list[tuple[str, str]]:
 
 
 def test_an_engine_on_a_parallel_backend_executes_runs_at_once(make_engine: Callable[..., Engine]) -> None:
-    backend = ScriptedBackend(["one two three four"] * 3, delay_s=0.4)
+    backend = CannedBackend(["one two three four"] * 3, delay_s=0.4)
     backend.parallel = True  # type: ignore[attr-defined]
     engine = make_engine(backend, max_concurrent_runs=3)
     assert engine.worker.concurrency == 3
@@ -172,7 +173,7 @@ def test_an_engine_on_a_parallel_backend_executes_runs_at_once(make_engine: Call
 
 
 def test_a_backend_that_generates_one_at_a_time_gets_one_worker(make_engine: Callable[..., Engine]) -> None:
-    engine = make_engine(ScriptedBackend(["a b"] * 2, delay_s=0.25), max_concurrent_runs=4)
+    engine = make_engine(CannedBackend(["a b"] * 2, delay_s=0.25), max_concurrent_runs=4)
     assert engine.worker.concurrency == 1
     started = time.monotonic()
     made = _runs_on(engine, 2)

@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from upstream_servers import gguf
 
 from offline_assistants.llm.backend import Choice, CodeBlock, Finish, JsonSchema, Piece, Sampling
 from offline_assistants.llm.llama import LlamaTokenizer
 from offline_assistants.llm.remote import RemoteBackend
 from offline_assistants.llm.remote_loading import connect
-from upstream_servers import gguf
 
 TEXTS = ["Hello, world!", "  leading spaces and\ttabs\n\nnew lines", "naïve café ☕ 東京 🎉", "x = [1, 2, 3]  # code",
          "a <|im_end|> inside", ""]
@@ -35,7 +35,8 @@ def local_tokens() -> LlamaTokenizer:
 
 
 def _prompt(backend: Any, request: str) -> list[int]:
-    return backend.encode_system("You are brief.") + backend.encode_message("user", request) + backend.generation_prefix()
+    return (backend.encode_system("You are brief.") + backend.encode_message("user", request)
+            + backend.generation_prefix())
 
 
 def _generate(backend: Any, prompt: list[int], **sampling: Any) -> tuple[str, list[Piece], Finish]:

@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from upstream_servers import gguf
 
 from offline_assistants.llm.backend import AnyJson, Choice, CodeBlock, JsonSchema, ModelError, Sampling
 from offline_assistants.llm.llama import LlamaTokenizer
@@ -25,7 +26,6 @@ from offline_assistants.llm.remote_loading import connect
 from offline_assistants.llm.remote_probe import ServerInfo
 from offline_assistants.llm.upstream import Upstream, UpstreamError, root_of
 from offline_assistants.testing import free_port, serve
-from upstream_servers import gguf
 
 MODELS = {"object": "list", "data": [{"id": "m", "object": "model"}]}
 

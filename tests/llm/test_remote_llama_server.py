@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from upstream_servers import llama_server_binary, start_llama_server
 
 from offline_assistants.llm.backend import Finish, JsonSchema, Piece, Sampling
 from offline_assistants.llm.remote import RemoteBackend
 from offline_assistants.llm.remote_loading import connect
-from upstream_servers import llama_server_binary, start_llama_server
 
 BINARY = llama_server_binary()
 pytestmark = [pytest.mark.model, pytest.mark.skipif(
@@ -40,7 +40,8 @@ def remote(server: Any) -> Iterator[RemoteBackend]:
 
 
 def _prompt(backend: Any, request: str) -> list[int]:
-    return backend.encode_system("You are brief.") + backend.encode_message("user", request) + backend.generation_prefix()
+    return (backend.encode_system("You are brief.") + backend.encode_message("user", request)
+            + backend.generation_prefix())
 
 
 def _generate(backend: Any, prompt: list[int], **sampling: Any) -> tuple[str, list[Piece], Finish]:

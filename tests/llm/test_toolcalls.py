@@ -8,7 +8,13 @@ import pytest
 from llama_cpp import LlamaGrammar
 
 from offline_assistants.llm.backend import AnyJson, Choice, CodeBlock, JsonSchema
-from offline_assistants.llm.gbnf import CODE_GRAMMAR, choice_grammar, compile_constraint, json_grammar, json_schema_grammar
+from offline_assistants.llm.gbnf import (
+    CODE_GRAMMAR,
+    choice_grammar,
+    compile_constraint,
+    json_grammar,
+    json_schema_grammar,
+)
 from offline_assistants.llm.toolcalls import detect_native, parse_native
 
 

@@ -13,6 +13,7 @@ import openai
 import pytest
 from browsing import CHROMIUM, DESKTOP, FLAGS, WAIT_MS, Opened, forget, watch
 
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():

@@ -8,14 +8,13 @@ from typing import Any
 
 import openai
 import pytest
+from browsing import PHONE, requests_of
 from playwright.sync_api import expect
 
 from offline_assistants.api import create_app
 from offline_assistants.engine import Engine
 from offline_assistants.script import Script
 from offline_assistants.testing import serve
-
-from browsing import PHONE, requests_of
 
 KEY = "sk-playground-test"
 

@@ -111,7 +111,8 @@ class Client:
         return None
 
     async def main(self) -> None:
-        async with httpx2.AsyncClient(base_url=self.url, headers=HEADERS, timeout=REQUEST_TIMEOUT_S, verify=TLS) as http:
+        async with httpx2.AsyncClient(base_url=self.url, headers=HEADERS, timeout=REQUEST_TIMEOUT_S,
+                                      verify=TLS) as http:
             text = f"client {self.n} says hello"
             made = await self.request(http, "POST threads", "POST", "/v1/threads", json={
                 "metadata": {"client": str(self.n)}, "messages": [{"role": "user", "content": text}]})

@@ -3,8 +3,9 @@
     python tests/reliability/probed_serve.py serve --model ... (any `serve` options)
 
 /_probe answers what only the server can see: the engine's open event subscriptions (EventBus.listening), its
-threads, its resident memory and CPU time, whether the worker is busy, so a test can watch clients that vanished mid-stream count back to zero through a
-real server process. The probe is the test's, not the product's: it wraps `create_app`, nothing else changes.
+threads, its resident memory and CPU time, whether the worker is busy, so a test can watch clients that vanished
+mid-stream count back to zero through a real server process. The probe is the test's, not the product's: it
+wraps `create_app`, nothing else changes.
 """
 
 from __future__ import annotations

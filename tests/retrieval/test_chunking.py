@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import pydoc_data.topics
 import random
 
-import pydoc_data.topics
 import pytest
 
 from offline_assistants.retrieval.chunking import AUTO_MAX_TOKENS, AUTO_OVERLAP_TOKENS, Chunk, chunk

@@ -126,7 +126,7 @@ def test_array_form_agrees_with_the_scalar_form() -> None:
 
 
 def test_bad_fusion_parameters() -> None:
-    for bad in [dict(weight=1.5), dict(half=0.0), dict(floor=1.0)]:
+    for bad in [{"weight": 1.5}, {"half": 0.0}, {"floor": 1.0}]:
         with pytest.raises(ValueError):
             Fusion(**bad)  # type: ignore[arg-type]
 

@@ -55,21 +55,19 @@ def test_pragmas(store: Store) -> None:
 def test_foreign_keys_are_enforced(store: Store) -> None:
     import sqlite3
 
-    with pytest.raises(sqlite3.IntegrityError):
-        with store.database.write() as db:
-            db.execute("INSERT INTO messages (id, thread_id, seq, created_at, role, content, status) "
-                       "VALUES ('m', 'thread_missing', 1, 1, 'user', '[]', 'completed')")
+    with pytest.raises(sqlite3.IntegrityError), store.database.write() as db:
+        db.execute("INSERT INTO messages (id, thread_id, seq, created_at, role, content, status) "
+                   "VALUES ('m', 'thread_missing', 1, 1, 'user', '[]', 'completed')")
 
 
 def test_failed_write_rolls_back_completely(store: Store) -> None:
     add_thread(store, "thread_keep")
-    with pytest.raises(RuntimeError):
-        with store.database.write():
-            add_thread(store, "thread_a")
-            add_message(store, "thread_a", 1)
-            store.assistants.insert({"id": "asst_a", "created_at": 1, "model": "m", "tools": [], "metadata": {}})
-            store.threads.update("thread_keep", {"metadata": {"changed": "yes"}})
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), store.database.write():
+        add_thread(store, "thread_a")
+        add_message(store, "thread_a", 1)
+        store.assistants.insert({"id": "asst_a", "created_at": 1, "model": "m", "tools": [], "metadata": {}})
+        store.threads.update("thread_keep", {"metadata": {"changed": "yes"}})
+        raise RuntimeError("boom")
     assert [r["id"] for r in store.database.query("SELECT id FROM threads")] == ["thread_keep"]
     assert store.database.query("SELECT id FROM messages") == []
     assert store.database.query("SELECT id FROM assistants") == []
@@ -84,10 +82,9 @@ def test_sql_error_inside_write_rolls_back(store: Store) -> None:
     import sqlite3
 
     add_thread(store, "thread_1")
-    with pytest.raises(sqlite3.IntegrityError):
-        with store.database.write():
-            add_message(store, "thread_1", 1)
-            add_thread(store, "thread_1")  # duplicate id
+    with pytest.raises(sqlite3.IntegrityError), store.database.write():
+        add_message(store, "thread_1", 1)
+        add_thread(store, "thread_1")  # duplicate id
     assert store.database.query("SELECT id FROM messages") == []
     assert store.database.query_one("SELECT next_seq FROM threads WHERE id = 'thread_1'") == {"next_seq": 1}
 
@@ -218,10 +215,10 @@ def test_error_that_ends_the_transaction_itself_is_not_masked(store: Store) -> N
     with store.database.write() as db:
         db.execute("CREATE TEMP TRIGGER refuse BEFORE INSERT ON meta WHEN NEW.key = 'bad' "
                    "BEGIN SELECT RAISE(ROLLBACK, 'refused by trigger'); END")
-    with pytest.raises(sqlite3.IntegrityError, match="refused by trigger"):  # not "cannot rollback"
-        with store.database.write() as db:
-            db.execute("INSERT INTO meta VALUES ('good', '1')")
-            db.execute("INSERT INTO meta VALUES ('bad', '1')")
+    # not "cannot rollback"
+    with pytest.raises(sqlite3.IntegrityError, match="refused by trigger"), store.database.write() as db:
+        db.execute("INSERT INTO meta VALUES ('good', '1')")
+        db.execute("INSERT INTO meta VALUES ('bad', '1')")
     assert store.database.query("SELECT key FROM meta") == []
     assert not store.database.db.conn.in_transaction
 
@@ -229,11 +226,10 @@ def test_error_that_ends_the_transaction_itself_is_not_masked(store: Store) -> N
 def test_failed_commit_does_not_leave_a_transaction_open(store: Store) -> None:
     import sqlite3
 
-    with pytest.raises(sqlite3.IntegrityError):
-        with store.database.write() as db:
-            db.execute("PRAGMA defer_foreign_keys = ON")  # the FK check moves to COMMIT, which then fails
-            db.execute("INSERT INTO messages (id, thread_id, seq, created_at, role, content, status) "
-                       "VALUES ('m', 'thread_missing', 1, 1, 'user', '[]', 'completed')")
+    with pytest.raises(sqlite3.IntegrityError), store.database.write() as db:
+        db.execute("PRAGMA defer_foreign_keys = ON")  # the FK check moves to COMMIT, which then fails
+        db.execute("INSERT INTO messages (id, thread_id, seq, created_at, role, content, status) "
+                   "VALUES ('m', 'thread_missing', 1, 1, 'user', '[]', 'completed')")
     assert not store.database.db.conn.in_transaction
     add_thread(store, "thread_after")  # a later write commits on its own...
     other = sqlite3.connect(store.database.path)  # ...as another connection sees

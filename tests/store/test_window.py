@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from offline_assistants.engine import Engine
-from offline_assistants.store import window as truncation
-from offline_assistants.llm.scripted import ScriptedBackend
+from offline_assistants.llm.canned import CannedBackend
 from offline_assistants.schemas.common import ListParams
 from offline_assistants.schemas.messages import MessageCreate
 from offline_assistants.schemas.threads import ThreadCreate
+from offline_assistants.store import window as truncation
 from offline_assistants.store.messages import unpack
 
 
@@ -32,7 +32,7 @@ def _sums_are_right(engine: Engine, thread_id: str) -> None:
 
 
 def test_counts_are_stored_with_running_sums(make_engine: Callable[..., Engine]) -> None:
-    backend = ScriptedBackend()
+    backend = CannedBackend()
     engine = make_engine(backend)
     thread_id = _thread(engine, 10)
     _sums_are_right(engine, thread_id)
@@ -44,7 +44,7 @@ def test_counts_are_stored_with_running_sums(make_engine: Callable[..., Engine])
 def test_sums_stay_right_after_deletes_and_edits(make_engine: Callable[..., Engine]) -> None:
     from offline_assistants.schemas.messages import MessageUpdate
 
-    engine = make_engine(ScriptedBackend())
+    engine = make_engine(CannedBackend())
     thread_id = _thread(engine, 12)
     ids = [m.id for m in engine.threads.list_messages(thread_id, ListParams(order="asc", limit=100)).data]
     engine.threads.delete_message(thread_id, ids[3])
@@ -62,14 +62,14 @@ def _choose(engine: Engine, thread_id: str, budget: int, strategy=None, cut: int
 
 
 def test_everything_fits_keeps_everything(make_engine: Callable[..., Engine]) -> None:
-    engine = make_engine(ScriptedBackend())
+    engine = make_engine(CannedBackend())
     thread_id = _thread(engine, 6)
     window = _choose(engine, thread_id, 10_000)
     assert window.messages == 6 and window.first_seq == 0 and window.cut_seq == 0
 
 
 def test_last_messages_keeps_exactly_n(make_engine: Callable[..., Engine]) -> None:
-    engine = make_engine(ScriptedBackend())
+    engine = make_engine(CannedBackend())
     thread_id = _thread(engine, 20)
     window = _choose(engine, thread_id, 10_000, {"type": "last_messages", "last_messages": 3})
     assert window.messages == 3 and window.first_seq == 18
@@ -79,7 +79,7 @@ def test_last_messages_keeps_exactly_n(make_engine: Callable[..., Engine]) -> No
 
 
 def test_auto_overflow_cuts_to_half_and_holds_the_cut(make_engine: Callable[..., Engine]) -> None:
-    engine = make_engine(ScriptedBackend())
+    engine = make_engine(CannedBackend())
     thread_id = _thread(engine, 100)  # 9 tokens each: 900 tokens
     per = engine.store.database.query_one("SELECT n_tokens FROM messages LIMIT 1")["n_tokens"]  # type: ignore[index]
     window = _choose(engine, thread_id, 300)
@@ -97,7 +97,7 @@ def test_auto_overflow_cuts_to_half_and_holds_the_cut(make_engine: Callable[...,
 
 
 def test_newest_message_alone_too_long_is_cut_from_the_left(make_engine: Callable[..., Engine]) -> None:
-    engine = make_engine(ScriptedBackend())
+    engine = make_engine(CannedBackend())
     thread_id = _thread(engine, 1, words=400)
     window = _choose(engine, thread_id, 50)
     assert len(window.tokens) == 50 and window.messages == 1
@@ -107,7 +107,7 @@ def test_run_prompt_never_overflows_and_respects_max_prompt(make_engine: Callabl
     from offline_assistants.schemas.assistants import AssistantCreate
     from offline_assistants.schemas.runs import RunCreate
 
-    backend = ScriptedBackend(["fine"] * 3, n_ctx=256)
+    backend = CannedBackend(["fine"] * 3, n_ctx=256)
     engine = make_engine(backend)
     thread_id = _thread(engine, 200)
     assistant = engine.assistants.create(AssistantCreate(model="m", instructions="short"))
@@ -129,7 +129,7 @@ def test_run_prompt_never_overflows_and_respects_max_prompt(make_engine: Callabl
 def test_bulk_append_stores_what_add_message_stores(make_engine: Callable[..., Engine]) -> None:
     """MessageStore.append_many (the truncation benchmark's bulk path) writes the rows add_message writes, then
     add_message carries on after them."""
-    engine = make_engine(ScriptedBackend())
+    engine = make_engine(CannedBackend())
     one_by_one = _thread(engine, 6)
     bulk = engine.threads.create(ThreadCreate()).id
     engine.store.messages.append_many(bulk, [

@@ -32,9 +32,9 @@ ROUTES: list[BaseRoute] = [*models.routes, *assistants.routes, *runs.routes, *th
 
 def create_app(engine: Engine, *, api_key: str | None = None) -> Starlette:
     """The ASGI app over an engine. The caller owns the engine's lifetime (start-up loads a model)."""
-    from offline_assistants.script import ScriptModel
+    from offline_assistants.script import ScriptedModel
 
-    scripted = isinstance(engine.backend, ScriptModel)  # only a scripted model has a script to control
+    scripted = isinstance(engine.backend, ScriptedModel)  # only a scripted model has a script to control
     key = engine.settings.api_key if api_key is None else api_key
     own = [*openapi.routes, *script.routes] if scripted else openapi.routes
     app = Starlette(

@@ -19,12 +19,12 @@ from starlette.routing import Route
 
 from offline_assistants.api.endpoint import engine
 from offline_assistants.errors import InvalidRequest
-from offline_assistants.script import Script, ScriptModel, Step
+from offline_assistants.script import Script, ScriptedModel, Step
 
 
 def _script(request: Request) -> Script:
     backend = engine(request).backend
-    assert isinstance(backend, ScriptModel)  # the routes exist only then (api/app.py)
+    assert isinstance(backend, ScriptedModel)  # the routes exist only then (api/app.py)
     return backend.script
 
 

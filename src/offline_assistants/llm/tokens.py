@@ -1,5 +1,5 @@
 """A model's tokenizer, apart from what generates: a GGUF's vocabulary (llm/llama.py), a remote server's endpoints
-or a tokenizer.json (llm/remote_tokens.py), the scripted model's words (llm/scripted.py). `TokenizedBackend`
+or a tokenizer.json (llm/remote_tokens.py), the scripted model's words (llm/canned.py). `TokenizedBackend`
 answers every encode call from one, so the backends built on it only generate."""
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class Tokenizer(Protocol):
 class TokenizedBackend(ModelBackend):
     """A ModelBackend from a tokenizer and something that generates: the tokenizer answers every encode call
     here, the generator only ever sees whole prompts. The in-process, the process-backed, the remote and the
-    scripted backend share it."""
+    canned backend (llm/canned.py) share it."""
 
     def __init__(self, tokenizer: Tokenizer) -> None:
         self.tokenizer = tokenizer

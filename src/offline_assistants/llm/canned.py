@@ -1,4 +1,5 @@
-"""A scripted model for unit tests of the state machine: replies are given in advance, tokens are words.
+"""A canned model for unit tests of the state machine: replies are given in advance, tokens are words (apps are
+tested with script.py's Script and ScriptedModel instead).
 
 Never a stand-in for the real model in end-to-end tests; it exists so the run lifecycle (cancel, budgets,
 failures, tool rounds) can be tested exactly and fast.
@@ -67,7 +68,7 @@ class WordTokenizer:
         return len(_WORD.findall(text))
 
 
-class ScriptedBackend(TokenizedBackend):
+class CannedBackend(TokenizedBackend):
     """Replies given in advance (texts, or decisions' scores), streamed word by word."""
 
     def __init__(self, replies: list[Any] | None = None, *, n_ctx: int = 2048, delay_s: float = 0.0,
