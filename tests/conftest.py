@@ -12,7 +12,8 @@ the file it lives in, so nobody marks by hand: `model` (real weights), `kernel` 
     python -m pytest -m "not slow"
 
 is the edit loop (under a minute on two cores), and `python -m pytest` runs everything. The few tests that start
-a kernel or load the model where no fixture of ours shows it carry the mark by hand, with why."""
+a kernel or load the model where no fixture of ours shows it carry the mark by hand, with why; so do the two
+pagination sweeps, marked `slow` for their volume alone."""
 
 from __future__ import annotations
 

@@ -67,6 +67,7 @@ def check_walks(list_page: Lister, ids: list[str], limits: Callable[[], int]) ->
     assert walk_before(list_page, "desc", ids[0], limits) == ids[::-1][:-1]
 
 
+@pytest.mark.slow  # by its volume alone (6,000 pages): no fixture tells it; test_page_fields and the rest stay quick
 def test_engine_walks_at_every_limit(engine: Engine, thread_300: tuple[str, list[str]]) -> None:
     thread_id, ids = thread_300
 
@@ -77,6 +78,7 @@ def test_engine_walks_at_every_limit(engine: Engine, thread_300: tuple[str, list
         check_walks(list_page, ids, lambda: limit)  # noqa: B023
 
 
+@pytest.mark.slow  # by its volume alone (1,400 requests over loopback): no fixture tells it
 def test_http_walks(client: openai.OpenAI, thread_300: tuple[str, list[str]]) -> None:
     thread_id, ids = thread_300
 
