@@ -13,10 +13,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import sqlite_utils
+
 from offline_assistants.errors import NotFound
 from offline_assistants.schemas.common import ListParams, Page
 from offline_assistants.schemas.messages import Message, MessageRole, text_of
-from offline_assistants.store.db import Database, dumps, insert, loads, update
+from offline_assistants.store.db import Database, dumps, loads, update
 from offline_assistants.store.pagination import paginate
 
 JSON_FIELDS = ("content", "attachments", "metadata", "incomplete_details")
@@ -59,46 +61,16 @@ class MessageStore:
 
     def insert(self, values: dict[str, Any], tokens: list[int] | None) -> Message:
         """Append a message to its thread: next seq, running token sum, all in one transaction."""
-        row = {k: (dumps(v) if k in JSON_FIELDS else v) for k, v in values.items()}
         with self.db.write() as db:
-            thread_id = values["thread_id"]
-            seq = db.execute("SELECT next_seq FROM threads WHERE id = ?", (thread_id,)).fetchone()
-            if seq is None:
-                raise NotFound("thread", thread_id)
-            last = db.execute(
-                "SELECT cum_tokens FROM messages WHERE thread_id = ? ORDER BY seq DESC LIMIT 1", (thread_id,)
-            ).fetchone()
-            n = len(tokens) if tokens is not None else 0
-            row.update(seq=seq[0], n_tokens=n, cum_tokens=(last[0] if last else 0) + n,
-                       tokens=pack(tokens) if tokens is not None else None)
-            insert(db, "messages", row)
-            db.execute("UPDATE threads SET next_seq = next_seq + 1 WHERE id = ?", (thread_id,))
-        return self.get(thread_id, values["id"])
+            _append(db, values["thread_id"], [(values, tokens)])
+        return self.get(values["thread_id"], values["id"])
 
     def append_many(self, thread_id: str, messages: Sequence[tuple[dict[str, Any], list[int]]]) -> None:
         """Append messages (each its values and tokens, as `Threads.prepare` makes them) in one transaction and one
         executemany: the rows `insert` writes one at a time, for building very long threads (benchmarks)."""
-        if not messages:
-            return
-        with self.db.write() as db:
-            seq = db.execute("SELECT next_seq FROM threads WHERE id = ?", (thread_id,)).fetchone()
-            if seq is None:
-                raise NotFound("thread", thread_id)
-            last = db.execute(
-                "SELECT cum_tokens FROM messages WHERE thread_id = ? ORDER BY seq DESC LIMIT 1", (thread_id,)
-            ).fetchone()
-            next_seq, cum = seq[0], last[0] if last else 0
-            rows = []
-            for values, tokens in messages:
-                cum += len(tokens)
-                row = {k: (dumps(v) if k in JSON_FIELDS else v) for k, v in values.items()}
-                row.update(seq=next_seq, n_tokens=len(tokens), cum_tokens=cum, tokens=pack(tokens))
-                rows.append(row)
-                next_seq += 1
-            names = list(rows[0])
-            db.conn.executemany(f"INSERT INTO messages ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-                                [[row[k] for k in names] for row in rows])
-            db.execute("UPDATE threads SET next_seq = ? WHERE id = ?", (next_seq, thread_id))
+        if messages:
+            with self.db.write() as db:
+                _append(db, thread_id, messages)
 
     def texts(self, thread_id: str, *, newest_first: bool = False) -> Iterator[StoredText]:
         """The thread's finished messages in order (or newest first), read one by one: what a stateless window
@@ -178,3 +150,28 @@ class MessageStore:
             args = (thread_id, run_id)  # type: ignore[assignment]
             where = "thread_id = ? AND run_id = ?"
         return paginate(self.db, "messages", params, to_message, where=where, args=args, column="seq")
+
+
+def _append(db: sqlite_utils.Database, thread_id: str,
+            messages: Sequence[tuple[dict[str, Any], list[int] | None]]) -> None:
+    """The rows of `messages` after the thread's last: each its seq and the running token sum (a message stored
+    without tokens counts none until set_tokens), then the thread's next seq moved past them."""
+    seq = db.execute("SELECT next_seq FROM threads WHERE id = ?", (thread_id,)).fetchone()
+    if seq is None:
+        raise NotFound("thread", thread_id)
+    last = db.execute(
+        "SELECT cum_tokens FROM messages WHERE thread_id = ? ORDER BY seq DESC LIMIT 1", (thread_id,)
+    ).fetchone()
+    next_seq, cum = seq[0], last[0] if last else 0
+    rows = []
+    for values, tokens in messages:
+        n = len(tokens) if tokens is not None else 0
+        cum += n
+        row = {k: (dumps(v) if k in JSON_FIELDS else v) for k, v in values.items()}
+        row.update(seq=next_seq, n_tokens=n, cum_tokens=cum, tokens=pack(tokens) if tokens is not None else None)
+        rows.append(row)
+        next_seq += 1
+    names = list(rows[0])
+    db.conn.executemany(f"INSERT INTO messages ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                        [[row[k] for k in names] for row in rows])
+    db.execute("UPDATE threads SET next_seq = ? WHERE id = ?", (next_seq, thread_id))
