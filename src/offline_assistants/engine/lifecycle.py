@@ -150,8 +150,9 @@ class Lifecycle:
             # As the real API streams it: the step opens with no calls; a first delta per call brings its id,
             # type and name (the SDK's on_tool_call_created), later deltas only what is new (step_delta).
             shown = shown.model_copy(update={"step_details": {"type": "tool_calls", "tool_calls": []}})
-        self.bus.publish(step.thread_id, "thread.run.step.created", shown.model_dump(mode="json"))
-        self.bus.publish(step.thread_id, "thread.run.step.in_progress", shown.model_dump(mode="json"))
+        data = shown.model_dump(mode="json")  # the same object for both events: dumped once
+        self.bus.publish(step.thread_id, "thread.run.step.created", data)
+        self.bus.publish(step.thread_id, "thread.run.step.in_progress", data)
         return step
 
     def step_delta(self, thread_id: str, step_id: str, call: dict[str, Any]) -> None:
