@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from offline_assistants.llm.backend import Decision, DecisionMaker, ModelError, Sampling, Stream
+from offline_assistants.llm.backend import Decision, DecisionMaker, ModelError, Sampling, Stream, ToolOption
 from offline_assistants.llm.canned import CannedBackend
 from offline_assistants.llm.toolcalls import CODE_CLOSE
 
@@ -210,8 +210,8 @@ class ScriptDecider(DecisionMaker):
     def __init__(self, model: ScriptedModel) -> None:
         self.model = model
 
-    def choose(self, system: list[int], prompt: list[int], options: list[dict[str, Any] | None], *,
-               request: str, cache_key: str | None, files_hold: int = 0) -> Decision:
+    def choose(self, system: list[int], prompt: list[int], options: list[ToolOption | None], *,
+               request: str, cache_key: str | None) -> Decision:
         self.model.script.prompts.append(self.model.text(prompt))
         steps = self.model.script.peek(self.model.scopes(cache_key))
         step = steps[0] if steps else None
@@ -219,11 +219,11 @@ class ScriptDecider(DecisionMaker):
             return Decision(None if None in options else options[0], 0, exact=True)
         if step.kind in ("code", "search"):
             kind = "code_interpreter" if step.kind == "code" else "file_search"
-            found = next((o for o in options if o is not None and o["type"] == kind), None)
+            found = next((o for o in options if o is not None and o.type == kind), None)
             if found is None:
                 raise ModelError(f"the script runs {kind}, which this run does not offer")
             return Decision(found, 0, exact=True)
-        functions = {o["function"]["name"]: o for o in options if o is not None and o["type"] == "function"}
+        functions = {o.name: o for o in options if o is not None and o.type == "function"}
         missing = [s.name for s in steps if s.name not in functions]
         if missing:
             raise ModelError(f"the script calls {', '.join(missing)}, which this run does not offer")

@@ -10,10 +10,16 @@ from typing import Any
 import pytest
 from test_tooling import WEATHER, start
 
-from offline_assistants.engine import Engine, decision
-from offline_assistants.engine.decision import ANSWER_TEXT, CODE_TEXT, Decider, option_text
-from offline_assistants.llm.backend import Decision
+from offline_assistants.engine import Engine
+from offline_assistants.engine.decision import ANSWER_TEXT, Decider, option_text
+from offline_assistants.llm.backend import Decision, ToolOption
 from offline_assistants.llm.canned import CannedBackend
+from offline_assistants.tools import functions
+from offline_assistants.tools.base import ToolContext
+from offline_assistants.tools.code_interpreter import tool as code_tool
+from offline_assistants.tools.code_interpreter.tool import SENTENCE as CODE_TEXT
+from offline_assistants.tools.code_interpreter.tool import CodeTool
+from offline_assistants.tools.functions import FunctionTool
 
 ALERTS = {"type": "function", "function": {"name": "get_weather_alerts", "description": "Storm warnings. Long text",
                                            "parameters": {"type": "object"}}}
@@ -37,10 +43,28 @@ class Scorer(CannedBackend):
         return [table.get(t, -10.0) for t in texts]
 
 
-def decide(scorer: Scorer, options: list[dict[str, Any] | None], request: str = "Paris?") -> Decision:
+def opt(spec: dict[str, Any]) -> ToolOption:
+    """A tool as the decision sees it, worded by its plug-in."""
+    tool = CodeTool(runner=None) if spec["type"] == "code_interpreter" else FunctionTool()  # type: ignore[arg-type]
+    return tool.option(spec, ToolContext("thread_1", input_files=dict, save_output=lambda data, name: ""))
+
+
+class Decided:
+    """A Decision with its options mapped back to the tool specs the test offered."""
+
+    def __init__(self, decision: Decision, specs: list[dict[str, Any] | None]) -> None:
+        by_key = {opt(s).key: s for s in specs if s is not None}
+        self.tool = by_key[decision.tool.key] if decision.tool is not None else None
+        self.also = [by_key[o.key] for o in decision.also]
+        self.read = decision.read
+
+
+def decide(scorer: Scorer, options: list[dict[str, Any] | None], request: str = "Paris?") -> Decided:
     system = scorer.encode_system("Be helpful.")
     prompt = system + scorer.encode_message("user", request) + scorer.generation_prefix()
-    return Decider(scorer).choose(system, prompt, options, request=request, cache_key="thread_1")
+    chosen = Decider(scorer).choose(system, prompt, [opt(o) if o is not None else None for o in options],
+                                    request=request, cache_key="thread_1")
+    return Decided(chosen, options)
 
 
 def choose(scorer: Scorer, options: list[dict[str, Any] | None], request: str = "Paris?") -> dict[str, Any] | None:
@@ -49,9 +73,9 @@ def choose(scorer: Scorer, options: list[dict[str, Any] | None], request: str = 
 
 
 def test_option_texts_say_what_each_choice_does() -> None:
-    assert option_text(None) == ANSWER_TEXT and option_text(CODE) == CODE_TEXT
-    assert option_text(WEATHER) == USE_WEATHER
-    assert option_text(ALERTS) == " use get_weather_alerts to storm warnings."  # the first sentence only
+    assert option_text(None) == ANSWER_TEXT and option_text(opt(CODE)) == CODE_TEXT
+    assert option_text(opt(WEATHER)) == USE_WEATHER
+    assert option_text(opt(ALERTS)) == " use get_weather_alerts to storm warnings."  # the first sentence only
 
 
 def test_the_calibrated_score_decides_not_the_raw_one() -> None:
@@ -69,7 +93,7 @@ def test_the_no_request_scores_are_computed_once_per_tool_set() -> None:
     system = scorer.encode_system("Be helpful.")
     for question in ("Weather in Paris?", "And in Rome?"):
         prompt = system + scorer.encode_message("user", question) + scorer.generation_prefix()
-        read = decider.choose(system, prompt, [WEATHER, None], request=question, cache_key="thread_1").read
+        read = decider.choose(system, prompt, [opt(WEATHER), None], request=question, cache_key="thread_1").read
     assert [key for key, _ in scorer.calls] == ["thread_1", None, "thread_1"]
     assert read == len(prompt) + 2  # the second decision read only its own prompt and the lead
 
@@ -77,20 +101,20 @@ def test_the_no_request_scores_are_computed_once_per_tool_set() -> None:
 def test_biases_per_kind_move_the_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
     talk = {ANSWER_TEXT: -1.0, USE_WEATHER: -1.5, CODE_TEXT: -0.5}
     assert choose(Scorer(talk), [WEATHER, CODE, None]) is None  # code -0.5-2.5, function -1.5-2.5: answer
-    monkeypatch.setattr(decision, "CODE_BIAS", 0.0)
+    monkeypatch.setattr(code_tool, "BIAS", 0.0)  # each tool's bias is its plug-in's
     assert choose(Scorer(talk), [WEATHER, CODE, None]) is CODE
-    monkeypatch.setattr(decision, "CODE_BIAS", -2.5)
-    monkeypatch.setattr(decision, "FUNCTION_BIAS", 1.0)
+    monkeypatch.setattr(code_tool, "BIAS", -2.5)
+    monkeypatch.setattr(functions, "BIAS", 1.0)
     assert choose(Scorer(talk), [WEATHER, CODE, None]) is WEATHER
 
 
 def test_a_tie_answers(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(decision, "FUNCTION_BIAS", 0.0)
+    monkeypatch.setattr(functions, "BIAS", 0.0)
     assert choose(Scorer({ANSWER_TEXT: -1.0, USE_WEATHER: -1.0}), [WEATHER, None]) is None
 
 
 def test_the_function_is_named_among_the_functions_alone() -> None:
-    use_alerts = option_text(ALERTS)
+    use_alerts = option_text(opt(ALERTS))
     scorer = Scorer(talk={ANSWER_TEXT: -5.0, USE_WEATHER: -1.0, use_alerts: -3.0},
                     named={" call get_weather.": -2.0, " call get_weather_alerts.": -0.5})
     assert choose(scorer, [WEATHER, ALERTS, None]) is ALERTS
@@ -108,7 +132,7 @@ def test_words_shared_with_a_function_raise_it() -> None:
 
 
 def test_shared_words_help_name_the_function() -> None:
-    use_alerts = option_text(ALERTS)
+    use_alerts = option_text(opt(ALERTS))
     talk = {ANSWER_TEXT: -9.0, USE_WEATHER: -1.0, use_alerts: -1.0}
     named = {" call get_weather.": -1.0, " call get_weather_alerts.": -2.0}
     assert choose(Scorer(talk, named=named), [WEATHER, ALERTS, None]) is WEATHER
@@ -117,7 +141,7 @@ def test_shared_words_help_name_the_function() -> None:
 
 def test_a_second_clause_asking_for_another_function_adds_it() -> None:
     news = {"type": "function", "function": {"name": "get_news", "description": "Latest headlines on a topic"}}
-    talk = {ANSWER_TEXT: -9.0, USE_WEATHER: -1.0, option_text(news): -3.0}
+    talk = {ANSWER_TEXT: -9.0, USE_WEATHER: -1.0, option_text(opt(news)): -3.0}
     named = {" call get_weather.": -1.0, " call get_news.": -3.0}
     both = decide(Scorer(talk, named=named), [WEATHER, news, None], "Weather in Paris, and the latest headlines?")
     # get_news is named (it shares two words, get_weather one), get_weather added for the first clause; the calls

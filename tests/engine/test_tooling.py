@@ -230,43 +230,76 @@ def test_unknown_tool_choice_function_is_refused(make_engine: Callable[..., Engi
     assert err.value.param == "tool_choice"
 
 
-def test_native_hermes_call_is_parsed(make_engine: Callable[..., Engine]) -> None:
-    backend = CannedBackend(['<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>'],
-                              native_tool_format="hermes")
+def test_a_native_model_decides_and_writes_its_call_in_its_own_syntax(make_engine: Callable[..., Engine]) -> None:
+    # A model whose template defines tool calls takes the same path as any: the scored decision, then the
+    # arguments under a grammar, opened in its own syntax; its template lists the tools and reads the call back.
+    backend = CannedBackend([" call get_weather.", '{"city": "Oslo"}', "It is 17 in Oslo."],
+                            native_tool_format="hermes")
     engine = make_engine(backend)
-    thread_id, run_id, events, ended = start(engine, [WEATHER])
+    thread_id, run_id, events, ended = start(engine, [WEATHER], "Weather in Oslo?")
     assert ended.wait(10)
     run = engine.runs.get(thread_id, run_id)
     assert run.status == "requires_action"
     call = run.required_action["submit_tool_outputs"]["tool_calls"][0]  # type: ignore[index]
-    assert call["function"]["name"] == "get_weather" and call["function"]["arguments"] == '{"city": "Oslo"}'
+    assert call["function"] == {"name": "get_weather", "arguments": '{"city": "Oslo"}'}
     assert "<tool> get_weather" in backend.text(backend.prompts[0])  # tools went through the template
-    assert backend.samplings[0].constraint is None  # native: no constraint, the model writes its own syntax
+    assert backend.text(backend.prompts[-1]).endswith('<tool_call>\n{"name": "get_weather", "arguments": ')
+    assert isinstance(backend.samplings[0].constraint, JsonSchema)
+    ended.clear()
+    engine.runs.submit_tool_outputs(thread_id, run_id, SubmitToolOutputs(tool_outputs=[
+        ToolOutput(tool_call_id=call["id"], output="17")]), events.append)
+    deadline = time.monotonic() + 10
+    while engine.runs.get(thread_id, run_id).status != "completed" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert engine.runs.get(thread_id, run_id).status == "completed"
+    # The call and its output read back through the template's own rendering (CannedBackend.encode_exchange).
+    assert '<call> get_weather {"city": "Oslo"} </s> <tool> 17 </s>' in backend.text(backend.prompts[-1])
 
 
-def test_native_model_answering_keeps_what_it_began(make_engine: Callable[..., Engine]) -> None:
-    backend = CannedBackend(["Hello ", "there."], native_tool_format="hermes")
+def test_an_answer_never_shows_a_call_written_as_text(make_engine: Callable[..., Engine]) -> None:
+    backend = CannedBackend([" answer from what", 'Let me check. <tool_call>\n{"name": "get_weather"}'],
+                            native_tool_format="hermes")
     engine = make_engine(backend)
     thread_id, run_id, events, ended = start(engine, [WEATHER])
     assert ended.wait(10)
     assert engine.runs.get(thread_id, run_id).status == "completed"
     message = engine.threads.list_messages(thread_id, ListParams(), run_id=run_id).data[0]
-    assert message.content[0]["text"]["value"] == "Hello there."
+    assert message.content[0]["text"]["value"] == "Let me check."
     deltas = "".join(e.data["delta"]["content"][0]["text"]["value"] for e in events
                      if e.event == "thread.message.delta")
-    assert deltas == "Hello there."
-    assert backend.text(backend.prompts[1]).endswith("Hello ")  # the continuation starts after the lead
+    assert deltas == "Let me check."
+
+
+def test_an_answer_that_is_only_a_call_states_the_tool_output_instead(make_engine: Callable[..., Engine]) -> None:
+    # Our syntax (no native format): after the output, the model writes a call again where it must answer.
+    backend = CannedBackend([" call get_weather.", '{"city": "Oslo"}',
+                             '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>'])
+    engine = make_engine(backend)
+    thread_id, run_id, events, ended = start(engine, [WEATHER], "Weather in Oslo?")
+    assert ended.wait(10)
+    call = engine.runs.get(thread_id, run_id).required_action["submit_tool_outputs"]["tool_calls"][0]  # type: ignore[index]
+    engine.runs.submit_tool_outputs(thread_id, run_id, SubmitToolOutputs(tool_outputs=[
+        ToolOutput(tool_call_id=call["id"], output="Cloudy, 17 C")]), events.append)
+    deadline = time.monotonic() + 10
+    while engine.runs.get(thread_id, run_id).status != "completed" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    message = engine.threads.list_messages(thread_id, ListParams(), run_id=run_id).data[0]
+    assert message.content[0]["text"]["value"] == "Cloudy, 17 C"
 
 
 def test_native_code_call_runs_in_the_kernel(make_engine: Callable[..., Engine]) -> None:
-    backend = CannedBackend(['<tool_call>{"name": "python", "arguments": {"code": "print(1)"}}</tool_call>',
-                               "One."], native_tool_format="hermes")
+    backend = CannedBackend([" run Python code", '{"code": "print(\\"a\\")\\nprint(1)"}', "One."],
+                            native_tool_format="hermes")
     runner = FakeRunner(logs="1\n")
     engine = make_engine(backend, code_runner=runner)
-    thread_id, run_id, _, ended = start(engine, [{"type": "code_interpreter"}])
+    thread_id, run_id, events, ended = start(engine, [{"type": "code_interpreter"}])
     assert ended.wait(10)
-    assert [c[1] for c in runner.calls] == ["print(1)"]
+    assert [c[1] for c in runner.calls] == ['print("a")\nprint(1)']
     assert engine.runs.get(thread_id, run_id).status == "completed"
+    assert any(backend.text(p).endswith('<tool_call>\n{"name": "python", "arguments": ') for p in backend.prompts)
+    streamed = "".join(e.data["delta"]["step_details"]["tool_calls"][0].get("code_interpreter", {}).get("input", "")
+                       for e in events if e.event == "thread.run.step.delta")
+    assert streamed == 'print("a")\nprint(1)'  # the JSON string unescaped as it streams
 
 
 def test_without_a_code_runner_code_interpreter_is_not_offered(make_engine: Callable[..., Engine]) -> None:

@@ -15,7 +15,7 @@ from offline_assistants.llm.gbnf import (
     json_grammar,
     json_schema_grammar,
 )
-from offline_assistants.llm.toolcalls import detect_native, parse_native
+from offline_assistants.llm.toolcalls import OURS, SYNTAXES, detect_native, syntax_for
 
 
 @pytest.mark.parametrize("grammar", [
@@ -44,24 +44,18 @@ def test_detect_native_formats() -> None:
     assert detect_native("<|im_start|>") is None and detect_native(None) is None
 
 
-def test_parse_hermes() -> None:
-    text = ('<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>\n'
-            '<tool_call>{"name": "f", "arguments": "{}"}</tool_call>')
-    calls = parse_native(text, "hermes")
-    assert [(c.name, json.loads(c.arguments)) for c in calls] == [("get_weather", {"city": "Oslo"}), ("f", {})]
-    assert parse_native("Just an answer.", "hermes") == []
-    assert parse_native("<tool_call>{broken</tool_call>", "hermes") == []
+def test_each_syntax_writes_a_call_that_parses() -> None:
+    arguments = json.dumps({"city": "Oslo"})
+    hermes = SYNTAXES["hermes"].call("get_weather", arguments)
+    assert hermes.startswith("<tool_call>\n") and hermes.endswith("\n</tool_call>")
+    assert json.loads(hermes[len("<tool_call>"):-len("</tool_call>")]) == {"name": "get_weather",
+                                                                          "arguments": {"city": "Oslo"}}
+    assert json.loads(SYNTAXES["llama3"].call("get_weather", arguments)) == {"name": "get_weather",
+                                                                             "parameters": {"city": "Oslo"}}
+    mistral = SYNTAXES["mistral"].call("get_weather", arguments)
+    assert json.loads(mistral.removeprefix("[TOOL_CALLS]")) == [{"name": "get_weather", "arguments": {"city": "Oslo"}}]
+    assert OURS.call("f", "{}") == SYNTAXES["hermes"].call("f", "{}") and not OURS.native
 
 
-def test_parse_llama3() -> None:
-    calls = parse_native('<|python_tag|>{"name": "get_weather", "parameters": {"city": "Rome"}}<|eom_id|>', "llama3")
-    assert calls[0].name == "get_weather" and json.loads(calls[0].arguments) == {"city": "Rome"}
-    code = parse_native("<|python_tag|>print(2 + 2)", "llama3")
-    assert code[0].name == "python" and json.loads(code[0].arguments) == {"code": "print(2 + 2)"}
-
-
-def test_parse_mistral() -> None:
-    calls = parse_native('[TOOL_CALLS] [{"name": "a", "arguments": {"x": 1}}, {"name": "b", "arguments": {}}]',
-                         "mistral")
-    assert [c.name for c in calls] == ["a", "b"] and json.loads(calls[0].arguments) == {"x": 1}
-    assert parse_native("[TOOL_CALLS] not json", "mistral") == []
+def test_syntax_for_a_model() -> None:
+    assert syntax_for("hermes") is SYNTAXES["hermes"] and syntax_for(None) is OURS

@@ -30,46 +30,27 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from typing import Any
 
 from offline_assistants.engine import words
-from offline_assistants.llm.backend import Decision, DecisionMaker, ModelBackend
+from offline_assistants.llm.backend import Decision, DecisionMaker, ModelBackend, ToolOption
 
 LEAD = "I will"
 ANSWER_TEXT = " answer from what I already know."
-CODE_TEXT = " run Python code to compute it."
-FILE_SEARCH_TEXT = " search the files for it."
-# What file search is about, for the word prior (it has no description of its own). Not fitted on the labelled
-# set, which has no file search items: it takes the function bias and weights.
-FILE_SEARCH_WORDS = {"type": "function", "function": {
-    "name": "file_search", "description": "Search the uploaded files, documents, notes and reports for a passage"}}
 NULL_REQUEST = "N/A"
-# Fitted on benchmarks/data/tool_decisions.jsonl (a grid over the three; neighbours within 3 points).
-CODE_BIAS = -2.5  # added to the code option's calibrated score (answering is 0)
-FUNCTION_BIAS = -2.5  # added to each function option's calibrated score
+# Fitted on benchmarks/data/tool_decisions.jsonl (a grid over the three; neighbours within 3 points). Each
+# tool's own bias (code, functions) is its plug-in's (tools/), fitted the same way.
 LEXICAL_WEIGHT = 4.0  # added to a function's score per word stem the request shares with it
 NAMING_LEXICAL_WEIGHT = 3.0  # the same, when choosing which function to call
 NULL_CACHE_SIZE = 64
-DESCRIPTION_CHARS = 160
 
 
-def option_text(tool: dict[str, Any] | None) -> str:
+def option_text(option: ToolOption | None) -> str:
     """What choosing this option says, as the continuation of LEAD."""
-    if tool is None:
-        return ANSWER_TEXT
-    if tool["type"] == "code_interpreter":
-        return CODE_TEXT
-    if tool["type"] == "file_search":
-        return FILE_SEARCH_TEXT
-    fn = tool["function"]
-    description = (fn.get("description") or "").strip().split(". ")[0].rstrip(".")[:DESCRIPTION_CHARS]
-    if not description:
-        return f" use {fn['name']}."
-    return f" use {fn['name']} to {description[0].lower()}{description[1:]}."
+    return ANSWER_TEXT if option is None else option.sentence
 
 
-def call_text(tool: dict[str, Any]) -> str:
-    return f" call {tool['function']['name']}."
+def call_text(option: ToolOption) -> str:
+    return f" call {option.name}."
 
 
 class Decider(DecisionMaker):
@@ -82,11 +63,10 @@ class Decider(DecisionMaker):
         self._null: OrderedDict[str, list[float]] = OrderedDict()
         self._null_lock = threading.Lock()  # runs decide on several worker threads at once (engine/worker.py)
 
-    def choose(self, system: list[int], prompt: list[int], options: list[dict[str, Any] | None], *,
-               request: str, cache_key: str | None, files_hold: int = 0) -> Decision:
+    def choose(self, system: list[int], prompt: list[int], options: list[ToolOption | None], *,
+               request: str, cache_key: str | None) -> Decision:
         """The chosen option and how many prompt tokens the scoring read. `prompt` is the whole prompt up to the
-        assistant's turn; `system` its system part, which the calibration reuses; `request` the user's words;
-        `files_hold`: how many of the request's content words the run's vector stores hold (file search)."""
+        assistant's turn; `system` its system part, which the calibration reuses; `request` the user's words."""
         backend = self.backend
         texts = [option_text(o) for o in options]
         encoded = [backend.encode_text(t) for t in texts]
@@ -96,13 +76,11 @@ class Decider(DecisionMaker):
         null, null_read = self._null_scores(system, lead, texts, encoded)
         read += null_read
         said = words.stems(request)
-        adjusted = [s - n + _bias(o) + _lexical(said, o, LEXICAL_WEIGHT)
-                    + (LEXICAL_WEIGHT * files_hold if o is not None and o["type"] == "file_search" else 0.0)
-                    for s, n, o in zip(scores, null, options)]
+        adjusted = [s - n + _bias(o) + _lexical(said, o, LEXICAL_WEIGHT) for s, n, o in zip(scores, null, options)]
         best = max(range(len(options)), key=lambda i: (adjusted[i], options[i] is None))  # a tie answers
         chosen = options[best]
-        functions = [o for o in options if o is not None and o["type"] == "function"]
-        if chosen is None or chosen["type"] != "function":
+        functions = [o for o in options if o is not None and o.type == "function"]
+        if chosen is None or chosen.type != "function":
             return Decision(chosen, read)
         if len(functions) > 1:
             named = backend.score(prompt + lead, [backend.encode_text(call_text(f)) for f in functions],
@@ -132,41 +110,41 @@ class Decider(DecisionMaker):
         return scores, len(prompt)
 
 
-def _lexical(said: frozenset[str], option: dict[str, Any] | None, weight: float) -> float:
-    if option is None or option["type"] == "code_interpreter":
+def _lexical(said: frozenset[str], option: ToolOption | None, weight: float) -> float:
+    if option is None or option.about is None:
         return 0.0
-    return weight * words.shared(said, FILE_SEARCH_WORDS if option["type"] == "file_search" else option)
+    return weight * (words.shared(said, option.about) + option.evidence)
 
 
-def _second(parts: list[frozenset[str]], chosen: dict[str, Any], functions: list[dict[str, Any]]
-            ) -> list[dict[str, Any]]:
+def _second(parts: list[frozenset[str]], chosen: ToolOption, functions: list[ToolOption]) -> list[ToolOption]:
     """A different function the request also asks for, in a clause of its own (see 6. above), if any."""
     if len(parts) < 2:
         return []
     for other in functions:
         if other is chosen:
             continue
-        if any(words.shared(part, other) and not words.shared(part, chosen) for part in parts):
+        if any(_shares(part, other) and not _shares(part, chosen) for part in parts):
             return [other]
     return []
 
 
-def _in_request_order(parts: list[frozenset[str]], chosen: dict[str, Any], also: list[dict[str, Any]]
-                      ) -> list[dict[str, Any]]:
+def _in_request_order(parts: list[frozenset[str]], chosen: ToolOption, also: list[ToolOption]) -> list[ToolOption]:
     """The calls in the order the request asks for them, as a model writing them would: the second function goes
     first when its clause comes before every clause that the chosen one shares words with ("What's on my calendar
     on Friday, and the temperature in Denver?" calls the calendar, then the weather)."""
     if not also:
         return [chosen]
     other = also[0]
-    mine = [i for i, part in enumerate(parts) if words.shared(part, chosen)]
-    theirs = [i for i, part in enumerate(parts) if words.shared(part, other) and not words.shared(part, chosen)]
+    mine = [i for i, part in enumerate(parts) if _shares(part, chosen)]
+    theirs = [i for i, part in enumerate(parts) if _shares(part, other) and not _shares(part, chosen)]
     if theirs and (not mine or theirs[0] < mine[0]):
         return [other, chosen, *also[1:]]
     return [chosen, *also]
 
 
-def _bias(option: dict[str, Any] | None) -> float:
-    if option is None:
-        return 0.0
-    return CODE_BIAS if option["type"] == "code_interpreter" else FUNCTION_BIAS
+def _shares(part: frozenset[str], option: ToolOption) -> int:
+    return words.shared(part, option.about) if option.about is not None else 0
+
+
+def _bias(option: ToolOption | None) -> float:
+    return 0.0 if option is None else option.bias

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 
 from offline_assistants.config import Settings
 from offline_assistants.engine.assistants import Assistants
@@ -34,10 +35,9 @@ from offline_assistants.schemas.messages import MessageRole
 from offline_assistants.schemas.runs import Run, RunStatus
 from offline_assistants.store import Database, Store
 from offline_assistants.store.recount import recount
-from offline_assistants.tools.base import Tool
-from offline_assistants.tools.code_interpreter import CodeRunner, CodeTool
-from offline_assistants.tools.file_search import FileSearchTool
-from offline_assistants.tools.functions import FunctionTool
+from offline_assistants.tools import registry
+from offline_assistants.tools.code_interpreter import CodeRunner
+from offline_assistants.tools.registry import Services
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ class Engine:
         *,
         code_runner: CodeRunner | None = None,
         store: Store | None = None,
+        tool_registry: Sequence[registry.Factory] = registry.REGISTRY,
     ) -> None:
         settings.ensure_dirs()
         self.settings = settings
@@ -75,10 +76,7 @@ class Engine:
                          max_queued=settings.max_queued_runs)
         self.model_calls = ModelCalls(backend, self.store, self.control,
                                       defaults=self.sampling_defaults, max_output_tokens=settings.max_output_tokens)
-        tools: dict[str, Tool] = {"function": FunctionTool(),
-                                  "file_search": FileSearchTool(self.vector_stores.search_for_run)}
-        if code_runner is not None:
-            tools["code_interpreter"] = CodeTool(code_runner)
+        tools = registry.build(Services(self.vector_stores.search_for_run, code_runner), tool_registry)
         tooling = ToolCalling(backend, self.store, self.lifecycle, self.model_calls, tools,
                               lambda data, name: self.files.create_output(data, name).id,
                               max_rounds=settings.max_tool_rounds, stores_for=self.vector_stores.for_run,

@@ -14,6 +14,7 @@ import logging
 import time
 from typing import Any
 
+from offline_assistants.engine.answers import Leaks
 from offline_assistants.engine.control import RunControl
 from offline_assistants.engine.events import EventBus, EventName
 from offline_assistants.engine.lifecycle import Lifecycle
@@ -100,11 +101,11 @@ class Executor:
                 return
             if isinstance(outcome, ToolRan):
                 continue
-            self.write_message(turn, prompt, budget, outcome)
+            self.write_message(turn, prompt, budget)
             self.lifecycle.settle(run_id, "completed")
             return
         # Out of tool rounds: answer in text now rather than loop forever.
-        self.write_message(turn, self.prompt(turn, budget), budget, Answer())
+        self.write_message(turn, self.prompt(turn, budget), budget)
         self.lifecycle.settle(run_id, "completed")
 
     def prompt(self, turn: Turn, budget: Budget) -> list[int]:
@@ -145,9 +146,8 @@ class Executor:
         return prompt
 
     # --- writing an assistant message ---
-    def write_message(self, turn: Turn, prompt: list[int], budget: Budget, lead: Answer) -> str:
-        """Generate the assistant's message. `lead` is text (and its tokens) the model already wrote while the
-        tool layer peeked at whether it was starting a call: it opens the message and the prompt continues it."""
+    def write_message(self, turn: Turn, prompt: list[int], budget: Budget) -> str:
+        """Generate the assistant's message."""
         run = turn.run
         run_id, thread_id = run.id, run.thread_id
         self.model_calls.max_new(prompt, budget)  # an exhausted budget ends the run before a message is opened
@@ -168,30 +168,42 @@ class Executor:
         self._emit_message(thread_id, message_id, "thread.message.created")
         self._emit_message(thread_id, message_id, "thread.message.in_progress")
 
-        text = lead.text
-        if text:
-            self._delta(thread_id, message_id, text)
         last_flush = time.monotonic()
         guard = LoopGuard() if turn.response_format is None else None  # a constraint already bounds the output
-        written = text
+        # A run that may call tools never shows a call (or a tool's reply) written as text: the answer ends there.
+        leaks = Leaks(self.tooling.syntax if self.tooling is not None else None) if turn.tools else None
+        written = ""
 
         def piece(addition: str) -> None:
             nonlocal written, last_flush
+            if leaks is not None:
+                addition = leaks.feed(addition)
+            if not addition:
+                return
             written += addition
             self._delta(thread_id, message_id, addition)
             if time.monotonic() - last_flush > FLUSH_EVERY_S:
                 self.store.messages.update(thread_id, message_id, {"content": _text_content(written)})
                 last_flush = time.monotonic()
 
+        def halt() -> bool:
+            return (guard is not None and guard.tripped is not None) or (leaks is not None and leaks.found)
+
         try:
             out = self.model_calls.generate(
-                turn, prompt + lead.tokens, budget, constraint=turn.response_format, on_piece=piece,
-                halt=(lambda: guard.tripped is not None) if guard is not None else None, lead=len(lead.tokens),
+                turn, prompt, budget, constraint=turn.response_format, on_piece=piece, halt=halt,
                 on_token=guard.feed if guard is not None else None)
         except BaseException:
             self._close_message(turn, message_id, step_id, written, "incomplete", "run_failed", None)
             raise
-        text += out.text
+        if leaks is not None:
+            written += self._flush(thread_id, message_id, leaks.finish(), written)
+            if leaks.found and not written.strip() and turn.results:
+                # The model went for another call where it had to answer: the tool's reply is the answer.
+                written += self._flush(thread_id, message_id, turn.results[-1].strip(), written)
+            if leaks.found:
+                log.info("run %s: a tool call written as text ended the answer", run_id)
+        text = written
         if guard is not None and guard.tripped and out.ending == "stop":
             log.info("run %s: %s; ended as a natural stop", run_id, guard.tripped)
         usage = _usage(out.read, out.written)
@@ -199,7 +211,7 @@ class Executor:
             self._close_message(turn, message_id, step_id, text, "incomplete", "run_cancelled", usage)
             raise Cancelled()
         # Files the run's code wrote are linked even when the reply was cut short: they exist either way.
-        text, annotations = self._link_files(turn, thread_id, message_id, text)
+        text, annotations = self._link(turn, thread_id, message_id, text)
         if out.ending in ("cut", "budget"):
             # Cut off: by the run's budget (the run ends incomplete) or by the window / the server's cap.
             self._close_message(turn, message_id, step_id, text, "incomplete", "max_tokens", usage, annotations)
@@ -209,39 +221,32 @@ class Executor:
         self._close_message(turn, message_id, step_id, text, "completed", None, usage, annotations)
         return text
 
-    def _link_files(self, turn: Turn, thread_id: str, message_id: str, text: str) -> tuple[str, list[dict[str, Any]]]:
-        """Files the run's code wrote come back as `file_path` annotations on sandbox links, and the passages file
-        search found as `file_citation` annotations on their markers, as in the real API."""
-        text, annotations = self._cite(turn, thread_id, message_id, text)
-        for filename, file_id in turn.output_files:
-            link = f"sandbox:/mnt/data/{filename}"
-            if link not in text:
-                addition = f"\n\n[{filename}]({link})"
-                text += addition
-                self._delta(thread_id, message_id, addition)
-            start = text.index(link)
-            annotations.append({"type": "file_path", "text": link, "start_index": start,
-                                "end_index": start + len(link), "file_path": {"file_id": file_id}})
-        return text, annotations
+    def _flush(self, thread_id: str, message_id: str, piece: str, written: str) -> str:
+        if piece:
+            self._delta(thread_id, message_id, piece)
+        return piece
 
-    def _cite(self, turn: Turn, thread_id: str, message_id: str, text: str) -> tuple[str, list[dict[str, Any]]]:
-        """`file_citation` annotations on the markers the answer holds. A small model often drops them, so an
-        answer written after a search that found something, and citing nothing, cites the best passage (an
-        answer drawn from a result cites it); that marker is streamed with its annotation."""
-        if not turn.citations:
+    def _link(self, turn: Turn, thread_id: str, message_id: str, text: str) -> tuple[str, list[dict[str, Any]]]:
+        """Annotations on what the run's tools made (tools/base.py `Link`): `file_path` on the sandbox links of
+        files the code wrote, `file_citation` on file search's markers, as in the real API. A link the answer
+        must hold and lacks is appended, and streamed with its annotation."""
+        if not turn.links:
             return text, []
-        known = {c.marker: c.file_id for c in turn.citations}
         added = ""
-        if not any(m in text for m in known):
-            added = ("" if not text or text.endswith((" ", "\n")) else " ") + turn.citations[0].marker
-            text += added
+        cited = [link for link in turn.links if link.rule == "any"]
+        if cited and not any(link.text in text for link in cited):
+            added += ("" if not text or text.endswith((" ", "\n")) else " ") + cited[0].addition
+        for link in turn.links:
+            if link.rule == "each" and link.text not in text + added:
+                added += link.addition
+        text += added
         annotations: list[dict[str, Any]] = []
-        for mark, file_id in known.items():
-            start = text.find(mark)
+        for link in {link.text: link for link in turn.links}.values():
+            start = text.find(link.text)
             while start >= 0:
-                annotations.append({"type": "file_citation", "text": mark, "start_index": start,
-                                    "end_index": start + len(mark), "file_citation": {"file_id": file_id}})
-                start = text.find(mark, start + len(mark))
+                annotations.append({**link.annotation, "text": link.text, "start_index": start,
+                                    "end_index": start + len(link.text)})
+                start = text.find(link.text, start + len(link.text))
         annotations.sort(key=lambda a: a["start_index"])
         if added:
             fresh = [a for a in annotations if a["start_index"] >= len(text) - len(added)]

@@ -11,7 +11,7 @@ from typing import Literal
 from offline_assistants.engine.control import RunControl
 from offline_assistants.engine.metrics import CallStats
 from offline_assistants.engine.turn import Budget, Cancelled, Incomplete, Turn
-from offline_assistants.llm.backend import Constraint, Finish, ModelBackend, Sampling
+from offline_assistants.llm.backend import Constraint, Finish, ModelBackend, ModelError, Sampling
 from offline_assistants.llm.defaults import API_DEFAULTS, SamplingDefaults
 from offline_assistants.store import Store
 
@@ -75,13 +75,10 @@ class ModelCalls:
         self, turn: Turn, prompt: list[int], budget: Budget, *, constraint: Constraint | None = None,
         max_tokens: int | None = None, on_piece: Callable[[str], None] | None = None,
         on_token: Callable[[int, str], object] | None = None,
-        halt: Callable[[], bool] | None = None, peek: Callable[[str], bool] | None = None, lead: int = 0,
-        count: bool = True,
+        halt: Callable[[], bool] | None = None,
     ) -> Generated:
         """One model call. `on_piece` gets each piece of text, `on_token` each token with its text; `halt` ends it
-        early as a natural stop (the loop guard); `peek`, given the text so far, ends it early as soon as it returns
-        True (the caller has seen what it needed); the last `lead` tokens of `prompt` were written by the model,
-        not read, and count as completion; `count=False` counts nothing."""
+        early as a natural stop (the loop guard, a call written as text)."""
         limit, by_budget = self.max_new(prompt, budget)
         if max_tokens is not None and max_tokens < limit:
             limit, by_budget = max_tokens, False
@@ -109,15 +106,13 @@ class ModelCalls:
                     out.text += item.text
                     if on_piece is not None:
                         on_piece(item.text)
-                if peek is not None and peek(out.text):
-                    break
         finally:
             stream.close()  # a stream left early: the backend's request ends now, not when it is collected
         if finish is not None and finish.tokens is not None:
             out.tokens = list(finish.tokens)  # the pieces carried stand-in ids (a server that streams only text)
-        if finish is None:  # peeked: the caller stopped reading
-            out.ending = "stop"
-        elif finish.reason == "cancelled":
+        if finish is None:  # the stream ended without its Finish: only a broken backend does that
+            raise ModelError("the model's output ended without a finish")
+        if finish.reason == "cancelled":
             out.ending = "cancelled" if self.control.must_stop(run_id) else "stop"
         elif finish.reason == "length":
             out.ending = "budget" if by_budget else "cut"
@@ -125,11 +120,9 @@ class ModelCalls:
             first_token_ms=(first - turn.started) * 1000 if first else None,
             generated_tokens=max(len(out.tokens) - 1, 0), generation_ms=(last - first) * 1000,
             # The backend reports the tokens it evaluated: the rest of the prompt came from its KV cache.
-            prompt_tokens=len(prompt) if finish is not None else None,
-            cached_prompt_tokens=max(len(prompt) - finish.prompt_tokens, 0) if finish is not None else None,
+            prompt_tokens=len(prompt), cached_prompt_tokens=max(len(prompt) - finish.prompt_tokens, 0),
             window=turn.window)
-        if count:
-            out.read, out.written = len(prompt) - lead, len(out.tokens) + lead
+        out.read, out.written = len(prompt), len(out.tokens)
         self.add_usage(turn, budget, out.read, out.written, stats)
         return out
 

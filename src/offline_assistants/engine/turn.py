@@ -9,7 +9,7 @@ from typing import Any
 
 from offline_assistants.llm.backend import Constraint
 from offline_assistants.schemas.runs import Run
-from offline_assistants.tools.base import Citation
+from offline_assistants.tools.base import Link, Offer
 
 DEFAULT_SYSTEM = "You are a helpful assistant."
 
@@ -68,14 +68,14 @@ class Turn:
     # them: the oldest are cut first when they no longer fit, see Executor.prompt).
     exchanges: list[Exchange] = field(default_factory=list)
     response_format: Constraint | None = None  # what the run's messages are held to (JSON mode, a schema)
-    tools: list[dict[str, Any]] = field(default_factory=list)  # the tools this run may call (engine/tooling.py)
+    tools: list[Offer] = field(default_factory=list)  # the tools this run may call (engine/tooling.py)
     tool_choice: Any = "auto"
     tool_rounds: int = 0
     used_tools: set[str] = field(default_factory=set)  # tools already called in this run
     last_call_failed: bool = False
     request: str | None = None  # the user's latest words, read once when a tool decision needs them
-    output_files: list[tuple[str, str]] = field(default_factory=list)  # (filename, file_id) made by tools
-    citations: list[Citation] = field(default_factory=list)  # sources file search gave the answer
+    results: list[str] = field(default_factory=list)  # each tool exchange's last reply, as the model read it
+    links: list[Link] = field(default_factory=list)  # what the run's tools made that the answer points at
     vector_store_ids: list[str] | None = None  # the live stores file search reads, found once per run
     started: float = field(default_factory=time.monotonic)  # when this execution began, for time to first token
     window: dict[str, Any] | None = None  # what the latest prompt kept (schemas/runs.py RunWindow's fields)

@@ -12,11 +12,12 @@ as a token list. A remote or scripted backend fits behind the same few methods.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from offline_assistants.llm.defaults import API_DEFAULTS, SamplingDefaults
+from offline_assistants.llm.toolcalls import WrittenCall
 
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -98,12 +99,26 @@ Stream = Generator[Piece | Finish, None, None]
 
 
 @dataclass(frozen=True)
+class ToolOption:
+    """One tool a round may call, as the decision sees it. The tool's plug-in words it (tools/base.py `Tool.option`):
+    the engine's Decider scores `sentence`, adds `bias` and the words the request shares with `about`."""
+
+    key: str  # which offered tool: "function:get_weather", "code_interpreter", "file_search"
+    type: str  # the API's tool type
+    name: str  # what a call is named: the function's name; the tool's type otherwise
+    sentence: str  # what choosing it says, continuing "I will": " run Python code to compute it."
+    bias: float  # added to its calibrated score: fitted per kind of tool (engine/decision.py)
+    about: dict[str, Any] | None = None  # a function spec the word prior reads (name, description, parameters)
+    evidence: int = 0  # request words found elsewhere for it (file search: how many the run's stores hold)
+
+
+@dataclass(frozen=True)
 class Decision:
     """A round's move in a run that may call tools (declared here: a backend may bring its own DecisionMaker)."""
 
-    tool: dict[str, Any] | None  # None: answer in text
+    tool: ToolOption | None  # None: answer in text
     read: int  # prompt tokens the scoring read
-    also: list[dict[str, Any]] = field(default_factory=list)  # further functions to call alongside `tool`
+    also: list[ToolOption] = field(default_factory=list)  # further functions to call alongside `tool`
     exact: bool = False  # the calls are exactly these (a script's): no second call is inferred from the request
 
 
@@ -115,8 +130,8 @@ class DecisionMaker(Protocol):
     # stopped from looping on one.
     offers_used_tools: bool
 
-    def choose(self, system: list[int], prompt: list[int], options: list[dict[str, Any] | None], *,
-               request: str, cache_key: str | None, files_hold: int = 0) -> Decision: ...
+    def choose(self, system: list[int], prompt: list[int], options: list[ToolOption | None], *,
+               request: str, cache_key: str | None) -> Decision: ...
 
 
 class ModelBackend(ABC):
@@ -144,6 +159,11 @@ class ModelBackend(ABC):
 
     @abstractmethod
     def generation_prefix(self) -> list[int]: ...
+
+    @abstractmethod
+    def encode_exchange(self, calls: Sequence[WrittenCall], results: Sequence[str]) -> list[int]:
+        """Calls in the model's own tool-call syntax and the tools' replies, through its chat template (used only
+        when `native_tool_format` is set)."""
 
     @abstractmethod
     def encode_text(self, text: str) -> list[int]:

@@ -11,12 +11,13 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from offline_assistants.llm.backend import Finish, ModelError, Piece, Role, Sampling, Stream
 from offline_assistants.llm.defaults import API_DEFAULTS
 from offline_assistants.llm.tokens import TokenizedBackend
+from offline_assistants.llm.toolcalls import WrittenCall
 
 _WORD = re.compile(r"\S+\s*|\s+")
 
@@ -57,6 +58,11 @@ class WordTokenizer:
 
     def encode_message(self, role: Role, text: str) -> list[int]:
         return self.tokenize(f"<{role}> {text} </s> ")
+
+    def encode_exchange(self, calls: Sequence[WrittenCall], results: Sequence[str]) -> list[int]:
+        written = "".join(f"<call> {c.name} {c.arguments} " for c in calls)
+        replies = "".join(f"<tool> {r} </s> " for r in results)
+        return self.tokenize(f"<assistant> {written}</s> {replies}")
 
     def encode_text(self, text: str) -> list[int]:
         return self.tokenize(text)

@@ -7,10 +7,14 @@ Gemma...); when it does not hold we fall back to ChatML, which is what most smal
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from offline_assistants.llm.toolcalls import WrittenCall
 
 CHATML = (
     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content']"
@@ -29,6 +33,9 @@ class ChatTemplate:
         env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
         env.globals["raise_exception"] = _raise
         env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
+        # As Hugging Face renders templates: keys in their order, no HTML escaping (Jinja's own tojson sorts keys
+        # and escapes "<"), so a call rendered back reads exactly as the model wrote it.
+        env.filters["tojson"] = _tojson
         self.source = source or CHATML
         self.native = source is not None  # the model's own template, not our ChatML stand-in
         self._template = env.from_string(self.source)
@@ -75,9 +82,32 @@ class ChatTemplate:
                                 {"role": "user", "content": f"Tool output:\n{text}"}])
         return full[len(head):]
 
+    def exchange(self, calls: Sequence[WrittenCall], results: Sequence[str]) -> str:
+        """An assistant turn that made these calls, then the tools' replies, as the template renders them."""
+        head = self._head
+        messages: list[dict[str, Any]] = [{"role": "system", "content": _PROBE}, {
+            "role": "assistant", "content": "", "tool_calls": [
+                {"id": f"call_{i}", "type": "function",
+                 "function": {"name": c.name, "arguments": _arguments(c.arguments)}} for i, c in enumerate(calls)]}]
+        messages += [{"role": "tool", "tool_call_id": f"call_{i}", "name": c.name, "content": r}
+                     for i, (c, r) in enumerate(zip(calls, results))]
+        return self.render(messages)[len(head):]
+
     def generation_prefix(self) -> str:
         head = self._head
         return self.render([{"role": "system", "content": _PROBE}], add_generation_prompt=True)[len(head):]
+
+
+def _tojson(value: Any, indent: int | None = None) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=indent)
+
+
+def _arguments(text: str) -> Any:
+    """Templates render a call's arguments as an object (`| tojson`), as the model writes them."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
 
 
 class TemplateEncoding(Protocol):
@@ -101,6 +131,9 @@ class TemplateEncoder:
 
     def encode_message(self: TemplateEncoding, role: str, text: str) -> list[int]:
         return self.tokenize(self.template.message(role, text))
+
+    def encode_exchange(self: TemplateEncoding, calls: Sequence[WrittenCall], results: Sequence[str]) -> list[int]:
+        return self.tokenize(self.template.exchange(calls, results))
 
     def encode_text(self: TemplateEncoding, text: str) -> list[int]:
         return self.tokenize(text)

@@ -4,10 +4,12 @@ answers every encode call from one, so the backends built on it only generate.""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from offline_assistants.llm.backend import ModelBackend, Role
 from offline_assistants.llm.defaults import SamplingDefaults
+from offline_assistants.llm.toolcalls import WrittenCall
 
 
 class Tokenizer(Protocol):
@@ -30,6 +32,8 @@ class Tokenizer(Protocol):
     def encode_system(self, text: str, tools: list[dict[str, Any]] | None = None) -> list[int]: ...
 
     def encode_message(self, role: Role, text: str) -> list[int]: ...
+
+    def encode_exchange(self, calls: Sequence[WrittenCall], results: Sequence[str]) -> list[int]: ...
 
     def encode_text(self, text: str) -> list[int]: ...
 
@@ -55,6 +59,9 @@ class TokenizedBackend(ModelBackend):
 
     def encode_message(self, role: Role, text: str) -> list[int]:
         return self.tokenizer.encode_message(role, text)
+
+    def encode_exchange(self, calls: Sequence[WrittenCall], results: Sequence[str]) -> list[int]:
+        return self.tokenizer.encode_exchange(calls, results)
 
     def encode_text(self, text: str) -> list[int]:
         return self.tokenizer.encode_text(text)

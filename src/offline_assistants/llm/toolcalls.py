@@ -1,31 +1,71 @@
-"""Tool calls in text: the fences and tags a call is written in, and parsers for native formats.
+"""How a tool call is written in the assistant's turn: one syntax per chat-template family.
 
-Two ways a call comes out of a model:
+Every call is written the same way for every model: the engine scores whether to call (engine/decision.py), then
+writes `syntax.opening(name)` and lets the model write the arguments under a grammar (llm/gbnf.py), then closes
+the call. The call always parses. What differs between models is only the syntax:
 
-* constrained (every model, and always for the tiny default): the engine first scores the options (engine/
-  decision.py), then generates the call itself under a constraint (llm/backend.py's CodeBlock, or JsonSchema
-  for the function's parameters, which llama.cpp enforces as a GBNF grammar, llm/gbnf.py). The output cannot
-  be malformed, and it streams as it is produced.
-* native: models whose chat template defines a tool-call syntax (Hermes/Qwen `<tool_call>`, Llama 3
-  `<|python_tag|>`, Mistral `[TOOL_CALLS]`) can write it unprompted; `parse_native` reads those.
+* a model whose chat template defines a tool-call syntax (Hermes/Qwen `<tool_call>`, Llama 3's JSON, Mistral's
+  `[TOOL_CALLS]`) is shown tools, past calls and their outputs through its own template, as it was trained, and
+  its calls are written in its syntax (`native`);
+* any other model gets our own: tools described in the system prompt, calls in Hermes-style tags, results in
+  `<tool_response>` tags, code in a fenced block (what small instruct models know best).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 NativeFormat = Literal["hermes", "llama3", "mistral"]
-NATIVE_MARKERS: dict[str, str] = {"hermes": "<tool_call>", "llama3": "<|python_tag|>", "mistral": "[TOOL_CALLS]"}
 
 CODE_OPEN = "```python\n"
 CODE_CLOSE = "\n```"
+
+
 @dataclass(frozen=True)
-class ParsedCall:
+class WrittenCall:
+    """A call as a template renders it back: the function's name and its JSON arguments."""
+
     name: str
     arguments: str  # JSON text
+
+
+@dataclass(frozen=True)
+class CallSyntax:
+    """`head` + the name as a JSON string + `middle` + the arguments (JSON) + `closing`."""
+
+    format: NativeFormat | None  # None: ours, for a model whose template has no call syntax
+    head: str
+    middle: str
+    closing: str
+    marker: str  # what begins a call in free text: an answer that writes it is cut there (engine/answers.py)
+
+    @property
+    def native(self) -> bool:
+        """The model's own syntax: tools, calls and outputs go through its template, code as a JSON argument."""
+        return self.format is not None
+
+    def opening(self, name: str) -> str:
+        return f"{self.head}{json.dumps(name)}{self.middle}"
+
+    def call(self, name: str, arguments: str) -> str:
+        return f"{self.opening(name)}{arguments}{self.closing}"
+
+
+OURS = CallSyntax(None, '<tool_call>\n{"name": ', ', "arguments": ', "}\n</tool_call>", "<tool_call>")
+SYNTAXES: dict[NativeFormat, CallSyntax] = {
+    "hermes": CallSyntax("hermes", '<tool_call>\n{"name": ', ', "arguments": ', "}\n</tool_call>", "<tool_call>"),
+    # Llama 3.1+ custom tools: a bare JSON object in the turn (its <|python_tag|> is for built-in tools).
+    "llama3": CallSyntax("llama3", '{"name": ', ', "parameters": ', "}", '{"name"'),
+    "mistral": CallSyntax("mistral", '[TOOL_CALLS][{"name": ', ', "arguments": ', "}]", "[TOOL_CALLS]"),
+}
+# Text that never belongs in an answer: a call or a tool's reply written as text (engine/answers.py cuts it).
+LEAKS = ("<tool_call>", "<tool_response>", "</tool_call>", "</tool_response>", "[TOOL_CALLS]")
+
+
+def syntax_for(native_format: str | None) -> CallSyntax:
+    return SYNTAXES.get(native_format, OURS) if native_format else OURS  # type: ignore[call-overload]
 
 
 def detect_native(template: str | None) -> NativeFormat | None:
@@ -38,49 +78,3 @@ def detect_native(template: str | None) -> NativeFormat | None:
     if "[TOOL_CALLS]" in template:
         return "mistral"
     return None
-
-
-_HERMES = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.S)
-
-
-def _call(obj: Any) -> ParsedCall | None:
-    if not isinstance(obj, dict):
-        return None
-    name = obj.get("name")
-    args = obj.get("arguments", obj.get("parameters", {}))
-    if not isinstance(name, str):
-        return None
-    return ParsedCall(name, args if isinstance(args, str) else json.dumps(args))
-
-
-def parse_native(text: str, fmt: NativeFormat) -> list[ParsedCall]:
-    """The calls in a model's output in its native syntax; [] when the output is a plain answer."""
-    calls: list[ParsedCall] = []
-    if fmt == "hermes":
-        for match in _HERMES.finditer(text):
-            try:
-                parsed = _call(json.loads(match.group(1)))
-            except json.JSONDecodeError:
-                continue
-            if parsed:
-                calls.append(parsed)
-    elif fmt == "llama3":
-        if "<|python_tag|>" in text:
-            body = text.split("<|python_tag|>", 1)[1].split("<|eom_id|>")[0].strip()
-            try:
-                found = [_call(json.loads(part)) for part in body.split(";") if part.strip()]
-                calls += [c for c in found if c is not None]
-            except json.JSONDecodeError:
-                # Not JSON: Llama 3 writes raw code after the tag for its built-in interpreter.
-                calls.append(ParsedCall("python", json.dumps({"code": body})))
-    elif fmt == "mistral" and "[TOOL_CALLS]" in text:
-        body = text.split("[TOOL_CALLS]", 1)[1].strip()
-        try:
-            items = json.loads(body)
-        except json.JSONDecodeError:
-            return []
-        for item in items if isinstance(items, list) else [items]:
-            parsed = _call(item)
-            if parsed:
-                calls.append(parsed)
-    return calls

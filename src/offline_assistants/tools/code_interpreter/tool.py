@@ -6,14 +6,20 @@ become files of the run, and a failure is marked so the engine may offer one ret
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from offline_assistants.llm.backend import CodeBlock, Constraint
-from offline_assistants.llm.toolcalls import CODE_CLOSE, CODE_OPEN
-from offline_assistants.tools.base import Emit, Ran, ToolContext
+from offline_assistants.llm.backend import CodeBlock, Constraint, JsonSchema, ToolOption
+from offline_assistants.llm.toolcalls import CODE_CLOSE, CODE_OPEN, CallSyntax, WrittenCall
+from offline_assistants.tools.base import Emit, Link, Ran, ToolContext, key
 from offline_assistants.tools.code_interpreter.runner import CodeRunner, ExecutionResult
 
+NAME = "python"  # what code_interpreter is called where a template lists tools as functions
+SENTENCE = " run Python code to compute it."  # what choosing it says, continuing "I will" (engine/decision.py)
+BIAS = -2.5  # added to its calibrated score (engine/decision.py: fitted on our labelled set)
+ARGUMENTS = {"type": "object", "properties": {"code": {"type": "string"}}, "required": ["code"]}
 PROMPT_OUTPUT_CHARS = 2000  # how much of a tool's output the model reads back; the step keeps it all
 DESCRIPTION = ("- python: runs Python code in a Jupyter notebook and shows its output. Files you were given are in "
                "the current directory.")
@@ -44,6 +50,19 @@ def for_model(result: ExecutionResult) -> str:
     return text.strip()
 
 
+@dataclass
+class CodeCall:
+    id: str
+    input: str = ""
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    type: str = "code_interpreter"
+    name: str = NAME
+
+    def to_api(self) -> dict[str, Any]:
+        return {"id": self.id, "type": "code_interpreter",
+                "code_interpreter": {"input": self.input, "outputs": self.outputs}}
+
+
 class _Fence:
     """Streams code pieces, holding back what might be the start of the closing fence."""
 
@@ -71,45 +90,133 @@ class _Fence:
         return self.text[: -len(CODE_CLOSE)] if self.text.endswith(CODE_CLOSE) else self.text
 
 
+class _JsonCode:
+    """Streams the code of a call written as JSON arguments ({"code": "..."}), unescaped as it comes."""
+
+    def __init__(self, emit: Emit) -> None:
+        self.emit = emit
+        self.text = ""
+        self.sent = 0
+
+    def feed(self, piece: str) -> None:
+        self.text += piece
+        code = _partial_code(self.text)
+        if len(code) > self.sent:
+            self.emit({"code_interpreter": {"input": code[self.sent:]}})
+            self.sent = len(code)
+
+    def finish(self) -> str:
+        return self.text
+
+
+def _partial_code(text: str) -> str:
+    """The code of `{"code": "...` so far, an escape cut in half held back."""
+    start = text.find('"', text.find(":", text.find('"code"') + 6) + 1) if '"code"' in text else -1
+    if start < 0:
+        return ""
+    body, i = [], start + 1
+    while i < len(text):
+        ch = text[i]
+        if ch == '"':
+            break
+        if ch == "\\":
+            escape = text[i:i + 6] if text[i + 1:i + 2] == "u" else text[i:i + 2]
+            if len(escape) < (6 if text[i + 1:i + 2] == "u" else 2):
+                break
+            body.append(json.loads(f'"{escape}"'))
+            i += len(escape)
+            continue
+        body.append(ch)
+        i += 1
+    return "".join(body)
+
+
+def code_of(arguments: str) -> str:
+    """The code in a call's JSON arguments."""
+    try:
+        value = json.loads(arguments)
+    except json.JSONDecodeError:
+        return _partial_code(arguments)
+    return str(value.get("code", "")) if isinstance(value, dict) else str(value)
+
+
 class CodeTool:
     type = "code_interpreter"
+    runs_here = True
+    retries = True  # code that raised is offered once more: a small model often fixes its own error
+    parallel = False
 
     def __init__(self, runner: CodeRunner) -> None:
         self.runner = runner
 
+    def available(self, spec: dict[str, Any], context: ToolContext) -> bool:
+        return True
+
+    def native_name(self, spec: dict[str, Any]) -> str:
+        return NAME
+
+    def option(self, spec: dict[str, Any], context: ToolContext) -> ToolOption:
+        return ToolOption(key(self.type, NAME), self.type, NAME, SENTENCE, BIAS)
+
     def describe(self, spec: dict[str, Any]) -> str:
         return DESCRIPTION
 
-    def opening(self, spec: dict[str, Any]) -> str:
-        return CODE_OPEN
+    def function_spec(self, spec: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "function", "function": {
+            "name": NAME, "description": "Run Python code in a Jupyter notebook and see its output.",
+            "parameters": ARGUMENTS}}
 
-    def constraint(self, spec: dict[str, Any], request: str, fixed: dict[str, Any] | None = None) -> Constraint:
-        return CodeBlock()
+    def new_call(self, spec: dict[str, Any], call_id: str) -> CodeCall:
+        return CodeCall(call_id)
 
-    def entry(self, spec: dict[str, Any]) -> dict[str, Any]:
-        return {"type": "code_interpreter", "code_interpreter": {"input": "", "outputs": []}}
+    def parse_call(self, api: dict[str, Any]) -> CodeCall:
+        body = api["code_interpreter"]
+        return CodeCall(api["id"], body.get("input") or "", list(body.get("outputs") or []))
 
-    def writer(self, emit: Emit) -> _Fence:
-        return _Fence(emit)
+    def opening(self, spec: dict[str, Any], syntax: CallSyntax) -> str:
+        return syntax.opening(NAME) if syntax.native else CODE_OPEN
 
-    def record(self, entry: dict[str, Any], body: str) -> None:
-        entry["code_interpreter"] = {**entry["code_interpreter"], "input": body}
+    def constraint(self, spec: dict[str, Any], request: str, syntax: CallSyntax,
+                   fixed: dict[str, Any] | None = None) -> Constraint:
+        return JsonSchema(ARGUMENTS) if syntax.native else CodeBlock()
 
-    def run(self, context: ToolContext, spec: dict[str, Any], entry: dict[str, Any]) -> Ran:
-        code = entry["code_interpreter"]["input"]
-        result = self.runner.execute(context.thread_id, code, input_files=context.input_files())
+    def writer(self, emit: Emit, syntax: CallSyntax) -> _Fence | _JsonCode:
+        return _JsonCode(emit) if syntax.native else _Fence(emit)
+
+    def record(self, call: CodeCall, body: str, syntax: CallSyntax) -> None:
+        call.input = code_of(body) if syntax.native else body
+
+    def again(self, spec: dict[str, Any], call: CodeCall, request: str) -> dict[str, Any] | None:
+        return None
+
+    def run(self, context: ToolContext, spec: dict[str, Any], call: CodeCall) -> Ran:
+        result = self.runner.execute(context.thread_id, call.input, input_files=context.input_files())
         outputs: list[dict[str, Any]] = []
         if result.logs:
             outputs.append({"type": "logs", "logs": result.logs})
         for i, png in enumerate(result.images):
             file_id = context.save_output(png, f"image_{i}.png" if i else "image.png")
             outputs.append({"type": "image", "image": {"file_id": file_id}})
-        files = [(Path(path).name, context.save_output(Path(path).read_bytes(), Path(path).name))
-                 for path in result.files]
-        entry["code_interpreter"] = {"input": code, "outputs": outputs}
-        return Ran(entry, output_text(for_model(result)), failed=result.error is not None, files=files)
+        links = []
+        for path in result.files:
+            name = Path(path).name
+            file_id = context.save_output(Path(path).read_bytes(), name)
+            link = f"sandbox:/mnt/data/{name}"  # where the real API's code interpreter says it wrote a file
+            links.append(Link(link, {"type": "file_path", "file_path": {"file_id": file_id}}, "each",
+                              f"\n\n[{name}]({link})"))
+        call.outputs = outputs
+        indexed = [dict(o, index=i) for i, o in enumerate(outputs)]
+        deltas = [{"code_interpreter": {"outputs": indexed}}] if outputs else []
+        return Ran(for_model(result), failed=result.error is not None, deltas=deltas, links=links)
 
-    def transcript(self, entry: dict[str, Any]) -> tuple[str, str]:
-        body = entry["code_interpreter"]
-        logs = "".join(o.get("logs", "") for o in body["outputs"])
-        return code_text(body["input"]), output_text(clip(logs))
+    def transcript(self, call: CodeCall) -> str:
+        return code_text(call.input)
+
+    def reply(self, result: str) -> str:
+        return output_text(result)
+
+    def written(self, call: CodeCall) -> WrittenCall:
+        return WrittenCall(NAME, json.dumps({"code": call.input}))
+
+    def result_of(self, call: CodeCall) -> str:
+        return clip("".join(o.get("logs", "") for o in call.outputs))
