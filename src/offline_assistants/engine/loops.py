@@ -13,6 +13,10 @@ rarer; this guard ends what it misses, as a natural stop. It watches tokens as t
   replacement character, and the full-width forms block; or 48 punctuation marks in a row with no letter, digit
   or space between (a table's separator row is far shorter).
 
+A tool call written under a grammar is watched for loops only (code and JSON are made of symbols), and over a
+longer stretch (CALL_LOOP_TOKENS: code may hold a short list of zeros): there the guard also says how much of
+the text came before the repetition (`kept`), so the tool can close the call there (tools/closing.py).
+
 Per token this costs one pass over the candidate periods (at most MAX_PERIOD comparisons), so it never shows
 next to a decode step.
 """
@@ -23,6 +27,7 @@ import unicodedata
 
 MAX_PERIOD = 100
 MIN_LOOP_TOKENS = 30
+CALL_LOOP_TOKENS = 64
 MIN_REPEATS = 3
 LONG_PERIOD = 20  # a passage this long (in tokens) said twice in a row is a loop already
 SYMBOL_RUN = 12
@@ -40,12 +45,19 @@ class LoopGuard:
     """Feed it each generated token and its text; `tripped` says why the reply should end. The text already
     written stays as it is: streaming clients have seen it, and the stored message must equal what they saw."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, min_loop_tokens: int = MIN_LOOP_TOKENS, symbols: bool = True) -> None:
+        self.min_loop_tokens = min_loop_tokens
+        self.symbols = symbols  # watch for runs of symbols too (free text; not code or JSON)
+        self.kept = 0  # once tripped by a loop: characters of the text before it repeated (one round kept)
+        self._ends: list[int] = []  # the text's length after each token
         self._tokens: list[int] = []
         self._matched = [0] * (MAX_PERIOD + 1)  # per period p: how many trailing tokens equal the one p before
         self._junk_run = 0
         self._mark_run = 0  # punctuation and symbols in a row, no letters, digits or spaces between
         self.tripped: str | None = None
+
+    def stopped(self) -> bool:
+        return self.tripped is not None
 
     def feed(self, token: int, text: str) -> bool:
         """True when the reply should end here."""
@@ -53,14 +65,19 @@ class LoopGuard:
             return True
         tokens = self._tokens
         tokens.append(token)
+        self._ends.append((self._ends[-1] if self._ends else 0) + len(text))
         n = len(tokens)
         matched = self._matched
         for p in range(1, min(MAX_PERIOD, n - 1) + 1):
             matched[p] = matched[p] + 1 if tokens[-1] == tokens[-1 - p] else 0
             span = matched[p] + p  # the tail is periodic with period p over this many tokens
-            if span >= MIN_LOOP_TOKENS and (span >= MIN_REPEATS * p or (p >= LONG_PERIOD and span >= 2 * p)):
+            if span >= self.min_loop_tokens and (span >= MIN_REPEATS * p or (p >= LONG_PERIOD and span >= 2 * p)):
                 self.tripped = f"the reply repeats itself (a {p}-token loop)"
+                first = n - span + p  # tokens before the repetition, and its first round
+                self.kept = self._ends[first - 1] if first > 0 else 0
                 return True
+        if not self.symbols:
+            return False
         for char in text:
             if char.isspace():
                 self._mark_run = 0  # a table's separator row or a rule ends at its line

@@ -18,6 +18,7 @@ from typing import Any
 
 from offline_assistants.engine.decision import Decider
 from offline_assistants.engine.lifecycle import Lifecycle
+from offline_assistants.engine.loops import CALL_LOOP_TOKENS, LoopGuard
 from offline_assistants.engine.model_calls import ModelCalls
 from offline_assistants.engine.turn import DEFAULT_SYSTEM, Budget, Exchange, Turn
 from offline_assistants.ids import new_id, now
@@ -209,14 +210,19 @@ class ToolCalling:
         for i, (offer, fixed) in enumerate(pending):  # grows by at most one while it runs (see below)
             tool = offer.tool
             writer = tool.writer(step.emitter(i), self.syntax)
+            guard = LoopGuard(min_loop_tokens=CALL_LOOP_TOKENS, symbols=False)
             out = self.model_calls.generate(
                 turn, written + self.backend.encode_text(tool.opening(offer.spec, self.syntax)), budget,
                 constraint=tool.constraint(offer.spec, request, self.syntax, fixed), max_tokens=MAX_CALL_TOKENS,
-                on_piece=writer.feed)
+                on_piece=writer.feed, on_token=guard.feed, halt=guard.stopped)
             usage[0] += out.read
             usage[1] += out.written
             out.check()
-            tool.record(step.calls[i], writer.finish(), self.syntax)
+            body = writer.finish()
+            if guard.tripped is not None:  # a loop under the grammar: keep what came before it, closed
+                log.info("run %s: a %s call %s; closed before it", turn.run_id, tool.type, guard.tripped)
+                body = tool.cut_short(body[:guard.kept], self.syntax)
+            tool.record(step.calls[i], body, self.syntax)
             written = written + self.backend.encode_text(self._call_text(tool, step.calls[i]) + "\n")
             if infer and len(pending) == 1 and turn.run.parallel_tool_calls and tool.parallel:
                 other = tool.again(offer.spec, step.calls[i], request)

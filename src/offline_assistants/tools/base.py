@@ -151,6 +151,11 @@ class Tool(Protocol):
         """Put the written body into the call (in a model's own syntax, the body is always JSON arguments)."""
         ...
 
+    def cut_short(self, body: str, syntax: CallSyntax) -> str:
+        """A body the model was stopped writing (it repeated itself), closed so it still parses
+        (tools/closing.py)."""
+        ...
+
     def again(self, spec: dict[str, Any], call: Any, request: str) -> dict[str, Any] | None:
         """The values of a second, parallel call of the same tool that the request asks for; None: none."""
         ...

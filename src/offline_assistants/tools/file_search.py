@@ -18,6 +18,7 @@ from offline_assistants.llm.backend import Constraint, JsonSchema, ToolOption
 from offline_assistants.llm.toolcalls import OURS, CallSyntax, WrittenCall
 from offline_assistants.tools import arguments
 from offline_assistants.tools.base import Emit, Link, Ran, ToolContext, key
+from offline_assistants.tools.closing import close_json
 from offline_assistants.tools.functions import BIAS, response_text
 
 NAME = "file_search"
@@ -128,6 +129,9 @@ class FileSearchTool:
             call.query = str(json.loads(body).get("query", ""))
         except (json.JSONDecodeError, AttributeError):
             call.query = body
+
+    def cut_short(self, body: str, syntax: CallSyntax) -> str:
+        return close_json(body)
 
     def again(self, spec: dict[str, Any], call: FileSearchCall, request: str) -> dict[str, Any] | None:
         return None

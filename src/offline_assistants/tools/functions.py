@@ -14,6 +14,7 @@ from offline_assistants.llm.backend import Constraint, JsonSchema, ToolOption
 from offline_assistants.llm.toolcalls import OURS, CallSyntax, WrittenCall
 from offline_assistants.tools import arguments
 from offline_assistants.tools.base import Emit, Ran, ToolContext, key
+from offline_assistants.tools.closing import close_json
 
 BIAS = -2.5  # added to each function's calibrated score (engine/decision.py: fitted on our labelled set)
 DESCRIPTION_CHARS = 160
@@ -103,6 +104,9 @@ class FunctionTool:
 
     def record(self, call: FunctionCall, body: str, syntax: CallSyntax) -> None:
         call.arguments = body
+
+    def cut_short(self, body: str, syntax: CallSyntax) -> str:
+        return close_json(body)
 
     def again(self, spec: dict[str, Any], call: FunctionCall, request: str) -> dict[str, Any] | None:
         return arguments.repeat(spec["function"].get("parameters"), call.arguments, request)

@@ -14,6 +14,7 @@ from typing import Any
 from offline_assistants.llm.backend import CodeBlock, Constraint, JsonSchema, ToolOption
 from offline_assistants.llm.toolcalls import CODE_CLOSE, CODE_OPEN, CallSyntax, WrittenCall
 from offline_assistants.tools.base import Emit, Link, Ran, ToolContext, key
+from offline_assistants.tools.closing import close_python
 from offline_assistants.tools.code_interpreter.runner import CodeRunner, ExecutionResult
 
 NAME = "python"  # what code_interpreter is called where a template lists tools as functions
@@ -185,6 +186,11 @@ class CodeTool:
 
     def record(self, call: CodeCall, body: str, syntax: CallSyntax) -> None:
         call.input = code_of(body) if syntax.native else body
+
+    def cut_short(self, body: str, syntax: CallSyntax) -> str:
+        if syntax.native:
+            return json.dumps({"code": close_python(_partial_code(body))})
+        return close_python(body)
 
     def again(self, spec: dict[str, Any], call: CodeCall, request: str) -> dict[str, Any] | None:
         return None
