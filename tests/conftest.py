@@ -35,6 +35,7 @@ from offline_assistants.engine import Engine
 from offline_assistants.llm.backend import ModelBackend
 from offline_assistants.llm.canned import CannedBackend
 from offline_assistants.testing import in_process_client, load_default_backend, serve
+from offline_assistants.tools import registry
 
 if TYPE_CHECKING:
     from offline_assistants.tools.code_interpreter import JupyterCodeRunner
@@ -178,9 +179,11 @@ def make_engine(tmp_path: Path) -> Iterator[Callable[..., Engine]]:
     """A factory: Engine over a fresh database in tmp_path, on the given backend (default: scripted)."""
     engines: list[Engine] = []
 
-    def factory(backend: ModelBackend | None = None, *, code_runner: Any = None, **settings: Any) -> Engine:
+    def factory(backend: ModelBackend | None = None, *, code_runner: Any = None,
+                tool_registry: Any = registry.REGISTRY, **settings: Any) -> Engine:
         data = tmp_path / f"data{len(engines)}"
-        engine = Engine(Settings(data_dir=data, **settings), backend or CannedBackend(), code_runner=code_runner)
+        engine = Engine(Settings(data_dir=data, **settings), backend or CannedBackend(), code_runner=code_runner,
+                        tool_registry=tool_registry)
         engines.append(engine)
         return engine
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag
 from pydantic_core import PydanticCustomError
 
 MAX_METADATA_KEYS = 16
@@ -103,7 +103,26 @@ class FunctionTool(Request):
     function: FunctionDefinition
 
 
-Tool = Annotated[CodeInterpreterTool | FileSearchTool | FunctionTool, Field(discriminator="type")]
+class ExtensionTool(BaseModel):
+    """A tool of our own, `x_` and a name: offered to the model when the server registers a tool of that type
+    (tools/registry.py), and not otherwise. Its options are the tool's to read."""
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+    type: str = Field(pattern=r"^x_[a-z0-9_]{1,60}$")
+
+
+def _tool_kind(value: Any) -> str | None:
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    if kind in ("code_interpreter", "file_search", "function"):
+        return str(kind)
+    return "extension" if isinstance(kind, str) and kind.startswith("x_") else None
+
+
+Tool = Annotated[
+    Annotated[CodeInterpreterTool, Tag("code_interpreter")] | Annotated[FileSearchTool, Tag("file_search")]
+    | Annotated[FunctionTool, Tag("function")] | Annotated[ExtensionTool, Tag("extension")],
+    Discriminator(_tool_kind, custom_error_type="invalid_tool_type", custom_error_message=(
+        "Supported values are: 'code_interpreter', 'file_search', 'function', and 'x_' tools the server registers"))]
 Tools = Annotated[list[Tool], Field(max_length=128)]
 
 

@@ -57,7 +57,7 @@ def _param(loc: tuple[Any, ...]) -> str:
 
 # Labels pydantic gives the branches of plain unions (`str | list[...]`), and the tags of our discriminated unions.
 _BRANCH_LABELS = {"str", "constrained-str"}
-_TAGS = {"code_interpreter", "file_search", "function", "text", "image_file", "image_url", "json_object",
+_TAGS = {"code_interpreter", "file_search", "function", "extension", "text", "image_file", "image_url", "json_object",
          "json_schema"}
 
 
@@ -166,7 +166,7 @@ def to_invalid_request(exc: ValidationError) -> InvalidRequest:
         )
     if kind in ("object_above_max_properties", "string_above_max_length", "missing_required_parameter"):
         return InvalidRequest(err["msg"], param=param, code=kind)
-    if kind in ("literal_error", "enum", "union_tag_invalid", "string_pattern_mismatch"):
+    if kind in ("literal_error", "enum", "union_tag_invalid", "invalid_tool_type", "string_pattern_mismatch"):
         return InvalidRequest(f"Invalid value: {value!r}. {err['msg']}.", param=param, code="invalid_value")
     return InvalidRequest(f"Invalid '{param}': {err['msg']}.", param=param, code="invalid_value")
 
