@@ -1,14 +1,21 @@
 """An answer never shows a tool call, or a tool's reply, written as text.
 
-The decision said "answer", yet a model trained on tool calls may still start one in free text (`<tool_call>`,
-a Mistral `[TOOL_CALLS]`), or echo the `<tool_response>` tags it just read. Shown to the user, that reads as a
-broken answer, so the answer ends where such text begins: `Leaks` holds back each piece that could be the start
-of a marker until it can tell, and the executor halts the model once one is found.
+The decision said "answer", yet a model trained on tool calls may still start one in free text (`<tool_call>`, a
+Mistral `[TOOL_CALLS]`, or the bare JSON `{"name": ..., "arguments": ...}` Qwen writes once it has seen tools),
+or echo the `<tool_response>` tags it just read. Shown to the user, that reads as a broken answer, so the answer
+ends where such text begins: `Leaks` holds back each piece that could be the start of one until it can tell,
+and the executor halts the model once one is found (engine/executor.py says what an answer that was nothing but
+a call becomes).
 """
 
 from __future__ import annotations
 
+import re
+
 from offline_assistants.llm.toolcalls import LEAKS, CallSyntax
+
+CALL_JSON = re.compile(r'\{\s*"name"\s*:')  # a call as a bare JSON object, as Hermes and Llama 3 models write one
+_CALL_JSON_START = re.compile(r'\{\s*(?:"(?:n(?:a(?:m(?:e(?:"\s*)?)?)?)?)?)?')  # what may still become one
 
 
 class Leaks:
@@ -20,17 +27,32 @@ class Leaks:
         self.found = False
         self.held = ""  # text that may be the start of a marker
 
+    def _cut(self, text: str) -> int:
+        found = [i for i in (text.find(m) for m in self.markers) if i >= 0]
+        match = CALL_JSON.search(text)
+        if match:
+            found.append(match.start())
+        return min(found, default=-1)
+
+    def _pending(self, text: str) -> int:
+        """How many characters at the end of `text` may be the start of a marker."""
+        keep = max((n for m in self.markers for n in range(1, len(m)) if text.endswith(m[:n])), default=0)
+        brace = text.rfind("{")
+        if brace >= 0 and _CALL_JSON_START.fullmatch(text, brace):
+            keep = max(keep, len(text) - brace)
+        return keep
+
     def feed(self, piece: str) -> str:
         """What of `piece` may be shown now."""
         if self.found:
             return ""
         text = self.held + piece
-        cut = min((i for i in (text.find(m) for m in self.markers) if i >= 0), default=-1)
+        cut = self._cut(text)
         if cut >= 0:
             self.found = True
             self.held = ""
             return text[:cut].rstrip()
-        keep = max((n for m in self.markers for n in range(1, len(m)) if text.endswith(m[:n])), default=0)
+        keep = self._pending(text)
         shown = text[: len(text) - keep]
         keep += len(shown) - len(shown.rstrip())  # and the spaces before it: an answer cut there ends clean
         self.held = text[len(text) - keep:] if keep else ""

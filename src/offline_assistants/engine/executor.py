@@ -19,7 +19,7 @@ from offline_assistants.engine.control import RunControl
 from offline_assistants.engine.events import EventBus, EventName
 from offline_assistants.engine.lifecycle import Lifecycle
 from offline_assistants.engine.loops import LoopGuard
-from offline_assistants.engine.model_calls import ModelCalls
+from offline_assistants.engine.model_calls import Generated, ModelCalls
 from offline_assistants.engine.tooling import Answer, AwaitOutputs, ToolCalling, ToolRan
 from offline_assistants.engine.turn import DEFAULT_SYSTEM, Budget, Cancelled, Incomplete, Turn
 from offline_assistants.ids import new_id, now
@@ -189,20 +189,32 @@ class Executor:
         def halt() -> bool:
             return (guard is not None and guard.tripped is not None) or (leaks is not None and leaks.found)
 
-        try:
-            out = self.model_calls.generate(
-                turn, prompt, budget, constraint=turn.response_format, on_piece=piece, halt=halt,
-                on_token=guard.feed if guard is not None else None)
-        except BaseException:
-            self._close_message(turn, message_id, step_id, written, "incomplete", "run_failed", None)
-            raise
+        def answer(prompt: list[int]) -> Generated:
+            try:
+                return self.model_calls.generate(
+                    turn, prompt, budget, constraint=turn.response_format, on_piece=piece, halt=halt,
+                    on_token=guard.feed if guard is not None else None)
+            except BaseException:
+                self._close_message(turn, message_id, step_id, written, "incomplete", "run_failed", None)
+                raise
+
+        out = answer(prompt)
         if leaks is not None:
-            written += self._flush(thread_id, message_id, leaks.finish(), written)
-            if leaks.found and not written.strip() and turn.results:
-                # The model went for another call where it had to answer: the tool's reply is the answer.
-                written += self._flush(thread_id, message_id, turn.results[-1].strip(), written)
-            if leaks.found:
-                log.info("run %s: a tool call written as text ended the answer", run_id)
+            piece(leaks.finish())
+            if leaks.found and not written.strip() and out.ending == "stop":
+                # Nothing but a call where the decision said answer: ask again with the tools left out of the
+                # system prompt (the model sees its calls and their outputs still), then fall back on the
+                # tool's last output, which is what such an answer would have had to state.
+                log.info("run %s: the answer was a call written as text; asked again without the tools", run_id)
+                leaks = Leaks(self.tooling.syntax if self.tooling is not None else None)
+                guard = LoopGuard() if turn.response_format is None else None
+                plain = self.backend.encode_system(run.instructions or DEFAULT_SYSTEM)
+                again = answer(plain + prompt[len(turn.system):])
+                out = Generated(out.text + again.text, out.tokens + again.tokens, again.ending,
+                                out.read + again.read, out.written + again.written)
+                piece(leaks.finish())
+                if not written.strip() and turn.results:
+                    piece(turn.results[-1].strip())
         text = written
         if guard is not None and guard.tripped and out.ending == "stop":
             log.info("run %s: %s; ended as a natural stop", run_id, guard.tripped)
