@@ -11,7 +11,11 @@ from typing import get_args
 
 from offline_assistants import __version__
 from offline_assistants.config import LogLevel, SandboxMode, Settings, default_data_dir
+from offline_assistants.llm.packed import PACKED
 from offline_assistants.llm.repack import RepackMode
+
+# The packed models' names, for the help texts of every --model (llm/packed.py; nothing heavy is imported).
+PACKED_NAMES = ", ".join(model.name for model in PACKED)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -83,9 +87,13 @@ def _parser() -> argparse.ArgumentParser:
                        f"(default: {defaults.log_level})")
 
     models = sub.add_parser("models", help="list the models this server can load",
-                            description="List the GGUF models found: ./models (or --models-dir) and the embedded one.")
+                            description="List the GGUF models found: ./models (or --models-dir), the embedded one, "
+                            f"and the packed models whose packages are installed ({PACKED_NAMES}).")
     models.add_argument("--models-dir", type=Path, default=defaults.models_dir,
                         help="folder of extra .gguf files to list besides the embedded model (default: ./models)")
+    models.add_argument("--data-dir", type=Path, default=defaults.data_dir,
+                        help="the data directory whose models/ folder packed models are assembled into (default: "
+                        "as serve's)")
 
     bench = sub.add_parser(
         "bench", help="measure truncation, throughput and time to first token on this machine and model",
@@ -94,7 +102,8 @@ def _parser() -> argparse.ArgumentParser:
                     "llama-cpp-python, a naive re-tokenizing window) and the ratio. The same code as the scripts "
                     "in benchmarks/, with shorter runs; progress goes to stderr. Takes a few minutes on two cores.")
     bench.add_argument("--model", default=defaults.model,
-                       help="a .gguf path or model name, as `serve --model` (default: the embedded default)")
+                       help=f"a .gguf path or model name ({PACKED_NAMES}, ...), as `serve --model` (default: the "
+                       "embedded default)")
     bench.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: the usable cores)")
     bench.add_argument("--only", default="truncation,throughput,ttft",
                        help="which measurements, comma-separated (default: %(default)s)")
@@ -148,9 +157,11 @@ def _where_options(parser: argparse.ArgumentParser, defaults: Settings) -> None:
     parser.add_argument("--db", type=Path, default=defaults.db_path,
                         help="SQLite database file (default: assistants.db inside the data directory)")
     parser.add_argument("--model", default=defaults.model,
-                        help="a .gguf path, the name of a model from `offline-assistants models`, or `scripted` (no "
-                        "model: replies, calls and failures come from a script you post to /_script, for testing "
-                        "apps) (default: the first .gguf in ./models, else the embedded SmolLM2-135M-Instruct)")
+                        help="a .gguf path, the name of a model from `offline-assistants models`, a packed model's "
+                        f"name ({PACKED_NAMES}: assembled into the data dir from its installed packages the first "
+                        "time, each checked against its pinned sha256; docs/models.md), or `scripted` (no model: "
+                        "replies, calls and failures come from a script you post to /_script, for testing apps) "
+                        "(default: the first .gguf in ./models, else the embedded SmolLM2-135M-Instruct)")
     parser.add_argument("--models-dir", type=Path, default=defaults.models_dir,
                         help="folder of extra .gguf files (default: ./models)")
 
@@ -190,15 +201,16 @@ class _Stderr:
     """serve's report: what it chose, one line each; a slow step's elapsed time rewritten in place."""
 
     def __init__(self) -> None:
-        self._open = False  # a progress line is on screen, unfinished
+        self._open = 0  # the length of the unfinished progress line on screen, 0 when none
 
     def line(self, text: str) -> None:
-        print(("\r" if self._open else "") + text, file=sys.stderr, flush=True)
-        self._open = False
+        # Padded over the progress line it replaces, so no tail of a longer one stays on screen.
+        print(("\r" + text.ljust(self._open)) if self._open else text, file=sys.stderr, flush=True)
+        self._open = 0
 
     def progress(self, text: str) -> None:
-        print(f"\r{text}", end="", file=sys.stderr, flush=True)
-        self._open = True
+        print("\r" + text.ljust(self._open), end="", file=sys.stderr, flush=True)
+        self._open = len(text)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -231,8 +243,8 @@ def serve(args: argparse.Namespace) -> int:
 def list_models(args: argparse.Namespace) -> int:
     from offline_assistants.llm.catalog import available
 
-    for model in available(args.models_dir):
-        print(f"{model.name}\t{model.path}")
+    for model in available(args.models_dir, args.data_dir):
+        print(f"{model.name}\t{model.path}" + (f"\t({model.source})" if model.source else ""))
     return 0
 
 

@@ -7,15 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import platformdirs
-
+from offline_assistants.datadir import default_data_dir
 from offline_assistants.llm.loading import ModelOptions
 from offline_assistants.llm.repack import RepackMode
-
-
-def default_data_dir() -> Path:
-    env = os.environ.get("OFFLINE_ASSISTANTS_DATA")
-    return Path(env) if env else Path(platformdirs.user_data_dir("offline-assistants"))
 
 
 def usable_cores() -> int:

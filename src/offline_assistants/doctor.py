@@ -210,14 +210,18 @@ def check_kernel(settings: Settings) -> Iterator[Result]:
 def check_model(settings: Settings) -> Iterator[Result]:
     from offline_assistants.llm.backend import ModelError, Piece, Sampling
     from offline_assistants.llm.catalog import ModelNotFound, resolve
+    from offline_assistants.llm.packed import PackedError
 
     if settings.model == SCRIPTED:
         yield Result("model", "ok", "scripted (replies come from /_script): no model to load")
         return
     try:
-        model = resolve(settings.model, settings.models_dir)
+        model = resolve(settings.model, settings.models_dir, data_dir=settings.data_dir)
     except ModelNotFound as exc:
         yield Result("model", "fail", str(exc), "Pass --model a .gguf file or a name from `offline-assistants models`.")
+        return
+    except PackedError as exc:
+        yield Result("model", "fail", exc.problem, f"{exc.fix[:1].upper()}{exc.fix[1:]}.")
         return
     start = time.monotonic()
     try:

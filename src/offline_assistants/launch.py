@@ -121,11 +121,16 @@ def open_local_model(settings: Settings, *, say: Report = QUIET) -> LocalModel:
     from offline_assistants.llm.backend import ModelError
     from offline_assistants.llm.catalog import ModelNotFound, resolve
     from offline_assistants.llm.loading import open_backend
+    from offline_assistants.llm.packed import PackedError
 
     try:
-        model = resolve(settings.model, settings.models_dir)
+        model = resolve(settings.model, settings.models_dir, data_dir=settings.data_dir, progress=say.progress)
     except ModelNotFound as exc:
         raise LaunchError(str(exc), exit_code=2) from exc
+    except PackedError as exc:  # a packed model's packages missing, at another version, or not the pinned bytes
+        raise LaunchError(str(exc)) from exc
+    if model.source:
+        say.line(f"model:    {model.name}: {model.source}")
     label = f"loading {model.name} ({model.path.stat().st_size / 1e6:.0f} MB) from {model.path} in a model process"
     say.line(label)
     start = time.monotonic()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from offline_assistants.llm import packed
 from offline_assistants.llm.catalog import DEFAULT_NAME, ModelNotFound, available, default_model, resolve
 
 
@@ -26,7 +27,8 @@ def test_models_dir_comes_first_and_names_resolve(tmp_path: Path) -> None:
     folder.mkdir()
     shutil.copy(embedded.path, folder / "tiny-chat.gguf")
     found = available(folder)
-    assert [m.name for m in found] == ["tiny-chat", DEFAULT_NAME]
+    installed = [model.name for model in packed.PACKED if packed.installed(model)]  # packed ones last (test_packed.py)
+    assert [m.name for m in found] == ["tiny-chat", DEFAULT_NAME, *installed]
     assert resolve(None, folder).name == "tiny-chat"
     assert resolve(DEFAULT_NAME, folder).path == embedded.path
     assert resolve("tiny-chat.gguf", folder).path == folder / "tiny-chat.gguf"
