@@ -272,8 +272,8 @@ def test_an_answer_never_shows_a_call_written_as_text(make_engine: Callable[...,
 
 def test_an_answer_that_is_only_a_call_states_the_tool_output_instead(make_engine: Callable[..., Engine]) -> None:
     # Our syntax (no native format): after the output, the model writes a call again where it must answer.
-    backend = CannedBackend([" call get_weather.", '{"city": "Oslo"}',
-                             '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>'])
+    call = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>'
+    backend = CannedBackend([" call get_weather.", '{"city": "Oslo"}', call, call])
     engine = make_engine(backend)
     thread_id, run_id, events, ended = start(engine, [WEATHER], "Weather in Oslo?")
     assert ended.wait(10)
@@ -285,10 +285,13 @@ def test_an_answer_that_is_only_a_call_states_the_tool_output_instead(make_engin
         time.sleep(0.02)
     message = engine.threads.list_messages(thread_id, ListParams(), run_id=run_id).data[0]
     assert message.content[0]["text"]["value"] == "Cloudy, 17 C"
+    # Asked again first, with the tools left out of the system prompt (the call and its output still shown).
+    retry = backend.text(backend.prompts[-1])
+    assert "get_weather:" not in retry.split("</s>")[0] and "Cloudy, 17 C" in retry
 
 
 def test_native_code_call_runs_in_the_kernel(make_engine: Callable[..., Engine]) -> None:
-    backend = CannedBackend([" run Python code", '{"code": "print(\\"a\\")\\nprint(1)"}', "One."],
+    backend = CannedBackend([" call python.", '{"code": "print(\\"a\\")\\nprint(1)"}', "One."],
                             native_tool_format="hermes")
     runner = FakeRunner(logs="1\n")
     engine = make_engine(backend, code_runner=runner)

@@ -88,7 +88,7 @@ class Decider(DecisionMaker):
             ranked = [n + _lexical(said, f, NAMING_LEXICAL_WEIGHT) for n, f in zip(named, functions)]
             chosen = functions[max(range(len(functions)), key=ranked.__getitem__)]
         parts = [words.stems(part) for part in words.clauses(request)]
-        calls = _in_request_order(parts, chosen, _second(parts, chosen, functions))
+        calls = in_request_order(parts, chosen, also_asked(parts, chosen, functions))
         return Decision(calls[0], read, also=calls[1:])
 
     def _null_scores(self, system: list[int], lead: list[int], texts: list[str], encoded: list[list[int]]
@@ -116,7 +116,7 @@ def _lexical(said: frozenset[str], option: ToolOption | None, weight: float) -> 
     return weight * (words.shared(said, option.about) + option.evidence)
 
 
-def _second(parts: list[frozenset[str]], chosen: ToolOption, functions: list[ToolOption]) -> list[ToolOption]:
+def also_asked(parts: list[frozenset[str]], chosen: ToolOption, functions: list[ToolOption]) -> list[ToolOption]:
     """A different function the request also asks for, in a clause of its own (see 6. above), if any."""
     if len(parts) < 2:
         return []
@@ -128,7 +128,7 @@ def _second(parts: list[frozenset[str]], chosen: ToolOption, functions: list[Too
     return []
 
 
-def _in_request_order(parts: list[frozenset[str]], chosen: ToolOption, also: list[ToolOption]) -> list[ToolOption]:
+def in_request_order(parts: list[frozenset[str]], chosen: ToolOption, also: list[ToolOption]) -> list[ToolOption]:
     """The calls in the order the request asks for them, as a model writing them would: the second function goes
     first when its clause comes before every clause that the chosen one shares words with ("What's on my calendar
     on Friday, and the temperature in Denver?" calls the calendar, then the weather)."""

@@ -214,6 +214,7 @@ class Executor:
                                 out.read + again.read, out.written + again.written)
                 piece(leaks.finish())
                 if not written.strip() and turn.results:
+                    leaks = None  # the tool's own words: shown as they are
                     piece(turn.results[-1].strip())
         text = written
         if guard is not None and guard.tripped and out.ending == "stop":

@@ -20,6 +20,7 @@ from offline_assistants.engine.decision import Decider
 from offline_assistants.engine.lifecycle import Lifecycle
 from offline_assistants.engine.loops import CALL_LOOP_TOKENS, LoopGuard
 from offline_assistants.engine.model_calls import ModelCalls
+from offline_assistants.engine.native_decision import NativeDecider
 from offline_assistants.engine.turn import DEFAULT_SYSTEM, Budget, Exchange, Turn
 from offline_assistants.ids import new_id, now
 from offline_assistants.llm.backend import Decision, DecisionMaker, ModelBackend, ToolOption
@@ -67,8 +68,11 @@ class ToolCalling:
         self.max_rounds = max_rounds
         self.stores_for = stores_for  # the live vector stores a run's file search reads
         self.files_hold = files_hold  # how many of a request's words those stores hold (engine/decision.py)
-        # engine/decision.py: answer, code, or which function; a scripted model brings its own (script.py).
-        self.decider: DecisionMaker = decider or Decider(backend)
+        # Answer, code, or which function: a model with a call syntax of its own is asked in it
+        # (engine/native_decision.py), any other is scored on what each option says (engine/decision.py); a
+        # scripted model brings its own (script.py).
+        self.decider: DecisionMaker = decider or (
+            NativeDecider(backend, self.syntax) if self.syntax.native else Decider(backend))
 
     # --- per run ---
     def prepare(self, turn: Turn) -> None:

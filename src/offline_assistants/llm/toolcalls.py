@@ -52,6 +52,16 @@ class CallSyntax:
     def call(self, name: str, arguments: str) -> str:
         return f"{self.opening(name)}{arguments}{self.closing}"
 
+    def starts(self, name: str) -> list[str]:
+        """The ways a model of this family begins a call of `name`, up to the name's last character (the closing
+        quote is left out: tokenizers merge it with what follows). Hermes-template models also write the bare
+        JSON object without its tags (Qwen2.5-Coder does, measured)."""
+        quoted = json.dumps(name)[:-1]
+        forms = [f"{self.head}{quoted}"]
+        if self.format == "hermes":
+            forms.append(f'{{"name": {quoted}')
+        return forms
+
 
 OURS = CallSyntax(None, '<tool_call>\n{"name": ', ', "arguments": ', "}\n</tool_call>", "<tool_call>")
 SYNTAXES: dict[NativeFormat, CallSyntax] = {
