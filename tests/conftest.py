@@ -44,7 +44,7 @@ SOAK_SEED = 2212  # the kill -9 soak's default seed: fixed, so that a failure in
 
 # What makes a test slow, told by a fixture it uses (directly or through other fixtures) ...
 COST_OF_FIXTURE = {
-    "real_backend": "model", "llama_cpp_upstream": "model", "start_upstream": "model",
+    "real_backend": "model", "qwen_backend": "model", "llama_cpp_upstream": "model", "start_upstream": "model",
     "kernel_runner": "kernel", "doctor": "kernel",  # tests/test_doctor.py: its kernel check starts one
     "serve_command": "serve", "serve_process": "serve",
     "browser": "browser",
@@ -79,6 +79,22 @@ def real_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelBack
     """The embedded SmolLM2-135M in its model process, as `serve` runs it (--cpu-repack auto, probe included),
     with a small window: enough for short prompts, fast on two cores."""
     backend = load_default_backend(n_ctx=2048, cache_dir=tmp_path_factory.mktemp("model-cache"))
+    yield backend
+    backend.close()
+
+
+@pytest.fixture(scope="session")
+def qwen_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelBackend]:
+    """Qwen2.5-Coder-0.5B-Instruct, a model with a tool-call syntax of its own (Hermes), from the six parts the
+    test extra installs, assembled into the user's data dir once (checked by sha256) and run as `serve` runs it."""
+    from offline_assistants.launch import open_local_model
+    from offline_assistants.llm import packed
+
+    model = packed.named("qwen2.5-coder-0.5b")
+    assert model is not None
+    if not packed.installed(model):  # installed: anything wrong with its parts fails the tests that use it
+        pytest.skip('Qwen2.5-Coder-0.5B is not installed: pip install -e ".[test]" installs it')
+    backend = open_local_model(Settings(model=model.name, n_ctx=2048)).backend
     yield backend
     backend.close()
 

@@ -65,3 +65,11 @@ def test_numbers_the_request_states() -> None:
     schema = {"type": "object", "properties": {"minutes": {"type": "integer", "minimum": 1, "maximum": 60}}}
     narrowed = narrow(schema, "A 25 minute timer, 90 seconds before 100 others")
     assert narrowed is not None and narrowed["properties"]["minutes"]["enum"] == [25]
+
+
+def test_a_comma_alone_does_not_join_two_values() -> None:
+    from offline_assistants.tools.arguments import coordinate
+
+    assert coordinate("What's the temperature in Paris, France in Celsius?", "Paris") is None  # one place
+    assert coordinate("Weather in Oslo, Madrid and Rome?", "Oslo") == "Madrid"  # a list: its "and" says so
+    assert coordinate("Weather in Paris and in Rome?", "Paris") == "Rome"

@@ -37,6 +37,7 @@ COMPOSED = {"body", "content", "message", "description", "notes", "summary", "co
 NOT_QUOTED = re.compile(r"\b(code|ISO|id|identifier|uuid|url)\b", re.IGNORECASE)
 _CLAUSES = re.compile(r"[,;!?]+|\.(?:\s|$)")
 _STRIP = "\"'“”‘’()[]{}<>.:*`?!,;"
+_CONJUNCTION = re.compile(r"\b(?:and|or|vs\.?|versus)\b|&", re.IGNORECASE)
 _NUMBER = re.compile(r"(?<![\w.:/-])-?\d+(?:\.\d+)?(?![\w:/-]|\.\d)")
 
 
@@ -98,6 +99,10 @@ def coordinate(request: str, value: str) -> str | None:
     """The phrase `request` joins to `value` ("Paris and Rome", "AAPL or GOOGL", "Oslo, Madrid"): the other
     thing of the same kind, asked for alongside it. As many words as `value`, function words skipped."""
     if not value.strip():
+        return None
+    if not _CONJUNCTION.search(request) and re.search(rf"(?<![\w]){re.escape(value)}\s*,\s*\w", request, re.IGNORECASE):
+        # A comma alone does not join two things of a kind: "Paris, France" is one place, "Oslo, Madrid and
+        # Rome" a list (its "and" says so).
         return None
     size = len(value.split())
     after = re.search(rf"(?<![\w]){re.escape(value)}\s*(?:,|\band\b|\bor\b|&|\bvs\.?|\bversus\b)\s*(.+)",
