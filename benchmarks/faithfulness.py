@@ -29,9 +29,12 @@ Scoring, fixed before anything was measured:
 Halves: items whose number is odd are the "tune" half, even ones the "held" half. Anything fitted (bias strengths,
 wording) is chosen on the tune half only; both halves are reported.
 
-Mechanisms (docs/model-process.md, "Answers from tool outputs"): --copy off serves the same model without the
-copy bias (the backend's `copies_tool_outputs` capability switched off, as for a backend that lacks it), to
-measure what the copy bias buys; the other mechanisms are measured by running this script on the tree before them.
+Mechanisms (docs/model-process.md, "Answers after tool calls"): the answer's model call carries an answer bias
+(llm/answer_bias.py) that copies the figures of the tool outputs whole and keeps the answer from opening as a
+call. --without copy / --without openings serves the model with one half of it taken out (the sampling the
+backend gets loses that field), --without bias without any (the backend's `steers_answers` switched off, as a
+backend without the capability). What the tool output's wording buys is measured by running this script on the
+tree before it.
 
 measure() returns a FaithfulnessResult; the script prints its line: RESULT faithfulness items=.. measured=..
 exact=.. exact_code=.. exact_function=.. exact_file=.. exact_tune=.. exact_held=.. call_as_text=.. ...
@@ -225,8 +228,9 @@ class FaithfulnessResult:
     by_kind: dict[str, float | None]
     by_half: dict[str, float | None]
     call_as_text: int  # replies holding a tool call written as text (over all items, measured or not)
+    code_replies: int  # replies that open with a code fence (the code again, not an answer; not scored)
     not_completed: int  # runs that did not end `completed`
-    copy: str  # the copy bias: on (the backend applies it), off (switched off for this run)
+    without: str  # the mechanisms taken out for this run ("-": none)
     model: str
     wall_s: float
 
@@ -237,17 +241,19 @@ class FaithfulnessResult:
         kinds = " ".join(f"exact_{k}={r3(v)}" for k, v in self.by_kind.items())
         halves = " ".join(f"exact_{h}={r3(v)}" for h, v in self.by_half.items())
         return (f"RESULT faithfulness items={self.items} measured={self.measured} exact={r3(self.exact)} {kinds} "
-                f"{halves} call_as_text={self.call_as_text} not_completed={self.not_completed} copy={self.copy} "
+                f"{halves} call_as_text={self.call_as_text} code_replies={self.code_replies} "
+                f"not_completed={self.not_completed} without={self.without} "
                 f"model={self.model} wall_s={self.wall_s:.0f}")
 
 
-def summarize(rows: list[dict[str, Any]], copy: str, model: str, wall: float) -> FaithfulnessResult:
+def summarize(rows: list[dict[str, Any]], without: str, model: str, wall: float) -> FaithfulnessResult:
     return FaithfulnessResult(
         items=len(rows), measured=sum(r["figure"] is not None for r in rows), exact=_share(rows),
         by_kind={k: _share([r for r in rows if r["kind"] == k]) for k in KINDS if any(r["kind"] == k for r in rows)},
         by_half={h: _share([r for r in rows if r["half"] == h]) for h in HALVES},
         call_as_text=sum(r["call_as_text"] for r in rows),
-        not_completed=sum(r["status"] != "completed" for r in rows), copy=copy, model=model, wall_s=wall)
+        code_replies=sum(r["reply"].lstrip().startswith("```") for r in rows),
+        not_completed=sum(r["status"] != "completed" for r in rows), without=without, model=model, wall_s=wall)
 
 
 # --- main ------------------------------------------------------------------------------------------------------
@@ -270,8 +276,10 @@ def server(args: argparse.Namespace) -> Iterator[tuple[Any, str]]:
     from offline_assistants.testing import serve
 
     backend = open_bench_backend(ModelSetup.from_args(args))
-    if args.copy == "off":
-        backend.copies_tool_outputs = False  # as a backend without the capability: the engine gives no sources
+    if "bias" in args.without:
+        backend.steers_answers = False  # as a backend without the capability: the engine gives it no bias
+    elif args.without:
+        _take_out(backend, {"copy": "copy_from", "openings": "never_open"}, args.without)
     data_dir = Path(tempfile.mkdtemp(prefix="oa-bench-faithful-"))
     built = build(Settings(data_dir=data_dir, n_ctx=args.n_ctx), backend=backend)
     logging.getLogger("httpx2").setLevel(logging.WARNING)  # a line per poll otherwise
@@ -282,6 +290,21 @@ def server(args: argparse.Namespace) -> Iterator[tuple[Any, str]]:
         built.close()
         backend.close()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _take_out(backend: Any, fields: dict[str, str], without: list[str]) -> None:
+    """The backend's generate, given answer biases without the named fields."""
+    import dataclasses
+
+    original = backend.generate
+    empty = {fields[name]: () for name in without}
+
+    def generate(prompt: list[int], sampling: Any, **kw: Any) -> Any:
+        if sampling.answer is not None:
+            sampling = dataclasses.replace(sampling, answer=dataclasses.replace(sampling.answer, **empty))
+        return original(prompt, sampling, **kw)
+
+    backend.generate = generate
 
 
 def measure(args: argparse.Namespace) -> FaithfulnessResult:
@@ -320,7 +343,7 @@ def measure(args: argparse.Namespace) -> FaithfulnessResult:
                 f"tool {got.tool_input[:50]!r} -> {got.tool_output[:40]!r} | {row['wall_s']:.1f}s")
     if out is not None:
         out.close()
-    result = summarize(rows, args.copy, model, time.monotonic() - started)
+    result = summarize(rows, ",".join(args.without) or "-", model, time.monotonic() - started)
     missed = [r["id"] for r in rows if r["figure"] is not None and not r["exact"]]
     log(f"missed: {', '.join(missed) or '-'}; not measured: "
         f"{', '.join(r['id'] for r in rows if r['figure'] is None) or '-'}; "
@@ -336,8 +359,8 @@ def main() -> int:
     ap.add_argument("--half", choices=[*HALVES, "all"], default="all", help="only one half (default all)")
     ap.add_argument("--max-tokens", type=int, default=160,
                     help="max_completion_tokens of each run, tool calls included (default %(default)s)")
-    ap.add_argument("--copy", choices=["on", "off"], default="on",
-                    help="off: serve without the copy bias, to measure what it buys (default on)")
+    ap.add_argument("--without", choices=["copy", "openings", "bias"], action="append", default=[],
+                    help="take a mechanism out, to measure what it buys (may be repeated; see above)")
     ap.add_argument("--poll-ms", type=int, default=50, help="the SDK's poll interval (default %(default)s)")
     ap.add_argument("--out", type=Path, default=None, help="write per-item results here (JSONL, replies included)")
     ap.add_argument("--self-check", action="store_true", help="only check the scoring on fixed strings")

@@ -185,7 +185,8 @@ class Executor:
 
         try:
             out = self.model_calls.generate(
-                turn, prompt + lead.tokens, budget, constraint=turn.response_format, on_piece=piece,
+                turn, prompt + lead.tokens, budget, constraint=turn.response_format, answer=turn.answer_bias(),
+                on_piece=piece,
                 halt=(lambda: guard.tripped is not None) if guard is not None else None, lead=len(lead.tokens),
                 on_token=guard.feed if guard is not None else None)
         except BaseException:

@@ -85,6 +85,7 @@ class ToolCalling:
         if not turn.tools or turn.tool_choice == "none":
             turn.tools = []
             return
+        turn.call_openings = tuple(self.tools[t["type"]].opening(t) for t in turn.tools)
         instructions = run.instructions or DEFAULT_SYSTEM
         if self.backend.native_tool_format:
             turn.system = self.backend.encode_system(instructions, tools=function_specs(turn.tools))
@@ -112,7 +113,7 @@ class ToolCalling:
 
     def _exchange(self, turn: Turn, call: str, result: str) -> None:
         turn.exchanges.append(Exchange(self.backend.encode_message("assistant", call)
-                                       + self.backend.encode_message("tool", result)))
+                                       + self.backend.encode_message("tool", result), result))
 
     def _request(self, turn: Turn) -> str:
         if turn.request is None:
