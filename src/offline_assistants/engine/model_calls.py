@@ -82,8 +82,9 @@ class ModelCalls:
     ) -> Generated:
         """One model call. `on_piece` gets each piece of text, `on_token` each token with its text; `halt` ends it
         early as a natural stop (the loop guard); `peek`, given the text so far, ends it early as soon as it returns
-        True (the caller has seen what it needed); `answer` steers an answer after tool calls; the last `lead` tokens of `prompt` were written by the model,
-        not read, and count as completion; `count=False` counts nothing."""
+        True (the caller has seen what it needed); `answer` steers an answer after tool calls (llm/answer_bias.py);
+        the last `lead` tokens of `prompt` were written by the model, not read, and count as completion;
+        `count=False` counts nothing."""
         limit, by_budget = self.max_new(prompt, budget)
         if max_tokens is not None and max_tokens < limit:
             limit, by_budget = max_tokens, False

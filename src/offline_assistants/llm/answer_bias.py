@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from offline_assistants.llm.backend import AnswerBias
 
@@ -36,15 +37,17 @@ STOP_FROM = 3  # digits a span needs for STOP: a short one ("12") may well begin
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _MARKER = re.compile(r"【[^】]*】")  # file search's citation markers: their digits are not figures
-_OPEN = re.compile(r"\d[\d.,]*$")  # the number the text ends in (a final "." or "," included)
+_OPEN = re.compile(r"\d[\d.,]*\Z")  # the number the text ends in (a final "." or "," included)
 _MARK = re.compile(r"[^\w\s]+")  # the punctuation a call opening starts with
+_LINE_START = re.compile(r"\n[ \t]*\Z")
 _TAIL = 64  # characters of the text looked at: a number is shorter
 
 
 class Pieces:
     """A vocabulary's token texts, indexed for the lookups below."""
 
-    def __init__(self, pieces: Iterable[tuple[int, bytes]]) -> None:
+    def __init__(self, pieces: Iterable[tuple[int, bytes]], ends: Iterable[int] = ()) -> None:
+        self.ends = sorted(ends)  # the tokens that end a generation
         self.by_text: dict[str, list[int]] = {}
         for token, raw in pieces:
             try:
@@ -55,21 +58,22 @@ class Pieces:
                 self.by_text.setdefault(text, []).append(token)
         self.longest = max((len(t) for t in self.by_text), default=0)
         self.digit_led = [t for text, tokens in self.by_text.items() if text[0].isdigit() for t in tokens]
-        self._opening: dict[str, list[int]] = {}
+        self._opening: dict[str, list[tuple[str, int]]] = {}
 
     @classmethod
-    def of(cls, n_vocab: int, piece: Callable[[int], bytes]) -> Pieces:
-        return cls((token, piece(token)) for token in range(n_vocab))
+    def of(cls, n_vocab: int, piece: Callable[[int], bytes], ends: Iterable[int] = ()) -> Pieces:
+        return cls(((token, piece(token)) for token in range(n_vocab)), ends)
 
     def prefixes(self, text: str, shortest: int = 1) -> Iterable[int]:
         """Tokens whose text is a prefix of `text`, `shortest` characters long or longer."""
         for n in range(shortest, min(len(text), self.longest) + 1):
             yield from self.by_text.get(text[:n], ())
 
-    def opening(self, mark: str) -> list[int]:
-        """Tokens that, leading spaces aside, begin `mark` or start with it (computed once per mark)."""
+    def opening(self, mark: str) -> list[tuple[str, int]]:
+        """Tokens (with their texts) that, leading space aside, begin `mark` or start with it (found once per
+        mark)."""
         if mark not in self._opening:
-            self._opening[mark] = [t for text, tokens in self.by_text.items()
+            self._opening[mark] = [(text, t) for text, tokens in self.by_text.items()
                                    if (head := text.lstrip()) and (head.startswith(mark) or mark.startswith(head))
                                    for t in tokens]
         return self._opening[mark]
@@ -101,42 +105,60 @@ def marks_of(openings: Iterable[str]) -> tuple[str, ...]:
 
 @dataclass
 class Steering:
-    """The answer bias of one model call, over one vocabulary: `bias(text)` before each token."""
+    """The answer bias of one model call, over one vocabulary: `apply(text, logits)` before each token."""
 
     spans: tuple[str, ...]
     pieces: Pieces
-    banned: list[int] = field(default_factory=list)  # while nothing but space is written
+    marks: list[int] = field(default_factory=list)  # tokens that begin a call opening's mark
+    new_line_marks: list[int] = field(default_factory=list)  # those of them that begin with a line break
     starts: dict[int, float] = field(default_factory=dict)
 
     @classmethod
     def of(cls, answer: AnswerBias, pieces: Pieces) -> Steering | None:
         spans = spans_of(answer.copy_from)
-        banned = sorted({t for mark in marks_of(answer.never_open) for t in pieces.opening(mark)})
-        if not spans and not banned:
+        opening = {t: text for mark in marks_of(answer.never_open) for text, t in pieces.opening(mark)}
+        marks = sorted(set(opening) - set(pieces.ends))  # `<|im_end|>` begins as `<tool_call>` does
+        if not spans and not marks:
             return None
         # A bare space is not a start: in vocabularies that split digits off, it comes before every number.
         starts = {token: START for span in spans for lead, digit in ((span, 1), (" " + span, 2))
                   for token in pieces.prefixes(lead, digit)}
-        return cls(spans, pieces, banned, starts)
+        return cls(spans, pieces, marks, [t for t in marks if "\n" in opening[t]], starts)
+
+    def apply(self, text: str, logits: Any) -> None:
+        """Move the logits (a numpy array over the vocabulary, changed in place) for the next token."""
+        import numpy as np
+
+        bias = self.bias(text)
+        if bias:
+            logits[np.fromiter(bias.keys(), dtype=np.int64)] += np.fromiter(bias.values(), dtype=logits.dtype)
+        if not self.marks:
+            return
+        if not text.strip():  # an answer never opens as a call
+            logits[self.marks] = -np.inf
+            return
+        # A mark at the start of a line, once the answer is written, is the model going on into a call or the
+        # tool's reply (`</tool_response>`, the code's fence): it ends instead, as likely as it was to go on.
+        marks = self.marks if _LINE_START.search(text) else self.new_line_marks
+        if marks and self.pieces.ends:
+            ends = self.pieces.ends
+            logits[ends] = np.maximum(logits[ends], logits[marks].max())
+            logits[marks] = -np.inf
 
     def bias(self, text: str) -> dict[int, float]:
-        """Logits to add to tokens, given the text written so far."""
+        """Logits the spans add to tokens, given the text written so far."""
         tail = text[-_TAIL:]
         found = _OPEN.search(tail)
         out: dict[int, float] = {}
         if found is None:
             out.update(self.starts)
-        else:
-            begun = found.group()
-            rests = [span[len(begun):] for span in self.spans if span.startswith(begun)]
-            for rest in rests:
-                for token in self.pieces.prefixes(rest):
-                    out[token] = FOLLOW
-            if rests and not any(rests) and sum(c.isdigit() for c in begun) >= STOP_FROM:
-                for token in self.pieces.digit_led:
-                    out[token] = -STOP
-        if not text.strip():
-            for token in self.banned:
-                out[token] = float("-inf")
+            return out
+        begun = found.group()
+        rests = [span[len(begun):] for span in self.spans if span.startswith(begun)]
+        for rest in rests:
+            for token in self.pieces.prefixes(rest):
+                out[token] = FOLLOW
+        if rests and not any(rests) and sum(c.isdigit() for c in begun) >= STOP_FROM:
+            for token in self.pieces.digit_led:
+                out[token] = -STOP
         return out
-

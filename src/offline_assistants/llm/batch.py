@@ -32,7 +32,7 @@ from offline_assistants.llm.answer_bias import Pieces, Steering
 from offline_assistants.llm.backend import Finish, ModelError, Piece, Sampling, Stream
 from offline_assistants.llm.llama_params import SEED, gpu_offload_supported, quiet_log
 from offline_assistants.llm.messages import Failed, Finished, Generate, Generated, Reply, Request, Score, Scored
-from offline_assistants.llm.sampler import add_bias, common_prefix, sampler_chain, vocab_pieces
+from offline_assistants.llm.sampler import common_prefix, logits_of, sampler_chain, vocab_pieces
 from offline_assistants.llm.stepping import SteppedModel
 
 N_BATCH = 512
@@ -405,7 +405,7 @@ class BatchedLlama(SteppedModel):
         L = _llama()
         assert job.sampling is not None
         if job.steering is not None:
-            add_bias(self._ctx, index, self._n_vocab, job.steering.bias(job.text))
+            job.steering.apply(job.text, logits_of(self._ctx, index, self._n_vocab))
         token = int(L.llama_sampler_sample(job.sampler, self._ctx, index))
         if L.llama_vocab_is_eog(self._vocab, token):
             return self._end(job, "stop")

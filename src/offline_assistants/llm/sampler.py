@@ -51,18 +51,16 @@ def vocab_pieces(vocab: Any, n_vocab: int) -> Pieces:
         n = int(L.llama_token_to_piece(vocab, token, buf, len(buf), 0, True))
         return buf.raw[:n] if n > 0 else b""
 
-    return Pieces.of(n_vocab, piece)
+    return Pieces.of(n_vocab, piece, [t for t in range(n_vocab) if L.llama_vocab_is_eog(vocab, t)])
 
 
-def add_bias(ctx: Any, index: int, n_vocab: int, bias: dict[int, float]) -> None:
-    """Add `bias` to the logits of the batch's row `index`, which the sampler chain reads next."""
-    if not bias:
-        return
+def logits_of(ctx: Any, index: int, n_vocab: int) -> Any:
+    """The logits of the batch's row `index` as a numpy array over the vocabulary: the sampler chain reads them
+    next, so a change made to them steers the token it samples."""
     import llama_cpp as L
     import numpy as np
 
-    logits = np.ctypeslib.as_array(L.llama_get_logits_ith(ctx, index), shape=(n_vocab,))
-    logits[np.fromiter(bias.keys(), dtype=np.int64)] += np.fromiter(bias.values(), dtype=np.float32)
+    return np.ctypeslib.as_array(L.llama_get_logits_ith(ctx, index), shape=(n_vocab,))
 
 
 def common_prefix(held: list[int], prompt: list[int]) -> int:
