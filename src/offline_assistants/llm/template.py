@@ -12,12 +12,19 @@ from typing import Any, Protocol
 
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from offline_assistants.llm.toolcalls import detect_native
+
 CHATML = (
     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content']"
     " + '<|im_end|>' + '\n'}}"
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 _PROBE = "\x00probe\x00"
+# What a model without a tool-call syntax of its own reads after a tool's result. Told nothing, a small one takes
+# the result for a message to comment on ("You can use the count_unread_emails function to ...") or writes its
+# call again; told what the result is for, it answers from it (benchmarks/faithfulness.py: the default model's
+# share of answers that state the result went from 0.78 to 0.95 on the items it was chosen on).
+ANSWER_CUE = "Answer the question with this result."
 
 
 def _raise(message: str) -> None:
@@ -39,6 +46,8 @@ class ChatTemplate:
             self.source = CHATML
             self.native = False
             self._template = env.from_string(CHATML)
+        # A template that writes tool calls its own way shows their results as its model was trained to read them.
+        self.tool_syntax = self.native and detect_native(self.source) is not None
         # Every message piece is "render([probe, m]) minus render([probe])": render the second half once.
         self._head = self.render([{"role": "system", "content": _PROBE}])
 
@@ -65,6 +74,8 @@ class ChatTemplate:
 
     def message(self, role: str, text: str) -> str:
         head = self._head
+        if role == "tool" and not self.tool_syntax:
+            text = f"{text}\n\n{ANSWER_CUE}"
         try:
             full = self.render([{"role": "system", "content": _PROBE}, {"role": role, "content": text}])
         except Exception:
