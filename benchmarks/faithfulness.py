@@ -29,12 +29,12 @@ Scoring, fixed before anything was measured:
 Halves: items whose number is odd are the "tune" half, even ones the "held" half. Anything fitted (bias strengths,
 wording) is chosen on the tune half only; both halves are reported.
 
-Mechanisms (docs/model-process.md, "Answers after tool calls"): the answer's model call carries an answer bias
+Mechanisms (docs/models.md, "Answers true to the tool's output"): the answer's model call carries an answer bias
 (llm/answer_bias.py) that copies the figures of the tool outputs whole and keeps the answer from opening as a
-call. --without copy / --without openings serves the model with one half of it taken out (the sampling the
+call, and a model without a tool syntax of its own reads a cue after each result (llm/template.py ANSWER_CUE).
+--without copy / --without openings serves the model with one half of the bias taken out (the sampling the
 backend gets loses that field), --without bias without any (the backend's `steers_answers` switched off, as a
-backend without the capability). What the tool output's wording buys is measured by running this script on the
-tree before it.
+backend without the capability). What the cue buys is measured by running this script on the tree before it.
 
 measure() returns a FaithfulnessResult; the script prints its line: RESULT faithfulness items=.. measured=..
 exact=.. exact_code=.. exact_function=.. exact_file=.. exact_tune=.. exact_held=.. call_as_text=.. ...

@@ -22,8 +22,8 @@ CHATML = (
 _PROBE = "\x00probe\x00"
 # What a model without a tool-call syntax of its own reads after a tool's result. Told nothing, a small one takes
 # the result for a message to comment on ("You can use the count_unread_emails function to ...") or writes its
-# call again; told what the result is for, it answers from it (benchmarks/faithfulness.py: the default model's
-# share of answers that state the result went from 0.78 to 0.95 on the items it was chosen on).
+# call again; told what the result is for, it answers from it (benchmarks/faithfulness.py, the default model with
+# the answer bias: answers that state the result 0.76 -> 0.95; 0.85 -> 0.95 on the half not used to word it).
 ANSWER_CUE = "Answer the question with this result."
 
 
