@@ -34,7 +34,7 @@ class Kernel:
         pass
 
 
-def run_code_then_answer(make_engine: Callable[..., Engine], backend: CannedBackend) -> None:
+def run_code_then_answer(make_engine: Callable[..., Engine], backend: CannedBackend, **run: object) -> None:
     engine = make_engine(backend, code_runner=Kernel())
     assistant = engine.assistants.create(AssistantCreate.model_validate(
         {"model": "gpt-4o", "tools": [{"type": "code_interpreter"}, WEATHER]}))
@@ -45,7 +45,7 @@ def run_code_then_answer(make_engine: Callable[..., Engine], backend: CannedBack
         if event.event in FINAL_RUN_EVENTS:
             ended.set()
 
-    engine.runs.create(thread.id, RunCreate.model_validate({"assistant_id": assistant.id}), listen)
+    engine.runs.create(thread.id, RunCreate.model_validate({"assistant_id": assistant.id, **run}), listen)
     assert ended.wait(10)
 
 
@@ -58,6 +58,15 @@ def test_the_answer_after_a_tool_call_copies_from_its_result_and_never_opens_as_
     assert code.answer is None  # only the answer is steered: the code is written under its own constraint
     assert answer.answer == AnswerBias(copy_from=("Output:\n7006652",),
                                        never_open=(CODE_OPEN, '<tool_call>\n{"name": "get_weather", "arguments": '))
+
+
+def test_under_response_format_the_answer_copies_but_is_not_kept_from_openings(
+        make_engine: Callable[..., Engine]) -> None:
+    backend = CannedBackend([" run Python code.", "print(1234 * 5678)\n```", '{"product": 7006652}'])
+    backend.steers_answers = True
+    run_code_then_answer(make_engine, backend, response_format={"type": "json_object"})
+    # JSON opens with "{" as a call's body does: the grammar holds the answer, no opening is ruled out.
+    assert backend.samplings[-1].answer == AnswerBias(copy_from=("Output:\n7006652",), never_open=())
 
 
 def test_a_backend_that_does_not_steer_answers_is_given_nothing(make_engine: Callable[..., Engine]) -> None:

@@ -86,7 +86,9 @@ class Turn:
         """What the answer is held to after this run's tool calls: their results' figures, and no call as text."""
         if not self.exchanges and not self.call_openings:
             return None
-        return AnswerBias(copy_from=tuple(e.result for e in self.exchanges), never_open=self.call_openings)
+        # Under response_format the grammar already holds the answer to JSON, which opens as a call's body does.
+        openings = self.call_openings if self.response_format is None else ()
+        return AnswerBias(copy_from=tuple(e.result for e in self.exchanges), never_open=openings)
 
     @property
     def thread_id(self) -> str:
