@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from offline_assistants.llm.backend import ModelBackend
-from offline_assistants.llm.template import CHATML, ChatTemplate
+from offline_assistants.llm.template import ANSWER_CUE, CHATML, ChatTemplate
 
 LLAMA3 = (
     "{{ bos_token }}{% for message in messages %}{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'"
@@ -51,3 +51,11 @@ def test_embedded_model_template_and_tokens(real_backend: ModelBackend) -> None:
         "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
     assert tokens == whole
     assert backend.native_tool_format is None
+
+
+def test_a_tool_result_is_followed_by_the_answer_cue_unless_the_template_has_a_tool_syntax() -> None:
+    assert ChatTemplate(CHATML).message("tool", "42") == f"<|im_start|>tool\n42\n\n{ANSWER_CUE}<|im_end|>\n"
+    # A template without a tool role shows the result as the user's, cue included.
+    assert ChatTemplate(ALTERNATING).message("tool", "42").endswith(f"42\n\n{ANSWER_CUE}<|im_end|>\n")
+    hermes = ChatTemplate(CHATML + "{# <tool_call> #}")  # a template that writes calls in Hermes' syntax
+    assert hermes.tool_syntax and hermes.message("tool", "42") == "<|im_start|>tool\n42<|im_end|>\n"

@@ -192,8 +192,8 @@ class Executor:
         def answer(prompt: list[int]) -> Generated:
             try:
                 return self.model_calls.generate(
-                    turn, prompt, budget, constraint=turn.response_format, on_piece=piece, halt=halt,
-                    on_token=guard.feed if guard is not None else None)
+                    turn, prompt, budget, constraint=turn.response_format, answer=turn.answer_bias(),
+                    on_piece=piece, halt=halt, on_token=guard.feed if guard is not None else None)
             except BaseException:
                 self._close_message(turn, message_id, step_id, written, "incomplete", "run_failed", None)
                 raise
@@ -213,9 +213,9 @@ class Executor:
                 out = Generated(out.text + again.text, out.tokens + again.tokens, again.ending,
                                 out.read + again.read, out.written + again.written)
                 piece(leaks.finish())
-                if not written.strip() and turn.results:
+                if not written.strip() and turn.exchanges:
                     leaks = None  # the tool's own words: shown as they are
-                    piece(turn.results[-1].strip())
+                    piece(turn.exchanges[-1].result.strip())
         text = written
         if guard is not None and guard.tripped and out.ending == "stop":
             log.info("run %s: %s; ended as a natural stop", run_id, guard.tripped)

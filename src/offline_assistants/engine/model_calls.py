@@ -11,7 +11,7 @@ from typing import Literal
 from offline_assistants.engine.control import RunControl
 from offline_assistants.engine.metrics import CallStats
 from offline_assistants.engine.turn import Budget, Cancelled, Incomplete, Turn
-from offline_assistants.llm.backend import Constraint, Finish, ModelBackend, ModelError, Sampling
+from offline_assistants.llm.backend import AnswerBias, Constraint, Finish, ModelBackend, ModelError, Sampling
 from offline_assistants.llm.defaults import API_DEFAULTS, SamplingDefaults
 from offline_assistants.store import Store
 
@@ -48,7 +48,8 @@ class ModelCalls:
         self.defaults = defaults
         self.max_output_tokens = max_output_tokens
 
-    def sampling(self, turn: Turn, max_tokens: int, constraint: Constraint | None) -> Sampling:
+    def sampling(self, turn: Turn, max_tokens: int, constraint: Constraint | None,
+                 answer: AnswerBias | None = None) -> Sampling:
         run = turn.run
         return Sampling(
             temperature=self.defaults.temperature if run.temperature is None else run.temperature,
@@ -56,6 +57,7 @@ class ModelCalls:
             repeat_penalty=self.defaults.repeat_penalty,
             max_tokens=max_tokens,
             constraint=constraint,
+            answer=answer if self.backend.steers_answers else None,
         )
 
     def max_new(self, prompt: list[int], budget: Budget) -> tuple[int, bool]:
@@ -73,12 +75,13 @@ class ModelCalls:
 
     def generate(
         self, turn: Turn, prompt: list[int], budget: Budget, *, constraint: Constraint | None = None,
-        max_tokens: int | None = None, on_piece: Callable[[str], None] | None = None,
+        answer: AnswerBias | None = None, max_tokens: int | None = None, on_piece: Callable[[str], None] | None = None,
         on_token: Callable[[int, str], object] | None = None,
         halt: Callable[[], bool] | None = None,
     ) -> Generated:
         """One model call. `on_piece` gets each piece of text, `on_token` each token with its text; `halt` ends it
-        early as a natural stop (the loop guard, a call written as text)."""
+        early as a natural stop (the loop guard, a call written as text); `answer` steers an answer after tool calls
+        (llm/answer_bias.py)."""
         limit, by_budget = self.max_new(prompt, budget)
         if max_tokens is not None and max_tokens < limit:
             limit, by_budget = max_tokens, False
@@ -89,7 +92,7 @@ class ModelCalls:
         def stop() -> bool:  # the backend checks this after every token
             return self.control.must_stop(run_id) or (halt is not None and halt())
 
-        stream = self.backend.generate(prompt, self.sampling(turn, limit, constraint), cache_key=turn.thread_id,
+        stream = self.backend.generate(prompt, self.sampling(turn, limit, constraint, answer), cache_key=turn.thread_id,
                                        cancelled=stop)
         first = last = 0.0  # monotonic times of the first and the latest token
         try:

@@ -85,6 +85,7 @@ class ToolCalling:
         if not turn.tools or turn.tool_choice == "none":
             turn.tools = []
             return
+        turn.call_openings = tuple(o.tool.opening(o.spec, self.syntax) for o in turn.tools)
         instructions = run.instructions or DEFAULT_SYSTEM
         if self.syntax.native:  # the template lists them, as the model was trained
             turn.system = self.backend.encode_system(
@@ -121,8 +122,7 @@ class ToolCalling:
             for (tool, call), result in zip(calls, results):
                 tokens += (self.backend.encode_message("assistant", tool.transcript(call))
                            + self.backend.encode_message("tool", tool.reply(result)))
-        turn.exchanges.append(Exchange(tokens))
-        turn.results.append(results[-1])
+        turn.exchanges.append(Exchange(tokens, results[-1]))
 
     def _call_text(self, tool: Tool, call: ToolCall) -> str:
         if self.syntax.native:

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from offline_assistants.llm.backend import Constraint
+from offline_assistants.llm.backend import AnswerBias, Constraint
 from offline_assistants.schemas.runs import Run
 from offline_assistants.tools.base import Link, Offer
 
@@ -54,6 +54,7 @@ class Exchange:
     """One tool call and its result as the model reads them back, encoded once."""
 
     tokens: list[int]
+    result: str  # the tool's reply as the model reads it: the answer quotes its figures (Turn.answer_bias)
 
 
 @dataclass
@@ -71,14 +72,22 @@ class Turn:
     tools: list[Offer] = field(default_factory=list)  # the tools this run may call (engine/tooling.py)
     tool_choice: Any = "auto"
     tool_rounds: int = 0
+    call_openings: tuple[str, ...] = ()  # how the run's tool calls open in the transcript: no answer opens so
     used_tools: set[str] = field(default_factory=set)  # tools already called in this run
     last_call_failed: bool = False
     request: str | None = None  # the user's latest words, read once when a tool decision needs them
-    results: list[str] = field(default_factory=list)  # each tool exchange's last reply, as the model read it
     links: list[Link] = field(default_factory=list)  # what the run's tools made that the answer points at
     vector_store_ids: list[str] | None = None  # the live stores file search reads, found once per run
     started: float = field(default_factory=time.monotonic)  # when this execution began, for time to first token
     window: dict[str, Any] | None = None  # what the latest prompt kept (schemas/runs.py RunWindow's fields)
+
+    def answer_bias(self) -> AnswerBias | None:
+        """What the answer is held to after this run's tool calls: their results' figures, and no call as text."""
+        if not self.exchanges and not self.call_openings:
+            return None
+        # Under response_format the grammar already holds the answer to JSON, which opens as a call's body does.
+        openings = self.call_openings if self.response_format is None else ()
+        return AnswerBias(copy_from=tuple(e.result for e in self.exchanges), never_open=openings)
 
     @property
     def thread_id(self) -> str:

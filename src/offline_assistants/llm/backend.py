@@ -53,6 +53,16 @@ Constraint = Choice | JsonSchema | AnyJson | CodeBlock
 
 
 @dataclass(frozen=True)
+class AnswerBias:
+    """What steers an answer written after tool calls (llm/answer_bias.py), in backends that declare
+    `steers_answers`: the tool outputs whose figures it copies whole, and the openings of the run's tool calls,
+    which it may not begin with."""
+
+    copy_from: tuple[str, ...] = ()
+    never_open: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Sampling:
     temperature: float = 1.0
     top_p: float = 1.0
@@ -60,6 +70,7 @@ class Sampling:
     repeat_penalty: float = 1.0  # llama.cpp's repetition penalty; not applied under a constraint (JSON repeats quotes)
     constraint: Constraint | None = None  # when set, output is held to it
     stop: tuple[str, ...] = ()
+    answer: AnswerBias | None = None  # applied by backends that declare steers_answers
 
 
 @dataclass(frozen=True)
@@ -147,6 +158,9 @@ class ModelBackend(ABC):
     # Serves several generations at once (a model process that decodes a batch, a remote server that batches):
     # the engine then runs up to Settings.max_concurrent_runs runs at once (engine/worker.py).
     parallel: bool = False
+    # Applies Sampling.answer while it samples (llm/answer_bias.py: a logit bias before each token); the engine
+    # gives none to a backend without it (a remote server, which takes only a fixed bias).
+    steers_answers: bool = False
     # The backend's own way to choose a round's move; None: the engine scores options with the model.
     decider: DecisionMaker | None = None
 

@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from offline_assistants.llm.answer_bias import Pieces, Steering
 from offline_assistants.llm.backend import Finish, ModelError, Piece, Sampling, Stream
 from offline_assistants.llm.llama_params import SEED, gpu_offload_supported, quiet_log
 from offline_assistants.llm.messages import Failed, Finished, Generate, Generated, Reply, Request, Score, Scored
-from offline_assistants.llm.sampler import common_prefix, sampler_chain
+from offline_assistants.llm.sampler import common_prefix, logits_of, sampler_chain, vocab_pieces
 from offline_assistants.llm.stepping import SteppedModel
 
 N_BATCH = 512
@@ -77,6 +78,7 @@ class _Job:
     cached: int = 0  # of those, how many were there before (reused, not evaluated)
     switch_ms: float = 0.0
     sampler: Any = None
+    steering: Steering | None = None  # the answer bias it samples with (llm/answer_bias.py)
     max_tokens: int = 0
     produced: int = 0
     text: str = ""
@@ -144,6 +146,7 @@ class BatchedLlama(SteppedModel):
         # On a GPU a whole batch costs about what a chunk does, so prompts go a batch at a time there.
         self.chunk = N_BATCH if self.gpu_layers else CHUNK
         self._local_ids = itertools.count(-1, -1)  # requests made in this process: the model process's are > 0
+        self._pieces: Pieces | None = None  # the vocabulary's texts, for answer biases: made on first use
 
     # --- what the model process asks ---
     def info(self) -> dict[str, Any]:
@@ -314,6 +317,9 @@ class BatchedLlama(SteppedModel):
                     out += self._fail(job, str(exc))
                     continue
                 job.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+                if job.sampling.answer is not None:
+                    self._pieces = self._pieces or vocab_pieces(self._vocab, self._n_vocab)
+                    job.steering = Steering.of(job.sampling.answer, self._pieces)
 
     def _park(self, seq: _Seq) -> None:
         L = _llama()
@@ -398,6 +404,8 @@ class BatchedLlama(SteppedModel):
     def _sample(self, job: _Job, index: int) -> list[Reply]:
         L = _llama()
         assert job.sampling is not None
+        if job.steering is not None:
+            job.steering.apply(job.text, logits_of(self._ctx, index, self._n_vocab))
         token = int(L.llama_sampler_sample(job.sampler, self._ctx, index))
         if L.llama_vocab_is_eog(self._vocab, token):
             return self._end(job, "stop")

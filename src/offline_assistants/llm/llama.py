@@ -79,6 +79,8 @@ class LlamaBackend(TokenizedBackend):
     the server uses llm/process.py's ProcessBackend instead. One call at a time (a lock): the model process is
     where several runs decode together."""
 
+    steers_answers = True  # llm/batch.py applies Sampling.answer
+
     def __init__(self, path: Path, *, name: str | None = None, n_ctx: int = 4096, n_threads: int = 1,
                  n_gpu_layers: int = -1, kv_states: int = 4, kv_cache_mb: int = 512, seed: int = SEED,
                  cpu_repack: bool = False) -> None:

@@ -354,6 +354,8 @@ class ModelProcess:
 class ProcessBackend(TokenizedBackend):
     """A ModelBackend whose generation runs in a supervised child process; tokenizing stays here."""
 
+    steers_answers = True  # llm/batch.py applies Sampling.answer
+
     def __init__(self, tokenizer: LlamaTokenizer, spec: ChildSpec, *, wait: bool = True,
                  max_load_failures: int = 3, retry_after_s: float = 60.0,
                  on_crash: Callable[[ChildSpec, str], ChildSpec] | None = None) -> None:

@@ -1,10 +1,11 @@
-"""One sequence's sampler (a llama.cpp sampler chain) and the prefix a sequence already holds: the pieces of
-llm/batch.py that are about one sequence, not the batch."""
+"""One sequence's sampler (a llama.cpp sampler chain), the logit bias an answer adds before it (llm/answer_bias.py)
+and the prefix a sequence already holds: the pieces of llm/batch.py that are about one sequence, not the batch."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from offline_assistants.llm.answer_bias import Pieces
 from offline_assistants.llm.backend import ModelError, Sampling
 from offline_assistants.llm.gbnf import compile_constraint
 
@@ -36,6 +37,30 @@ def sampler_chain(vocab: Any, n_vocab: int, sampling: Sampling, seed: int) -> An
                     L.llama_sampler_init_temp(sampling.temperature), L.llama_sampler_init_dist(seed)):
         L.llama_sampler_chain_add(chain, sampler)
     return chain
+
+
+def vocab_pieces(vocab: Any, n_vocab: int) -> Pieces:
+    """Every token's text, special tokens spelled out (a template's `<tool_call>` is one token in some models)."""
+    import ctypes
+
+    import llama_cpp as L
+
+    buf = ctypes.create_string_buffer(256)
+
+    def piece(token: int) -> bytes:
+        n = int(L.llama_token_to_piece(vocab, token, buf, len(buf), 0, True))
+        return buf.raw[:n] if n > 0 else b""
+
+    return Pieces.of(n_vocab, piece, [t for t in range(n_vocab) if L.llama_vocab_is_eog(vocab, t)])
+
+
+def logits_of(ctx: Any, index: int, n_vocab: int) -> Any:
+    """The logits of the batch's row `index` as a numpy array over the vocabulary: the sampler chain reads them
+    next, so a change made to them steers the token it samples."""
+    import llama_cpp as L
+    import numpy as np
+
+    return np.ctypeslib.as_array(L.llama_get_logits_ith(ctx, index), shape=(n_vocab,))
 
 
 def common_prefix(held: list[int], prompt: list[int]) -> int:

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from offline_assistants.llm.toolcalls import WrittenCall
+from offline_assistants.llm.toolcalls import WrittenCall, detect_native
 
 CHATML = (
     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content']"
@@ -22,6 +22,11 @@ CHATML = (
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 _PROBE = "\x00probe\x00"
+# What a model without a tool-call syntax of its own reads after a tool's result. Told nothing, a small one takes
+# the result for a message to comment on ("You can use the count_unread_emails function to ...") or writes its
+# call again; told what the result is for, it answers from it (benchmarks/faithfulness.py, the default model with
+# the answer bias: answers that state the result 0.76 -> 0.95; 0.85 -> 0.95 on the half not used to word it).
+ANSWER_CUE = "Answer the question with this result."
 
 
 def _raise(message: str) -> None:
@@ -46,6 +51,8 @@ class ChatTemplate:
             self.source = CHATML
             self.native = False
             self._template = env.from_string(CHATML)
+        # A template that writes tool calls its own way shows their results as its model was trained to read them.
+        self.tool_syntax = self.native and detect_native(self.source) is not None
         # Every message piece is "render([probe, m]) minus render([probe])": render the second half once.
         self._head = self.render([{"role": "system", "content": _PROBE}])
 
@@ -72,6 +79,8 @@ class ChatTemplate:
 
     def message(self, role: str, text: str) -> str:
         head = self._head
+        if role == "tool" and not self.tool_syntax:
+            text = f"{text}\n\n{ANSWER_CUE}"
         try:
             full = self.render([{"role": "system", "content": _PROBE}, {"role": role, "content": text}])
         except Exception:
