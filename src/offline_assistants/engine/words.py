@@ -44,3 +44,6 @@ def shared(request: str | frozenset[str], tool: dict[str, Any]) -> int:
 
 def clauses(request: str) -> list[str]:
     return [part for part in _CLAUSE.split(request) if part.strip()]
+
+
+__all__ = ["clauses", "shared", "stems", "tool_stems"]

@@ -205,10 +205,10 @@ def _narrowed(name: str, prop: Any, request: str, spans: list[str]) -> Any:
         return {**prop, "enum": spans}
     if prop.get("type") in ("number", "integer") and not any(k in prop for k in ("enum", "const")):
         by_name = _number_by_name(name, request, prop["type"] == "integer")
-        stated = [by_name] if by_name is not None else numbers(request, integers=prop["type"] == "integer")
+        values = [by_name] if by_name is not None else numbers(request, integers=prop["type"] == "integer")
         low, high = prop.get("minimum"), prop.get("maximum")
-        stated = [n for n in stated if (low is None or n >= low) and (high is None or n <= high)]
-        return {**prop, "enum": stated} if stated else prop
+        values = [n for n in values if (low is None or n >= low) and (high is None or n <= high)]
+        return {**prop, "enum": values} if values else prop
     return prop
 
 
