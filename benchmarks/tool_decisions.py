@@ -1,9 +1,18 @@
 """How the server's model decides under `tool_choice: "auto"`: call a function, run code, or answer.
 
-Data: benchmarks/data/tool_decisions.jsonl, a labelled set of our own (167 items), over the ~20 function tools of
-benchmarks/data/tool_catalogue.json (OpenAI function specs). Each item offers a few tools by name ("tools"; the
-name "code_interpreter" adds {"type": "code_interpreter"}), one user request, and what the right move is:
-{"answer": true}, {"calls": [{"name", "arguments"}]} or {"code": true}. Categories:
+Data (--set; benchmarks/tool_data.py loads them):
+
+  ours          benchmarks/data/tool_decisions.jsonl, a labelled set of our own (167 items), over the ~20 function
+                tools of benchmarks/data/tool_catalogue.json (OpenAI function specs); engine/decision.py's
+                constants were first fitted on it
+  bfcl-tune     half of a set selected by a fixed rule from the Berkeley Function Calling Leaderboard's data (the
+                `bfcl-eval` wheel: `pip download --no-deps bfcl-eval==2026.3.23 -d ~/.cache/offline-assistants`):
+                relevant requests with one function and BFCL's possible answers, and irrelevant requests whose
+                offered functions share a content word with the request. What is fitted may be fitted on this half
+  bfcl-heldout  the other half: reported, never fitted on
+
+Each item offers a few tools (the name "code_interpreter" adds {"type": "code_interpreter"}), one user request,
+and what the right move is: {"answer": true}, {"calls": [{"name", "arguments"}]} or {"code": true}. Our categories:
 
   single     exactly one of the 2-4 offered tools fits (a few items offer code_interpreter too)
   none       no offered tool fits: chit-chat, general knowledge, writing; some near misses (a weather tool offered
@@ -11,17 +20,15 @@ name "code_interpreter" adds {"type": "code_interpreter"}), one user request, an
   parallel   two calls are needed: the same tool twice (two cities) or two tools
   code       code_interpreter is offered (with 0-3 functions) and computing is the right move
   code_none  code_interpreter is offered but the request is plain conversation
+BFCL's: relevant (a call is right), irrelevant (answering is right).
 
 Method: the model is loaded as `serve` loads it (--model, --backend, --cpu-repack), an Engine is built on it with
 a Jupyter code runner as cli.py builds one, and everything goes through the official `openai` SDK: on uvicorn on
 loopback (offline_assistants.testing.serve, --client loopback, the default) or on testing.in_process_client
-(--client in-process). The in-process client is not the default because it leaks: its transport runs every
-request as a new task on a private loop, so starlette's thread-pool call gets a new anyio worker thread each
-time, and store/db.py opens one SQLite connection per thread and never closes it: 2 fds per request, and a
-40-item run died after 12 minutes of polling at the 20,000-fd limit ("unable to open database file"). One
-assistant per distinct tool set (default instructions, no temperature: the server's defaults are what is
-measured); per item a new thread with the request, then `runs.create_and_poll(tool_choice="auto",
-max_completion_tokens=--max-tokens)`. Outcome:
+(--client in-process; it leaks 2 fds per request, a new anyio worker thread and its SQLite connection each
+time: a 40-item run once died at the 20,000-fd limit). One assistant per distinct tool set (default
+instructions, no temperature: the server's defaults are what is measured); per item a new thread with the
+request, then `runs.create_and_poll(tool_choice="auto", max_completion_tokens=--max-tokens)`. Outcome:
 
   call    the run stopped in requires_action (names and JSON arguments from required_action), or a function step
           was opened and cut short by max_completion_tokens (counted as a call with unusable arguments)
@@ -36,11 +43,14 @@ Jupyter kernel).
 Metrics, overall and per category:
   decision     the kind of move is right (call / code / answer)
   right_tool   items expecting calls: the set of called names equals the expected set (parallel: over all rounds)
-  arg_match    single-call items where the right tool was called: every expected argument matches. Arguments
-               the request leaves open are not in the data and not scored. Strings match case-insensitively,
-               trimmed (whitespace, quotes, a final full stop); numbers numerically; location-like keys
-               (location, origin, destination) accept a longer value that starts with the expected one
-               ("San Francisco, CA" for "San Francisco").
+  arg_match    single-call items where the right tool was called: the arguments are right. Ours: every expected
+               argument matches (arguments the request leaves open are not in the data and not scored; strings
+               case-insensitively, trimmed; numbers numerically; location-like keys accept a longer value that
+               starts with the expected one, "San Francisco, CA" for "San Francisco"). BFCL: its possible answers
+               (each argument given is listed, with an acceptable value; every argument not marked optional is
+               given; strings compared without case, spaces and punctuation)
+  args_exact   the same over every single-call item with expected arguments: a missed or wrong call counts wrong
+  abstain_irrelevant  items where answering is right (none, code_none, irrelevant) that got an answer
   abstain      items expecting a function call that got an answer; code_abstain: code items that got one
   false_call   none / code_none items that got a call or code
   parallel     both expected calls present in the first requires_action (one_turn, what OpenAI's parallel tool
@@ -52,26 +62,22 @@ Metrics, overall and per category:
                model's tokenizer and checked by a warm-up run without tools); evaluated = what llama.cpp actually
                evaluated after the KV-cache prefix reuse (Finish.prompt_tokens, from a wrapper on the backend)
 
-The tool decision itself is greedy (engine/tooling.py: the choice among " call NAME." / " run Python code." /
-" answer directly." is taken at temperature 0), so decisions repeat from run to run (checked: the first decision
-of every item was the same in six runs, two of them of 40 items or more). Arguments, code and answers are
-sampled at the run's temperature (server default 1.0), and that sampling is not reproducible: LlamaBackend
-passes seed=0, which llama-cpp-python reads as "no seed given" (`seed or LLAMA_DEFAULT_SEED`, 0xFFFFFFFF: a
-random seed). So arg_match, parallel_*_args and the cut counts move from run to run; decision, right_tool,
-abstain and false_call do not.
+The tool decision is scored, not sampled (engine/decision.py), so decisions repeat from run to run. Arguments,
+code and answers are sampled at the server's default temperature for the model (SmolLM2: 0.2) from a fixed seed,
+so they depend on the order the items run in: arg_match, args_exact and the cut counts may move a little when the
+items change; decision, right_tool, abstain and false_call do not.
 
 The machine may be shared: other processes' CPU use (machine busy time minus this process and its children: the
 model process, the kernels) is measured during each item and logged. Items with --busy cores or more are kept
 (decisions do not depend on load) but left out of the latency figures, unless every item was loaded (then all
 count, and loaded=N in the RESULT line says so). The script waits up to --quiet-wait seconds for quiet once,
-before the first item; waiting before every item would double a run on a busy machine for figures that are
-secondary here. --max-attempts is not used.
+before the first item (waiting before every one would double a run on a busy machine, for secondary figures).
 
 --slice runs only the items in SLICE (below): a small set the default model gets right (decision and tool),
 meant for a regression test.
 
-report() returns a ToolDecisionsResult; the script prints its line: RESULT tool_decisions items=.. decision=..
-right_tool=.. arg_match=.. ...
+report() returns a ToolDecisionsResult; the script prints its line: RESULT tool_decisions set=.. items=..
+decision=.. right_tool=.. arg_match=.. ...
 """
 
 from __future__ import annotations
@@ -90,22 +96,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import tool_data as data
+
 from offline_assistants.bench.common import ModelSetup, add_model_options, log, machine, open_bench_backend
 from offline_assistants.bench.measure import OtherLoad, median, percentile, wait_quiet
 
-DATA = Path(__file__).resolve().parent / "data"
-CATEGORIES = ["single", "none", "parallel", "code", "code_none"]
-CODE = "code_interpreter"
-LOCATION_KEYS = {"location", "origin", "destination"}
 STUB_OUTPUT = '{"ok": true}'
 
-# Items the default model (SmolLM2-135M-Instruct) decides right, with the right tool, in every run that included
-# them (the full run, a 40-item run, three slice runs): 3 single calls, the first call of a parallel item, 2 code, 2
-# answers (one a near miss). Their arguments are sampled at temperature 1 and vary from run to run (see above):
-# a regression test on this slice should check the decision and the tool names, not the arguments.
+# Items of ours the default model (SmolLM2-135M-Instruct) decides right, with the right tool, in every run that
+# included them: 3 single calls, the first call of a parallel item, 2 code, 2 answers (one a near miss). A
+# regression test on this slice should check the decision and the tool names, not the sampled arguments.
 SLICE = ["single-06", "single-14", "single-33", "parallel-18", "code-02", "code-09", "none-07", "code_none-07"]
-
-
 
 
 @dataclass(frozen=True)
@@ -113,10 +114,13 @@ class ToolDecisionsResult:
     """Rates are shares of the items they apply to (None: no such item ran); latencies over the items run while
     other processes stayed under --busy cores (all of them when none did)."""
 
+    set: str
     items: int
     decision: float | None  # the right kind of move (call, code, answer)
     right_tool: float | None
     arg_match: float | None
+    args_exact: float | None  # right call with right arguments, over every single-call item with arguments
+    abstain_irrelevant: float | None  # answered where answering is right
     abstain: float | None  # answered where a call was needed
     code_abstain: float | None
     false_call: float | None
@@ -144,8 +148,9 @@ class ToolDecisionsResult:
             return "na" if x is None else f"{x:.3f}"
 
         per_cat = " ".join(f"decision_{c}={r3(v)}" for c, v in self.decision_by_category.items())
-        return (f"RESULT tool_decisions items={self.items} decision={r3(self.decision)} "
-                f"right_tool={r3(self.right_tool)} arg_match={r3(self.arg_match)} abstain={r3(self.abstain)} "
+        return (f"RESULT tool_decisions set={self.set} items={self.items} decision={r3(self.decision)} "
+                f"right_tool={r3(self.right_tool)} arg_match={r3(self.arg_match)} args_exact={r3(self.args_exact)} "
+                f"abstain_irrelevant={r3(self.abstain_irrelevant)} abstain={r3(self.abstain)} "
                 f"code_abstain={r3(self.code_abstain)} false_call={r3(self.false_call)} "
                 f"parallel_one_turn={r3(self.parallel_one_turn)} parallel_both={r3(self.parallel_both)} "
                 f"parallel_both_args={r3(self.parallel_both_args)} {per_cat} "
@@ -155,111 +160,6 @@ class ToolDecisionsResult:
                 f"evaluated_first_call={self.evaluated_first_call:.0f} cut={self.cut} failed={self.failed} "
                 f"loaded={self.loaded} plain_prompt_check={'ok' if self.plain_prompt_check else 'DIFFERENT'} "
                 f"max_tokens={self.max_tokens} model={self.model} backend={self.backend} wall_s={self.wall_s:.0f}")
-
-
-# --- data ------------------------------------------------------------------------------------------------------
-
-def load_items(path: Path) -> list[dict[str, Any]]:
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def expected_kind(item: dict[str, Any]) -> str:
-    expect = item["expect"]
-    if expect.get("calls"):
-        return "call"
-    if expect.get("code"):
-        return "code"
-    return "answer"
-
-
-def tools_for(item: dict[str, Any], catalogue: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{"type": CODE} if name == CODE else catalogue[name] for name in item["tools"]]
-
-
-# --- scoring ---------------------------------------------------------------------------------------------------
-
-def _norm(value: Any) -> str:
-    text = str(value).strip().strip("\"'").strip()
-    if text.endswith("."):
-        text = text[:-1].rstrip()
-    return text.casefold()
-
-
-def value_matches(key: str, expected: Any, got: Any) -> bool:
-    if isinstance(expected, bool):
-        return got is expected or (isinstance(got, str) and got.strip().lower() == str(expected).lower())
-    if isinstance(expected, (int, float)):
-        try:
-            return abs(float(got) - float(expected)) <= 1e-9 * max(1.0, abs(float(expected)))
-        except (TypeError, ValueError):
-            return False
-    if isinstance(expected, list):
-        return isinstance(got, list) and sorted(map(_norm, got)) == sorted(map(_norm, expected))
-    if got is None or isinstance(got, (dict, list)):
-        return False
-    if key in LOCATION_KEYS:
-        return _norm(got).startswith(_norm(expected))
-    return _norm(got) == _norm(expected)
-
-
-def args_match(expected: dict[str, Any], got: dict[str, Any] | None) -> bool:
-    if got is None:
-        return False
-    return all(k in got and value_matches(k, v, got[k]) for k, v in expected.items())
-
-
-def parse_args_json(text: str) -> dict[str, Any] | None:
-    try:
-        value = json.loads(text)
-    except (TypeError, json.JSONDecodeError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def cover(expected: list[dict[str, Any]], got: list[dict[str, Any]], with_args: bool) -> bool:
-    """Every expected call is matched by a distinct call made (by name; with_args: by name and arguments)."""
-    left = list(got)
-    for exp in expected:
-        found = next((g for g in left if g["name"] == exp["name"]
-                      and (not with_args or args_match(exp["arguments"], g["args"]))), None)
-        if found is None:
-            return False
-        left.remove(found)
-    return True
-
-
-def score(item: dict[str, Any], res: dict[str, Any]) -> dict[str, Any]:
-    kind = expected_kind(item)
-    got = res["outcome"]
-    s: dict[str, Any] = {"expected": kind, "decision_ok": got == kind}
-    if kind == "call":
-        exp_calls = item["expect"]["calls"]
-        calls = res["calls"]
-        s["right_tool"] = got == "call" and {c["name"] for c in calls} == {c["name"] for c in exp_calls}
-        s["abstain"] = got == "answer"
-        if len(exp_calls) == 1 and s["right_tool"]:
-            s["arg_match"] = args_match(exp_calls[0]["arguments"], calls[0]["args"])
-        if len(exp_calls) > 1:
-            first = res["calls_first_turn"]
-            s["parallel_one_turn"] = got == "call" and cover(exp_calls, first, False)
-            s["parallel_one_turn_args"] = got == "call" and cover(exp_calls, first, True)
-            s["parallel_both"] = got == "call" and cover(exp_calls, calls, False)
-            s["parallel_both_args"] = got == "call" and cover(exp_calls, calls, True)
-    elif kind == "code":
-        s["code_abstain"] = got == "answer"
-    else:
-        s["false_call"] = got in ("call", "code")
-    return s
-
-
-def rate(rows: list[dict[str, Any]], key: str) -> tuple[int, int]:
-    vals = [r["score"][key] for r in rows if key in r["score"]]
-    return sum(bool(v) for v in vals), len(vals)
-
-
-def fmt_rate(hit: int, n: int) -> str:
-    return f"{hit / n:.3f}" if n else "na"
 
 
 # --- one item ---------------------------------------------------------------------------------------------------
@@ -290,7 +190,7 @@ def run_item(client: Any, item: dict[str, Any], assistant_id: str, model_calls: 
 
     def read_calls(r: Any) -> list[dict[str, Any]]:
         return [{"id": c.id, "name": c.function.name, "arguments": c.function.arguments,
-                 "args": parse_args_json(c.function.arguments)}
+                 "args": data.parse_args_json(c.function.arguments)}
                 for c in r.required_action.submit_tool_outputs.tool_calls]
 
     calls_first: list[dict[str, Any]] = read_calls(run) if run.status == "requires_action" else []
@@ -325,7 +225,7 @@ def run_item(client: Any, item: dict[str, Any], assistant_id: str, model_calls: 
         fn = first_tool.step_details.tool_calls[0].function
         written = fn.arguments or next((c["text"] for c in model_calls if c["kind"] == "arguments"), "")
         calls_first = [{"id": first_tool.step_details.tool_calls[0].id, "name": fn.name,
-                        "arguments": written, "args": parse_args_json(fn.arguments)}]
+                        "arguments": written, "args": data.parse_args_json(fn.arguments)}]
         calls = list(calls_first)
     elif run.status == "failed":
         outcome = "error"
@@ -358,8 +258,8 @@ def run_item(client: Any, item: dict[str, Any], assistant_id: str, model_calls: 
     }
 
 
-def run_all(args: argparse.Namespace, items: list[dict[str, Any]], catalogue: dict[str, dict[str, Any]],
-            client: Any, backend: Any, model_calls: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
+def run_all(args: argparse.Namespace, items: list[dict[str, Any]], client: Any, backend: Any,
+            model_calls: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
     """The warm-up, then every item in order; returns the per-item rows and whether the no-tools prompt count
     formula matched the warm-up run."""
     from offline_assistants.engine.executor import DEFAULT_SYSTEM
@@ -380,7 +280,7 @@ def run_all(args: argparse.Namespace, items: list[dict[str, Any]], catalogue: di
     log(f"warm-up without tools: prompt {model_calls[0]['prompt'] if model_calls else '?'} tokens, formula "
         f"{plain_prompt(warm_text)} -> {'same' if plain_ok else 'DIFFERENT'}")
 
-    assistants: dict[tuple[str, ...], str] = {}
+    assistants: dict[str, str] = {}
     rows: list[dict[str, Any]] = []
     out = None
     if args.out:
@@ -389,9 +289,9 @@ def run_all(args: argparse.Namespace, items: list[dict[str, Any]], catalogue: di
     # The model process and the kernels are this process's children: OtherLoad counts them as ours.
     wait_quiet(args.quiet_wait, args.busy, "first item")
     for n, item in enumerate(items, 1):
-        key = tuple(item["tools"])
+        key = json.dumps(item["specs"], sort_keys=True)
         if key not in assistants:
-            assistants[key] = client.beta.assistants.create(model="gpt-4o", tools=tools_for(item, catalogue)).id
+            assistants[key] = client.beta.assistants.create(model="gpt-4o", tools=item["specs"]).id
         meter = OtherLoad().start()
         res = run_item(client, item, assistants[key], model_calls, args)
         res["others"] = meter.stop()
@@ -399,7 +299,7 @@ def run_all(args: argparse.Namespace, items: list[dict[str, Any]], catalogue: di
         res["open_fds"] = len(os.listdir("/proc/self/fd"))
         row = {"id": item["id"], "category": item["category"], "tools": item["tools"], "request": item["request"],
                "expect": item["expect"], **res}
-        row["score"] = score(item, res)
+        row["score"] = data.score(item, res)
         rows.append(row)
         if out is not None:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -425,11 +325,10 @@ def run_all(args: argparse.Namespace, items: list[dict[str, Any]], catalogue: di
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=DATA / "tool_decisions.jsonl", help="items (default %(default)s)")
-    ap.add_argument("--catalogue", type=Path, default=DATA / "tool_catalogue.json",
-                    help="function specs the items name (default %(default)s)")
+    ap.add_argument("--set", choices=data.SETS, default="ours", help="which labelled set (default %(default)s)")
+    ap.add_argument("--bfcl-wheel", type=Path, default=data.BFCL_WHEEL, help="the bfcl-eval wheel (%(default)s)")
     ap.add_argument("--limit", type=int, default=None, help="only the first N items of each category")
-    ap.add_argument("--category", choices=CATEGORIES, action="append",
+    ap.add_argument("--category", choices=data.OURS_CATEGORIES + data.BFCL_CATEGORIES, action="append",
                     help="only this category (may be repeated)")
     ap.add_argument("--slice", action="store_true", help=f"only the regression slice: {', '.join(SLICE)}")
     ap.add_argument("--max-tokens", type=int, default=64,
@@ -453,28 +352,12 @@ def main() -> int:
     from offline_assistants.llm.backend import Finish
     from offline_assistants.testing import in_process_client, serve
 
-    catalogue = {t["function"]["name"]: t for t in json.loads(args.catalogue.read_text())}
-    items = load_items(args.data)
-    if args.slice:
-        wanted = set(SLICE)
-        items = [i for i in items if i["id"] in wanted]
-        missing = wanted - {i["id"] for i in items}
-        if missing:
-            raise SystemExit(f"slice ids not in the data: {sorted(missing)}")
-    if args.category:
-        items = [i for i in items if i["category"] in args.category]
-    if args.limit is not None:
-        seen: dict[str, int] = defaultdict(int)
-        kept = []
-        for i in items:
-            seen[i["category"]] += 1
-            if seen[i["category"]] <= args.limit:
-                kept.append(i)
-        items = kept
-    if not items:
-        raise SystemExit("no items selected")
+    items = data.select(data.load(args.set, args.bfcl_wheel), ids=SLICE if args.slice else None,
+                        categories=args.category, limit=args.limit)
+    categories = data.OURS_CATEGORIES if args.set == "ours" else data.BFCL_CATEGORIES
     log("machine:", json.dumps(machine()))
-    log(f"{len(items)} items: " + ", ".join(f"{c} {sum(i['category'] == c for i in items)}" for c in CATEGORIES))
+    log(f"set {args.set}, {len(items)} items: "
+        + ", ".join(f"{c} {sum(i['category'] == c for i in items)}" for c in categories))
 
     started = time.monotonic()
     backend = open_bench_backend(ModelSetup.from_args(args))
@@ -505,7 +388,7 @@ def main() -> int:
     data_dir = Path(tempfile.mkdtemp(prefix="oa-bench-tools-"))
     settings = Settings(data_dir=data_dir, n_ctx=args.n_ctx, code_timeout_s=args.code_timeout)
     runner = None
-    if any(CODE in i["tools"] for i in items):
+    if any(data.CODE in i["tools"] for i in items):
         from offline_assistants.tools.code_interpreter import JupyterCodeRunner
 
         settings.ensure_dirs()
@@ -520,7 +403,7 @@ def main() -> int:
         else:
             url = stack.enter_context(serve(create_app(engine)))
             client = openai.OpenAI(base_url=url, api_key="local", max_retries=0)
-        rows, plain_ok = run_all(args, items, catalogue, client, backend, model_calls)
+        rows, plain_ok = run_all(args, items, client, backend, model_calls)
 
     engine.close()
     backend.close()
@@ -529,24 +412,25 @@ def main() -> int:
 
     if args.out:
         log(f"per-item results: {args.out}")
-    result = report(args, rows, plain_ok, backend.name, wall)
+    result = report(args, categories, rows, plain_ok, backend.name, wall)
     print(result.line())
     return 0 if result.plain_prompt_check and not result.failed else 1
 
 
-def report(args: argparse.Namespace, rows: list[dict[str, Any]], plain_ok: bool, model: str,
+def report(args: argparse.Namespace, categories: list[str], rows: list[dict[str, Any]], plain_ok: bool, model: str,
            wall: float) -> ToolDecisionsResult:
     """The result, and the tables on stderr."""
 
     def summary(rs: list[dict[str, Any]]) -> dict[str, str]:
         out = {"n": str(len(rs))}
-        for key in ("decision_ok", "right_tool", "arg_match", "abstain", "false_call", "parallel_one_turn",
+        for key in ("decision_ok", "right_tool", "arg_match", "args_exact", "abstain", "false_call",
+                    "abstain_irrelevant", "parallel_one_turn",
                     "parallel_both", "parallel_both_args"):
-            hit, n = rate(rs, key)
-            out[key] = f"{fmt_rate(hit, n)} ({hit}/{n})" if n else ""
+            hit, n = data.rate(rs, key)
+            out[key] = f"{data.fmt_rate(hit, n)} ({hit}/{n})" if n else ""
         if not out["abstain"]:
-            hit, n = rate(rs, "code_abstain")
-            out["abstain"] = f"{fmt_rate(hit, n)} ({hit}/{n}) code" if n else ""
+            hit, n = data.rate(rs, "code_abstain")
+            out["abstain"] = f"{data.fmt_rate(hit, n)} ({hit}/{n}) code" if n else ""
         clean = [r for r in rs if r["others"] < args.busy] or rs
         lat = [r["latency_s"] for r in clean]
         dec = [r["decision_s"] for r in clean if r["decision_s"] is not None]
@@ -557,11 +441,12 @@ def report(args: argparse.Namespace, rows: list[dict[str, Any]], plain_ok: bool,
         return out
 
     cols = [("n", "items"), ("decision_ok", "decision"), ("right_tool", "right tool"), ("arg_match", "args"),
-            ("abstain", "abstain"), ("false_call", "false call"), ("parallel_one_turn", "parallel 1 turn"),
+            ("args_exact", "args exact"), ("abstain", "abstain"), ("false_call", "false call"),
+            ("abstain_irrelevant", "abstain irrelevant"), ("parallel_one_turn", "parallel 1 turn"),
             ("parallel_both", "parallel both"), ("latency", "latency s p50 / p90"), ("decision_s", "decision s"),
             ("prompt", "prompt tok (tools vs none)")]
     lines = ["| category | " + " | ".join(c[1] for c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
-    groups = [(c, [r for r in rows if r["category"] == c]) for c in CATEGORIES] + [("all", rows)]
+    groups = [(c, [r for r in rows if r["category"] == c]) for c in categories] + [("all", rows)]
     for name, rs in groups:
         if rs:
             s = summary(rs)
@@ -577,7 +462,7 @@ def report(args: argparse.Namespace, rows: list[dict[str, Any]], plain_ok: bool,
     log("decision options taken: " + ", ".join(f"{t!r} {k}" for t, k in sorted(decided.items(), key=lambda x: -x[1])))
 
     def share(key: str, rs: list[dict[str, Any]] | None = None) -> float | None:
-        hit, n = rate(rs if rs is not None else rows, key)
+        hit, n = data.rate(rs if rs is not None else rows, key)
         return hit / n if n else None
 
     clean = [r for r in rows if r["others"] < args.busy] or rows
@@ -585,12 +470,13 @@ def report(args: argparse.Namespace, rows: list[dict[str, Any]], plain_ok: bool,
     dec = [r["decision_s"] for r in clean if r["decision_s"] is not None]
     evaluated = [r["evaluated_first_call"] for r in rows if r["evaluated_first_call"] is not None]
     result = ToolDecisionsResult(
-        items=len(rows), decision=share("decision_ok"), right_tool=share("right_tool"), arg_match=share("arg_match"),
+        set=args.set, items=len(rows), decision=share("decision_ok"), right_tool=share("right_tool"),
+        arg_match=share("arg_match"), args_exact=share("args_exact"), abstain_irrelevant=share("abstain_irrelevant"),
         abstain=share("abstain"), code_abstain=share("code_abstain"), false_call=share("false_call"),
         parallel_one_turn=share("parallel_one_turn"), parallel_both=share("parallel_both"),
         parallel_both_args=share("parallel_both_args"),
         decision_by_category={c: share("decision_ok", [r for r in rows if r["category"] == c])
-                              for c in CATEGORIES if any(r["category"] == c for r in rows)},
+                              for c in categories if any(r["category"] == c for r in rows)},
         latency_p50_s=median(lat), latency_p90_s=percentile(lat, 0.9),
         decision_p50_s=median(dec) if dec else float("nan"),
         prompt_tokens_tools=median([r["prompt_tokens_first_call"] for r in rows if r["prompt_tokens_first_call"]]),

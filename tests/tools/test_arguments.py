@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from offline_assistants.tools.arguments import narrow, numbers, phrases
+from offline_assistants.tools.arguments import dates, narrow, numbers, phrases
 
 WEATHER = {"type": "object", "properties": {
     "location": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
@@ -67,6 +67,64 @@ def test_numbers_the_request_states() -> None:
     assert narrowed is not None and narrowed["properties"]["minutes"]["enum"] == [25]
 
 
+def test_the_number_beside_a_property_s_name_is_its_value() -> None:
+    schema = {"type": "object", "properties": {"base": {"type": "integer"}, "height": {"type": "integer"},
+                                               "no_of_adults": {"type": "integer"}}}
+    narrowed = narrow(schema, "A triangle with a base of 10 units and height of 5 units, for two adults")
+    assert narrowed is not None
+    props = narrowed["properties"]
+    assert props["base"]["enum"] == [10] and props["height"]["enum"] == [5] and props["no_of_adults"]["enum"] == [2]
+    # Not named: any number the request states, as before; number words count only beside a name.
+    assert narrow({"type": "object", "properties": {"x": {"type": "integer"}}}, "Add 3 and one more") == {
+        "type": "object", "properties": {"x": {"type": "integer", "enum": [3]}}}
+
+
+def test_dates_are_written_as_the_schema_asks() -> None:
+    assert dates("from 2023 April 4th to April 8th?") == ["2023-04-04", "2023-04-08"]
+    assert dates("London on the 5th of march 2023") == ["2023-03-05"]
+    assert dates("Fremont on March 1st, 2023 and 2025-03-14") == ["2023-03-01", "2025-03-14"]
+    assert dates("on May 3rd") == [] and dates("on February 30th 2023") == []  # no year to give; no such day
+    schema = {"type": "object", "properties": {"check_in_date": {"type": "string"},
+                                               "day": {"type": "string", "description": "The day, YYYY-MM-DD"},
+                                               "update": {"type": "string"}}}
+    narrowed = narrow(schema, "Book it for March 1st 2023")
+    assert narrowed is not None
+    props = narrowed["properties"]
+    assert props["check_in_date"]["enum"] == ["2023-03-01"] and props["day"]["enum"] == ["2023-03-01"]
+    assert "2023-03-01" not in props["update"]["enum"]  # "update" holds the letters, not the word
+
+
+def test_a_named_switch_is_on_unless_negated_and_then_required() -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"},
+                                               "include_precipitation": {"type": "boolean"},
+                                               "avoid_tolls": {"type": "boolean"}}, "required": ["city"]}
+    narrowed = narrow(schema, "Weather in Oslo including the precipitation")
+    assert narrowed is not None and narrowed["properties"]["include_precipitation"]["enum"] == [True]
+    assert narrowed["required"] == ["city", "include_precipitation"]
+    assert narrowed["properties"]["avoid_tolls"] == {"type": "boolean"}  # not named: left free
+    off = narrow(schema, "Weather in Oslo, without precipitation")
+    assert off is not None and off["properties"]["include_precipitation"]["enum"] == [False]
+
+
+def test_an_optional_property_with_a_default_the_request_says_nothing_of_is_left_out() -> None:
+    schema = {"type": "object", "required": ["weight"], "properties": {
+        "weight": {"type": "integer"},
+        "climate": {"type": "string", "description": "The climate. Default is 'temperate'."},
+        "units": {"type": "string", "enum": ["metric", "imperial"], "default": "metric"},
+        "activity": {"type": "string", "default": "moderate"}}}
+    narrowed = narrow(schema, "Daily water for someone of 70 kg, imperial, with a high activity level")
+    assert narrowed is not None
+    assert set(narrowed["properties"]) == {"weight", "units", "activity"}  # climate: no word of it said
+    assert narrowed["required"] == ["weight"]
+
+
+def test_an_object_property_is_narrowed_inside() -> None:
+    schema = {"type": "object", "properties": {"update": {"type": "object", "properties": {
+        "name": {"type": "string"}, "age": {"type": "integer"}}}}}
+    narrowed = narrow(schema, "Set the name to 'John Doe' and the age to 41")
+    assert narrowed is not None
+    inner = narrowed["properties"]["update"]["properties"]
+    assert "John Doe" in inner["name"]["enum"] and inner["age"]["enum"] == [41]
 def test_a_comma_alone_does_not_join_two_values() -> None:
     from offline_assistants.tools.arguments import coordinate
 

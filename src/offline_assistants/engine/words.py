@@ -14,21 +14,10 @@ import re
 from functools import lru_cache
 from typing import Any
 
-import snowballstemmer
+from offline_assistants.tools.arguments import stems
 
-from offline_assistants.tools.arguments import FUNCTION_WORDS
-
-_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 # Where one request asks for two things: "the TSLA price and the latest news", "...; also ...".
 _CLAUSE = re.compile(r"\s*(?:[,;]|\band\b|\balso\b|\bthen\b|\bplus\b)\s*", re.IGNORECASE)
-
-_stemmer = snowballstemmer.stemmer("english")
-
-
-def stems(text: str) -> frozenset[str]:
-    """The content-word stems of `text` (function words and words under three letters left out)."""
-    words = [w.lower() for w in _WORD.findall(text.replace("_", " "))]
-    return frozenset(_stemmer.stemWords([w for w in words if len(w) > 2 and w not in FUNCTION_WORDS]))
 
 
 def tool_stems(tool: dict[str, Any]) -> frozenset[str]:
@@ -55,3 +44,6 @@ def shared(request: str | frozenset[str], tool: dict[str, Any]) -> int:
 
 def clauses(request: str) -> list[str]:
     return [part for part in _CLAUSE.split(request) if part.strip()]
+
+
+__all__ = ["clauses", "shared", "stems", "tool_stems"]
