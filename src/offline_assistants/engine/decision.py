@@ -40,6 +40,13 @@ NULL_REQUEST = "N/A"
 # Fitted on benchmarks/data/tool_decisions.jsonl (a grid over the three; neighbours within 3 points). Each
 # tool's own bias (code, functions) is its plug-in's (tools/), fitted the same way.
 LEXICAL_WEIGHT = 4.0  # added to a function's score per word stem the request shares with it
+# The request read as written *for* a function (see 7. above): its log-likelihood after CHANNEL_TEXT, less after
+# CHANNEL_NULL; CHANNEL_WEIGHT times what that gain has over CHANNEL_THRESHOLD is added to the function's score.
+CHANNEL_TEXT = "The function {name} can {description}\nHere is a request a user wrote for it:"
+CHANNEL_NULL = "Here is a request a user wrote:"
+CHANNEL_WEIGHT = 1.0
+CHANNEL_THRESHOLD = 2.5
+CHANNEL_CHARS = 300
 NAMING_LEXICAL_WEIGHT = 3.0  # the same, when choosing which function to call
 NULL_CACHE_SIZE = 64
 
@@ -76,7 +83,10 @@ class Decider(DecisionMaker):
         null, null_read = self._null_scores(system, lead, texts, encoded)
         read += null_read
         said = words.stems(request)
-        adjusted = [s - n + _bias(o) + _lexical(said, o, LEXICAL_WEIGHT) for s, n, o in zip(scores, null, options)]
+        channel, channel_read = self._channel(request, options)
+        read += channel_read
+        adjusted = [s - n + _bias(o) + _lexical(said, o, LEXICAL_WEIGHT) + c
+                    for s, n, o, c in zip(scores, null, options, channel)]
         best = max(range(len(options)), key=lambda i: (adjusted[i], options[i] is None))  # a tie answers
         chosen = options[best]
         functions = [o for o in options if o is not None and o.type == "function"]
@@ -90,6 +100,28 @@ class Decider(DecisionMaker):
         parts = [words.stems(part) for part in words.clauses(request)]
         calls = in_request_order(parts, chosen, also_asked(parts, chosen, functions))
         return Decision(calls[0], read, also=calls[1:])
+
+    def _channel(self, request: str, options: list[ToolOption | None]) -> tuple[list[float], int]:
+        """What reading the request as written for each function adds to its score (0 for other options), and
+        how many tokens that read."""
+        functions = [i for i, o in enumerate(options) if o is not None and o.type == "function"]
+        out = [0.0] * len(options)
+        if not CHANNEL_WEIGHT or not functions:
+            return out, 0
+        backend = self.backend
+        said = [backend.encode_text(" " + request)]
+        null = backend.encode_text(CHANNEL_NULL)
+        base = backend.score(null, said, cache_key=None)[0]  # no conversation's cache: as _null_scores
+        read = len(null) + len(said[0])
+        for i in functions:
+            fn = options[i].about["function"]  # type: ignore[union-attr,index]
+            description = (fn.get("description") or "").strip()[:CHANNEL_CHARS]
+            lead = backend.encode_text(CHANNEL_TEXT.format(
+                name=fn["name"], description=description[:1].lower() + description[1:]))
+            gain = backend.score(lead, said, cache_key=None)[0] - base
+            out[i] = CHANNEL_WEIGHT * (gain - CHANNEL_THRESHOLD)
+            read += len(lead) + len(said[0])
+        return out, read
 
     def _null_scores(self, system: list[int], lead: list[int], texts: list[str], encoded: list[list[int]]
                      ) -> tuple[list[float], int]:
