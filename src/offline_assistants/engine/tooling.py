@@ -85,7 +85,11 @@ class ToolCalling:
         if not turn.tools or turn.tool_choice == "none":
             turn.tools = []
             return
-        turn.call_openings = tuple(o.tool.opening(o.spec, self.syntax) for o in turn.tools)
+        # A model with a call syntax of its own, kept from opening its answer as a call, writes the call in a
+        # ```json fence instead (Qwen2.5-Coder, measured): for it the answer is cut at the call and asked again
+        # without the tools (engine/executor.py), not steered.
+        turn.call_openings = () if self.syntax.native else tuple(
+            o.tool.opening(o.spec, self.syntax) for o in turn.tools)
         instructions = run.instructions or DEFAULT_SYSTEM
         if self.syntax.native:  # the template lists them, as the model was trained
             turn.system = self.backend.encode_system(
