@@ -16,7 +16,7 @@ schema the grammar enforces is narrowed by the user's request:
 * a boolean property whose name the request names ("including the precipitation" for include_precipitation) is
   required, and true unless a negation comes just before ("without tolls");
 * an optional property with a declared default that the request says nothing about (neither its name nor one of
-  its enum values) is left out: the model otherwise fills it with whatever phrase is at hand;
+  its enum values, nor a date for a date) is left out: the model otherwise fills it with whatever phrase is at hand;
 * an object property is narrowed the same way, property by property.
 
 Anything the request gives nothing for is left as the function declared it. The call can then only say what the
@@ -178,7 +178,12 @@ def _switch(name: str, request: str) -> bool | None:
 def _says_nothing_of(name: str, prop: dict[str, Any], request: str) -> bool:
     enum = prop.get("enum")
     named = isinstance(enum, list) and any(isinstance(v, str) and _named(v, request) for v in enum)
-    return not named and not _named_words(name, request)
+    return not named and not _named_words(name, request) and not (_is_date(name, prop) and dates(request))
+
+
+def _is_date(name: str, prop: dict[str, Any]) -> bool:
+    return prop.get("type") == "string" and "enum" not in prop and bool(
+        _DATE_FIELD.search(f"{_spaced(name)} {prop.get('description') or ''}"))
 
 
 def _defaulted(prop: Any) -> bool:
@@ -193,8 +198,7 @@ def _narrowed(name: str, prop: Any, request: str, spans: list[str]) -> Any:
     if prop.get("type") == "boolean" and "enum" not in prop:
         on = _switch(name, request)
         return prop if on is None else {**prop, "enum": [on]}
-    if prop.get("type") == "string" and "enum" not in prop and _DATE_FIELD.search(
-            f"{_spaced(name)} {prop.get('description') or ''}"):
+    if _is_date(name, prop):
         stated = dates(request)
         return {**prop, "enum": stated} if stated else prop
     enum = prop.get("enum")
