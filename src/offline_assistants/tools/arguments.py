@@ -76,7 +76,7 @@ _NEGATION = {"no", "not", "without", "never", "don't", "dont", "exclude", "exclu
 def stems(text: str) -> frozenset[str]:
     """The content-word stems of `text` (function words and words under three letters left out): Snowball's
     English stemmer, so "trading" meets "trade"."""
-    words = [w.lower() for w in _WORD.findall(_spaced(text))]
+    words = [w.lower() for w in _WORD.findall(text.replace("_", " "))]
     return frozenset(_stemmer.stemWords([w for w in words if len(w) > 2 and w not in FUNCTION_WORDS]))
 
 
@@ -150,7 +150,7 @@ def dates(request: str) -> list[str]:
 
 def _named_words(name: str, request: str) -> list[int]:
     """Where in `request` (word positions, split at spaces) a word of the property's name stands."""
-    wanted = stems(name)
+    wanted = stems(_spaced(name))
     return [i for i, w in enumerate(request.split()) if _stem(w.strip(_STRIP)) in wanted]
 
 
