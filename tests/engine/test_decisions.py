@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from test_tooling import WEATHER, start
 
-from offline_assistants.engine import Engine, decision
+from offline_assistants.engine import Engine
 from offline_assistants.engine.decision import ANSWER_TEXT, Decider, option_text
 from offline_assistants.llm.backend import Decision, ToolOption
 from offline_assistants.llm.canned import CannedBackend
@@ -41,13 +41,6 @@ class Scorer(CannedBackend):
         self.calls.append((cache_key, texts))
         table = self.null if cache_key is None else self.named if texts[0].startswith(" call") else self.talk
         return [table.get(t, -10.0) for t in texts]
-
-
-@pytest.fixture(autouse=True)
-def no_channel(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The scripted scorer has no view of the request as written for a function (it scores every text outside a
-    conversation alike): the channel is off here but in its own test."""
-    monkeypatch.setattr(decision, "CHANNEL_WEIGHT", 0.0)
 
 
 def opt(spec: dict[str, Any]) -> ToolOption:
@@ -136,33 +129,6 @@ def test_words_shared_with_a_function_raise_it() -> None:
     assert choose(Scorer(talk), [WEATHER, None], "The weathering of old stone?") is WEATHER  # stems meet
     # ...but words are a prior, not a verdict: a model sure enough it should answer still answers.
     assert choose(Scorer({ANSWER_TEXT: -0.1, USE_WEATHER: -12.0}), [WEATHER, None], "Weather words?") is None
-
-
-def test_a_request_read_as_written_for_a_function_raises_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The model reads the request as much likelier after get_weather's description than after a neutral lead
-    # (the channel): that lifts the call; no gain at all lowers it by CHANNEL_THRESHOLD.
-    monkeypatch.setattr(decision, "CHANNEL_WEIGHT", 1.0)
-
-    class Channel(Scorer):
-        def __init__(self, gain: float) -> None:
-            super().__init__({ANSWER_TEXT: -1.0, USE_WEATHER: -1.0})
-            self.gain = gain
-            self.leads: list[str] = []
-
-        def score(self, prompt: list[int], options: list[list[int]], *, cache_key: str | None = None
-                  ) -> list[float]:
-            lead = self.text(prompt)
-            if lead.startswith("The function") or lead == decision.CHANNEL_NULL:
-                self.leads.append(lead)
-                return [self.gain if lead.startswith("The function") else 0.0]
-            return super().score(prompt, options, cache_key=cache_key)
-
-    monkeypatch.setattr(functions, "BIAS", 0.0)
-    sure = Channel(decision.CHANNEL_THRESHOLD + 1.0)
-    assert choose(sure, [WEATHER, None]) is WEATHER
-    assert sure.leads == [decision.CHANNEL_NULL, "The function get_weather can weather in a city\nHere is a request "
-                                                 "a user wrote for it:"]
-    assert choose(Channel(0.0), [WEATHER, None]) is None
 
 
 def test_shared_words_help_name_the_function() -> None:

@@ -116,6 +116,10 @@ def test_an_optional_property_with_a_default_the_request_says_nothing_of_is_left
     assert narrowed is not None
     assert set(narrowed["properties"]) == {"weight", "units", "activity"}  # climate: no word of it said
     assert narrowed["required"] == ["weight"]
+    dated = {"type": "object", "properties": {"city": {"type": "string"},
+                                              "date": {"type": "string", "description": "Default is today."}}}
+    on_a_day = narrow(dated, "The forecast for Oslo on the 5th of March 2023")
+    assert on_a_day is not None and on_a_day["properties"]["date"]["enum"] == ["2023-03-05"]  # a date said
 
 
 def test_an_object_property_is_narrowed_inside() -> None:

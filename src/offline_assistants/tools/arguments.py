@@ -16,7 +16,7 @@ schema the grammar enforces is narrowed by the user's request:
 * a boolean property whose name the request names ("including the precipitation" for include_precipitation) is
   required, and true unless a negation comes just before ("without tolls");
 * an optional property with a declared default that the request says nothing about (neither its name nor one of
-  its enum values) is left out: the model otherwise fills it with whatever phrase is at hand;
+  its enum values, nor a date for a date) is left out: the model otherwise fills it with whatever phrase is at hand;
 * an object property is narrowed the same way, property by property.
 
 Anything the request gives nothing for is left as the function declared it. The call can then only say what the
@@ -77,7 +77,7 @@ _NEGATION = {"no", "not", "without", "never", "don't", "dont", "exclude", "exclu
 def stems(text: str) -> frozenset[str]:
     """The content-word stems of `text` (function words and words under three letters left out): Snowball's
     English stemmer, so "trading" meets "trade"."""
-    words = [w.lower() for w in _WORD.findall(_spaced(text))]
+    words = [w.lower() for w in _WORD.findall(text.replace("_", " "))]
     return frozenset(_stemmer.stemWords([w for w in words if len(w) > 2 and w not in FUNCTION_WORDS]))
 
 
@@ -151,7 +151,7 @@ def dates(request: str) -> list[str]:
 
 def _named_words(name: str, request: str) -> list[int]:
     """Where in `request` (word positions, split at spaces) a word of the property's name stands."""
-    wanted = stems(name)
+    wanted = stems(_spaced(name))
     return [i for i, w in enumerate(request.split()) if _stem(w.strip(_STRIP)) in wanted]
 
 
@@ -179,7 +179,12 @@ def _switch(name: str, request: str) -> bool | None:
 def _says_nothing_of(name: str, prop: dict[str, Any], request: str) -> bool:
     enum = prop.get("enum")
     named = isinstance(enum, list) and any(isinstance(v, str) and _named(v, request) for v in enum)
-    return not named and not _named_words(name, request)
+    return not named and not _named_words(name, request) and not (_is_date(name, prop) and dates(request))
+
+
+def _is_date(name: str, prop: dict[str, Any]) -> bool:
+    return prop.get("type") == "string" and "enum" not in prop and bool(
+        _DATE_FIELD.search(f"{_spaced(name)} {prop.get('description') or ''}"))
 
 
 def _defaulted(prop: Any) -> bool:
@@ -194,8 +199,7 @@ def _narrowed(name: str, prop: Any, request: str, spans: list[str]) -> Any:
     if prop.get("type") == "boolean" and "enum" not in prop:
         on = _switch(name, request)
         return prop if on is None else {**prop, "enum": [on]}
-    if prop.get("type") == "string" and "enum" not in prop and _DATE_FIELD.search(
-            f"{_spaced(name)} {prop.get('description') or ''}"):
+    if _is_date(name, prop):
         stated = dates(request)
         return {**prop, "enum": stated} if stated else prop
     enum = prop.get("enum")
