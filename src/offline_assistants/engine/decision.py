@@ -10,8 +10,8 @@ the requests that needed a call (benchmarks/tool_decisions.py). What works bette
    after a request that says nothing ("N/A"), and that score is subtracted. What is left is how much *this*
    request raises each option, so a model's blanket preference for answering no longer decides. The no-request
    scores depend only on the system prompt (the tool set), so they are computed once per tool set and cached.
-3. **Biases per kind** between answering, code and calling, fitted on the labelled set (CODE_BIAS,
-   FUNCTION_BIAS; a split-half fit scored within 2 points of the full fit).
+3. **Biases per kind** between answering, code and calling, fitted on the labelled set (each tool's own `BIAS`,
+   in tools/; a split-half fit scored within 2 points of the full fit).
 4. **Words the request shares with a function** (engine/words.py: stems in common with its name, description
    and parameters), LEXICAL_WEIGHT each, added to that function's score: the model's likelihoods alone miss
    requests that plainly name what a tool does. Decision accuracy 0.808 -> 0.922 on the labelled set (split-half:
@@ -27,7 +27,7 @@ requests that share a word with the function offered, from the Berkeley Function
 make any function sharing a word look relevant, and on the held-out half the decision is 0.621, abstaining on 6
 of 31 irrelevant requests (ours: 0.922). Nothing measured so far does better on both sources, so nothing of it is
 here (benchmarks/README.md has the figures). The sources disagree on what separates a fitting function: a rule
-over the calibrated score, shared words and the channel below, fitted on the BFCL tune half (0.757 there),
+over the calibrated score, shared words and a "channel" term, fitted on the BFCL tune half (0.757 there),
 scored 0.638 on ours; fitted on ours it gained nothing on BFCL. The channel (the request's log-likelihood after
 "The function NAME can DESCRIPTION. Here is a request a user wrote for it:", less after a neutral lead), with the
 one weight that kept ours, raised the tune half 0.557 -> 0.614 and left the held-out half at 0.621, for N+1
