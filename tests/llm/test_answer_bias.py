@@ -84,10 +84,10 @@ def test_outside_a_number_the_spans_starts_get_a_nudge_but_a_bare_space_does_not
 
 def test_an_answer_never_opens_with_a_call_opening(pieces: Pieces) -> None:
     s = steering(pieces, openings=(CODE, CALL))
-    assert marks_of((CODE, CALL)) == ("```", "<", '{"')
+    assert marks_of((CODE, CALL)) == ("```", "<")
     after = applied(s, "  \n", {"<|im_end|>": 1.0, " The": 2.0})
     banned = {t for t, v in after.items() if v == -np.inf}
-    assert banned == {"<", " <", "```", "```python", "\n```", "{"}
+    assert banned == {"<", " <", "```", "```python", "\n```"}
     assert after["<|im_end|>"] == 1.0 and after[" The"] == 2.0  # the end token starts with "<" but is no mark
 
 

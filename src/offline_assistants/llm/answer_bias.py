@@ -14,8 +14,8 @@ token, the text written so far is looked at and logits are moved:
 - it ends outside a number: tokens that start a span get START, a mild nudge toward quoting a figure over making
   one up;
 - nothing but space is written yet: tokens that would begin one of the call openings' marks (the punctuation
-  their lines start with: "<" of `<tool_call>`, '{"' of the JSON after it, "```" of a code fence) are ruled out,
-  so an answer never opens as a call; once the answer is written, a mark at the start of a line ends it.
+  they start with: "<" of `<tool_call>`, "```" of a code fence) are ruled out, so an answer never opens as a
+  call; once the answer is written, a mark at the start of a line ends it.
 
 The matching is on text, not token ids: an output was tokenized in its own context and the reply may split the
 same digits otherwise. It runs in the model process (llm/batch.py), on the vocabulary's pieces (`Pieces`, built
@@ -39,7 +39,7 @@ STOP_FROM = 3  # digits a span needs for STOP: a short one ("12") may well begin
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _MARKER = re.compile(r"【[^】]*】")  # file search's citation markers: their digits are not figures
 _OPEN = re.compile(r"\d[\d.,]*\Z")  # the number the text ends in (a final "." or "," included)
-_MARK = re.compile(r"[^\w\s]+")  # the punctuation a line of a call opening starts with
+_MARK = re.compile(r"[^\w\s]+")  # the punctuation a call opening starts with
 _LINE_START = re.compile(r"\n[ \t]*\Z")
 _TAIL = 64  # characters of the text looked at: a number is shorter
 
@@ -101,10 +101,10 @@ def spans_of(sources: Iterable[str]) -> tuple[str, ...]:
 
 
 def marks_of(openings: Iterable[str]) -> tuple[str, ...]:
-    """The punctuation each line of the openings starts with: `<tool_call>\\n{"name": ...` gives "<" and '{"' (a
-    model kept from the tag writes the JSON bare), a fence gives "```"."""
-    lines = (line.strip() for opening in openings for line in opening.splitlines())
-    return tuple(dict.fromkeys(m.group() for line in lines if (m := _MARK.match(line))))
+    """The punctuation the openings start with: "<" of `<tool_call>`, "```" of a fence. Not the '{"' of the JSON
+    after the tag: Qwen2.5-Coder-0.5B, kept from it too, answered "```json" and nothing else (an empty answer where
+    the call it wrote held the figure), and the default model never opens with it."""
+    return tuple(dict.fromkeys(m.group() for o in openings if (m := _MARK.match(o.lstrip()))))
 
 
 @dataclass
