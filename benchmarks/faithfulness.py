@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any
 
 from offline_assistants.bench.common import ModelSetup, add_model_options, log, machine, open_bench_backend
+from offline_assistants.bench.measure import result_value as r3
 
 DATA = Path(__file__).resolve().parent / "data" / "faithfulness.jsonl"
 KINDS = ("code", "function", "file")
@@ -235,9 +236,6 @@ class FaithfulnessResult:
     wall_s: float
 
     def line(self) -> str:
-        def r3(x: float | None) -> str:
-            return "na" if x is None else f"{x:.3f}"
-
         kinds = " ".join(f"exact_{k}={r3(v)}" for k, v in self.by_kind.items())
         halves = " ".join(f"exact_{h}={r3(v)}" for h, v in self.by_half.items())
         return (f"RESULT faithfulness items={self.items} measured={self.measured} exact={r3(self.exact)} {kinds} "

@@ -59,6 +59,7 @@ from pathlib import Path
 
 from offline_assistants.bench.common import chat_message, log, log_from, log_start, machine
 from offline_assistants.bench.measure import OtherLoad, median, wait_quiet
+from offline_assistants.bench.measure import result_value as r3
 
 MARK = "REPACK_CHILD_RESULT "
 Q4_0_FILE = "smollm2-q4_0.gguf"
@@ -152,10 +153,7 @@ class RepackResult:
         return "\n".join(lines)
 
     def line(self) -> str:
-        def ratio(x: float | None) -> str:
-            return "na" if x is None else f"{x:.3f}"
-
-        fields = [f"{r.model}_{k}_ratio={ratio(v)}" for r in self.ratios
+        fields = [f"{r.model}_{k}_ratio={r3(v)}" for r in self.ratios
                   for k, v in (("prompt", r.prompt), ("gen", r.gen), ("load", r.load))]
         for s in self.settings:
             if s.failed:

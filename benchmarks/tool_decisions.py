@@ -100,6 +100,7 @@ import tool_data as data
 
 from offline_assistants.bench.common import ModelSetup, add_model_options, log, machine, open_bench_backend
 from offline_assistants.bench.measure import OtherLoad, median, percentile, wait_quiet
+from offline_assistants.bench.measure import result_value as r3
 
 STUB_OUTPUT = '{"ok": true}'
 
@@ -144,9 +145,6 @@ class ToolDecisionsResult:
     wall_s: float
 
     def line(self) -> str:
-        def r3(x: float | None) -> str:
-            return "na" if x is None else f"{x:.3f}"
-
         per_cat = " ".join(f"decision_{c}={r3(v)}" for c, v in self.decision_by_category.items())
         return (f"RESULT tool_decisions set={self.set} items={self.items} decision={r3(self.decision)} "
                 f"right_tool={r3(self.right_tool)} arg_match={r3(self.arg_match)} args_exact={r3(self.args_exact)} "

@@ -24,6 +24,11 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def result_value(x: float | None) -> str:
+    """A RESULT line's figure: three decimals, or "na" where nothing was measured."""
+    return "na" if x is None else f"{x:.3f}"
+
+
 def percentile(values: list[float], q: float) -> float:
     """The value at 0-based rank floor(q * n) of the sorted values (q in 0..1): always one that was measured, never
     below the true q-quantile; nan when there are none."""
