@@ -4,6 +4,7 @@ not BFCL's items."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import openai
@@ -43,3 +44,17 @@ def decided(client: openai.OpenAI, tool: dict[str, Any], request: str) -> str:
 def test_a_function_is_called_when_the_request_is_for_it(real_inproc_client: openai.OpenAI, tool: dict[str, Any],
                                                          request_text: str, move: str) -> None:
     assert decided(real_inproc_client, tool, request_text) == move
+
+
+def test_a_function_without_parameters_is_called_with_an_empty_object(real_inproc_client: openai.OpenAI) -> None:
+    # The API's rule: omitting `parameters` is an empty parameter list, so the arguments are `{}`, never a
+    # JSON object the model made up.
+    clock = {"type": "function", "function": {"name": "get_current_time", "description": "Get the time now."}}
+    assistant = real_inproc_client.beta.assistants.create(model="gpt-4o", tools=[clock])  # type: ignore[list-item]
+    thread = real_inproc_client.beta.threads.create(messages=[{"role": "user", "content": "What time is it?"}])
+    run = real_inproc_client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant.id, max_completion_tokens=24,
+        tool_choice={"type": "function", "function": {"name": "get_current_time"}})
+    assert run.status == "requires_action" and run.required_action is not None
+    [call] = run.required_action.submit_tool_outputs.tool_calls
+    assert json.loads(call.function.arguments) == {}

@@ -24,8 +24,8 @@ def choice_grammar(options: list[str]) -> str:
 def json_schema_grammar(schema: dict[str, Any] | None) -> str:
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
-    if not schema or (schema.get("type") == "object" and not schema.get("properties")):
-        return json_grammar()  # no declared properties: any JSON object
+    if not schema or (schema.get("type") == "object" and "properties" not in schema):
+        return json_grammar()  # no properties declared: any JSON object ("properties": {} is only `{}`)
     return str(json_schema_to_gbnf(json.dumps(schema)))
 
 

@@ -16,6 +16,7 @@ from offline_assistants.tools import arguments
 from offline_assistants.tools.base import Emit, Ran, ToolContext, key
 from offline_assistants.tools.closing import close_json
 
+NO_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}}
 BIAS = -2.5  # added to each function's calibrated score (engine/decision.py: fitted on our labelled set)
 DESCRIPTION_CHARS = 160
 
@@ -78,7 +79,7 @@ class FunctionTool:
 
     def describe(self, spec: dict[str, Any]) -> str:
         fn = spec["function"]
-        params = json.dumps(fn.get("parameters") or {"type": "object", "properties": {}})
+        params = json.dumps(fn.get("parameters") or NO_PARAMETERS)
         return f"- {fn['name']}: {fn.get('description') or ''} Arguments (JSON Schema): {params}"
 
     def function_spec(self, spec: dict[str, Any]) -> dict[str, Any]:
@@ -96,7 +97,8 @@ class FunctionTool:
 
     def constraint(self, spec: dict[str, Any], request: str, syntax: CallSyntax,
                    fixed: dict[str, Any] | None = None) -> Constraint:
-        schema = arguments.narrow(spec["function"].get("parameters"), request)
+        # No parameters is an empty parameter list (the API's rule), not "any object".
+        schema = arguments.narrow(spec["function"].get("parameters") or NO_PARAMETERS, request)
         return JsonSchema(arguments.fix(schema, fixed or {}))
 
     def writer(self, emit: Emit, syntax: CallSyntax) -> _Arguments:
