@@ -423,3 +423,16 @@ def test_a_tool_loop_past_the_window_cuts_its_oldest_exchanges_and_goes_on(
     assert len(backend.prompts[-1]) <= 512
     assert "out2-199" in last and "out1-0" not in last  # the newest exchange kept, the oldest cut
     assert "Compute it." in last  # the request the tools answer stays in view
+
+
+def test_a_turn_end_written_as_text_ends_the_answer_without_tools(make_engine: Callable[..., Engine]) -> None:
+    # A model on the ChatML stand-in that was not trained on it writes the markers as text, then a made-up turn.
+    backend = CannedBackend(["Paris is the capital.<|im_end|>\n<|im_start|>user\nAnd Rome?"])
+    engine = make_engine(backend)
+    thread_id, run_id, events, ended = start(engine, [])
+    assert ended.wait(10)
+    message = engine.threads.list_messages(thread_id, ListParams(), run_id=run_id).data[0]
+    assert message.content[0]["text"]["value"] == "Paris is the capital."
+    deltas = "".join(e.data["delta"]["content"][0]["text"]["value"] for e in events
+                     if e.event == "thread.message.delta")
+    assert deltas == "Paris is the capital."

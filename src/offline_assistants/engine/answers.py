@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from offline_assistants.llm.template import CHATML_MARKERS
 from offline_assistants.llm.toolcalls import LEAKS, CallSyntax
 
 CALL_JSON = re.compile(r'\{\s*"name"\s*:')  # a call as a bare JSON object, as Hermes and Llama 3 models write one
@@ -19,17 +20,20 @@ _CALL_JSON_START = re.compile(r'\{\s*(?:"(?:n(?:a(?:m(?:e(?:"\s*)?)?)?)?)?)?')  
 
 
 class Leaks:
-    def __init__(self, syntax: CallSyntax | None) -> None:
-        markers = set(LEAKS)
-        if syntax is not None and syntax.native:
+    def __init__(self, syntax: CallSyntax | None, *, tools: bool = True) -> None:
+        markers = set(CHATML_MARKERS)  # a turn's end written as text ends the answer too, tools or not
+        if tools:
+            markers.update(LEAKS)
+        if tools and syntax is not None and syntax.native:
             markers.add(syntax.marker)
+        self.tools = tools
         self.markers = tuple(markers)
         self.found = False
         self.held = ""  # text that may be the start of a marker
 
     def _cut(self, text: str) -> int:
         found = [i for i in (text.find(m) for m in self.markers) if i >= 0]
-        match = CALL_JSON.search(text)
+        match = CALL_JSON.search(text) if self.tools else None
         if match:
             found.append(match.start())
         return min(found, default=-1)
@@ -37,7 +41,7 @@ class Leaks:
     def _pending(self, text: str) -> int:
         """How many characters at the end of `text` may be the start of a marker."""
         keep = max((n for m in self.markers for n in range(1, len(m)) if text.endswith(m[:n])), default=0)
-        brace = text.rfind("{")
+        brace = text.rfind("{") if self.tools else -1
         if brace >= 0 and _CALL_JSON_START.fullmatch(text, brace):
             keep = max(keep, len(text) - brace)
         return keep

@@ -170,14 +170,15 @@ class Executor:
 
         last_flush = time.monotonic()
         guard = LoopGuard() if turn.response_format is None else None  # a constraint already bounds the output
-        # A run that may call tools never shows a call (or a tool's reply) written as text: the answer ends there.
-        leaks = Leaks(self.tooling.syntax if self.tooling is not None else None) if turn.tools else None
+        # A run that may call tools never shows a call (or a tool's reply) written as text, and no answer shows a
+        # turn's end written as text: the answer ends there.
+        syntax = self.tooling.syntax if self.tooling is not None else None
+        leaks = Leaks(syntax, tools=bool(turn.tools))
         written = ""
 
         def piece(addition: str) -> None:
             nonlocal written, last_flush
-            if leaks is not None:
-                addition = leaks.feed(addition)
+            addition = leaks.feed(addition)
             if not addition:
                 return
             written += addition
@@ -187,7 +188,7 @@ class Executor:
                 last_flush = time.monotonic()
 
         def halt() -> bool:
-            return (guard is not None and guard.tripped is not None) or (leaks is not None and leaks.found)
+            return (guard is not None and guard.tripped is not None) or leaks.found
 
         def answer(prompt: list[int]) -> Generated:
             try:
@@ -199,23 +200,23 @@ class Executor:
                 raise
 
         out = answer(prompt)
-        if leaks is not None:
+        piece(leaks.finish())
+        if turn.tools and leaks.found and not written.strip() and out.ending == "stop":
+            # Nothing but a call where the decision said answer: ask again with the tools left out of the
+            # system prompt (the model sees its calls and their outputs still), then fall back on the
+            # tool's last output, which is what such an answer would have had to state.
+            log.info("run %s: the answer was a call written as text; asked again without the tools", run_id)
+            leaks = Leaks(syntax)
+            guard = LoopGuard() if turn.response_format is None else None
+            plain = self.backend.encode_system(run.instructions or DEFAULT_SYSTEM)
+            again = answer(plain + prompt[len(turn.system):])
+            out = Generated(out.text + again.text, out.tokens + again.tokens, again.ending,
+                            out.read + again.read, out.written + again.written)
             piece(leaks.finish())
-            if leaks.found and not written.strip() and out.ending == "stop":
-                # Nothing but a call where the decision said answer: ask again with the tools left out of the
-                # system prompt (the model sees its calls and their outputs still), then fall back on the
-                # tool's last output, which is what such an answer would have had to state.
-                log.info("run %s: the answer was a call written as text; asked again without the tools", run_id)
-                leaks = Leaks(self.tooling.syntax if self.tooling is not None else None)
-                guard = LoopGuard() if turn.response_format is None else None
-                plain = self.backend.encode_system(run.instructions or DEFAULT_SYSTEM)
-                again = answer(plain + prompt[len(turn.system):])
-                out = Generated(out.text + again.text, out.tokens + again.tokens, again.ending,
-                                out.read + again.read, out.written + again.written)
-                piece(leaks.finish())
-                if not written.strip() and turn.exchanges:
-                    leaks = None  # the tool's own words: shown as they are
-                    piece(turn.exchanges[-1].result.strip())
+            if not written.strip() and turn.exchanges:
+                shown = turn.exchanges[-1].result.strip()  # the tool's own words: shown as they are
+                written += shown
+                self._delta(thread_id, message_id, shown)
         text = written
         if guard is not None and guard.tripped and out.ending == "stop":
             log.info("run %s: %s; ended as a natural stop", run_id, guard.tripped)

@@ -21,6 +21,9 @@ CHATML = (
     " + '<|im_end|>' + '\n'}}"
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
+# Its turn markers are special tokens only to models trained on ChatML; one that is not (Gemma 3 270M, a base
+# model) writes them as text to end its turn, then goes on with a made-up one ("<|im_end|>\n<|im_start|>user").
+CHATML_MARKERS = ("<|im_end|>", "<|im_start|>")
 _PROBE = "\x00probe\x00"
 # What a model without a tool-call syntax of its own reads after a tool's result. Told nothing, a small one takes
 # the result for a message to comment on ("You can use the count_unread_emails function to ...") or writes its
