@@ -46,7 +46,9 @@ class Scorer(CannedBackend):
 def opt(spec: dict[str, Any]) -> ToolOption:
     """A tool as the decision sees it, worded by its plug-in."""
     tool = CodeTool(runner=None) if spec["type"] == "code_interpreter" else FunctionTool()  # type: ignore[arg-type]
-    return tool.option(spec, ToolContext("thread_1", input_files=dict, save_output=lambda data, name: ""))
+    option = tool.option(spec, ToolContext("thread_1", input_files=dict, save_output=lambda data, name: ""))
+    assert option is not None
+    return option
 
 
 class Decided:

@@ -436,3 +436,32 @@ def test_a_turn_end_written_as_text_ends_the_answer_without_tools(make_engine: C
     deltas = "".join(e.data["delta"]["content"][0]["text"]["value"] for e in events
                      if e.event == "thread.message.delta")
     assert deltas == "Paris is the capital."
+
+
+BMI = {"type": "function", "function": {"name": "bmi", "description": "Body mass index from weight and height",
+       "parameters": {"type": "object", "properties": {"weight": {"type": "number"}, "height": {"type": "number"}},
+                      "required": ["weight", "height"]}}}
+
+
+def test_a_function_whose_required_numbers_were_never_said_is_not_called(make_engine: Callable[..., Engine]) -> None:
+    # Nothing to score: the only function needs two numbers the user has not given, so the run answers.
+    backend = CannedBackend(["Tell me your weight and height."])
+    engine = make_engine(backend)
+    thread_id, run_id, _, ended = start(engine, [BMI], "What is my BMI?")
+    assert ended.wait(10)
+    assert engine.runs.get(thread_id, run_id).status == "completed"
+    assert backend.scored == [] and backend.samplings[0].constraint is None
+
+
+def test_numbers_said_a_turn_earlier_count_for_the_call(make_engine: Callable[..., Engine]) -> None:
+    backend = CannedBackend([" call bmi.", '{"weight": 70, "height": 1.8}'])
+    engine = make_engine(backend)
+    assistant = engine.assistants.create(AssistantCreate.model_validate({"model": "gpt-4o", "tools": [BMI]}))
+    thread = engine.threads.create(ThreadCreate(messages=[
+        MessageCreate(role="user", content="I weigh 70 kg and I am 1.8 m tall."),
+        MessageCreate(role="assistant", content="Noted."), MessageCreate(role="user", content="What is my BMI?")]))
+    ended = threading.Event()
+    run, _ = engine.runs.create(thread.id, RunCreate.model_validate({"assistant_id": assistant.id}),
+                                lambda e: ended.set() if e.event == "thread.run.requires_action" else None)
+    assert ended.wait(10)
+    assert engine.runs.get(thread.id, run.id).status == "requires_action"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from offline_assistants.tools import arguments
 from offline_assistants.tools.arguments import dates, narrow, numbers, phrases
 
 WEATHER = {"type": "object", "properties": {
@@ -135,3 +136,18 @@ def test_a_comma_alone_does_not_join_two_values() -> None:
     assert coordinate("What's the temperature in Paris, France in Celsius?", "Paris") is None  # one place
     assert coordinate("Weather in Oslo, Madrid and Rome?", "Oslo") == "Madrid"  # a list: its "and" says so
     assert coordinate("Weather in Paris and in Rome?", "Paris") == "Rome"
+
+
+def test_a_call_needs_its_required_numbers_said() -> None:
+    bmi = {"type": "object", "properties": {"weight": {"type": "number"}, "height": {"type": "integer"},
+                                            "units": {"type": "string"}, "system": {"type": "integer", "enum": [1, 2]}},
+           "required": ["weight", "height", "units", "system"]}
+    says = arguments.says_required_numbers
+    assert not says(bmi, "What is my body mass index?")
+    assert not says(bmi, "My BMI at 70 kg?")  # one number for two
+    assert says(bmi, "BMI for 70 kg and 175 cm")
+    assert says(bmi, "BMI for seventy... no: for 70.5 kg, height one hundred seventy")  # words count too
+    assert says({"type": "object", "properties": {"amount": {"type": "number"}}, "required": ["amount"]},
+                "Put $10,000 aside")
+    assert says({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}, "Weather?")
+    assert says(None, "anything") and says({"type": "object", "properties": {}}, "")

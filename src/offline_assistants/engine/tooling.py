@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from offline_assistants.engine.decision import Decider
@@ -30,6 +31,7 @@ from offline_assistants.tools.base import Offer, Tool, ToolCall, ToolContext, ke
 
 log = logging.getLogger(__name__)
 
+SAID_MESSAGES = 8  # how far back the user's words count for what a call needs (tools/functions.py)
 MAX_CALL_TOKENS = 512
 
 
@@ -146,7 +148,12 @@ class ToolCalling:
                                                              turn.tool_resources),
             save_output=self.save_output,
             vector_store_ids=lambda: self.vector_store_ids(turn),
-            round=len(turn.exchanges), request=request, files_hold=self.files_hold)
+            round=len(turn.exchanges), request=request, files_hold=self.files_hold, said=lambda: self._said(turn))
+
+    def _said(self, turn: Turn) -> str:
+        """The user's words in the thread's newest SAID_MESSAGES messages: a value given a turn earlier counts."""
+        texts = islice(self.store.messages.texts(turn.thread_id, newest_first=True), SAID_MESSAGES)
+        return "\n".join(t.text for t in texts if t.role == "user")
 
     def vector_store_ids(self, turn: Turn) -> list[str]:
         if turn.vector_store_ids is None:
@@ -194,7 +201,9 @@ class ToolCalling:
             # otherwise repeat the same call until the round limit.
             retry = offer.tool.retries and turn.last_call_failed and turn.tool_rounds < 2
             if offer_all or offer.key not in turn.used_tools or retry:
-                options.append(offer.tool.option(offer.spec, context))
+                option = offer.tool.option(offer.spec, context)
+                if option is not None:
+                    options.append(option)
         if not (turn.tool_choice == "required" and turn.tool_rounds == 0):
             options.append(None)  # answering
         if len(options) <= 1:

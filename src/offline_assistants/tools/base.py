@@ -35,6 +35,7 @@ class ToolContext:
     vector_store_ids: Callable[[], list[str]] = list  # the stores file search may read (assistant's, thread's)
     round: int = 0  # which tool call of the run this is: file search numbers its citation markers by it
     request: str = ""  # the user's latest words
+    said: Callable[[], str] | None = None  # what the user said in the thread, newest first (None: not known)
     # How many of a request's content words the run's stores hold (file search's evidence for the decision).
     files_hold: Callable[[list[str], str], int] = lambda store_ids, request: 0
 
@@ -116,8 +117,9 @@ class Tool(Protocol):
         """The name its calls go by (a function's own; "python" for code, as templates list it)."""
         ...
 
-    def option(self, spec: dict[str, Any], context: ToolContext) -> ToolOption:
-        """How the decision sees it: its sentence, bias and words (engine/decision.py)."""
+    def option(self, spec: dict[str, Any], context: ToolContext) -> ToolOption | None:
+        """How the decision sees it: its sentence, bias and words (engine/decision.py); None where what the user
+        said cannot make a call (a function's required numbers never stated)."""
         ...
 
     def describe(self, spec: dict[str, Any]) -> str:

@@ -72,8 +72,10 @@ class FunctionTool:
     def native_name(self, spec: dict[str, Any]) -> str:
         return str(spec["function"]["name"])
 
-    def option(self, spec: dict[str, Any], context: ToolContext) -> ToolOption:
+    def option(self, spec: dict[str, Any], context: ToolContext) -> ToolOption | None:
         fn = spec["function"]
+        if context.said is not None and not arguments.says_required_numbers(fn.get("parameters"), context.said()):
+            return None
         return ToolOption(key(self.type, fn["name"]), self.type, fn["name"],
                           sentence(fn["name"], fn.get("description")), BIAS, about=spec)
 
