@@ -20,6 +20,9 @@ PREFIXES = {
     "upload": "upload_",
     "upload_part": "part_",
     "file_batch": "vsfb_",
+    "response": "resp_",
+    "conversation": "conv_",
+    "item": "item_",  # an input item that is not a stored message (a function call's output)
 }
 
 

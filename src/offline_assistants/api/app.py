@@ -13,6 +13,7 @@ from offline_assistants.api import (
     messages,
     models,
     openapi,
+    responses,
     runs,
     script,
     threads,
@@ -27,7 +28,7 @@ from offline_assistants.engine import Engine
 # /v1/threads/{thread_id}.
 ROUTES: list[BaseRoute] = [*models.routes, *assistants.routes, *runs.routes, *threads.routes, *messages.routes,
                            *files.routes, *vector_stores.routes,
-                           *uploads.routes]
+                           *uploads.routes, *responses.routes]
 
 
 def create_app(engine: Engine, *, api_key: str | None = None) -> Starlette:

@@ -20,6 +20,7 @@ from offline_assistants.engine.files import Files
 from offline_assistants.engine.indexer import Indexer
 from offline_assistants.engine.lifecycle import Lifecycle
 from offline_assistants.engine.model_calls import ModelCalls
+from offline_assistants.engine.responses import Responses
 from offline_assistants.engine.runs import Runs
 from offline_assistants.engine.search import Searcher
 from offline_assistants.engine.threads import Threads
@@ -74,6 +75,8 @@ class Engine:
         self.runs = Runs(self.store, self.threads, self.bus, self.lifecycle, self.control, self.worker.submit,
                          expiry_s=settings.run_expiry_s, defaults=self.sampling_defaults,
                          max_queued=settings.max_queued_runs)
+        self.responses = Responses(self.store, self.threads, self.runs, n_ctx=backend.n_ctx,
+                                   encode_system=backend.encode_system, defaults=self.sampling_defaults)
         self.model_calls = ModelCalls(backend, self.store, self.control,
                                       defaults=self.sampling_defaults, max_output_tokens=settings.max_output_tokens)
         tools = registry.build(Services(self.vector_stores.search_for_run, code_runner), tool_registry)

@@ -116,6 +116,24 @@ class Runs:
             self.store.runs.insert(values)
         return self._admit(values["id"], show_content=FILE_SEARCH_CONTENT in include), sub
 
+    def start(self, values: dict[str, Any], messages: list[tuple[dict[str, Any], list[int]]],
+              listener: Listener | None = None, *,
+              steps: tuple[dict[str, Any], ...] = ()) -> tuple[Run, Subscription | None]:
+        """Admit a run another face made whole (the Responses face: no assistant), after its new messages and any
+        finished tool steps it starts from (calls a client brought with their outputs), in one transaction."""
+        thread_id = values["thread_id"]
+        with self._subscribed(thread_id, listener) as sub, self.store.database.write():
+            self._check_queue()
+            active = self.store.runs.active(thread_id)
+            if active is not None:
+                raise Conflict(f"Conversation {thread_id} already has an active response.")
+            for message, tokens in messages:
+                self.store.messages.insert(message, tokens)
+            self.store.runs.insert(values)
+            for step in steps:
+                self.store.runs.insert_step(step)
+        return self._admit(values["id"]), sub
+
     def create_thread_and_run(
         self, req: ThreadAndRunCreate, listener: Listener | None = None
     ) -> tuple[Run, Subscription | None]:

@@ -86,6 +86,7 @@ class ToolCalling:
         turn.tool_choice = run.tool_choice or "auto"
         if not turn.tools or turn.tool_choice == "none":
             turn.tools = []
+            self._replay(turn)  # calls made before (or brought by the client) are still read back
             return
         # A model with a call syntax of its own, kept from opening its answer as a call, writes the call in a
         # ```json fence instead (Qwen2.5-Coder, measured): for it the answer is cut at the call and asked again

@@ -6,6 +6,7 @@ from offline_assistants.store.assistants import AssistantStore
 from offline_assistants.store.db import Database
 from offline_assistants.store.files import FileStore
 from offline_assistants.store.messages import MessageStore
+from offline_assistants.store.responses import ResponseStore
 from offline_assistants.store.runs import RunStore
 from offline_assistants.store.threads import ThreadStore
 from offline_assistants.store.uploads import UploadStore
@@ -22,6 +23,7 @@ class Store:
         self.files = FileStore(database)
         self.uploads = UploadStore(database)
         self.vector_stores = VectorStoreStore(database)
+        self.responses = ResponseStore(database)
 
     def close(self) -> None:
         self.database.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +87,27 @@ class MessageStore:
         messages up to last_seq: to check that two ways of writing a thread stored the same."""
         return self.db.query("SELECT seq, role, content, n_tokens, cum_tokens, tokens FROM messages "
                              "WHERE thread_id = ? AND seq <= ? ORDER BY seq", (thread_id, last_seq))
+
+    def copy(self, source: str, target: str, *, through_seq: int, new_id: Callable[[], str]) -> None:
+        """The source thread's messages up to through_seq, appended to `target` under new ids, tokens and all (a
+        Responses fork: the chain so far, continued on a thread of its own)."""
+        rows = self.db.query("SELECT * FROM messages WHERE thread_id = ? AND seq <= ? AND status != 'in_progress' "
+                             "ORDER BY seq", (source, through_seq))
+        skip = {"pk", "seq", "n_tokens", "cum_tokens", "tokens"}
+        copies = [({**{k: v for k, v in r.items() if k not in skip and k not in JSON_FIELDS},
+                    **{k: loads(r[k]) for k in JSON_FIELDS}, "id": new_id(), "thread_id": target},
+                   unpack(r["tokens"])) for r in rows]
+        if copies:
+            with self.db.write() as db:
+                _append(db, target, copies)
+
+    def last_seq(self, thread_id: str, run_id: str | None = None) -> int:
+        """The seq of the thread's newest message (of `run_id`'s, when given); 0 when there is none."""
+        sql, args = "SELECT max(seq) AS seq FROM messages WHERE thread_id = ?", (thread_id,)
+        if run_id is not None:
+            sql, args = sql + " AND run_id = ?", (thread_id, run_id)  # type: ignore[assignment]
+        row = self.db.query_one(sql, args)
+        return int(row["seq"] or 0) if row else 0
 
     def count(self, thread_id: str) -> int:
         row = self.db.query_one("SELECT count(*) AS n FROM messages WHERE thread_id = ?", (thread_id,))

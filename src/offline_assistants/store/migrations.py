@@ -245,3 +245,31 @@ def m004_uploads(db: sqlite_utils.Database) -> None:
 def m005_run_details(db: sqlite_utils.Database) -> None:
     # A run's x_details (schemas/runs.py RunDetails): timings, KV-cache reuse and the prompt window, as JSON.
     db.execute("ALTER TABLE runs ADD COLUMN details TEXT")
+
+
+@migration
+def m006_responses(db: sqlite_utils.Database) -> None:
+    # A response is a run seen through the Responses face (engine/responses.py): the run does the work, this row
+    # keeps what the run does not. A run continued by a response that brings tool outputs spans two responses:
+    # each owns the run's steps after its `since_step` (and up to the next one's).
+    _run_script(
+        db,
+        """
+        CREATE TABLE responses (
+            pk INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            created_at INTEGER NOT NULL,
+            run_id TEXT NOT NULL,
+            thread_id TEXT NOT NULL,
+            conversation_id TEXT,
+            previous_response_id TEXT,
+            since_step INTEGER NOT NULL DEFAULT 0,
+            request TEXT NOT NULL,
+            input TEXT NOT NULL,
+            store INTEGER NOT NULL DEFAULT 1,
+            background INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX responses_run ON responses(run_id, pk);
+        CREATE INDEX responses_thread ON responses(thread_id, pk);
+        """,
+    )

@@ -1,0 +1,322 @@
+"""Responses and their chains, on the runs that do their work.
+
+A response is a run seen through another face: its input becomes the thread's messages (or, for a function
+call's output, the submission that resumes the run waiting for it), the same executor and tool loop do the work,
+and its output items are the run's steps and messages read back (engine/response_items.py). What a run does not
+keep (the request's echo, the input items, where in a run a response begins) is a `responses` row.
+
+Where a response's context lives:
+- `conversation`: the conversation is a thread (the same rows), and each response appends to it;
+- `previous_response_id`: the chain's thread. A response that continues the newest response on it appends
+  there, so a chain of N costs one window choice, O(log N), and the model's KV prefix stays valid; one that
+  continues an older response (a fork) copies the chain up to that response into a thread of its own, once;
+- neither: a new thread.
+A run waiting for function outputs (the response ended with `function_call` items, `completed` to this face) is
+resumed by the response that brings them, which owns the run's steps from there on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from offline_assistants.engine.events import Listener, Subscription
+from offline_assistants.engine.response_items import Input, call_items, message_item, read_input, run_tools
+from offline_assistants.engine.runs import Runs
+from offline_assistants.engine.threads import Threads
+from offline_assistants.errors import InvalidRequest, NotFound
+from offline_assistants.ids import new_id, now
+from offline_assistants.llm.defaults import SamplingDefaults
+from offline_assistants.schemas.common import ListParams, Page
+from offline_assistants.schemas.responses import (
+    InputTokens,
+    InputTokensCount,
+    InputTokensDetails,
+    OutputTokensDetails,
+    Response,
+    ResponseCreate,
+    ResponseDeleted,
+    ResponseStatus,
+    ResponseUsage,
+)
+from offline_assistants.schemas.runs import SubmitToolOutputs, ToolOutput
+from offline_assistants.schemas.threads import ThreadCreate
+from offline_assistants.store import Store
+from offline_assistants.store.responses import ResponseRecord
+
+STATUS: dict[str, ResponseStatus] = {
+    "queued": "queued", "in_progress": "in_progress", "cancelling": "in_progress", "requires_action": "completed",
+    "completed": "completed", "incomplete": "incomplete", "failed": "failed", "cancelled": "cancelled",
+    "expired": "failed",
+}
+# The request's fields a response echoes as they were sent.
+ECHOED = ("model", "instructions", "tools", "tool_choice", "text", "max_output_tokens", "max_tool_calls",
+          "parallel_tool_calls", "truncation", "metadata", "reasoning", "service_tier", "user", "safety_identifier",
+          "prompt_cache_key", "top_logprobs", "background", "store")
+RESERVE = 4  # a window overflow check keeps room for the reply's first tokens: 1/RESERVE of the context
+
+
+class Responses:
+    def __init__(self, store: Store, threads: Threads, runs: Runs, *, n_ctx: int,
+                 encode_system: Callable[[str], list[int]], defaults: SamplingDefaults) -> None:
+        self.store = store
+        self.threads = threads
+        self.runs = runs
+        self.n_ctx = n_ctx
+        self.encode_system = encode_system
+        self.defaults = defaults
+
+    # --- create ---
+    def create(self, req: ResponseCreate, listener: Listener | None = None) -> tuple[str, Subscription | None]:
+        """Start a response; returns its id and the subscription `listener` got on its thread (events from now)."""
+        if not req.model and req.prompt is None:
+            raise InvalidRequest("Missing required parameter: 'model'.", param="model",
+                                 code="missing_required_parameter")
+        if req.previous_response_id and req.conversation is not None:
+            raise InvalidRequest("Mutually exclusive parameters: Ensure you are only providing one of: "
+                                 "'previous_response_id' or 'conversation'.", param=None,
+                                 code="mutually_exclusive_parameters")
+        tools = run_tools(req.tools)
+        given = read_input(req.input, new_id)
+        thread_id, pending_run, conversation = self._context(req)
+        response_id = new_id("response")
+        request = {k: v for k, v in req.model_dump(mode="json", exclude_unset=True).items() if k in ECHOED}
+        if pending_run is not None and thread_id is not None:
+            return response_id, self._resume(req, response_id, thread_id, pending_run, given, request, conversation,
+                                             listener)
+        unknown = set(given.outputs) - {c["call_id"] for c in given.calls}
+        if unknown:
+            raise InvalidRequest(f"No tool call found for function call output with call_id {sorted(unknown)[0]}.",
+                                 param="input", code=None)
+        if not given.messages and not given.calls:
+            raise InvalidRequest("Missing required parameter: 'input'.", param="input",
+                                 code="missing_required_parameter")
+        if thread_id is None:
+            thread_id = self.threads.create(ThreadCreate()).id
+        prepared = [self.threads.prepare(thread_id, m) for m in given.messages]
+        instructions = "\n\n".join([req.instructions or "", *given.instructions]).strip()
+        if req.truncation != "auto":
+            self._check_fits(thread_id, instructions, [t for _, t in prepared])
+        run_id = new_id("run")
+        values = self._run_values(req, run_id, thread_id, instructions, tools.tools, tools.vector_store_ids)
+        steps = (self._brought_calls(run_id, thread_id, given),) if given.calls else ()
+        items = [*_stored_items(prepared), *given.items]
+        _, sub = self.runs.start(values, prepared, listener, steps=steps)
+        self.store.responses.insert({
+            "id": response_id, "created_at": values["created_at"], "run_id": run_id, "thread_id": thread_id,
+            "conversation_id": conversation, "previous_response_id": req.previous_response_id,
+            "since_step": self.store.responses.last_step(run_id), "request": request, "input": items,
+            "store": 0 if req.store is False else 1, "background": 1 if req.background else 0})
+        return response_id, sub
+
+    def _context(self, req: ResponseCreate) -> tuple[str | None, str | None, str | None]:
+        """(thread, a run waiting for function outputs on it, conversation id) for the request's context."""
+        if req.conversation is not None:
+            conv = req.conversation if isinstance(req.conversation, str) else req.conversation.id
+            if not conv.startswith("conv_") or not _exists(self.store, conv):
+                raise NotFound("conversation", conv, param="conversation")
+            active = self.store.runs.active(conv)
+            waiting = active["id"] if active is not None and active["status"] == "requires_action" else None
+            return conv, waiting, conv
+        if not req.previous_response_id:
+            return None, None, None
+        try:
+            prev = self.store.responses.get(req.previous_response_id)
+        except NotFound:
+            raise InvalidRequest(f"Previous response with id '{req.previous_response_id}' not found.",
+                                 param="previous_response_id", code="previous_response_not_found") from None
+        run = self.store.runs.get(None, prev.run_id)
+        latest_on_run = prev.until_step is None
+        if run.status == "requires_action" and latest_on_run:
+            return prev.thread_id, run.id, prev.conversation_id
+        if self.store.responses.latest_on_thread(prev.thread_id) == prev.id and \
+                self.store.runs.active(prev.thread_id) is None:
+            return prev.thread_id, None, prev.conversation_id
+        fork = self.threads.create(ThreadCreate()).id  # an older response continued: its chain, on its own
+        last = self.store.messages.last_seq(prev.thread_id, prev.run_id)
+        self.store.messages.copy(prev.thread_id, fork, through_seq=last, new_id=lambda: new_id("message"))
+        return fork, None, None
+
+    def _resume(self, req: ResponseCreate, response_id: str, thread_id: str, run_id: str, given: Input,
+                request: dict[str, Any], conversation: str | None, listener: Listener | None) -> Subscription | None:
+        run = self.store.runs.get(None, run_id)
+        pending = [c["id"] for c in (run.required_action or {})["submit_tool_outputs"]["tool_calls"]]
+        missing = [c for c in pending if c not in given.outputs]
+        if missing:
+            raise InvalidRequest(f"No tool output found for function call {missing[0]}.", param="input")
+        extra = sorted(set(given.outputs) - set(pending))
+        if extra:
+            raise InvalidRequest(f"No tool call found for function call output with call_id {extra[0]}.",
+                                 param="input")
+        since = self.store.responses.last_step(run_id)
+        outputs = SubmitToolOutputs(tool_outputs=[ToolOutput(tool_call_id=c, output=given.outputs[c])
+                                                  for c in pending])
+        self.store.responses.insert({
+            "id": response_id, "created_at": now(), "run_id": run_id, "thread_id": thread_id,
+            "conversation_id": conversation, "previous_response_id": req.previous_response_id,
+            "since_step": since, "request": request, "input": given.items,
+            "store": 0 if req.store is False else 1, "background": 1 if req.background else 0})
+        try:
+            _, sub = self.runs.submit_tool_outputs(thread_id, run_id, outputs, listener)
+        except BaseException:
+            self.store.responses.delete(response_id)
+            raise
+        for message in given.messages:  # said beside the outputs: read on the run's next model call
+            self.threads.add_message(thread_id, message, check_run=False)
+        return sub
+
+    def _run_values(self, req: ResponseCreate, run_id: str, thread_id: str, instructions: str,
+                    tools: list[dict[str, Any]], vector_store_ids: list[str]) -> dict[str, Any]:
+        created = now()
+        fmt = (req.text or {}).get("format") or {"type": "text"}
+        response_format: Any = "auto"
+        if fmt.get("type") == "json_object":
+            response_format = {"type": "json_object"}
+        elif fmt.get("type") == "json_schema":
+            response_format = {"type": "json_schema", "json_schema": {
+                k: fmt[k] for k in ("name", "schema", "strict", "description") if k in fmt}}
+        choice: Any = req.tool_choice or "auto"
+        if isinstance(choice, dict) and choice.get("type") == "function":
+            choice = {"type": "function", "function": {"name": choice.get("name")}}
+        elif isinstance(choice, dict) and choice.get("type") == "allowed_tools":
+            choice = choice.get("mode") or "auto"
+        return {
+            "id": run_id, "thread_id": thread_id, "assistant_id": "", "created_at": created, "status": "queued",
+            "model": req.model or "", "instructions": instructions, "tools": tools,
+            "tool_resources": {"file_search": {"vector_store_ids": vector_store_ids}} if vector_store_ids else None,
+            "metadata": req.metadata or {},
+            "temperature": self.defaults.temperature if req.temperature is None else req.temperature,
+            "top_p": self.defaults.top_p if req.top_p is None else req.top_p,
+            "max_prompt_tokens": None, "max_completion_tokens": req.max_output_tokens,
+            "truncation_strategy": {"type": "auto", "last_messages": None}, "tool_choice": choice,
+            "parallel_tool_calls": req.parallel_tool_calls is not False, "response_format": response_format,
+            "expires_at": None,  # a response waits for its function outputs as long as the client takes
+        }
+
+    def _brought_calls(self, run_id: str, thread_id: str, given: Input) -> dict[str, Any]:
+        """The function calls a client sends as history, with their outputs: a finished step the run starts from
+        (the executor reads it back to the model as it reads its own)."""
+        calls = [{"id": c["call_id"], "type": "function", "function": {
+            "name": c["name"], "arguments": c["arguments"], "output": given.outputs.get(c["call_id"], "")}}
+            for c in given.calls]
+        ts = now()
+        return {"id": new_id("step"), "run_id": run_id, "thread_id": thread_id, "assistant_id": "",
+                "created_at": ts, "completed_at": ts, "type": "tool_calls", "status": "completed",
+                "step_details": {"type": "tool_calls", "tool_calls": calls}, "metadata": {}}
+
+    def _check_fits(self, thread_id: str, instructions: str, new: list[list[int]]) -> None:
+        total = self.store.messages.total_tokens(thread_id) + sum(len(t) for t in new)
+        total += len(self.encode_system(instructions)) if instructions else 0
+        if total > self.n_ctx - self.n_ctx // RESERVE:
+            raise InvalidRequest(
+                f"Your input exceeds the context window of this model ({total} of {self.n_ctx} tokens, leaving "
+                "too little for the reply). Please adjust your input and try again, or set truncation to 'auto'.",
+                param="input", code="context_length_exceeded")
+
+    # --- read ---
+    def get(self, response_id: str, include: tuple[str, ...] = ()) -> Response:
+        return self.render(self.store.responses.get(response_id), include)
+
+    def render(self, rec: ResponseRecord, include: tuple[str, ...] = ()) -> Response:
+        run = self.store.runs.get(None, rec.run_id)
+        status: ResponseStatus = STATUS[run.status] if rec.until_step is None else "completed"
+        output: list[dict[str, Any]] = []
+        for step in self.store.responses.steps(rec.run_id, rec.since_step, rec.until_step):
+            if step["type"] == "tool_calls":
+                output += call_items(step, include, container_id=rec.thread_id)
+            else:
+                message_id = step["step_details"]["message_creation"]["message_id"]
+                message = self.store.messages.get(rec.thread_id, message_id)
+                output.append(message_item(message.model_dump(mode="json")))
+        ended = status not in ("queued", "in_progress")
+        details = run.x_details
+        usage = ResponseUsage(
+            input_tokens=run.usage.prompt_tokens, output_tokens=run.usage.completion_tokens,
+            total_tokens=run.usage.total_tokens,
+            input_tokens_details=InputTokensDetails(cached_tokens=details.cached_prompt_tokens),
+            output_tokens_details=OutputTokensDetails()) if ended and run.usage is not None else None
+        error = None
+        if status == "failed":
+            last = run.last_error or {"code": "server_error", "message": "The response expired."}
+            error = {"code": last.get("code") or "server_error", "message": last.get("message") or ""}
+        incomplete = {"reason": "max_output_tokens"} if status == "incomplete" else None
+        echo = rec.request
+        return Response(
+            id=rec.id, created_at=rec.created_at, status=status, output=output, usage=usage, error=error,
+            incomplete_details=incomplete, completed_at=run.completed_at if status == "completed" else None,
+            model=echo.get("model") or run.model, instructions=echo.get("instructions"),
+            tools=echo.get("tools") or [], tool_choice=echo.get("tool_choice") or "auto",
+            text=echo.get("text") or {"format": {"type": "text"}, "verbosity": "medium"},
+            temperature=run.temperature, top_p=run.top_p, max_output_tokens=echo.get("max_output_tokens"),
+            max_tool_calls=echo.get("max_tool_calls"), parallel_tool_calls=echo.get("parallel_tool_calls", True),
+            previous_response_id=rec.previous_response_id,
+            conversation={"id": rec.conversation_id} if rec.conversation_id else None,
+            truncation=echo.get("truncation") or "disabled", metadata=echo.get("metadata") or {},
+            reasoning=echo.get("reasoning") or {"effort": None, "summary": None},
+            service_tier=echo.get("service_tier") or "default", user=echo.get("user"),
+            safety_identifier=echo.get("safety_identifier"), prompt_cache_key=echo.get("prompt_cache_key"),
+            top_logprobs=echo.get("top_logprobs") or 0, background=rec.background, store=rec.store)
+
+    def run_of(self, response_id: str) -> tuple[str, str]:
+        """(thread id, run id) of a response: the face listens there while it runs."""
+        rec = self.store.responses.get(response_id)
+        return rec.thread_id, rec.run_id
+
+    def input_items(self, response_id: str, params: ListParams) -> Page[dict[str, Any]]:
+        items = self.store.responses.get(response_id).input
+        ordered = items if params.order == "asc" else list(reversed(items))
+        ids = [i["id"] for i in ordered]
+        start = ids.index(params.after) + 1 if params.after in ids else 0
+        end = ids.index(params.before) if params.before in ids else len(ordered)
+        data = ordered[start:end][: params.limit]
+        return Page[dict[str, Any]](data=data, first_id=data[0]["id"] if data else None,
+                                    last_id=data[-1]["id"] if data else None,
+                                    has_more=start + len(data) < end)
+
+    def count_input_tokens(self, req: InputTokensCount) -> InputTokens:
+        given = read_input(req.input, new_id)
+        total = 0
+        if req.previous_response_id:
+            total += self.store.messages.total_tokens(self.store.responses.get(req.previous_response_id).thread_id)
+        elif req.conversation is not None:
+            conv = req.conversation if isinstance(req.conversation, str) else req.conversation.id
+            total += self.store.messages.total_tokens(conv) if _exists(self.store, conv) else 0
+        total += sum(len(self.threads.prepare("", m)[1]) for m in given.messages)
+        instructions = "\n\n".join([req.instructions or "", *given.instructions]).strip()
+        total += len(self.encode_system(instructions)) if instructions else 0
+        total += sum(len(json.dumps(c)) // 4 for c in given.calls)  # calls as the template shows them, roughly
+        return InputTokens(input_tokens=total)
+
+    # --- modify ---
+    def cancel(self, response_id: str) -> Response:
+        rec = self.store.responses.get(response_id)
+        if not rec.background:
+            raise InvalidRequest("Only responses created with background=true can be cancelled.", param=None)
+        run = self.store.runs.get(None, rec.run_id)
+        if STATUS[run.status] in ("queued", "in_progress") and rec.until_step is None:
+            self.runs.cancel(rec.thread_id, rec.run_id)
+        return self.get(response_id)
+
+    def delete(self, response_id: str) -> ResponseDeleted:
+        self.forget(self.store.responses.get(response_id))
+        return ResponseDeleted(id=response_id)
+
+    def forget(self, rec: ResponseRecord) -> None:
+        """Remove a response (and its thread, when nothing else uses it and it is no conversation)."""
+        self.store.responses.delete(rec.id)
+        if not rec.thread_id.startswith("conv_") and not self.store.responses.uses_thread(rec.thread_id) \
+                and self.store.runs.active(rec.thread_id) is None:
+            self.store.threads.delete(rec.thread_id)
+
+
+def _stored_items(prepared: list[tuple[dict[str, Any], list[int]]]) -> list[dict[str, Any]]:
+    return [message_item(values) for values, _ in prepared]
+
+
+def _exists(store: Store, thread_id: str) -> bool:
+    try:
+        store.threads.row(thread_id)
+    except NotFound:
+        return False
+    return True
