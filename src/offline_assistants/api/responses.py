@@ -23,6 +23,7 @@ from offline_assistants.engine import Engine
 from offline_assistants.engine.events import Event
 from offline_assistants.errors import InvalidRequest
 from offline_assistants.schemas.common import ListParams, Page
+from offline_assistants.schemas.conversations import Item
 from offline_assistants.schemas.responses import (
     InputTokens,
     InputTokensCount,
@@ -170,5 +171,5 @@ routes = [
     Operation("POST", RESPONSE + "/cancel", cancel_response,
               Doc("cancelResponse", "Cancel a background response.", Response)),
     Operation("GET", RESPONSE + "/input_items", list_input_items,
-              Doc("listInputItems", "List a response's input items.", Page[dict[str, Any]], query=ListParams)),
+              Doc("listInputItems", "List a response's input items.", Page[Item], query=ListParams)),
 ]

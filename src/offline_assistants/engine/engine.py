@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from offline_assistants.config import Settings
 from offline_assistants.engine.assistants import Assistants
 from offline_assistants.engine.control import RunControl
+from offline_assistants.engine.conversations import Conversations
 from offline_assistants.engine.events import EventBus
 from offline_assistants.engine.executor import Executor
 from offline_assistants.engine.files import Files
@@ -75,6 +76,7 @@ class Engine:
         self.runs = Runs(self.store, self.threads, self.bus, self.lifecycle, self.control, self.worker.submit,
                          expiry_s=settings.run_expiry_s, defaults=self.sampling_defaults,
                          max_queued=settings.max_queued_runs)
+        self.conversations = Conversations(self.store, self.threads)
         self.responses = Responses(self.store, self.threads, self.runs, n_ctx=backend.n_ctx,
                                    encode_system=backend.encode_system, defaults=self.sampling_defaults)
         self.model_calls = ModelCalls(backend, self.store, self.control,

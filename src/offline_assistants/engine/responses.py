@@ -103,10 +103,12 @@ class Responses:
         steps = (self._brought_calls(run_id, thread_id, given),) if given.calls else ()
         items = [*_stored_items(prepared), *given.items]
         _, sub = self.runs.start(values, prepared, listener, steps=steps)
+        # The run may be writing already: its output begins after the steps the client brought, not where it is.
+        since = self.store.responses.step_pk(steps[0]["id"]) if steps else 0
         self.store.responses.insert({
             "id": response_id, "created_at": values["created_at"], "run_id": run_id, "thread_id": thread_id,
             "conversation_id": conversation, "previous_response_id": req.previous_response_id,
-            "since_step": self.store.responses.last_step(run_id), "request": request, "input": items,
+            "since_step": since, "request": request, "input": items,
             "store": 0 if req.store is False else 1, "background": 1 if req.background else 0})
         return response_id, sub
 

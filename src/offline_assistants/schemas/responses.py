@@ -74,7 +74,8 @@ class InputTokensCount(Request):
 
 
 class InputTokensDetails(BaseModel):
-    cached_tokens: int = 0
+    cached_tokens: int = 0  # what the KV cache held
+    cache_write_tokens: int = 0
 
 
 class OutputTokensDetails(BaseModel):

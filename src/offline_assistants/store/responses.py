@@ -65,6 +65,12 @@ class ResponseStore:
             row["step_details"] = loads(row["step_details"])
         return rows
 
+    def step_pk(self, step_id: str) -> int:
+        row = self.db.query_one("SELECT pk FROM run_steps WHERE id = ?", (step_id,))
+        if row is None:
+            raise NotFound("run step", step_id)
+        return int(row["pk"])
+
     def last_step(self, run_id: str) -> int:
         row = self.db.query_one("SELECT max(pk) AS pk FROM run_steps WHERE run_id = ?", (run_id,))
         return int(row["pk"] or 0) if row else 0

@@ -1,0 +1,64 @@
+"""Conversations and their items over the official SDK; responses made in a conversation append to it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import openai
+import pytest
+
+from offline_assistants.engine import Engine
+from offline_assistants.llm.canned import CannedBackend
+
+
+def test_conversations_and_items(any_client: openai.OpenAI) -> None:
+    conv = any_client.conversations.create(items=[{"role": "user", "content": "Hello"},
+                                                  {"role": "assistant", "content": "Hi! How can I help?"}],
+                                           metadata={"topic": "demo"})
+    assert conv.id.startswith("conv_") and conv.object == "conversation" and conv.metadata == {"topic": "demo"}
+    assert any_client.conversations.retrieve(conv.id).created_at == conv.created_at
+    updated = any_client.conversations.update(conv.id, metadata={"owner": "ada"})
+    assert updated.metadata == {"topic": "demo", "owner": "ada"}
+    items = any_client.conversations.items.list(conv.id, order="asc").data
+    assert [(i.type, i.role) for i in items] == [("message", "user"), ("message", "assistant")]  # type: ignore[union-attr]
+    added = any_client.conversations.items.create(conv.id, items=[
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Tell me more"}]}])
+    [new] = added.data
+    got = any_client.conversations.items.retrieve(new.id, conversation_id=conv.id)
+    assert got.id == new.id and got.content[0].text == "Tell me more"  # type: ignore[union-attr]
+    page = any_client.conversations.items.list(conv.id, limit=2)
+    assert page.has_more and page.data[0].id == new.id  # newest first by default
+    after = any_client.conversations.items.delete(new.id, conversation_id=conv.id)
+    assert after.id == conv.id and len(any_client.conversations.items.list(conv.id).data) == 2
+    deleted = any_client.conversations.delete(conv.id)
+    assert deleted.deleted and deleted.id == conv.id
+    with pytest.raises(openai.NotFoundError):
+        any_client.conversations.retrieve(conv.id)
+
+
+def test_unknown_and_bad_requests(any_client: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError):
+        any_client.conversations.retrieve("conv_nope")
+    thread = any_client.beta.threads.create()
+    with pytest.raises(openai.NotFoundError):
+        any_client.conversations.retrieve(thread.id)  # a thread is not a conversation by that name
+    with pytest.raises(openai.BadRequestError):
+        any_client.conversations.create(items=[{"role": "user", "content": "x"}] * 21)
+    with pytest.raises(openai.BadRequestError):
+        any_client.conversations.create(items=[{"type": "function_call_output", "call_id": "c", "output": "1"}])
+
+
+def test_responses_in_a_conversation_append_to_it(make_engine: Callable[..., Engine],
+                                                  make_client: Callable[..., openai.OpenAI]) -> None:
+    backend = CannedBackend(["Nice to meet you, Ada.", "Your name is Ada."])
+    client = make_client(make_engine(backend))
+    conv = client.conversations.create()
+    first = client.responses.create(model="gpt-4o", input="I am Ada.", conversation=conv.id)
+    assert first.conversation is not None and first.conversation.id == conv.id
+    second = client.responses.create(model="gpt-4o", input="What is my name?", conversation={"id": conv.id})
+    assert second.output_text == "Your name is Ada."
+    assert "Nice to meet you, Ada." in backend.text(backend.prompts[-1])
+    texts = [i.content[0].text for i in client.conversations.items.list(conv.id, order="asc").data]  # type: ignore[union-attr]
+    assert texts == ["I am Ada.", "Nice to meet you, Ada.", "What is my name?", "Your name is Ada."]
+    with pytest.raises(openai.NotFoundError):
+        client.responses.create(model="gpt-4o", input="Hi", conversation="conv_missing")

@@ -1,0 +1,186 @@
+"""The Responses API over the official SDK, on a canned model (the state machine: chains, forks, the function
+loop, streams, storage, errors). The real model's path is tests/api/test_responses_real.py."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import openai
+import pytest
+
+from offline_assistants.engine import Engine
+from offline_assistants.llm.backend import JsonSchema
+from offline_assistants.llm.canned import CannedBackend
+
+WEATHER = {"type": "function", "name": "get_weather", "description": "Weather in a city",
+           "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+Client = Callable[..., openai.OpenAI]
+
+
+@pytest.fixture
+def canned(make_engine: Callable[..., Engine], make_client: Client) -> Callable[..., tuple[openai.OpenAI, Any]]:
+    def factory(replies: list[str], **settings: Any) -> tuple[openai.OpenAI, Any]:
+        backend = CannedBackend(replies)
+        return make_client(make_engine(backend, **settings)), backend
+    return factory
+
+
+def test_a_response_answers_and_reads_back(canned: Callable[..., Any]) -> None:
+    client, _ = canned(["Hello there!"])
+    r = client.responses.create(model="gpt-4o", input="Hi", instructions="Be brief.", metadata={"k": "v"})
+    assert r.id.startswith("resp_") and r.object == "response" and r.status == "completed"
+    assert r.output_text == "Hello there!" and r.model == "gpt-4o" and r.instructions == "Be brief."
+    assert r.metadata == {"k": "v"} and r.previous_response_id is None and r.store is True
+    [message] = r.output
+    assert message.type == "message" and message.role == "assistant" and message.status == "completed"
+    assert r.usage is not None and r.usage.output_tokens > 0 and r.usage.total_tokens == (
+        r.usage.input_tokens + r.usage.output_tokens)
+    again = client.responses.retrieve(r.id)
+    assert again.output_text == "Hello there!" and again.usage == r.usage
+    [item] = client.responses.input_items.list(r.id).data
+    assert item.type == "message" and item.role == "user" and item.content[0].text == "Hi"  # type: ignore[union-attr]
+
+
+def test_a_chain_carries_its_context_and_a_fork_sees_only_its_own(canned: Callable[..., Any]) -> None:
+    client, backend = canned(["Nice to meet you, Ada.", "Your name is Ada.", "You like tea."])
+    first = client.responses.create(model="gpt-4o", input="I am Ada.")
+    second = client.responses.create(model="gpt-4o", input="What is my name?", previous_response_id=first.id)
+    assert second.previous_response_id == first.id and second.output_text == "Your name is Ada."
+    assert "I am Ada." in backend.text(backend.prompts[-1]) and "Nice to meet you" in backend.text(backend.prompts[-1])
+    fork = client.responses.create(model="gpt-4o", input="What do I like?", previous_response_id=first.id)
+    seen = backend.text(backend.prompts[-1])
+    assert "I am Ada." in seen and "What is my name?" not in seen  # the other branch is not in this one
+    assert fork.output_text == "You like tea."
+    # instructions are not carried along a chain
+    assert client.responses.retrieve(second.id).instructions is None
+
+
+def test_the_function_loop(canned: Callable[..., Any]) -> None:
+    client, backend = canned([" call get_weather.", '{"city": "Oslo"}', "It is 17 C in Oslo."])
+    r = client.responses.create(model="gpt-4o", input="Weather in Oslo?", tools=[WEATHER])  # type: ignore[list-item]
+    assert r.status == "completed"
+    [call] = r.output
+    assert call.type == "function_call" and call.name == "get_weather" and call.arguments == '{"city": "Oslo"}'
+    with pytest.raises(openai.BadRequestError, match="No tool output found for function call"):
+        client.responses.create(model="gpt-4o", input="And?", previous_response_id=r.id)
+    with pytest.raises(openai.BadRequestError, match="No tool call found for function call output"):
+        client.responses.create(model="gpt-4o", previous_response_id=r.id, input=[
+            {"type": "function_call_output", "call_id": call.call_id, "output": "17 C"},
+            {"type": "function_call_output", "call_id": "call_nope", "output": "1"}])
+    done = client.responses.create(model="gpt-4o", previous_response_id=r.id, tools=[WEATHER],  # type: ignore[list-item]
+                                   input=[{"type": "function_call_output", "call_id": call.call_id,
+                                           "output": "17 C"}])
+    assert done.output_text == "It is 17 C in Oslo." and [o.type for o in done.output] == ["message"]
+    assert "17 C" in backend.text(backend.prompts[-1])
+    assert client.responses.retrieve(r.id).output[0].type == "function_call"  # the first keeps its own output
+    [item] = client.responses.input_items.list(done.id).data
+    assert item.type == "function_call_output" and item.call_id == call.call_id
+
+
+def test_calls_brought_as_history_are_read_back(canned: Callable[..., Any]) -> None:
+    client, backend = canned(["It is 12 C in Rome."])
+    r = client.responses.create(model="gpt-4o", input=[
+        {"role": "user", "content": "Weather in Rome?"},
+        {"type": "function_call", "call_id": "call_abc", "name": "get_weather", "arguments": '{"city": "Rome"}'},
+        {"type": "function_call_output", "call_id": "call_abc", "output": "12 C"}])
+    assert r.output_text == "It is 12 C in Rome." and [o.type for o in r.output] == ["message"]
+    assert "12 C" in backend.text(backend.prompts[-1])
+
+
+def test_streams_as_the_sdk_accumulates_them(canned: Callable[..., Any]) -> None:
+    client, _ = canned(["Hello there, friend!", " call get_weather.", '{"city": "Oslo"}'])
+    with client.responses.stream(model="gpt-4o", input="Hi") as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_response()
+    assert kinds[:4] == ["response.created", "response.in_progress", "response.output_item.added",
+                         "response.content_part.added"]
+    assert kinds[-4:] == ["response.output_text.done", "response.content_part.done", "response.output_item.done",
+                          "response.completed"]
+    assert final.output_text == "Hello there, friend!"
+    events = list(client.responses.create(model="gpt-4o", input="Weather?", tools=[WEATHER],  # type: ignore[list-item]
+                                          stream=True))
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    args = "".join(e.delta for e in events if e.type == "response.function_call_arguments.delta")
+    assert args == '{"city": "Oslo"}'
+    assert events[-1].type == "response.completed"
+    assert events[-1].response.output[0].type == "function_call"
+
+
+def test_store_false_keeps_nothing(canned: Callable[..., Any], make_engine: Callable[..., Engine]) -> None:
+    client, _ = canned(["Fine."])
+    r = client.responses.create(model="gpt-4o", input="Hi", store=False)
+    assert r.output_text == "Fine." and r.store is False
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(r.id)
+
+
+def test_background_responses_are_polled_and_only_they_cancel(canned: Callable[..., Any]) -> None:
+    client, _ = canned(["Later."])
+    r = client.responses.create(model="gpt-4o", input="Hi", background=True)
+    assert r.background is True and r.status in ("queued", "in_progress", "completed")
+    for _ in range(200):
+        r = client.responses.retrieve(r.id)
+        if r.status == "completed":
+            break
+    assert r.output_text == "Later."
+    plain = client.responses.create(model="gpt-4o", input="Hi again")
+    with pytest.raises(openai.BadRequestError, match="background=true"):
+        client.responses.cancel(plain.id)
+
+
+def test_deleted_responses_are_gone(canned: Callable[..., Any]) -> None:
+    client, _ = canned(["One."])
+    r = client.responses.create(model="gpt-4o", input="Hi")
+    client.responses.delete(r.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(r.id)
+
+
+def test_text_format_holds_the_reply_to_the_schema(canned: Callable[..., Any]) -> None:
+    client, backend = canned(['{"name": "Ada"}'])
+    schema = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"],
+              "additionalProperties": False}
+    r = client.responses.create(model="gpt-4o", input="Name?", text={"format": {
+        "type": "json_schema", "name": "person", "schema": schema, "strict": True}})
+    assert r.output_text == '{"name": "Ada"}'
+    assert isinstance(backend.samplings[-1].constraint, JsonSchema)
+    assert backend.samplings[-1].constraint.schema == schema
+
+
+@pytest.mark.parametrize(("body", "param", "says"), [
+    ({"input": "Hi", "tools": [{"type": "web_search"}]}, "tools[0].type", "not available on this offline server"),
+    ({"input": "Hi", "model": None}, "model", "Missing required parameter"),
+    ({"input": "Hi", "previous_response_id": "resp_x", "conversation": "conv_x"}, None, "Mutually exclusive"),
+    ({"input": "Hi", "previous_response_id": "resp_nope"}, "previous_response_id", "not found"),
+    ({"input": [{"type": "function_call_output", "call_id": "call_1", "output": "1"}]}, "input", "No tool call"),
+    ({"input": [{"role": "user", "content": [{"type": "input_audio"}]}]}, "input[0].content[0]", "not supported"),
+    ({"input": "Hi", "temperature": 3}, "temperature", ""),
+    ({"input": "Hi", "unknown_field": 1}, "unknown_field", ""),
+])
+def test_bad_requests_get_the_real_400(engine: Engine, make_client: Client, body: dict[str, Any],
+                                       param: str | None, says: str) -> None:
+    client = make_client(engine)
+    payload = {"model": "gpt-4o", **body}
+    with pytest.raises(openai.BadRequestError) as info:
+        client.post("/responses", body=payload, cast_to=object)
+    error = info.value.body
+    assert isinstance(error, dict) and error["param"] == param and says in error["message"]
+    assert engine.store.database.query_one("SELECT count(*) AS n FROM runs") == {"n": 0}
+
+
+def test_an_overflow_is_refused_unless_truncation_is_auto(canned: Callable[..., Any]) -> None:
+    client, _ = canned(["Short."])
+    long = "word " * 4000  # the canned model's window is 4,096 tokens, a word each
+    with pytest.raises(openai.BadRequestError) as info:
+        client.responses.create(model="gpt-4o", input=long)
+    assert isinstance(info.value.body, dict) and info.value.body["code"] == "context_length_exceeded"
+    r = client.responses.create(model="gpt-4o", input=long, truncation="auto")
+    assert r.status == "completed" and r.truncation == "auto"
+
+
+def test_input_tokens_are_counted(canned: Callable[..., Any]) -> None:
+    client, _ = canned([])
+    small = client.responses.input_tokens.count(model="gpt-4o", input="Hi")
+    big = client.responses.input_tokens.count(model="gpt-4o", input="Hi there, how are you today?")
+    assert 0 < small.input_tokens < big.input_tokens
