@@ -45,7 +45,9 @@ def test_unknown_and_bad_requests(any_client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError):
         any_client.conversations.create(items=[{"role": "user", "content": "x"}] * 21)
     with pytest.raises(openai.BadRequestError):
-        any_client.conversations.create(items=[{"type": "function_call_output", "call_id": "c", "output": "1"}])
+        any_client.conversations.create(items=[{"role": "system", "content": "Be terse."}])
+    with pytest.raises(openai.BadRequestError):
+        any_client.conversations.create(items=[{"type": "function_call", "call_id": "c", "name": "f"}])
 
 
 def test_responses_in_a_conversation_append_to_it(make_engine: Callable[..., Engine],
@@ -62,3 +64,26 @@ def test_responses_in_a_conversation_append_to_it(make_engine: Callable[..., Eng
     assert texts == ["I am Ada.", "Nice to meet you, Ada.", "What is my name?", "Your name is Ada."]
     with pytest.raises(openai.NotFoundError):
         client.responses.create(model="gpt-4o", input="Hi", conversation="conv_missing")
+
+
+def test_function_calls_are_kept_in_order_and_read_by_the_next_response(
+        make_engine: Callable[..., Engine], make_client: Callable[..., openai.OpenAI]) -> None:
+    # As the Agents SDK's conversation session stores a turn: the request, the call, its output, the answer.
+    backend = CannedBackend(["It was 12 C in Rome."])
+    client = make_client(make_engine(backend))
+    conv = client.conversations.create(items=[
+        {"role": "user", "content": "Weather in Rome?"},
+        {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": '{"city": "Rome"}'},
+        {"type": "function_call_output", "call_id": "call_1", "output": "12 C"},
+        {"role": "assistant", "content": "It is 12 C."}])
+    items = client.conversations.items.list(conv.id, order="asc").data
+    assert [i.type for i in items] == ["message", "function_call", "function_call_output", "message"]
+    call = client.conversations.items.retrieve(items[1].id, conversation_id=conv.id)
+    assert call.type == "function_call" and call.arguments == '{"city": "Rome"}'  # type: ignore[union-attr]
+    r = client.responses.create(model="gpt-4o", input="What was it?", conversation=conv.id)
+    assert r.output_text == "It was 12 C in Rome."
+    seen = backend.text(backend.prompts[-1])
+    assert seen.index('{"city": "Rome"}') < seen.index("12 C") < seen.index("What was it?")
+    client.conversations.items.delete(items[2].id, conversation_id=conv.id)
+    assert len(client.conversations.items.list(conv.id).data) == 5  # 4 - 1 + the question and the answer
+    assert client.beta.threads.messages.list(conv.id).data[0].content[0].text.value == "It was 12 C in Rome."  # type: ignore[union-attr]

@@ -6,11 +6,12 @@ responses made in a conversation append their input and output messages to it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from offline_assistants.engine.response_items import message_item, read_input
+from offline_assistants.engine.response_items import Input, read_input, row_item
 from offline_assistants.engine.threads import Threads
-from offline_assistants.errors import InvalidRequest, NotFound
+from offline_assistants.errors import Conflict, InvalidRequest, NotFound
 from offline_assistants.ids import new_id
 from offline_assistants.schemas.common import ListParams, Page, merged_metadata
 from offline_assistants.schemas.conversations import (
@@ -20,15 +21,17 @@ from offline_assistants.schemas.conversations import (
     ConversationUpdate,
     ItemsCreate,
 )
-from offline_assistants.schemas.messages import MessageCreate
 from offline_assistants.schemas.threads import ThreadCreate
 from offline_assistants.store import Store
 
+ItemEncoder = Callable[[dict[str, Any]], tuple[Any, str, list[int]]]  # engine/tooling.py ToolCalling.encode_item
+
 
 class Conversations:
-    def __init__(self, store: Store, threads: Threads) -> None:
+    def __init__(self, store: Store, threads: Threads, encode_item: ItemEncoder) -> None:
         self.store = store
         self.threads = threads
+        self.encode_item = encode_item
 
     def _thread(self, conversation_id: str) -> None:
         if not conversation_id.startswith("conv_"):
@@ -39,9 +42,27 @@ class Conversations:
             raise NotFound("conversation", conversation_id) from None
 
     def create(self, req: ConversationCreate) -> Conversation:
-        messages = _messages(req.items or [], "items")
-        thread = self.threads.create(ThreadCreate(messages=messages, metadata=req.metadata), kind="conversation")
+        given = _items(req.items or [], "items")
+        thread = self.threads.create(ThreadCreate(metadata=req.metadata), kind="conversation")
+        self.append(thread.id, given)
         return Conversation(id=thread.id, created_at=thread.created_at, metadata=thread.metadata)
+
+    def rows(self, conversation_id: str, given: Input) -> list[tuple[dict[str, Any], list[int]]]:
+        """The input's messages and other items as rows of the conversation's thread, in their order."""
+        out = []
+        for entry in given.rows:
+            if isinstance(entry, dict):
+                out.append(self.threads.item_row(conversation_id, entry, *self.encode_item(entry)))
+            else:
+                out.append(self.threads.prepare(conversation_id, entry))
+        return out
+
+    def append(self, conversation_id: str, given: Input) -> list[dict[str, Any]]:
+        rows = self.rows(conversation_id, given)
+        with self.store.database.write():
+            for values, tokens in rows:
+                self.store.messages.insert_row(values, tokens)
+        return [row_item(values) for values, _ in rows]
 
     def get(self, conversation_id: str) -> Conversation:
         self._thread(conversation_id)
@@ -61,40 +82,39 @@ class Conversations:
     # --- items ---
     def add_items(self, conversation_id: str, req: ItemsCreate) -> Page[dict[str, Any]]:
         self._thread(conversation_id)
-        added = [self.threads.add_message(conversation_id, m) for m in _messages(req.items, "items")]
-        data = [message_item(m.model_dump(mode="json")) for m in added]
+        active = self.store.runs.active(conversation_id)
+        if active is not None:
+            raise Conflict(f"Can't add items to {conversation_id} while a response is in progress.")
+        data = self.append(conversation_id, _items(req.items, "items"))
         return Page[dict[str, Any]](data=data, first_id=data[0]["id"] if data else None,
                                     last_id=data[-1]["id"] if data else None, has_more=False)
 
     def list_items(self, conversation_id: str, params: ListParams) -> Page[dict[str, Any]]:
         self._thread(conversation_id)
-        page = self.threads.list_messages(conversation_id, params)
-        data = [message_item(m.model_dump(mode="json")) for m in page.data]
-        return Page[dict[str, Any]](data=data, first_id=page.first_id, last_id=page.last_id, has_more=page.has_more)
+        return self.store.messages.page_items(conversation_id, params, row_item)
 
     def get_item(self, conversation_id: str, item_id: str) -> dict[str, Any]:
         self._thread(conversation_id)
         try:
-            message = self.threads.get_message(conversation_id, item_id)
+            return row_item(self.store.messages.decoded_row(conversation_id, item_id))
         except NotFound:
             raise NotFound("item", item_id) from None
-        return message_item(message.model_dump(mode="json"))
 
     def delete_item(self, conversation_id: str, item_id: str) -> Conversation:
         self.get_item(conversation_id, item_id)
-        self.threads.delete_message(conversation_id, item_id)
+        self.store.messages.delete(conversation_id, item_id, items=True)
         return self.get(conversation_id)
 
 
-def _messages(items: list[dict[str, Any]], param: str) -> list[MessageCreate]:
-    """Items a conversation stores: user and assistant messages (what its thread holds)."""
+def _items(items: list[dict[str, Any]], param: str) -> Input:
+    """What a conversation stores of `items`: messages, function calls and their outputs (system and developer
+    messages belong to a response's instructions, not to a conversation here)."""
     try:
         given = read_input(items, new_id)
     except InvalidRequest as exc:
         raise InvalidRequest(exc.message.replace("'input[", f"'{param}["), param=(exc.param or "").replace(
             "input", param, 1), code=exc.code) from None
-    if given.calls or given.outputs or given.instructions:
-        raise InvalidRequest("Only user and assistant messages can be added to a conversation here; function "
-                             "calls and their outputs come with the responses that make them.", param=param,
-                             code="invalid_value")
-    return given.messages
+    if given.instructions:
+        raise InvalidRequest("System and developer messages cannot be stored in a conversation: send them as a "
+                             "response's instructions.", param=param, code="invalid_value")
+    return given

@@ -76,9 +76,6 @@ class Engine:
         self.runs = Runs(self.store, self.threads, self.bus, self.lifecycle, self.control, self.worker.submit,
                          expiry_s=settings.run_expiry_s, defaults=self.sampling_defaults,
                          max_queued=settings.max_queued_runs)
-        self.conversations = Conversations(self.store, self.threads)
-        self.responses = Responses(self.store, self.threads, self.runs, n_ctx=backend.n_ctx,
-                                   encode_system=backend.encode_system, defaults=self.sampling_defaults)
         self.model_calls = ModelCalls(backend, self.store, self.control,
                                       defaults=self.sampling_defaults, max_output_tokens=settings.max_output_tokens)
         tools = registry.build(Services(self.vector_stores.search_for_run, code_runner), tool_registry)
@@ -86,6 +83,9 @@ class Engine:
                               lambda data, name: self.files.create_output(data, name).id,
                               max_rounds=settings.max_tool_rounds, stores_for=self.vector_stores.for_run,
                               files_hold=self.vector_stores.evidence, decider=backend.decider)
+        self.conversations = Conversations(self.store, self.threads, tooling.encode_item)
+        self.responses = Responses(self.store, self.threads, self.runs, self.conversations, n_ctx=backend.n_ctx,
+                                   encode_system=backend.encode_system, defaults=self.sampling_defaults)
         self.executor = Executor(self.store, self.lifecycle, self.control, self.bus, backend, self.model_calls,
                                  tooling, max_rounds=settings.max_tool_rounds)
         backend.attach(self._assistant_of)

@@ -77,6 +77,8 @@ class Input:
     calls: list[dict[str, Any]] = field(default_factory=list)  # function calls the client brings as history
     outputs: dict[str, str] = field(default_factory=dict)  # call_id -> output
     items: list[dict[str, Any]] = field(default_factory=list)  # every item as input_items lists it
+    # Messages and the other items a conversation keeps as rows, in the order given.
+    rows: list[MessageCreate | dict[str, Any]] = field(default_factory=list)
 
 
 def _text(content: Any, param: str, output: bool = False) -> list[dict[str, Any]]:
@@ -115,6 +117,7 @@ def read_input(value: str | list[dict[str, Any]] | None, new_id: Callable[[str],
         elif kind == "message" and item.get("role") in ("user", "assistant"):
             parts = _text(item.get("content"), f"{param}.content", output=item["role"] == "assistant")
             out.messages.append(MessageCreate.model_validate({"role": item["role"], "content": parts}))
+            out.rows.append(out.messages[-1])
         elif kind == "function_call_output":
             call_id, output = item.get("call_id"), item.get("output")
             if not isinstance(call_id, str):
@@ -123,6 +126,7 @@ def read_input(value: str | list[dict[str, Any]] | None, new_id: Callable[[str],
             out.outputs[call_id] = output if isinstance(output, str) else json.dumps(output)
             out.items.append({"id": item.get("id") or new_id("item"), "type": "function_call_output",
                               "call_id": call_id, "output": out.outputs[call_id], "status": "completed"})
+            out.rows.append(out.items[-1])
         elif kind == "function_call":
             for key in ("call_id", "name", "arguments"):
                 if not isinstance(item.get(key), str):
@@ -132,6 +136,7 @@ def read_input(value: str | list[dict[str, Any]] | None, new_id: Callable[[str],
             out.items.append({"id": item.get("id") or "fc_" + item["call_id"].removeprefix("call_"),
                               "type": "function_call", "call_id": item["call_id"], "name": item["name"],
                               "arguments": item["arguments"], "status": "completed"})
+            out.rows.append(out.items[-1])
         elif kind in ("reasoning", "item_reference"):
             continue  # a reasoning model's own items, and references to stored ones: nothing to add
         else:
@@ -158,6 +163,11 @@ def _message_item(message_id: str, role: str, content: list[dict[str, Any]], sta
         else:
             parts.append({"type": "input_text", "text": text})
     return {"id": message_id, "type": "message", "role": role, "status": status, "content": parts}
+
+
+def row_item(row: dict[str, Any]) -> dict[str, Any]:
+    """A thread's row (decoded) as a conversation item: the item it holds, or the message it is."""
+    return dict(row["item"]) if row.get("item") else message_item(row)
 
 
 def message_item(message: dict[str, Any]) -> dict[str, Any]:

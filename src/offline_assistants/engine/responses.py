@@ -21,8 +21,16 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from offline_assistants.engine.conversations import Conversations
 from offline_assistants.engine.events import Listener, Subscription
-from offline_assistants.engine.response_items import Input, call_items, message_item, read_input, run_tools
+from offline_assistants.engine.response_items import (
+    Input,
+    call_items,
+    message_item,
+    read_input,
+    row_item,
+    run_tools,
+)
 from offline_assistants.engine.runs import Runs
 from offline_assistants.engine.threads import Threads
 from offline_assistants.errors import InvalidRequest, NotFound
@@ -58,11 +66,12 @@ RESERVE = 4  # a window overflow check keeps room for the reply's first tokens: 
 
 
 class Responses:
-    def __init__(self, store: Store, threads: Threads, runs: Runs, *, n_ctx: int,
+    def __init__(self, store: Store, threads: Threads, runs: Runs, conversations: Conversations, *, n_ctx: int,
                  encode_system: Callable[[str], list[int]], defaults: SamplingDefaults) -> None:
         self.store = store
         self.threads = threads
         self.runs = runs
+        self.conversations = conversations
         self.n_ctx = n_ctx
         self.encode_system = encode_system
         self.defaults = defaults
@@ -94,14 +103,19 @@ class Responses:
                                  code="missing_required_parameter")
         if thread_id is None:
             thread_id = self.threads.create(ThreadCreate()).id
-        prepared = [self.threads.prepare(thread_id, m) for m in given.messages]
+        run_id = new_id("run")
+        steps: tuple[dict[str, Any], ...] = ()
+        if conversation is not None:  # the conversation keeps every item given, calls and outputs too
+            prepared = self.conversations.rows(thread_id, given)
+        else:  # a chain keeps the messages; calls brought along are a finished step the run starts from
+            prepared = [self.threads.prepare(thread_id, m) for m in given.messages]
+            steps = (self._brought_calls(run_id, thread_id, given),) if given.calls else ()
         instructions = "\n\n".join([req.instructions or "", *given.instructions]).strip()
         if req.truncation != "auto":
             self._check_fits(thread_id, instructions, [t for _, t in prepared])
-        run_id = new_id("run")
         values = self._run_values(req, run_id, thread_id, instructions, tools.tools, tools.vector_store_ids)
-        steps = (self._brought_calls(run_id, thread_id, given),) if given.calls else ()
-        items = [*_stored_items(prepared), *given.items]
+        items = [row_item(values) for values, _ in prepared] if conversation is not None else [
+            *_stored_items(prepared), *given.items]
         _, sub = self.runs.start(values, prepared, listener, steps=steps)
         # The run may be writing already: its output begins after the steps the client brought, not where it is.
         since = self.store.responses.step_pk(steps[0]["id"]) if steps else 0

@@ -24,8 +24,8 @@ from offline_assistants.engine.model_calls import ModelCalls
 from offline_assistants.engine.native_decision import NativeDecider
 from offline_assistants.engine.turn import DEFAULT_SYSTEM, Budget, Exchange, Turn
 from offline_assistants.ids import new_id, now
-from offline_assistants.llm.backend import Decision, DecisionMaker, ModelBackend, ToolOption
-from offline_assistants.llm.toolcalls import syntax_for
+from offline_assistants.llm.backend import Decision, DecisionMaker, ModelBackend, Role, ToolOption
+from offline_assistants.llm.toolcalls import WrittenCall, syntax_for
 from offline_assistants.store import Store
 from offline_assistants.tools.base import Offer, Tool, ToolCall, ToolContext, key
 
@@ -130,6 +130,18 @@ class ToolCalling:
                 tokens += (self.backend.encode_message("assistant", tool.transcript(call))
                            + self.backend.encode_message("tool", tool.reply(result)))
         turn.exchanges.append(Exchange(tokens, results[-1]))
+
+    def encode_item(self, item: dict[str, Any]) -> tuple[Role, str, list[int]]:
+        """A function call or its output kept in a conversation (a row of its thread): the role and text it is
+        stored with, and its tokens as the model reads them, in its own template or in our syntax."""
+        if item["type"] == "function_call":
+            call = WrittenCall(item["name"], item["arguments"])
+            text = self.syntax.call(call.name, call.arguments)
+            tokens = (self.backend.encode_exchange([call], []) if self.syntax.native
+                      else self.backend.encode_message("assistant", text))
+            return "assistant", text, tokens
+        reply = item["output"] if self.syntax.native else self.tools["function"].reply(item["output"])
+        return "tool", reply, self.backend.encode_message("tool", reply)
 
     def _call_text(self, tool: Tool, call: ToolCall) -> str:
         if self.syntax.native:

@@ -21,17 +21,19 @@ from offline_assistants.schemas.messages import Message, MessageRole, text_of
 from offline_assistants.store.db import Database, dumps, loads, update
 from offline_assistants.store.pagination import paginate
 
-JSON_FIELDS = ("content", "attachments", "metadata", "incomplete_details")
+JSON_FIELDS = ("content", "attachments", "metadata", "incomplete_details", "item")
 PUBLIC = (
     "id", "created_at", "thread_id", "status", "incomplete_details", "completed_at", "incomplete_at", "role",
     "content", "assistant_id", "run_id", "attachments", "metadata",
 )
 
 
+def _decoded(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, **{k: loads(row[k]) for k in JSON_FIELDS}}
+
+
 def to_message(row: dict[str, Any]) -> Message:
-    values = {k: row[k] for k in PUBLIC}
-    for key in JSON_FIELDS:
-        values[key] = loads(values[key])
+    values = {k: (loads(row[k]) if k in JSON_FIELDS else row[k]) for k in PUBLIC}
     return Message(**values)
 
 
@@ -65,6 +67,14 @@ class MessageStore:
             _append(db, values["thread_id"], [(values, tokens)])
         return self.get(values["thread_id"], values["id"])
 
+    def insert_row(self, values: dict[str, Any], tokens: list[int]) -> None:
+        """Append a row of any kind (a message, or another conversation item) to its thread."""
+        with self.db.write() as db:
+            _append(db, values["thread_id"], [(values, tokens)])
+
+    def decoded_row(self, thread_id: str, row_id: str) -> dict[str, Any]:
+        return _decoded(self.row(thread_id, row_id, items=True))
+
     def append_many(self, thread_id: str, messages: Sequence[tuple[dict[str, Any], list[int]]]) -> None:
         """Append messages (each its values and tokens, as `Threads.prepare` makes them) in one transaction and one
         executemany: the rows `insert` writes one at a time, for building very long threads (benchmarks)."""
@@ -77,7 +87,7 @@ class MessageStore:
         chooser has to read on every turn (the truncation benchmark's baselines)."""
         order = "DESC" if newest_first else "ASC"
         for seq, role, content in self.db.db.conn.execute(
-            f"SELECT seq, role, content FROM messages WHERE thread_id = ? AND status != 'in_progress' "
+            f"SELECT seq, role, content FROM messages WHERE thread_id = ? AND status != 'in_progress' AND item IS NULL "
             f"ORDER BY seq {order}", (thread_id,)
         ):
             yield StoredText(seq, role, text_of(loads(content)))
@@ -113,9 +123,10 @@ class MessageStore:
         row = self.db.query_one("SELECT count(*) AS n FROM messages WHERE thread_id = ?", (thread_id,))
         return int(row["n"]) if row else 0
 
-    def row(self, thread_id: str, message_id: str) -> dict[str, Any]:
+    def row(self, thread_id: str, message_id: str, *, items: bool = False) -> dict[str, Any]:
+        """A message's row; with `items`, also a row holding another kind of item (a function call, its output)."""
         row = self.db.query_one("SELECT * FROM messages WHERE id = ? AND thread_id = ?", (message_id, thread_id))
-        if row is None:
+        if row is None or (row["item"] is not None and not items):
             raise NotFound("message", message_id)
         return row
 
@@ -139,9 +150,9 @@ class MessageStore:
                 db.execute("UPDATE messages SET cum_tokens = cum_tokens + ? WHERE thread_id = ? AND seq > ?",
                            (delta, thread_id, row["seq"]))
 
-    def delete(self, thread_id: str, message_id: str) -> None:
+    def delete(self, thread_id: str, message_id: str, *, items: bool = False) -> None:
         with self.db.write() as db:
-            row = self.row(thread_id, message_id)
+            row = self.row(thread_id, message_id, items=items)
             db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
             if row["n_tokens"]:
                 db.execute("UPDATE messages SET cum_tokens = cum_tokens - ? WHERE thread_id = ? AND seq > ?",
@@ -166,11 +177,18 @@ class MessageStore:
         return text_of(loads(row["content"])) if row else ""
 
     def page(self, thread_id: str, params: ListParams, run_id: str | None = None) -> Page[Message]:
-        where, args = "thread_id = ?", (thread_id,)
+        where, args = "thread_id = ? AND item IS NULL", (thread_id,)
         if run_id is not None:  # narrowed on the (thread_id, seq) index, then filtered
             args = (thread_id, run_id)  # type: ignore[assignment]
-            where = "thread_id = ? AND run_id = ?"
+            where = "thread_id = ? AND run_id = ? AND item IS NULL"
         return paginate(self.db, "messages", params, to_message, where=where, args=args, column="seq")
+
+    def page_items(self, thread_id: str, params: ListParams,
+                   to_item: Callable[[dict[str, Any]], dict[str, Any]]) -> Page[dict[str, Any]]:
+        """Every row of the thread, messages and other items alike, each made an item by `to_item` (its row, with
+        `item` and the message fields decoded)."""
+        return paginate(self.db, "messages", params, lambda row: to_item(_decoded(row)), where="thread_id = ?",
+                        args=(thread_id,), column="seq", get_id=lambda item: str(item["id"]))
 
 
 def _append(db: sqlite_utils.Database, thread_id: str,

@@ -273,3 +273,11 @@ def m006_responses(db: sqlite_utils.Database) -> None:
         CREATE INDEX responses_thread ON responses(thread_id, pk);
         """,
     )
+
+
+@migration
+def m007_message_items(db: sqlite_utils.Database) -> None:
+    # A conversation item that is not a message (a function call, its output) is a row of its thread too, so the
+    # window and its running sums cover it; `item` holds it as the Responses API shows it. The Assistants face
+    # lists only rows without one.
+    db.execute("ALTER TABLE messages ADD COLUMN item TEXT")
