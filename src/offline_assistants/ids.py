@@ -20,6 +20,8 @@ PREFIXES = {
     "upload": "upload_",
     "upload_part": "part_",
     "file_batch": "vsfb_",
+    "container": "cntr_",
+    "container_file": "cfile_",
 }
 
 

@@ -9,6 +9,7 @@ from starlette.routing import BaseRoute
 from offline_assistants import playground
 from offline_assistants.api import (
     assistants,
+    containers,
     files,
     messages,
     models,
@@ -27,7 +28,7 @@ from offline_assistants.engine import Engine
 # /v1/threads/{thread_id}.
 ROUTES: list[BaseRoute] = [*models.routes, *assistants.routes, *runs.routes, *threads.routes, *messages.routes,
                            *files.routes, *vector_stores.routes,
-                           *uploads.routes]
+                           *uploads.routes, *containers.routes]
 
 
 def create_app(engine: Engine, *, api_key: str | None = None) -> Starlette:

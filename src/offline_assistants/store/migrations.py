@@ -245,3 +245,38 @@ def m004_uploads(db: sqlite_utils.Database) -> None:
 def m005_run_details(db: sqlite_utils.Database) -> None:
     # A run's x_details (schemas/runs.py RunDetails): timings, KV-cache reuse and the prompt window, as JSON.
     db.execute("ALTER TABLE runs ADD COLUMN details TEXT")
+
+
+@migration
+def m006_containers(db: sqlite_utils.Database) -> None:
+    # Containers (a code-interpreter kernel and its /mnt/data, expiring after its idle minutes) and the files in
+    # them: `path` as the container shows it (/mnt/data/...), `disk_path` where its bytes lie (the kernel's
+    # working directory, tools/code_interpreter). One row per path: a new file at a path replaces the old.
+    _run_script(
+        db,
+        """
+        CREATE TABLE containers (
+            pk INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            created_at INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            status TEXT NOT NULL,
+            last_active_at INTEGER NOT NULL,
+            expires_after_minutes INTEGER NOT NULL,
+            memory_limit TEXT NOT NULL
+        );
+        CREATE INDEX containers_due ON containers(status, last_active_at);
+        CREATE TABLE container_files (
+            pk INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            container_id TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+            created_at INTEGER NOT NULL,
+            path TEXT NOT NULL,
+            bytes INTEGER NOT NULL,
+            source TEXT NOT NULL,
+            disk_path TEXT NOT NULL,
+            UNIQUE (container_id, path)
+        );
+        CREATE INDEX container_files_container ON container_files(container_id, pk)
+        """,
+    )
