@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx2
 import openai
 import pytest
 from sdk_errors import sdk_error
@@ -192,7 +193,16 @@ def test_errors(sdk: openai.OpenAI) -> None:
     assert sdk_error(exc)["param"] == "name"
     with pytest.raises(openai.BadRequestError) as exc:
         sdk.containers.files.create(container.id)  # neither a file nor a file_id
+    with httpx2.Client(base_url=str(sdk.base_url)) as http:
+        path = f"containers/{container.id}/files"
+        both = http.post(path, files={"file": ("a.txt", b"a")}, data={"file_id": "file-x"})
+        assert both.status_code == 400 and both.json()["error"]["param"] == "file_id"
+        neither = http.post(path, files={"other": ("a.txt", b"a")})
+        assert neither.status_code == 400 and neither.json()["error"]["param"] == "file"
+        garbled = http.post(path, content=b"garbage", headers={"content-type": "multipart/form-data; boundary=zz"})
+        assert garbled.status_code == 400
     assert [c.id for c in sdk.containers.list()] == [container.id]  # no bad request made one
+    assert list(sdk.containers.files.list(container.id)) == []
 
 
 def test_upload_over_the_size_limit(make_engine: Callable[..., Engine], runner: JupyterCodeRunner,

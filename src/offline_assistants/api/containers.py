@@ -69,6 +69,8 @@ async def create_file(request: Request) -> Response:
         raise InvalidRequest("Invalid multipart/form-data body.") from None
     try:
         upload, file_id = form.get("file"), form.get("file_id")
+        if upload is not None and file_id is not None:
+            raise InvalidRequest("Provide either 'file' or 'file_id', not both.", param="file_id")
         if isinstance(upload, UploadFile):
             obj = await run_in_threadpool(containers.upload_file, _container(request), upload.file,
                                           upload.filename or "file")

@@ -98,10 +98,8 @@ class Containers:
 
     def get(self, container_id: str) -> Container:
         """The container; retrieving it makes it active again, as documented (or finds it expired)."""
-        touched = self.store.containers.touch(container_id, now())
-        if touched.expired_now:
-            self._discard(container_id)
-        return touched.container
+        self._used(container_id)
+        return self.store.containers.get(container_id)
 
     def list(self, params: ContainerListParams) -> Page[Container]:
         return self.store.containers.page(params, params.name)
@@ -116,6 +114,7 @@ class Containers:
         again, and its kernel starts (if it must) under the container's memory limit. 400 once it has expired."""
         container = self._live(container_id)
         self._workdir(container)
+        self._used(container.id)
         return container.id
 
     def expire(self, ts: int) -> builtins.list[str]:
@@ -147,16 +146,21 @@ class Containers:
 
     def list_files(self, container_id: str, params: ListParams) -> Page[ContainerFile]:
         container = self._live(container_id)
-        return self.store.containers.file_page(container.id, params)
+        page = self.store.containers.file_page(container.id, params)
+        self._used(container.id)
+        return page
 
     def get_file(self, container_id: str, file_id: str) -> ContainerFile:
         container = self._live(container_id)
-        return self.store.containers.get_file(container.id, file_id)
+        file = self.store.containers.get_file(container.id, file_id)
+        self._used(container.id)
+        return file
 
     def delete_file(self, container_id: str, file_id: str) -> Deleted:
         container = self._live(container_id)
         row = self.store.containers.delete_file(container.id, file_id)
         remove_file(self._workdir(container), Path(row["disk_path"]))
+        self._used(container.id)
         return Deleted(id=file_id, object="container.file.deleted")
 
     def open_content(self, container_id: str, file_id: str) -> ContainerFileContent:
@@ -168,6 +172,7 @@ class Containers:
         except FileNotFoundError:  # the code removed it (or put something else there): the row goes too
             self.sync_files(container.id)
             raise NotFound("container file", file_id) from None
+        self._used(container.id)
         return ContainerFileContent(file, disk_path.name, os.fstat(stream.fileno()).st_size, stream)
 
     def sync_files(self, container_id: str, written: Iterable[Path] = ()) -> builtins.list[ContainerFile]:
@@ -201,13 +206,19 @@ class Containers:
         return self.runner
 
     def _live(self, container_id: str) -> Container:
-        """The container, made active again by this operation; 400 if it has expired, as the real API answers."""
-        touched = self.store.containers.touch(container_id, now())
-        if touched.expired_now:
+        """The container an operation is about to use; 400 once it has expired, as the real API answers. Nothing
+        is written (a refused request changes nothing), unless its minutes ran out: then it expires now."""
+        if self.store.containers.expire(container_id, now()):
             self._discard(container_id)
-        if touched.container.status != "running":
+        container = self.store.containers.get(container_id)
+        if container.status != "running":
             raise InvalidRequest("Container is expired.")
-        return touched.container
+        return container
+
+    def _used(self, container_id: str) -> None:
+        """An operation on the container succeeded: it is active again."""
+        if self.store.containers.touch(container_id, now()):
+            self._discard(container_id)
 
     def _workdir(self, container: Container) -> Path:
         """The container's /mnt/data on disk, its kernel capped at the container's memory limit."""
@@ -221,8 +232,10 @@ class Containers:
         runner = self._runner()
         runner.add_files(container_id, {name: source})
         workdir = runner.open_session(container_id)
-        return self.store.containers.insert_file(
+        file = self.store.containers.insert_file(
             self._row(container_id, _mounted(name), workdir / name, size, origin, now()))
+        self._used(container_id)
+        return file
 
     @staticmethod
     def _row(container_id: str, path: str, disk: Path, size: int, origin: FileSource, ts: int) -> dict[str, Any]:

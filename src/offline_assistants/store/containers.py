@@ -28,16 +28,6 @@ def to_file(row: dict[str, Any]) -> ContainerFile:
 
 
 @dataclass(frozen=True)
-class Touched:
-    """A container after an operation on it: `expired_now` when the operation found it past its idle minutes, so
-    it was marked expired (its file rows gone) instead of touched, and its kernel and files are the caller's to
-    discard."""
-
-    container: Container
-    expired_now: bool
-
-
-@dataclass(frozen=True)
 class KnownFile:
     """A file row as a sync of the container's directory compares it: its id, where it lies, its size."""
 
@@ -69,17 +59,18 @@ class ContainerStore:
             return paginate(self.db, "containers", params, to_container, where="name = ?", args=(name,))
         return paginate(self.db, "containers", params, to_container)
 
-    def touch(self, container_id: str, ts: int) -> Touched:
+    def touch(self, container_id: str, ts: int) -> bool:
         """An operation on the container at `ts`: a running one is active again, unless its minutes ran out
-        before, which expires it instead. One transaction, so of an operation and the expiry sweep one wins."""
+        before, which expires it instead (then True: its kernel and files are the caller's to discard). One
+        transaction, so of an operation and the expiry sweep exactly one wins."""
         with self.db.write() as db:
             row = self.row(container_id)
             if row["status"] == "running" and self._due(container_id, ts):
                 self._mark_expired(db, container_id)
-                return Touched(self.get(container_id), expired_now=True)
+                return True
             if row["status"] == "running":
                 db.execute("UPDATE containers SET last_active_at = ? WHERE id = ?", (ts, container_id))
-        return Touched(self.get(container_id), expired_now=False)
+        return False
 
     def due(self, ts: int) -> list[str]:
         return [r["id"] for r in self.db.query(f"SELECT id FROM containers WHERE {_DUE}", (ts,))]
