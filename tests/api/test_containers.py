@@ -106,6 +106,17 @@ def test_files_upload_file_id_list_retrieve_content_delete(sdk: openai.OpenAI, r
     assert sdk.files.retrieve(again.id).id == again.id  # a copy: the uploaded file itself stays
 
 
+def test_content_of_a_big_file_with_a_name_beyond_ascii(sdk: openai.OpenAI) -> None:
+    container = sdk.containers.create(name="big")
+    data = os.urandom(3 * 2**20 + 5)  # several chunks
+    made = sdk.containers.files.create(container.id, file=("données é.bin", data))
+    assert (made.path, made.bytes) == ("/mnt/data/données é.bin", len(data))
+    content = sdk.containers.files.content.retrieve(made.id, container_id=container.id)
+    assert content.read() == data
+    assert content.response.headers["content-disposition"] == (
+        "attachment; filename*=utf-8''donn%C3%A9es%20%C3%A9.bin")
+
+
 def test_a_file_at_a_taken_path_replaces_it(sdk: openai.OpenAI, runner: JupyterCodeRunner) -> None:
     container = sdk.containers.create(name="replace")
     first = sdk.containers.files.create(container.id, file=("a.txt", b"one"))

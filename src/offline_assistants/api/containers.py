@@ -102,8 +102,10 @@ async def file_content(request: Request) -> Response:
         engine(request).containers.open_content, _container(request), _file(request))
 
     async def chunks() -> AsyncIterator[bytes]:
+        left = content.size  # what content-length declared, though code may be appending to the file meanwhile
         try:
-            while chunk := await run_in_threadpool(content.stream.read, CHUNK):
+            while left > 0 and (chunk := await run_in_threadpool(content.stream.read, min(CHUNK, left))):
+                left -= len(chunk)
                 yield chunk
         finally:
             content.stream.close()
