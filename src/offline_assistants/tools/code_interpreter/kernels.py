@@ -64,7 +64,7 @@ class _Session:
     # Set once a kernel has existed: any later fresh start means lost state.
     had_kernel: bool = False
     closed: bool = False
-    memory_mb: int | None = None  # a cap of its own (open_session), below the runner's
+    memory_mb: int | None = None  # a cap of its own (open_session), at most the runner's
 
 
 def _check_session_id(session_id: str) -> None:
