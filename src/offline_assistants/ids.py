@@ -23,6 +23,8 @@ PREFIXES = {
     "response": "resp_",
     "conversation": "conv_",
     "item": "item_",  # an input item that is not a stored message (a function call's output)
+    "container": "cntr_",
+    "container_file": "cfile_",
 }
 
 

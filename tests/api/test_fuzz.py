@@ -79,17 +79,22 @@ class Target:
         store = sdk.vector_stores.create(name="fuzz", file_ids=[file.id])
         batch = sdk.vector_stores.file_batches.create(store.id, file_ids=[file.id])
         upload = sdk.uploads.create(bytes=3, filename="u.txt", mime_type="text/plain", purpose="assistants")
+        container = sdk.containers.create(name="fuzz", file_ids=[file.id])
         return {"assistant_id": assistant.id, "thread_id": thread.id, "message_id": message.id, "run_id": run.id,
                 "step_id": step[0].id if step else "step_none", "file_id": file.id, "vector_store_id": store.id,
-                "batch_id": batch.id, "upload_id": upload.id, "model": "gpt-4o"}
+                "batch_id": batch.id, "upload_id": upload.id, "container_id": container.id, "model": "gpt-4o"}
 
 
 @pytest.fixture(scope="module")
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     import schemathesis
 
+    from offline_assistants.tools.code_interpreter import JupyterCodeRunner
+
     data_dir = tmp_path_factory.mktemp("fuzz") / "data"
-    engine = Engine(Settings(data_dir=data_dir), CannedBackend(fail_with="fuzzing: no model replies"))
+    # A code runner for the containers' directories; no kernel starts: no model writes code here.
+    engine = Engine(Settings(data_dir=data_dir), CannedBackend(fail_with="fuzzing: no model replies"),
+                    code_runner=JupyterCodeRunner(data_dir / "sandbox", sandbox="off"))
     with serve(create_app(engine)) as url:
         root = url.removesuffix("/v1")
         sdk = openai.OpenAI(base_url=url, api_key="sk-fuzz", max_retries=0)

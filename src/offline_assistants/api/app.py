@@ -9,6 +9,7 @@ from starlette.routing import BaseRoute
 from offline_assistants import playground
 from offline_assistants.api import (
     assistants,
+    containers,
     conversations,
     files,
     messages,
@@ -29,7 +30,7 @@ from offline_assistants.engine import Engine
 # /v1/threads/{thread_id}.
 ROUTES: list[BaseRoute] = [*models.routes, *assistants.routes, *runs.routes, *threads.routes, *messages.routes,
                            *files.routes, *vector_stores.routes,
-                           *uploads.routes, *responses.routes, *conversations.routes]
+                           *uploads.routes, *responses.routes, *conversations.routes, *containers.routes]
 
 
 def create_app(engine: Engine, *, api_key: str | None = None) -> Starlette:

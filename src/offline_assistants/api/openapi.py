@@ -72,12 +72,14 @@ def _operation(op: Operation, refs: Refs) -> dict[str, Any]:
     doc = op.doc
     out: dict[str, Any] = {"operationId": doc.operation_id, "summary": doc.summary,
                            "parameters": [*_path_parameters(op), *_query_parameters(op)]}
+    content: dict[str, Any] = {}
     if doc.body is not None:
-        out["requestBody"] = {"required": False,
-                              "content": {"application/json": {"schema": refs[(doc.body, "validation")]}}}
-    elif doc.form is not None:
-        out["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
-            "type": "object", "properties": dict(doc.form), "required": list(doc.required_form)}}}}
+        content["application/json"] = {"schema": refs[(doc.body, "validation")]}
+    if doc.form is not None:  # an upload; some operations take either (a container file: upload or file_id)
+        content["multipart/form-data"] = {"schema": {
+            "type": "object", "properties": dict(doc.form), "required": list(doc.required_form)}}
+    if content:
+        out["requestBody"] = {"required": doc.form is not None, "content": content}
     out["responses"] = {"200": {"description": "OK", "content": _reply(op, refs)},
                         "default": {"description": "An error, in OpenAI's envelope.",
                                     "content": {"application/json": {"schema": {"$ref": _REF.format(model="Error")}}}}}

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from offline_assistants.config import Settings
 from offline_assistants.engine.assistants import Assistants
+from offline_assistants.engine.containers import Containers
 from offline_assistants.engine.control import RunControl
 from offline_assistants.engine.conversations import Conversations
 from offline_assistants.engine.events import EventBus
@@ -71,6 +72,7 @@ class Engine:
         self.threads = Threads(self.store, self._encode, on_delete=self._thread_deleted,
                                expand=self.vector_stores.expand, attach=self.vector_stores.attach)
         self.uploads = Uploads(self.store, settings, self.files)
+        self.containers = Containers(self.store, settings, self.files, code_runner)
         self.control = RunControl()
         self.lifecycle = Lifecycle(self.store, self.bus)
         self.runs = Runs(self.store, self.threads, self.bus, self.lifecycle, self.control, self.worker.submit,
@@ -123,6 +125,7 @@ class Engine:
         for candidate in self.store.runs.all_active():
             if candidate["status"] in ("queued", "requires_action"):
                 self.lifecycle.move(candidate["id"], route)
+        self.containers.expire(ts)
 
     def _retokenize_if_needed(self) -> None:
         """Cached message tokens belong to one tokenizer; after a model change, count every message again."""

@@ -34,13 +34,6 @@ class Files:
             if _FILE_ID.fullmatch(path.name) and path.name not in known and path.is_file():
                 path.unlink(missing_ok=True)
 
-    def _safe_name(self, filename: str) -> str:
-        """A file's name as stored: its last path part, without control characters (NUL among them), at most 255
-        characters. Only metadata: the bytes always go to files_dir/<file id>, never to a path a name chose."""
-        name = "".join(c for c in filename if c.isprintable()).replace("\\", "/")
-        name = os.path.basename(name).strip()
-        return name[:255] if name not in ("", ".", "..") else "file"
-
     def upload(self, source: BinaryIO | Iterable[bytes], filename: str, purpose: str) -> FileObject:
         if purpose not in UPLOAD_PURPOSES:
             raise InvalidRequest(
@@ -48,28 +41,17 @@ class Files:
                 + ", ".join(f"'{p}'" for p in UPLOAD_PURPOSES) + ".",
                 param="purpose", code="invalid_value",
             )
-        return self._store(source, self._safe_name(filename), purpose)
+        return self._store(source, safe_name(filename), purpose)
 
     def create_output(self, data: bytes, filename: str) -> FileObject:
         """A file made by a tool (a plot, a file the code wrote): purpose `assistants_output`."""
-        return self._store([data], self._safe_name(filename), "assistants_output")
+        return self._store([data], safe_name(filename), "assistants_output")
 
     def _store(self, source: BinaryIO | Iterable[bytes], filename: str, purpose: str) -> FileObject:
         file_id = new_id("file")
         path = self.settings.files_dir / file_id
-        limit = self.settings.max_file_bytes
-        size = 0
-        chunks = iter(lambda: source.read(CHUNK), b"") if hasattr(source, "read") else iter(source)
         try:
-            with open(path, "wb") as out:
-                for chunk in chunks:
-                    size += len(chunk)
-                    if size > limit:
-                        raise PayloadTooLarge(
-                            f"File is too large: the maximum size is {limit} bytes.", param="file",
-                            code="file_too_large",
-                        )
-                    out.write(chunk)
+            size = write_limited(source, path, self.settings.max_file_bytes)
             return self.store.files.insert({
                 "id": file_id, "created_at": now(), "bytes": size, "filename": filename, "purpose": purpose,
                 "status": "processed", "path": str(path),
@@ -92,3 +74,26 @@ class Files:
 
     def list(self, params: ListParams, purpose: str | None) -> Page[FileObject]:
         return self.store.files.page(params, purpose)
+
+
+def safe_name(filename: str) -> str:
+    """A file's name as stored: its last path part, without control characters (NUL among them), at most 255
+    characters. Never a path: what a name says cannot choose where bytes go."""
+    name = "".join(c for c in filename if c.isprintable()).replace("\\", "/")
+    name = os.path.basename(name).strip()
+    return name[:255] if name not in ("", ".", "..") else "file"
+
+
+def write_limited(source: BinaryIO | Iterable[bytes], path: Path, limit: int) -> int:
+    """Write the bytes to `path`, refusing (413) past `limit`; returns the size. The caller removes `path` when
+    this raises."""
+    size = 0
+    chunks = iter(lambda: source.read(CHUNK), b"") if hasattr(source, "read") else iter(source)
+    with open(path, "wb") as out:
+        for chunk in chunks:
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"File is too large: the maximum size is {limit} bytes.", param="file",
+                                      code="file_too_large")
+            out.write(chunk)
+    return size

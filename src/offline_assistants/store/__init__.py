@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from offline_assistants.store.assistants import AssistantStore
+from offline_assistants.store.containers import ContainerStore
 from offline_assistants.store.db import Database
 from offline_assistants.store.files import FileStore
 from offline_assistants.store.messages import MessageStore
@@ -24,6 +25,7 @@ class Store:
         self.uploads = UploadStore(database)
         self.vector_stores = VectorStoreStore(database)
         self.responses = ResponseStore(database)
+        self.containers = ContainerStore(database)
 
     def close(self) -> None:
         self.database.close()

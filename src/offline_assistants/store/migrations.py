@@ -281,3 +281,38 @@ def m007_message_items(db: sqlite_utils.Database) -> None:
     # window and its running sums cover it; `item` holds it as the Responses API shows it. The Assistants face
     # lists only rows without one.
     db.execute("ALTER TABLE messages ADD COLUMN item TEXT")
+
+
+@migration
+def m008_containers(db: sqlite_utils.Database) -> None:
+    # Containers (a code-interpreter kernel and its /mnt/data, expiring after its idle minutes) and the files in
+    # them: `path` as the container shows it (/mnt/data/...), `disk_path` where its bytes lie (the kernel's
+    # working directory, tools/code_interpreter). One row per path: a new file at a path replaces the old.
+    _run_script(
+        db,
+        """
+        CREATE TABLE containers (
+            pk INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            created_at INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            status TEXT NOT NULL,
+            last_active_at INTEGER NOT NULL,
+            expires_after_minutes INTEGER NOT NULL,
+            memory_limit TEXT NOT NULL
+        );
+        CREATE INDEX containers_due ON containers(status, last_active_at);
+        CREATE TABLE container_files (
+            pk INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            container_id TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+            created_at INTEGER NOT NULL,
+            path TEXT NOT NULL,
+            bytes INTEGER NOT NULL,
+            source TEXT NOT NULL,
+            disk_path TEXT NOT NULL,
+            UNIQUE (container_id, path)
+        );
+        CREATE INDEX container_files_container ON container_files(container_id, pk)
+        """,
+    )

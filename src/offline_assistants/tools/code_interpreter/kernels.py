@@ -64,6 +64,12 @@ class _Session:
     # Set once a kernel has existed: any later fresh start means lost state.
     had_kernel: bool = False
     closed: bool = False
+    memory_mb: int | None = None  # a cap of its own (open_session), at most the runner's
+
+
+def _check_session_id(session_id: str) -> None:
+    if not _SESSION_ID_RE.fullmatch(session_id):
+        raise ValueError(f"invalid session id: {session_id!r}")
 
 
 def _kernel_pid(km: KernelManager) -> int | None:
@@ -129,8 +135,7 @@ class JupyterCodeRunner:
     def execute(
         self, session_id: str, code: str, *, input_files: Mapping[str, Path] | None = None
     ) -> ExecutionResult:
-        if not _SESSION_ID_RE.fullmatch(session_id):
-            raise ValueError(f"invalid session id: {session_id!r}")
+        _check_session_id(session_id)
         for name in input_files or {}:
             validate_input_name(name)
         self._reap_idle()
@@ -144,6 +149,25 @@ class JupyterCodeRunner:
                     return self._execute_locked(session, code, input_files or {})
                 finally:
                     session.last_used = time.monotonic()
+
+    def open_session(self, session_id: str, *, memory_mb: int | None = None) -> Path:
+        _check_session_id(session_id)
+        session = self._get_session(session_id)
+        if memory_mb is not None:
+            session.memory_mb = min(memory_mb, self.memory_mb)
+        return session.workdir
+
+    def add_files(self, session_id: str, files: Mapping[str, Path]) -> None:
+        _check_session_id(session_id)
+        for name in files:
+            validate_input_name(name)
+        while True:
+            session = self._get_session(session_id)
+            with session.lock:
+                if session.closed:  # shutdown() retired it while we waited
+                    continue
+                self._copy_in(session, files)
+                return
 
     def shutdown(self, session_id: str, *, remove_files: bool = False) -> None:
         """Stops the session's kernel. Its working directory stays (returned file paths point into it) unless
@@ -231,12 +255,16 @@ class JupyterCodeRunner:
 
     def _start_kernel(self, session: _Session) -> None:
         kid = uuid.uuid4().hex
+        limits, specs = self._limits, self._spec_manager
+        if session.memory_mb is not None and session.memory_mb != self.memory_mb:
+            limits = Limits.of(session.memory_mb, self.max_file_bytes)
+            specs = FixedSpecManager(kernel_spec(launcher_argv(limits), "signal"))
         if self.bwrap is not None:
             session.ipc_dir = self._socket_dir / f"s-{kid[:12]}"
             km = layout.kernel_manager(self.bwrap, session.session_id, workdir=session.workdir,
-                                       ipc_dir=session.ipc_dir, limits=self._limits, env=self._kernel_env())
+                                       ipc_dir=session.ipc_dir, limits=limits, env=self._kernel_env())
         else:
-            km = KernelManager(kernel_name="python3", kernel_spec_manager=self._spec_manager)
+            km = KernelManager(kernel_name="python3", kernel_spec_manager=specs)
             km.transport = "ipc"
             km.connection_file = str(self._conn_dir / f"kernel-{kid}.json")
             km.ip = str(self._socket_dir / f"k-{kid[:12]}")
@@ -291,10 +319,8 @@ class JupyterCodeRunner:
 
     # ------------------------------------------------------------ execution
 
-    def _execute_locked(
-        self, session: _Session, code: str, input_files: Mapping[str, Path]
-    ) -> ExecutionResult:
-        for name, source in input_files.items():
+    def _copy_in(self, session: _Session, files: Mapping[str, Path]) -> None:
+        for name, source in files.items():
             dest = session.workdir / name
             # Model code may have planted a symlink here; copying through it
             # would overwrite a file outside the working directory.
@@ -304,6 +330,10 @@ class JupyterCodeRunner:
             if self.bwrap is not None and self.bwrap.as_root:  # the kernel's own uid may then change it
                 uids.chown_for(uids.session_uid(session.session_id), [dest])
 
+    def _execute_locked(
+        self, session: _Session, code: str, input_files: Mapping[str, Path]
+    ) -> ExecutionResult:
+        self._copy_in(session, input_files)
         state_lost = False
         if session.km is not None and not session.km.is_alive():
             self._kill_kernel(session)
