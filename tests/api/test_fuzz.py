@@ -83,7 +83,8 @@ class Target:
         response = sdk.responses.create(model="gpt-4o", input="hello")  # fails: no model replies here
         conversation = sdk.conversations.create(items=[{"role": "user", "content": "hello"}])
         item = sdk.conversations.items.list(conversation.id).data[0]
-        return {"response_id": response.id, "conversation_id": conversation.id, "item_id": item.id, "assistant_id": assistant.id, "thread_id": thread.id, "message_id": message.id, "run_id": run.id,
+        return {"response_id": response.id, "conversation_id": conversation.id, "item_id": item.id,
+                "assistant_id": assistant.id, "thread_id": thread.id, "message_id": message.id, "run_id": run.id,
                 "step_id": step[0].id if step else "step_none", "file_id": file.id, "vector_store_id": store.id,
                 "batch_id": batch.id, "upload_id": upload.id, "container_id": container.id, "model": "gpt-4o"}
 

@@ -85,7 +85,7 @@ async def _stream(eng: Engine, req: ResponseCreate, include: tuple[str, ...]) ->
     thread_id, run_id = await run_in_threadpool(eng.responses.run_of, response_id)
     record = eng.store.responses.get(response_id)
     events = ResponseEvents(lambda: eng.responses.render(eng.store.responses.get(response_id), include)
-                            .model_dump(mode="json"), container_id=thread_id)
+                            .model_dump(mode="json"), container_id=eng.responses.container_of(run_id) or "")
     # The first snapshot is taken now: by the time it is read the run may have moved on.
     first = events.start(background=bool(req.background))
 

@@ -198,6 +198,15 @@ class Containers:
         ids = [now_known[path].id for path in dict.fromkeys(wanted) if path in now_known]
         return [self.store.containers.get_file(container.id, file_id) for file_id in ids]
 
+    def cite(self, container_id: str, path: Path) -> dict[str, Any]:
+        """A file the code wrote in the container, registered, as the `container_file_citation` that cites it
+        (less its place in the text, which the answer gives it)."""
+        files = self.sync_files(container_id, [path])
+        wanted = _mounted(os.path.relpath(path, self._workdir(self.store.containers.get(container_id))))
+        file = next((f for f in files if f.path == wanted), None)
+        return {"type": "container_file_citation", "container_file_citation": {
+            "container_id": container_id, "file_id": file.id if file else "", "filename": path.name}}
+
     # --- inside ---
     def _runner(self) -> CodeRunner:
         if self.runner is None:

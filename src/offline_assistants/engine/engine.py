@@ -84,9 +84,11 @@ class Engine:
         tooling = ToolCalling(backend, self.store, self.lifecycle, self.model_calls, tools,
                               lambda data, name: self.files.create_output(data, name).id,
                               max_rounds=settings.max_tool_rounds, stores_for=self.vector_stores.for_run,
-                              files_hold=self.vector_stores.evidence, decider=backend.decider)
+                              files_hold=self.vector_stores.evidence, decider=backend.decider,
+                              cite_container_file=self.containers.cite)
         self.conversations = Conversations(self.store, self.threads, tooling.encode_item)
-        self.responses = Responses(self.store, self.threads, self.runs, self.conversations, n_ctx=backend.n_ctx,
+        self.responses = Responses(self.store, self.threads, self.runs, self.conversations, self.containers,
+                                   n_ctx=backend.n_ctx,
                                    encode_system=backend.encode_system, defaults=self.sampling_defaults)
         self.executor = Executor(self.store, self.lifecycle, self.control, self.bus, backend, self.model_calls,
                                  tooling, max_rounds=settings.max_tool_rounds)

@@ -34,6 +34,7 @@ class RunTools:
 
     tools: list[dict[str, Any]] = field(default_factory=list)
     vector_store_ids: list[str] = field(default_factory=list)
+    container: str | dict[str, Any] | None = None  # the code interpreter's: an id, or {"type": "auto", ...}
 
 
 def run_tools(tools: list[dict[str, Any]] | None) -> RunTools:
@@ -61,7 +62,14 @@ def run_tools(tools: list[dict[str, Any]] | None) -> RunTools:
             out.tools.append({"type": "file_search", **({"file_search": options} if options else {})})
             out.vector_store_ids += [v for v in ids if v not in out.vector_store_ids]
         elif kind == "code_interpreter":
+            container = tool.get("container")
+            if not isinstance(container, str) and not (isinstance(container, dict) and container.get("type")
+                                                       == "auto"):
+                raise InvalidRequest(f"Missing required parameter: '{param}.container' (a container id, or "
+                                     "{\"type\": \"auto\"}).", param=f"{param}.container",
+                                     code="missing_required_parameter")
             out.tools.append({"type": "code_interpreter"})
+            out.container = container
         else:
             raise InvalidRequest(f"Invalid value: '{kind}'. Supported values are: 'function', 'file_search' and "
                                  "'code_interpreter'.", param=f"{param}.type", code="invalid_value")
@@ -180,6 +188,11 @@ def _annotation(a: dict[str, Any]) -> dict[str, Any]:
     if a.get("type") == "file_citation":
         return {"type": "file_citation", "file_id": a["file_citation"]["file_id"],
                 "filename": a.get("x_filename") or a.get("text", ""), "index": a.get("start_index", 0)}
+    if a.get("type") == "container_file_citation":
+        body = a["container_file_citation"]
+        return {"type": "container_file_citation", "container_id": body["container_id"], "file_id": body["file_id"],
+                "filename": body["filename"], "start_index": a.get("start_index", 0), "end_index": a.get(
+                    "end_index", 0)}
     if a.get("type") == "file_path":
         return {"type": "file_path", "file_id": a["file_path"]["file_id"], "index": a.get("start_index", 0)}
     return a

@@ -21,6 +21,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from offline_assistants.engine.containers import Containers
 from offline_assistants.engine.conversations import Conversations
 from offline_assistants.engine.events import Listener, Subscription
 from offline_assistants.engine.response_items import (
@@ -37,6 +38,7 @@ from offline_assistants.errors import InvalidRequest, NotFound
 from offline_assistants.ids import new_id, now
 from offline_assistants.llm.defaults import SamplingDefaults
 from offline_assistants.schemas.common import ListParams, Page
+from offline_assistants.schemas.containers import ContainerFileCreate
 from offline_assistants.schemas.responses import (
     InputTokens,
     InputTokensCount,
@@ -66,12 +68,14 @@ RESERVE = 4  # a window overflow check keeps room for the reply's first tokens: 
 
 
 class Responses:
-    def __init__(self, store: Store, threads: Threads, runs: Runs, conversations: Conversations, *, n_ctx: int,
+    def __init__(self, store: Store, threads: Threads, runs: Runs, conversations: Conversations,
+                 containers: Containers, *, n_ctx: int,
                  encode_system: Callable[[str], list[int]], defaults: SamplingDefaults) -> None:
         self.store = store
         self.threads = threads
         self.runs = runs
         self.conversations = conversations
+        self.containers = containers
         self.n_ctx = n_ctx
         self.encode_system = encode_system
         self.defaults = defaults
@@ -114,6 +118,10 @@ class Responses:
         if req.truncation != "auto":
             self._check_fits(thread_id, instructions, [t for _, t in prepared])
         values = self._run_values(req, run_id, thread_id, instructions, tools.tools, tools.vector_store_ids)
+        if tools.container is not None:
+            resources = values["tool_resources"] or {}
+            resources["code_interpreter"] = {"container_id": self._container(tools.container, req, conversation)}
+            values["tool_resources"] = resources
         items = [row_item(values) for values, _ in prepared] if conversation is not None else [
             *_stored_items(prepared), *given.items]
         _, sub = self.runs.start(values, prepared, listener, steps=steps)
@@ -210,6 +218,30 @@ class Responses:
             "expires_at": None,  # a response waits for its function outputs as long as the client takes
         }
 
+    def _container(self, given: str | dict[str, Any], req: ResponseCreate, conversation: str | None) -> str:
+        """The container the response's code runs in: the one named, or for `auto` the one its chain or
+        conversation already uses while it runs (with the files asked for added), else a new one."""
+        if isinstance(given, str):
+            return self.containers.session(given)
+        file_ids = [f for f in given.get("file_ids") or [] if isinstance(f, str)]
+        earlier = self._earlier_run(req, conversation)
+        used = self.container_of(earlier) if earlier else None
+        if used is not None and self.containers.get(used).status == "running":
+            for file_id in file_ids:
+                self.containers.add_file(used, ContainerFileCreate(file_id=file_id))
+            return self.containers.session(used)
+        return self.containers.session(self.containers.auto(file_ids, memory_limit=given.get("memory_limit")).id)
+
+    def _earlier_run(self, req: ResponseCreate, conversation: str | None) -> str | None:
+        if req.previous_response_id:
+            return self.store.responses.get(req.previous_response_id).run_id
+        latest = self.store.responses.latest_on_thread(conversation) if conversation else None
+        return self.store.responses.get(latest).run_id if latest else None
+
+    def container_of(self, run_id: str) -> str | None:
+        resources = self.store.runs.record(run_id).tool_resources or {}
+        return (resources.get("code_interpreter") or {}).get("container_id")
+
     def _brought_calls(self, run_id: str, thread_id: str, given: Input) -> dict[str, Any]:
         """The function calls a client sends as history, with their outputs: a finished step the run starts from
         (the executor reads it back to the model as it reads its own)."""
@@ -240,7 +272,7 @@ class Responses:
         output: list[dict[str, Any]] = []
         for step in self.store.responses.steps(rec.run_id, rec.since_step, rec.until_step):
             if step["type"] == "tool_calls":
-                output += call_items(step, include, container_id=rec.thread_id)
+                output += call_items(step, include, container_id=self.container_of(rec.run_id) or "")
             else:
                 message_id = step["step_details"]["message_creation"]["message_id"]
                 message = self.store.messages.get(rec.thread_id, message_id)

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
 from offline_assistants.engine.decision import Decider
@@ -59,8 +60,10 @@ class ToolCalling:
                  max_rounds: int, stores_for: Callable[[str, str, dict[str, Any] | None], list[str]] = (
                      lambda assistant_id, thread_id, resources: []),
                  files_hold: Callable[[list[str], str], int] = lambda store_ids, request: 0,
-                 decider: DecisionMaker | None = None) -> None:
+                 decider: DecisionMaker | None = None,
+                 cite_container_file: Callable[[str, Path], dict[str, Any]] | None = None) -> None:
         self.backend = backend
+        self.cite_container_file = cite_container_file  # engine/containers.py: a file the code wrote, cited
         self.syntax = syntax_for(backend.native_tool_format)  # the model's own call syntax, or ours
         self.store = store
         self.lifecycle = lifecycle
@@ -155,13 +158,18 @@ class ToolCalling:
         return turn.request
 
     def _context(self, turn: Turn, request: str = "") -> ToolContext:
+        # A response's code runs in its container (engine/responses.py puts its id in the run's tool resources).
+        container = ((turn.tool_resources or {}).get("code_interpreter") or {}).get("container_id")
+        cite = self.cite_container_file
         return ToolContext(
             turn.thread_id,
             input_files=lambda: self.store.files.code_inputs(turn.run.assistant_id, turn.thread_id,
                                                              turn.tool_resources),
             save_output=self.save_output,
             vector_store_ids=lambda: self.vector_store_ids(turn),
-            round=len(turn.exchanges), request=request, files_hold=self.files_hold, said=lambda: self._said(turn))
+            round=len(turn.exchanges), request=request, files_hold=self.files_hold, said=lambda: self._said(turn),
+            code_session=container or "", cite_file=(
+                (lambda path: cite(container, path)) if container and cite is not None else None))
 
     def _said(self, turn: Turn) -> str:
         """The user's words in the thread's newest SAID_MESSAGES messages: a value given a turn earlier counts."""

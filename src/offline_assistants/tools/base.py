@@ -36,6 +36,10 @@ class ToolContext:
     round: int = 0  # which tool call of the run this is: file search numbers its citation markers by it
     request: str = ""  # the user's latest words
     said: Callable[[], str] | None = None  # what the user said in the thread, newest first (None: not known)
+    # Where code runs: the thread's own kernel, or a container's (the Responses face's code_interpreter), whose
+    # written files are cited as container files by `cite_file` (their annotation, less its place in the text).
+    code_session: str = ""
+    cite_file: Callable[[Path], dict[str, Any]] | None = None
     # How many of a request's content words the run's stores hold (file search's evidence for the decision).
     files_hold: Callable[[list[str], str], int] = lambda store_ids, request: 0
 

@@ -196,7 +196,8 @@ class CodeTool:
         return None
 
     def run(self, context: ToolContext, spec: dict[str, Any], call: CodeCall) -> Ran:
-        result = self.runner.execute(context.thread_id, call.input, input_files=context.input_files())
+        result = self.runner.execute(context.code_session or context.thread_id, call.input,
+                                     input_files=context.input_files())
         outputs: list[dict[str, Any]] = []
         if result.logs:
             outputs.append({"type": "logs", "logs": result.logs})
@@ -206,10 +207,13 @@ class CodeTool:
         links = []
         for path in result.files:
             name = Path(path).name
-            file_id = context.save_output(Path(path).read_bytes(), name)
+            if context.cite_file is not None:
+                annotation = context.cite_file(Path(path))
+            else:
+                annotation = {"type": "file_path", "file_path": {
+                    "file_id": context.save_output(Path(path).read_bytes(), name)}}
             link = f"sandbox:/mnt/data/{name}"  # where the real API's code interpreter says it wrote a file
-            links.append(Link(link, {"type": "file_path", "file_path": {"file_id": file_id}}, "each",
-                              f"\n\n[{name}]({link})"))
+            links.append(Link(link, annotation, "each", f"\n\n[{name}]({link})"))
         call.outputs = outputs
         indexed = [dict(o, index=i) for i, o in enumerate(outputs)]
         deltas = [{"code_interpreter": {"outputs": indexed}}] if outputs else []
