@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -239,3 +240,24 @@ def test_serve_code_sandbox_required_refuses_without_one(monkeypatch: pytest.Mon
         detection.detect.cache_clear()
     err = capsys.readouterr().err
     assert "--code-sandbox required, but no sandbox works here" in err and "install bubblewrap" in err
+
+
+def test_convert_thread_copies_a_thread_into_a_conversation(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                                            ) -> None:
+    import json
+
+    from offline_assistants.cli import main
+    from offline_assistants.config import Settings
+    from offline_assistants.engine import Engine
+    from offline_assistants.llm.canned import CannedBackend
+    from offline_assistants.schemas.threads import ThreadCreate
+
+    settings = Settings(data_dir=tmp_path / "data")
+    engine = Engine(settings, CannedBackend())
+    thread = engine.threads.create(ThreadCreate.model_validate({"messages": [{"role": "user", "content": "Hi"}]}))
+    engine.close()
+    assert main(["convert-thread", thread.id, "--data-dir", str(tmp_path / "data")]) == 0
+    converted = json.loads(capsys.readouterr().out)
+    assert converted["thread_id"] == thread.id and converted["conversation_id"].startswith("conv_")
+    assert len(converted["items"]) == 1
+    assert main(["convert-thread", "thread_nope", "--data-dir", str(tmp_path / "data")]) == 1

@@ -109,6 +109,19 @@ def _parser() -> argparse.ArgumentParser:
                        help="which measurements, comma-separated (default: %(default)s)")
     bench.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
 
+    convert = sub.add_parser(
+        "convert-thread", help="copy an Assistants thread into a Responses conversation",
+        description="Copy a thread's messages (with their files, attachments and annotations) into a new "
+                    "conversation that `client.responses.create(conversation=...)` continues, and print the "
+                    "conversation's id and which item each message became, as JSON. The thread is left as it was. "
+                    "Works on the database directly (stop the server first, or use its "
+                    "POST /v1/threads/{thread_id}/x_conversation instead); no model is loaded.")
+    convert.add_argument("thread_id", nargs="+", help="the thread(s) to convert")
+    convert.add_argument("--data-dir", type=Path, default=defaults.data_dir,
+                         help=f"the server's data directory (default: as serve's, {default_data_dir()})")
+    convert.add_argument("--db", type=Path, default=defaults.db_path,
+                         help="SQLite database file (default: assistants.db inside the data directory)")
+
     doctor = sub.add_parser(
         "doctor", help="check this installation and say how to fix what is broken",
         description="Check what `serve` needs, with the same options: the data dir (writable, not writable by "
@@ -240,6 +253,29 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def convert_threads(settings: Settings, thread_ids: list[str]) -> int:
+    import json
+
+    from offline_assistants.engine.conversations import from_thread
+    from offline_assistants.errors import APIError
+    from offline_assistants.store import Database, Store
+
+    if not settings.database.exists():
+        print(f"no database at {settings.database}", file=sys.stderr)
+        return 1
+    store = Store(Database(settings.database))
+    try:
+        for thread_id in thread_ids:
+            try:
+                print(json.dumps(from_thread(store, thread_id).model_dump(mode="json")))
+            except APIError as exc:
+                print(f"{thread_id}: {exc.message}", file=sys.stderr)
+                return 1
+    finally:
+        store.close()
+    return 0
+
+
 def list_models(args: argparse.Namespace) -> int:
     from offline_assistants.llm.catalog import available
 
@@ -264,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             parser.error(f"--only: unknown measurement {unknown[0]!r} (known: {', '.join(QUICK)})")
         return run_bench(model=args.model, threads=args.threads, only=only, as_json=args.json)
+    if args.command == "convert-thread":
+        return convert_threads(Settings(data_dir=args.data_dir, db_path=args.db), args.thread_id)
     if args.command == "doctor":
         from offline_assistants.doctor import run
 

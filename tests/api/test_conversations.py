@@ -87,3 +87,23 @@ def test_function_calls_are_kept_in_order_and_read_by_the_next_response(
     client.conversations.items.delete(items[2].id, conversation_id=conv.id)
     assert len(client.conversations.items.list(conv.id).data) == 5  # 4 - 1 + the question and the answer
     assert client.beta.threads.messages.list(conv.id).data[0].content[0].text.value == "It was 12 C in Rome."  # type: ignore[union-attr]
+
+
+def test_a_thread_converted_to_a_conversation_continues_there(
+        make_engine: Callable[..., Engine], make_client: Callable[..., openai.OpenAI]) -> None:
+    backend = CannedBackend(["Your name is Ada."])
+    engine = make_engine(backend)
+    client = make_client(engine)
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "I am Ada."},
+                                                  {"role": "assistant", "content": "Hello Ada!"}])
+    old = [m.id for m in client.beta.threads.messages.list(thread.id, order="asc").data]
+    converted = client.post(f"/threads/{thread.id}/x_conversation", cast_to=object)
+    assert isinstance(converted, dict) and converted["object"] == "x_thread.converted"
+    conv_id = converted["conversation_id"]
+    items = client.conversations.items.list(conv_id, order="asc").data
+    assert [converted["items"][m] for m in old] == [i.id for i in items]
+    r = client.responses.create(model="gpt-4o", input="What is my name?", conversation=conv_id)
+    assert r.output_text == "Your name is Ada." and "I am Ada." in backend.text(backend.prompts[-1])
+    assert len(client.beta.threads.messages.list(thread.id).data) == 2  # the thread is left as it was
+    with pytest.raises(openai.NotFoundError):
+        client.post("/threads/thread_nope/x_conversation", cast_to=object)

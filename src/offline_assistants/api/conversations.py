@@ -15,6 +15,7 @@ from offline_assistants.schemas.conversations import (
     ConversationUpdate,
     Item,
     ItemsCreate,
+    ThreadConverted,
 )
 
 CONVERSATION = "/v1/conversations/{conversation_id}"
@@ -40,6 +41,10 @@ async def delete_conversation(request: Request) -> Response:
     return await answer(engine(request).conversations.delete, request.path_params["conversation_id"])
 
 
+async def convert_thread(request: Request) -> Response:
+    return await answer(engine(request).conversations.from_thread, request.path_params["thread_id"])
+
+
 async def create_items(request: Request) -> Response:
     req = await json_body(request, ItemsCreate)
     return await answer(engine(request).conversations.add_items, request.path_params["conversation_id"], req)
@@ -61,6 +66,9 @@ async def delete_item(request: Request) -> Response:
 
 
 routes = [
+    Operation("POST", "/v1/threads/{thread_id}/x_conversation", convert_thread,
+              Doc("x_convertThread", "Copy a thread's messages into a new conversation (an extension: the real API "
+                  "has no migration).", ThreadConverted)),
     Operation("POST", "/v1/conversations", create_conversation,
               Doc("createConversation", "Create a conversation.", Conversation, body=ConversationCreate)),
     Operation("GET", CONVERSATION, get_conversation, Doc("getConversation", "Retrieve a conversation.",

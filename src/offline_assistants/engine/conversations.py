@@ -12,7 +12,7 @@ from typing import Any
 from offline_assistants.engine.response_items import Input, read_input, row_item
 from offline_assistants.engine.threads import Threads
 from offline_assistants.errors import Conflict, InvalidRequest, NotFound
-from offline_assistants.ids import new_id
+from offline_assistants.ids import new_id, now
 from offline_assistants.schemas.common import ListParams, Page, merged_metadata
 from offline_assistants.schemas.conversations import (
     Conversation,
@@ -20,6 +20,7 @@ from offline_assistants.schemas.conversations import (
     ConversationDeleted,
     ConversationUpdate,
     ItemsCreate,
+    ThreadConverted,
 )
 from offline_assistants.schemas.threads import ThreadCreate
 from offline_assistants.store import Store
@@ -74,6 +75,9 @@ class Conversations:
         self.store.threads.update(conversation_id, {"metadata": merged_metadata(current.metadata, req.metadata)})
         return self.get(conversation_id)
 
+    def from_thread(self, thread_id: str) -> ThreadConverted:
+        return from_thread(self.store, thread_id)
+
     def delete(self, conversation_id: str) -> ConversationDeleted:
         self._thread(conversation_id)
         self.threads.delete(conversation_id)
@@ -104,6 +108,21 @@ class Conversations:
         self.get_item(conversation_id, item_id)
         self.store.messages.delete(conversation_id, item_id, items=True)
         return self.get(conversation_id)
+
+
+def from_thread(store: Store, thread_id: str) -> ThreadConverted:
+    """A thread's messages (their files, attachments and annotations with them) copied into a new conversation,
+    which a `responses.create(conversation=...)` continues; the thread stays as it was. No model is needed: the
+    messages keep their token counts."""
+    thread = store.threads.get(thread_id)
+    if store.runs.active(thread_id) is not None:
+        raise Conflict(f"Thread {thread_id} has an active run: convert it once the run has ended.")
+    conversation_id = new_id("conversation")
+    store.threads.insert({"id": conversation_id, "created_at": now(), "metadata": thread.metadata,
+                          "tool_resources": thread.tool_resources})
+    items = store.messages.copy(thread_id, conversation_id, through_seq=store.messages.last_seq(thread_id),
+                                new_id=lambda: new_id("message"))
+    return ThreadConverted(thread_id=thread_id, conversation_id=conversation_id, items=items)
 
 
 def _items(items: list[dict[str, Any]], param: str) -> Input:

@@ -44,3 +44,13 @@ class Item(Loose):
 
     id: str
     type: str
+
+
+class ThreadConverted(BaseModel):
+    """`POST /v1/threads/{thread_id}/x_conversation` (an extension): a thread copied into a new conversation, and
+    which item of it each message became."""
+
+    object: Literal["x_thread.converted"] = "x_thread.converted"
+    thread_id: str
+    conversation_id: str
+    items: dict[str, str]  # the thread's message id -> the conversation's item id

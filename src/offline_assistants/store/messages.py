@@ -98,9 +98,9 @@ class MessageStore:
         return self.db.query("SELECT seq, role, content, n_tokens, cum_tokens, tokens FROM messages "
                              "WHERE thread_id = ? AND seq <= ? ORDER BY seq", (thread_id, last_seq))
 
-    def copy(self, source: str, target: str, *, through_seq: int, new_id: Callable[[], str]) -> None:
+    def copy(self, source: str, target: str, *, through_seq: int, new_id: Callable[[], str]) -> dict[str, str]:
         """The source thread's messages up to through_seq, appended to `target` under new ids, tokens and all (a
-        Responses fork: the chain so far, continued on a thread of its own)."""
+        Responses fork: the chain so far, continued on a thread of its own); returns old id -> new id."""
         rows = self.db.query("SELECT * FROM messages WHERE thread_id = ? AND seq <= ? AND status != 'in_progress' "
                              "ORDER BY seq", (source, through_seq))
         skip = {"pk", "seq", "n_tokens", "cum_tokens", "tokens"}
@@ -110,6 +110,7 @@ class MessageStore:
         if copies:
             with self.db.write() as db:
                 _append(db, target, copies)
+        return {r["id"]: values["id"] for r, (values, _) in zip(rows, copies)}
 
     def last_seq(self, thread_id: str, run_id: str | None = None) -> int:
         """The seq of the thread's newest message (of `run_id`'s, when given); 0 when there is none."""
