@@ -184,3 +184,22 @@ def test_input_tokens_are_counted(canned: Callable[..., Any]) -> None:
     small = client.responses.input_tokens.count(model="gpt-4o", input="Hi")
     big = client.responses.input_tokens.count(model="gpt-4o", input="Hi there, how are you today?")
     assert 0 < small.input_tokens < big.input_tokens
+
+
+def test_a_custom_tool_takes_free_form_input_held_to_its_regex(canned: Callable[..., Any]) -> None:
+    client, backend = canned(['{"input": "2024-05-01"}', "Booked for May 1st."])
+    tool = {"type": "custom", "name": "book", "description": "Book a day, given as YYYY-MM-DD.",
+            "format": {"type": "grammar", "syntax": "regex", "definition": r"\d{4}-\d{2}-\d{2}"}}
+    r = client.responses.create(model="gpt-4o", input="Book May 1st 2024.", tools=[tool],  # type: ignore[list-item]
+                                tool_choice={"type": "custom", "name": "book"})
+    [call] = r.output
+    assert call.type == "custom_tool_call" and call.name == "book" and call.input == "2024-05-01"
+    constraint = backend.samplings[-1].constraint
+    assert isinstance(constraint, JsonSchema) and constraint.schema["properties"]["input"]["pattern"]
+    done = client.responses.create(model="gpt-4o", previous_response_id=r.id, input=[
+        {"type": "custom_tool_call_output", "call_id": call.call_id, "output": "booked"}])
+    assert done.output_text == "Booked for May 1st." and "booked" in backend.text(backend.prompts[-1])
+    events = list(client.responses.create(model="gpt-4o", input="Again.", tools=[tool],  # type: ignore[list-item]
+                                          tool_choice="required", stream=True))
+    assert [e.type for e in events if "custom_tool_call_input" in e.type] == [
+        "response.custom_tool_call_input.delta", "response.custom_tool_call_input.done"]

@@ -92,6 +92,9 @@ class ResponseEvents:
         if item["type"] == "function_call":
             self._emit(out, "response.function_call_arguments.done", item_id=item["id"], output_index=i,
                        name=item["name"], arguments=item["arguments"])
+        elif item["type"] == "custom_tool_call":
+            self._emit(out, "response.custom_tool_call_input.done", item_id=item["id"], output_index=i,
+                       input=item["input"])
         elif item["type"] == "code_interpreter_call":
             self._emit(out, "response.code_interpreter_call_code.done", item_id=item["id"], output_index=i,
                        code=item["code"])
@@ -127,6 +130,11 @@ class ResponseEvents:
                 item["arguments"] += piece
                 self._emit(out, "response.function_call_arguments.delta", item_id=item_id, output_index=i,
                            delta=piece)
+            elif call["type"] == "custom" and (call.get("custom") or {}).get("input"):
+                piece = call["custom"]["input"]
+                item["input"] += piece
+                self._emit(out, "response.custom_tool_call_input.delta", item_id=item_id, output_index=i,
+                           delta=piece)
             elif call["type"] == "code_interpreter" and (call.get("code_interpreter") or {}).get("input"):
                 piece = call["code_interpreter"]["input"]
                 item["code"] += piece
@@ -160,4 +168,6 @@ def _whole(call: dict[str, Any]) -> dict[str, Any]:
     body = dict(call.get(call["type"]) or {})
     if call["type"] == "function":
         body.setdefault("arguments", "")
+    if call["type"] == "custom":
+        body.setdefault("input", "")
     return {"id": call["id"], "type": call["type"], call["type"]: body}

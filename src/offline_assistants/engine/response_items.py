@@ -53,6 +53,17 @@ def run_tools(tools: list[dict[str, Any]] | None) -> RunTools:
             fn: dict[str, Any] = {"name": name}
             fn.update({k: tool[k] for k in ("description", "parameters", "strict") if k in tool})
             out.tools.append({"type": "function", "function": fn})
+        elif kind == "custom":
+            name = tool.get("name")
+            if not isinstance(name, str) or not name:
+                raise InvalidRequest(f"Missing required parameter: '{param}.name'.", param=f"{param}.name",
+                                     code="missing_required_parameter")
+            fmt = tool.get("format") or {"type": "text"}
+            if fmt.get("type") == "grammar" and fmt.get("syntax") not in ("lark", "regex"):
+                raise InvalidRequest(f"Invalid value: '{fmt.get('syntax')}'. Supported values are: 'lark' and "
+                                     "'regex'.", param=f"{param}.format.syntax", code="invalid_value")
+            out.tools.append({"type": "custom", "custom": {"name": name, "description": tool.get("description"),
+                                                           "format": fmt}})
         elif kind == "file_search":
             ids = tool.get("vector_store_ids")
             if not isinstance(ids, list) or not all(isinstance(v, str) for v in ids):
@@ -135,6 +146,14 @@ def read_input(value: str | list[dict[str, Any]] | None, new_id: Callable[[str],
             out.items.append({"id": item.get("id") or new_id("item"), "type": "function_call_output",
                               "call_id": call_id, "output": out.outputs[call_id], "status": "completed"})
             out.rows.append(out.items[-1])
+        elif kind == "custom_tool_call_output":
+            call_id, output = item.get("call_id"), item.get("output")
+            if not isinstance(call_id, str):
+                raise InvalidRequest(f"Missing required parameter: '{param}.call_id'.", param=f"{param}.call_id",
+                                     code="missing_required_parameter")
+            out.outputs[call_id] = output if isinstance(output, str) else json.dumps(output)
+            out.items.append({"id": item.get("id") or new_id("item"), "type": "custom_tool_call_output",
+                              "call_id": call_id, "output": out.outputs[call_id]})
         elif kind == "function_call":
             for key in ("call_id", "name", "arguments"):
                 if not isinstance(item.get(key), str):
@@ -210,6 +229,10 @@ def call_items(step: dict[str, Any], include: tuple[str, ...], container_id: str
             out.append({"id": "fc_" + suffix, "type": "function_call", "call_id": call["id"], "name": fn["name"],
                         "arguments": fn.get("arguments") or "",
                         "status": "completed" if status == "in_progress" else status})
+        elif call["type"] == "custom":
+            body = call["custom"]
+            out.append({"id": "ctc_" + suffix, "type": "custom_tool_call", "call_id": call["id"],
+                        "name": body["name"], "input": body.get("input") or ""})
         elif call["type"] == "code_interpreter":
             body = call["code_interpreter"]
             outputs = [{"type": "logs", "logs": o["logs"]} if o.get("type") == "logs" else

@@ -201,8 +201,8 @@ class Responses:
             response_format = {"type": "json_schema", "json_schema": {
                 k: fmt[k] for k in ("name", "schema", "strict", "description") if k in fmt}}
         choice: Any = req.tool_choice or "auto"
-        if isinstance(choice, dict) and choice.get("type") == "function":
-            choice = {"type": "function", "function": {"name": choice.get("name")}}
+        if isinstance(choice, dict) and choice.get("type") in ("function", "custom"):
+            choice = {"type": choice["type"], choice["type"]: {"name": choice.get("name")}}
         elif isinstance(choice, dict) and choice.get("type") == "allowed_tools":
             choice = choice.get("mode") or "auto"
         return {

@@ -254,9 +254,9 @@ class Runs:
             if step.type != "tool_calls":
                 continue
             details = step.step_details
-            for call in details["tool_calls"]:
-                if call["type"] == "function" and call["id"] in outputs:
-                    call["function"]["output"] = outputs[call["id"]]
+            for call in details["tool_calls"]:  # functions, and the Responses API's custom tools
+                if call["id"] in outputs and call["type"] in ("function", "custom"):
+                    call[call["type"]]["output"] = outputs[call["id"]]
             self.store.runs.update_step(step.id, {"step_details": details})
 
     # --- steps ---

@@ -207,8 +207,9 @@ class ToolCalling:
         choice = turn.tool_choice
         if turn.tool_rounds > 0 or not isinstance(choice, dict):
             return None
-        if choice["type"] == "function":
-            wanted = key("function", choice["function"]["name"])
+        named = (choice.get(choice["type"]) or {}).get("name")  # a function (or custom tool) by name
+        if named:
+            wanted = key(choice["type"], named)
             return next((o for o in turn.tools if o.key == wanted), None)
         return next((o for o in turn.tools if o.tool.type == choice["type"]), None)
 

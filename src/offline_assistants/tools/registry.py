@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from offline_assistants.tools.base import Tool
 from offline_assistants.tools.code_interpreter import CodeRunner, CodeTool
+from offline_assistants.tools.custom import CustomTool
 from offline_assistants.tools.file_search import FileSearchTool, Search
 from offline_assistants.tools.functions import FunctionTool
 
@@ -30,6 +31,7 @@ REGISTRY: tuple[Factory, ...] = (
     lambda services: FunctionTool(),
     lambda services: FileSearchTool(services.search),
     lambda services: CodeTool(services.code_runner) if services.code_runner is not None else None,
+    lambda services: CustomTool(),  # the Responses API's; the Assistants API has no such type
 )
 
 
