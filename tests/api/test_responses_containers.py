@@ -56,3 +56,12 @@ def test_a_named_container_and_its_errors(coder: Callable[[list[str]], openai.Op
             {"type": "code_interpreter", "container": "cntr_missing"}])
     with pytest.raises(openai.BadRequestError):
         client.responses.create(model="gpt-4o", input="Hi", tools=[{"type": "code_interpreter"}])  # type: ignore[list-item]
+
+
+def test_max_tool_calls_bounds_the_built_in_calls(coder: Callable[[list[str]], openai.OpenAI]) -> None:
+    # The failed code would be retried once; with max_tool_calls=1 the model must answer instead.
+    client = coder([" run Python code.", "boom()\n```", "It failed."])
+    r = client.responses.create(model="gpt-4o", input="Run boom.", max_tool_calls=1, tools=[  # type: ignore[list-item]
+        {"type": "code_interpreter", "container": {"type": "auto"}}])
+    assert [o.type for o in r.output] == ["code_interpreter_call", "message"]
+    assert r.output_text == "It failed." and r.max_tool_calls == 1

@@ -86,7 +86,7 @@ class Executor:
         record = self.store.runs.record(run_id)
         run = record.run
         turn = Turn(run=run, tool_resources=record.tool_resources, system=[], prefix=self.backend.generation_prefix(),
-                    response_format=_format_constraint(run))
+                    response_format=_format_constraint(run), max_builtin_calls=record.max_tool_calls)
         budget = Budget(self.backend.n_ctx, run.max_prompt_tokens, run.max_completion_tokens,
                         record.prompt_tokens, record.completion_tokens)
         if self.tooling is not None:

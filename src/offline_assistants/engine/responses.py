@@ -216,6 +216,7 @@ class Responses:
             "truncation_strategy": {"type": "auto", "last_messages": None}, "tool_choice": choice,
             "parallel_tool_calls": req.parallel_tool_calls is not False, "response_format": response_format,
             "expires_at": None,  # a response waits for its function outputs as long as the client takes
+            "max_tool_calls": req.max_tool_calls,
         }
 
     def _container(self, given: str | dict[str, Any], req: ResponseCreate, conversation: str | None) -> str:

@@ -118,6 +118,7 @@ class ToolCalling:
                      for c in step.step_details["tool_calls"] if c["type"] in self.tools]
             for tool, call in calls:
                 turn.used_tools.add(key(tool.type, call.name))
+                turn.builtin_calls += tool.runs_here
             if calls:
                 self._exchange(turn, calls, [tool.result_of(call) for tool, call in calls])
             if step.status == "in_progress":
@@ -222,7 +223,9 @@ class ToolCalling:
             # A tool already used in this run is offered again only to retry a failed call, once: small models
             # otherwise repeat the same call until the round limit.
             retry = offer.tool.retries and turn.last_call_failed and turn.tool_rounds < 2
-            if offer_all or offer.key not in turn.used_tools or retry:
+            spent = offer.tool.runs_here and turn.max_builtin_calls is not None and \
+                turn.builtin_calls >= turn.max_builtin_calls
+            if (offer_all or offer.key not in turn.used_tools or retry) and not spent:
                 option = offer.tool.option(offer.spec, context)
                 if option is not None:
                     options.append(option)
@@ -275,6 +278,7 @@ class ToolCalling:
 
     def _run_server(self, turn: Turn, step: _StepStream, usage: list[int], offer: Offer) -> ToolRan:
         tool, call = offer.tool, step.calls[0]
+        turn.builtin_calls += 1
         ran = tool.run(self._context(turn, self._request(turn)), offer.spec, call)
         assert ran is not None  # a tool that runs here returns what it ran
         turn.last_call_failed = ran.failed

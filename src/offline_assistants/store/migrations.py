@@ -316,3 +316,10 @@ def m008_containers(db: sqlite_utils.Database) -> None:
         CREATE INDEX container_files_container ON container_files(container_id, pk)
         """,
     )
+
+
+@migration
+def m009_max_tool_calls(db: sqlite_utils.Database) -> None:
+    # A response's `max_tool_calls`: how many built-in tool calls (code, file search) its run may make. Not part of
+    # the Run object (the Assistants API has no such field).
+    db.execute("ALTER TABLE runs ADD COLUMN max_tool_calls INTEGER")

@@ -18,7 +18,7 @@ STEP_JSON = ("step_details", "last_error", "usage", "metadata")
 def to_run(row: dict[str, Any]) -> Run:
     # tool_resources (from create-thread-and-run) is kept for the tools, but is not part of the Run object.
     values = {k: v for k, v in row.items()
-              if k not in ("pk", "prompt_tokens", "completion_tokens", "tool_resources", "details")}
+              if k not in ("pk", "prompt_tokens", "completion_tokens", "tool_resources", "details", "max_tool_calls")}
     for key in RUN_JSON:
         if key in values:
             values[key] = loads(values[key])
@@ -56,6 +56,7 @@ class RunRecord:
     tool_resources: dict[str, Any] | None  # from create-thread-and-run: the run's own tool resources
     prompt_tokens: int  # usage so far (a resumed run continues its budgets)
     completion_tokens: int
+    max_tool_calls: int | None = None  # a response's limit on built-in tool calls
 
 
 class RunStore:
@@ -78,7 +79,8 @@ class RunStore:
 
     def record(self, run_id: str) -> RunRecord:
         row = self.row(None, run_id)
-        return RunRecord(to_run(row), loads(row["tool_resources"]), row["prompt_tokens"], row["completion_tokens"])
+        return RunRecord(to_run(row), loads(row["tool_resources"]), row["prompt_tokens"], row["completion_tokens"],
+                         row["max_tool_calls"])
 
     def get(self, thread_id: str | None, run_id: str) -> Run:
         return to_run(self.row(thread_id, run_id))
