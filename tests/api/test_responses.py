@@ -203,3 +203,21 @@ def test_a_custom_tool_takes_free_form_input_held_to_its_regex(canned: Callable[
                                           tool_choice="required", stream=True))
     assert [e.type for e in events if "custom_tool_call_input" in e.type] == [
         "response.custom_tool_call_input.delta", "response.custom_tool_call_input.done"]
+
+
+def test_input_files_are_read_by_the_model(canned: Callable[..., Any]) -> None:
+    import base64
+
+    client, backend = canned(["It opens at nine.", "It closes at five."])
+    file = client.files.create(file=("hours.txt", b"The office opens at nine."), purpose="user_data")
+    client.responses.create(model="gpt-4o", input=[{"role": "user", "content": [
+        {"type": "input_file", "file_id": file.id}, {"type": "input_text", "text": "When does it open?"}]}])
+    assert "The office opens at nine." in backend.text(backend.prompts[-1])
+    data = base64.b64encode(b"The office closes at five.").decode()
+    client.responses.create(model="gpt-4o", input=[{"role": "user", "content": [
+        {"type": "input_file", "filename": "close.txt", "file_data": f"data:text/plain;base64,{data}"},
+        {"type": "input_text", "text": "When does it close?"}]}])
+    assert "The office closes at five." in backend.text(backend.prompts[-1])
+    with pytest.raises(openai.NotFoundError):
+        client.responses.create(model="gpt-4o", input=[{"role": "user", "content": [
+            {"type": "input_file", "file_id": "file-nope"}]}])

@@ -87,7 +87,7 @@ class Engine:
                               files_hold=self.vector_stores.evidence, decider=backend.decider,
                               cite_container_file=self.containers.cite)
         self.conversations = Conversations(self.store, self.threads, tooling.encode_item)
-        self.responses = Responses(self.store, self.threads, self.runs, self.conversations, self.containers,
+        self.responses = Responses(self.store, self.threads, self.runs, self.conversations, self.containers, self.files,
                                    n_ctx=backend.n_ctx,
                                    encode_system=backend.encode_system, defaults=self.sampling_defaults)
         self.executor = Executor(self.store, self.lifecycle, self.control, self.bus, backend, self.model_calls,

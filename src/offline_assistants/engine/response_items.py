@@ -100,7 +100,18 @@ class Input:
     rows: list[MessageCreate | dict[str, Any]] = field(default_factory=list)
 
 
-def _text(content: Any, param: str, output: bool = False) -> list[dict[str, Any]]:
+# An `input_file` part's text, from its file id, or its base64 `file_data` and `filename` (engine/responses.py
+# extracts it as file search does): the model reads the file, which is what the real API gives it.
+FileReader = Callable[[dict[str, Any], str], str]
+
+
+def _no_files(part: dict[str, Any], param: str) -> str:
+    raise InvalidRequest(f"Invalid content part at '{param}': files are not read here.", param=param,
+                         code="invalid_value")
+
+
+def _text(content: Any, param: str, output: bool = False, read_file: FileReader = _no_files
+          ) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
     if not isinstance(content, list):
@@ -115,6 +126,8 @@ def _text(content: Any, param: str, output: bool = False) -> list[dict[str, Any]
             parts.append({"type": "image_file", "image_file": {"file_id": part["file_id"]}})
         elif kind == "input_image" and part.get("image_url"):
             parts.append({"type": "image_url", "image_url": {"url": part["image_url"]}})
+        elif kind == "input_file":
+            parts.append({"type": "text", "text": read_file(part, f"{param}[{j}]")})
         elif kind == "refusal" and output:
             parts.append({"type": "text", "text": str(part.get("refusal") or "")})
         else:
@@ -123,7 +136,8 @@ def _text(content: Any, param: str, output: bool = False) -> list[dict[str, Any]
     return parts
 
 
-def read_input(value: str | list[dict[str, Any]] | None, new_id: Callable[[str], str]) -> Input:
+def read_input(value: str | list[dict[str, Any]] | None, new_id: Callable[[str], str],
+               read_file: FileReader = _no_files) -> Input:
     out = Input()
     items = [{"role": "user", "content": value}] if isinstance(value, str) else list(value or [])
     for i, item in enumerate(items):
@@ -134,7 +148,8 @@ def read_input(value: str | list[dict[str, Any]] | None, new_id: Callable[[str],
             out.instructions.append(text)
             out.items.append(_message_item(new_id("message"), item["role"], [{"type": "text", "text": text}]))
         elif kind == "message" and item.get("role") in ("user", "assistant"):
-            parts = _text(item.get("content"), f"{param}.content", output=item["role"] == "assistant")
+            parts = _text(item.get("content"), f"{param}.content", output=item["role"] == "assistant",
+                          read_file=read_file)
             out.messages.append(MessageCreate.model_validate({"role": item["role"], "content": parts}))
             out.rows.append(out.messages[-1])
         elif kind == "function_call_output":

@@ -17,6 +17,8 @@ resumed by the response that brings them, which owns the run's steps from there 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +26,7 @@ from typing import Any
 from offline_assistants.engine.containers import Containers
 from offline_assistants.engine.conversations import Conversations
 from offline_assistants.engine.events import Listener, Subscription
+from offline_assistants.engine.files import Files
 from offline_assistants.engine.response_items import (
     Input,
     call_items,
@@ -37,6 +40,7 @@ from offline_assistants.engine.threads import Threads
 from offline_assistants.errors import InvalidRequest, NotFound
 from offline_assistants.ids import new_id, now
 from offline_assistants.llm.defaults import SamplingDefaults
+from offline_assistants.retrieval.extract import ExtractionError, extract
 from offline_assistants.schemas.common import ListParams, Page
 from offline_assistants.schemas.containers import ContainerFileCreate
 from offline_assistants.schemas.responses import (
@@ -69,13 +73,14 @@ RESERVE = 4  # a window overflow check keeps room for the reply's first tokens: 
 
 class Responses:
     def __init__(self, store: Store, threads: Threads, runs: Runs, conversations: Conversations,
-                 containers: Containers, *, n_ctx: int,
+                 containers: Containers, files: Files, *, n_ctx: int,
                  encode_system: Callable[[str], list[int]], defaults: SamplingDefaults) -> None:
         self.store = store
         self.threads = threads
         self.runs = runs
         self.conversations = conversations
         self.containers = containers
+        self.files = files
         self.n_ctx = n_ctx
         self.encode_system = encode_system
         self.defaults = defaults
@@ -91,7 +96,7 @@ class Responses:
                                  "'previous_response_id' or 'conversation'.", param=None,
                                  code="mutually_exclusive_parameters")
         tools = run_tools(req.tools)
-        given = read_input(req.input, new_id)
+        given = read_input(req.input, new_id, self._read_file)
         thread_id, pending_run, conversation = self._context(req)
         response_id = new_id("response")
         request = {k: v for k, v in req.model_dump(mode="json", exclude_unset=True).items() if k in ECHOED}
@@ -133,6 +138,26 @@ class Responses:
             "since_step": since, "request": request, "input": items,
             "store": 0 if req.store is False else 1, "background": 1 if req.background else 0})
         return response_id, sub
+
+    def _read_file(self, part: dict[str, Any], param: str) -> str:
+        """An `input_file` part as the text the model reads: the file's text, extracted as file search extracts
+        it, under its name."""
+        try:
+            if isinstance(part.get("file_id"), str):
+                meta = self.files.get(part["file_id"])
+                name, data = meta.filename, self.files.path(meta.id).read_bytes()
+            elif isinstance(part.get("file_data"), str):
+                name = str(part.get("filename") or "file")
+                data = base64.b64decode(part["file_data"].split(",", 1)[-1], validate=True)
+            else:
+                raise InvalidRequest(f"Missing required parameter: '{param}.file_id'.", param=f"{param}.file_id",
+                                     code="missing_required_parameter")
+            return f"[{name}]\n{extract(data, name)}"
+        except NotFound:
+            raise NotFound("file", part["file_id"], param=f"{param}.file_id") from None
+        except (binascii.Error, ValueError, ExtractionError) as exc:
+            raise InvalidRequest(f"The file at '{param}' could not be read: {exc}", param=param,
+                                 code="invalid_value") from None
 
     def _context(self, req: ResponseCreate) -> tuple[str | None, str | None, str | None]:
         """(thread, a run waiting for function outputs on it, conversation id) for the request's context."""
