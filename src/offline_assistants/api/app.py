@@ -24,6 +24,7 @@ from offline_assistants.api import (
 )
 from offline_assistants.api.auth import APIKeyMiddleware
 from offline_assistants.api.errors import HANDLERS, CatchAll
+from offline_assistants.api.response_recording import Recordings
 from offline_assistants.engine import Engine
 
 # Starlette takes the first route that matches: runs' /v1/threads/runs must come before threads'
@@ -50,4 +51,5 @@ def create_app(engine: Engine, *, api_key: str | None = None) -> Starlette:
     # Endpoints find the engine here (api/endpoint.py), so one set of routes serves every app.
     app.state.engine = engine
     app.state.api_key = key
+    app.state.recordings = Recordings()  # the live streams of background responses (api/response_recording.py)
     return app

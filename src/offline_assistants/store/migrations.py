@@ -316,3 +316,20 @@ def m008_containers(db: sqlite_utils.Database) -> None:
         CREATE INDEX container_files_container ON container_files(container_id, pk)
         """,
     )
+
+
+@migration
+def m009_response_events(db: sqlite_utils.Database) -> None:
+    # A background response's stream, as its first client saw it (api/response_recording.py): each event keyed by
+    # its sequence_number, so a stream resumed with `starting_after` replays the same events, number for number.
+    _run_script(
+        db,
+        """
+        CREATE TABLE response_events (
+            response_id TEXT NOT NULL REFERENCES responses(id) ON DELETE CASCADE,
+            sequence_number INTEGER NOT NULL,
+            event TEXT NOT NULL,
+            PRIMARY KEY (response_id, sequence_number)
+        ) WITHOUT ROWID
+        """,
+    )
