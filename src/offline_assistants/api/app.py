@@ -15,6 +15,7 @@ from offline_assistants.api import (
     messages,
     models,
     openapi,
+    response_socket,
     responses,
     runs,
     script,
@@ -31,7 +32,8 @@ from offline_assistants.engine import Engine
 # /v1/threads/{thread_id}.
 ROUTES: list[BaseRoute] = [*models.routes, *assistants.routes, *runs.routes, *threads.routes, *messages.routes,
                            *files.routes, *vector_stores.routes,
-                           *uploads.routes, *responses.routes, *conversations.routes, *containers.routes]
+                           *uploads.routes, *responses.routes, *response_socket.routes, *conversations.routes,
+                           *containers.routes]
 
 
 def create_app(engine: Engine, *, api_key: str | None = None) -> Starlette:

@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from offline_assistants.api.response_stream import ResponseEvents
 from offline_assistants.engine import Engine
 from offline_assistants.engine.events import Event, Subscription
-from offline_assistants.errors import APIError
+from offline_assistants.errors import APIError, NotFound
 from offline_assistants.schemas.responses import ResponseCreate
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ class Recording:
     response_id: str
     events: list[dict[str, Any]] = field(default_factory=list)
     finished: bool = False
+    forget_when_ended: bool = False  # a `store: false` response: nothing of it is kept once it has ended
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def add(self, new: list[dict[str, Any]], *, finished: bool) -> None:
@@ -82,7 +83,6 @@ class _Recorder:
     events: ResponseEvents
     subscription: Subscription | None
     persist: bool  # a background response: stored, so its stream can be resumed
-    forget: bool  # `store: false` outside a WebSocket: nothing is kept once the stream has ended
     shown: int = 0  # events handed to the readers: the next one's sequence number
 
     def feed(self, batch: list[Event]) -> list[dict[str, Any]]:
@@ -95,8 +95,6 @@ class _Recorder:
                 break
         self.store(out)
         self.shown += len(out)
-        if self.events.finished and self.forget:
-            self.engine.responses.forget(self.engine.store.responses.get(self.response_id))
         return out
 
     def store(self, events: list[dict[str, Any]]) -> None:
@@ -127,16 +125,17 @@ class Recordings:
 
     async def start(self, engine: Engine, req: ResponseCreate, include: tuple[str, ...], *,
                     forget: bool) -> Recording:
-        """Create the response and record its stream from its first event. What create refuses (a 400, a 404) is
-        raised here, before anything is recorded."""
+        """Create the response and record its stream from its first event; with `forget`, a `store: false` one is
+        forgotten once it has ended. What create refuses (a 400, a 404) is raised here, before anything is
+        recorded."""
         loop = asyncio.get_running_loop()
         inbox: asyncio.Queue[Event] = asyncio.Queue()
 
         def listener(event: Event) -> None:
             loop.call_soon_threadsafe(inbox.put_nowait, event)
 
-        recorder, first = await run_in_threadpool(_begin, engine, req, include, listener, forget)
-        recording = Recording(recorder.response_id, first)
+        recorder, first = await run_in_threadpool(_begin, engine, req, include, listener)
+        recording = Recording(recorder.response_id, first, forget_when_ended=forget and req.store is False)
         if recorder.persist:
             self._live[recording.response_id] = recording
         task = loop.create_task(self._record(recorder, recording, inbox))
@@ -156,6 +155,9 @@ class Recordings:
                     new = recorder.failure(exc)
                     await run_in_threadpool(recorder.store, new)
                 recording.add(new, finished=recorder.events.finished)
+            # Read right after the end is recorded (no await between): whoever sets the flag later forgets itself.
+            if recording.forget_when_ended:
+                await run_in_threadpool(forget, recorder.engine, recording.response_id)
         finally:
             if recorder.subscription is not None:
                 recorder.subscription.close()
@@ -164,15 +166,14 @@ class Recordings:
                 recording.add([], finished=True)
 
 
-def _begin(engine: Engine, req: ResponseCreate, include: tuple[str, ...], listener: Any,
-           forget: bool) -> tuple[_Recorder, list[dict[str, Any]]]:
+def _begin(engine: Engine, req: ResponseCreate, include: tuple[str, ...],
+           listener: Any) -> tuple[_Recorder, list[dict[str, Any]]]:
     response_id, sub = engine.responses.create(req, listener)
     try:
         thread_id, run_id = engine.responses.run_of(response_id)
         events = ResponseEvents(lambda: engine.responses.get(response_id, include).model_dump(mode="json"),
                                 container_id=thread_id)
-        recorder = _Recorder(engine, response_id, run_id, events, sub, persist=bool(req.background),
-                             forget=forget and req.store is False)
+        recorder = _Recorder(engine, response_id, run_id, events, sub, persist=bool(req.background))
         # The first snapshot is taken now: by the time it is read the run may have moved on.
         first = events.start(background=bool(req.background))
         recorder.store(first)
@@ -182,6 +183,14 @@ def _begin(engine: Engine, req: ResponseCreate, include: tuple[str, ...], listen
             sub.close()
         raise
     return recorder, first
+
+
+def forget(engine: Engine, response_id: str) -> None:
+    """Forget a `store: false` response (its thread too, when nothing else uses it)."""
+    try:
+        engine.responses.forget(engine.store.responses.get(response_id))
+    except NotFound:
+        pass  # deleted by the client meanwhile
 
 
 def replay(engine: Engine, response_id: str) -> list[dict[str, Any]]:
