@@ -105,9 +105,11 @@ def _frame(event: dict[str, Any]) -> str:
 
 async def get_response(request: Request) -> HTTPResponse:
     response_id = request.path_params["response_id"]
-    if request.query_params.get("stream") not in ("true", "1"):
-        return await answer(engine(request).responses.get, response_id, _include(request))
-    after = _starting_after(request)
+    include = _include(request)
+    stream = _one(request, "stream", ("true", "false"), "a boolean")
+    after = _one(request, "starting_after", None, "a non-negative integer")
+    if stream != "true":
+        return await answer(engine(request).responses.get, response_id, include)
     eng = engine(request)
     record = await run_in_threadpool(eng.store.responses.get, response_id)
     if not record.background:
@@ -116,17 +118,20 @@ async def get_response(request: Request) -> HTTPResponse:
     live = recordings(request).live(response_id)
     if live is None:  # the response ended (perhaps in an earlier process): its events are stored
         live = Recording(response_id, await run_in_threadpool(replay, eng, response_id), finished=True)
-    return _sse(live, after)
+    return _sse(live, -1 if after is None else int(after))
 
 
-def _starting_after(request: Request) -> int:
-    given = request.query_params.get("starting_after")
-    if given is None:
-        return -1
-    if not given.isdigit():
-        raise InvalidRequest(f"Invalid 'starting_after': expected a non-negative integer, but got '{given}'.",
-                             param="starting_after", code="invalid_value")
-    return int(given)
+def _one(request: Request, name: str, allowed: tuple[str, ...] | None, kind: str) -> str | None:
+    """A query parameter given at most once: one of `allowed`, or digits where none are listed."""
+    given = request.query_params.getlist(name)
+    if not given:
+        return None
+    value = given[0]
+    if len(given) > 1 or (value not in allowed if allowed is not None else not value.isdigit()):
+        shown = given if len(given) > 1 else value
+        raise InvalidRequest(f"Invalid '{name}': expected {kind}, but got {shown!r}.", param=name,
+                             code="invalid_value")
+    return value
 
 
 async def delete_response(request: Request) -> HTTPResponse:
