@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from offline_assistants.api.response_stream import ResponseEvents
 from offline_assistants.engine import Engine
-from offline_assistants.engine.events import Event, Subscription
+from offline_assistants.engine.events import Event, Listener, Subscription
 from offline_assistants.errors import APIError, NotFound
 from offline_assistants.schemas.responses import ResponseCreate
 
@@ -167,7 +167,7 @@ class Recordings:
 
 
 def _begin(engine: Engine, req: ResponseCreate, include: tuple[str, ...],
-           listener: Any) -> tuple[_Recorder, list[dict[str, Any]]]:
+           listener: Listener) -> tuple[_Recorder, list[dict[str, Any]]]:
     response_id, sub = engine.responses.create(req, listener)
     try:
         thread_id, run_id = engine.responses.run_of(response_id)
