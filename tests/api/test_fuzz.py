@@ -42,7 +42,11 @@ OPERATION_IDS = [op["operationId"] for item in document(ROUTES)["paths"].values(
 BODY_IDS = ("assistant_id", "file_id")
 # What can still commit after its request was answered (a batch's status is derived from its files').
 _ACTIVE = {"runs": "status IN ('queued', 'in_progress', 'cancelling')",
-           "vector_store_files": "status = 'in_progress'"}
+           "vector_store_files": "status = 'in_progress'",
+           # A background response's stream is stored a moment after its run ends (api/response_recording.py).
+           "responses": "background = 1 AND NOT EXISTS (SELECT 1 FROM response_events e WHERE e.response_id = "
+                        "responses.id AND json_extract(e.event, '$.type') IN ('response.completed', "
+                        "'response.incomplete', 'response.failed', 'error'))"}
 
 
 @dataclass

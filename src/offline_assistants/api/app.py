@@ -15,6 +15,7 @@ from offline_assistants.api import (
     messages,
     models,
     openapi,
+    response_socket,
     responses,
     runs,
     script,
@@ -24,13 +25,15 @@ from offline_assistants.api import (
 )
 from offline_assistants.api.auth import APIKeyMiddleware
 from offline_assistants.api.errors import HANDLERS, CatchAll
+from offline_assistants.api.response_recording import Recordings
 from offline_assistants.engine import Engine
 
 # Starlette takes the first route that matches: runs' /v1/threads/runs must come before threads'
 # /v1/threads/{thread_id}.
 ROUTES: list[BaseRoute] = [*models.routes, *assistants.routes, *runs.routes, *threads.routes, *messages.routes,
                            *files.routes, *vector_stores.routes,
-                           *uploads.routes, *responses.routes, *conversations.routes, *containers.routes]
+                           *uploads.routes, *responses.routes, *response_socket.routes, *conversations.routes,
+                           *containers.routes]
 
 
 def create_app(engine: Engine, *, api_key: str | None = None) -> Starlette:
@@ -50,4 +53,5 @@ def create_app(engine: Engine, *, api_key: str | None = None) -> Starlette:
     # Endpoints find the engine here (api/endpoint.py), so one set of routes serves every app.
     app.state.engine = engine
     app.state.api_key = key
+    app.state.recordings = Recordings()  # the live streams of background responses (api/response_recording.py)
     return app

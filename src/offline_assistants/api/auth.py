@@ -1,5 +1,6 @@
-"""Optional API key: with one configured, every request needs `Authorization: Bearer <key>`, except those that
-`public` lets through (the playground's own page and files: it asks for the key, then sends it like any client)."""
+"""Optional API key: with one configured, every request (and WebSocket handshake) needs `Authorization: Bearer
+<key>`, except those that `public` lets through (the playground's own page and files: it asks for the key, then
+sends it like any client)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import hmac
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket, WebSocketClose
 
 from offline_assistants.api.errors import Unauthorized, render
 
@@ -19,8 +21,8 @@ class APIKeyMiddleware:
         self.public = public  # paths that GET and HEAD may read without the key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.api_key or (
-                scope["method"] in ("GET", "HEAD") and self.public(scope["path"])):
+        if scope["type"] not in ("http", "websocket") or not self.api_key or (
+                scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and self.public(scope["path"])):
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
@@ -37,4 +39,9 @@ class APIKeyMiddleware:
         else:
             shown = token[:3] + "*" * 4 + token[-4:] if len(token) > 8 else "*" * len(token)
             err = Unauthorized(f"Incorrect API key provided: {shown}.")
-        await render(err)(scope, receive, send)
+        if scope["type"] == "http":
+            await render(err)(scope, receive, send)
+        elif "websocket.http.response" in scope.get("extensions", {}):  # the handshake answered as HTTP would
+            await WebSocket(scope, receive, send).send_denial_response(render(err))
+        else:
+            await WebSocketClose(code=1008, reason=err.message[:120])(scope, receive, send)

@@ -17,8 +17,11 @@ from offline_assistants.engine.response_items import call_items, message_item
 TERMINAL = {"thread.run.completed": "response.completed", "thread.run.requires_action": "response.completed",
             "thread.run.incomplete": "response.incomplete", "thread.run.failed": "response.failed",
             "thread.run.cancelled": "response.failed", "thread.run.expired": "response.failed"}
+# The terminal event of a response that ended with this status (the union has no event of its own for cancelled).
+ENDING = {"completed": "response.completed", "incomplete": "response.incomplete", "failed": "response.failed",
+          "cancelled": "response.failed"}
 
-Out = list[tuple[str, dict[str, Any]]]
+Out = list[dict[str, Any]]  # events, each with its `type` and `sequence_number`
 
 
 class ResponseEvents:
@@ -34,7 +37,7 @@ class ResponseEvents:
         self.finished = False
 
     def _emit(self, out: Out, kind: str, **data: Any) -> None:
-        out.append((kind, {"type": kind, "sequence_number": self.seq, **data}))
+        out.append({"type": kind, "sequence_number": self.seq, **data})
         self.seq += 1
 
     def _early(self, status: str) -> dict[str, Any]:
@@ -76,6 +79,13 @@ class ResponseEvents:
                 self._done(out, self.open[item_id])
             self._emit(out, TERMINAL[name], response=self.snapshot())
             self.finished = True
+        return out
+
+    def close(self, response: dict[str, Any]) -> Out:
+        """The terminal event of a response whose run ended while nothing recorded it (the server stopped)."""
+        out: Out = []
+        self._emit(out, ENDING[response["status"]], response=response)
+        self.finished = True
         return out
 
     def _add(self, out: Out, item: dict[str, Any]) -> None:

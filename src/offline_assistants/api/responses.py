@@ -18,7 +18,8 @@ from starlette.responses import StreamingResponse
 
 from offline_assistants.api.endpoint import answer, engine, json_body, list_params, respond
 from offline_assistants.api.operation import Doc, Operation
-from offline_assistants.api.response_stream import TERMINAL, ResponseEvents
+from offline_assistants.api.response_recording import Recording, Recordings, replay
+from offline_assistants.api.response_stream import TERMINAL
 from offline_assistants.engine import Engine
 from offline_assistants.engine.events import Event
 from offline_assistants.errors import InvalidRequest
@@ -36,6 +37,12 @@ RESPONSE = "/v1/responses/{response_id}"
 INCLUDABLE = ("file_search_call.results", "code_interpreter_call.outputs", "message.output_text.logprobs",
               "message.input_image.image_url", "computer_call_output.output.image_url",
               "reasoning.encrypted_content", "web_search_call.action.sources", "web_search_call.results")
+CANCEL_WAIT_S = 30.0  # how long a cancel waits for the run to stop, so its reply reads `cancelled`
+# Retrieve's query: `stream` (a background response only) replays its events after `starting_after`, then follows.
+RETRIEVE: dict[str, dict[str, Any]] = {
+    "include[]": {"type": "array", "items": {"type": "string", "enum": list(INCLUDABLE)}},
+    "stream": {"type": "boolean"}, "starting_after": {"type": "integer", "minimum": 0}}
+
 
 
 async def create_response(request: Request) -> HTTPResponse:
@@ -43,10 +50,11 @@ async def create_response(request: Request) -> HTTPResponse:
     req = await json_body(request, ResponseCreate)
     include = tuple(req.include or ())
     if req.stream:
-        return await _stream(eng, req, include)
+        recording = await recordings(request).start(eng, req, include, forget=True)
+        return _sse(recording)
     if req.background:
-        response_id, _ = await run_in_threadpool(eng.responses.create, req, None)
-        return await answer(eng.responses.get, response_id, include)
+        recording = await recordings(request).start(eng, req, include, forget=False)
+        return await answer(eng.responses.get, recording.response_id, include)
     loop = asyncio.get_running_loop()
     ended: asyncio.Queue[Event] = asyncio.Queue()
 
@@ -74,64 +82,56 @@ def _final(eng: Engine, response_id: str, include: tuple[str, ...]) -> Response:
     return response
 
 
-async def _stream(eng: Engine, req: ResponseCreate, include: tuple[str, ...]) -> StreamingResponse:
-    loop = asyncio.get_running_loop()
-    inbox: asyncio.Queue[Event] = asyncio.Queue()
+def recordings(request: Request) -> Recordings:
+    found: Recordings = request.app.state.recordings
+    return found
 
-    def listener(event: Event) -> None:
-        loop.call_soon_threadsafe(inbox.put_nowait, event)
 
-    response_id, sub = await run_in_threadpool(eng.responses.create, req, listener)
-    thread_id, run_id = await run_in_threadpool(eng.responses.run_of, response_id)
-    record = eng.store.responses.get(response_id)
-    events = ResponseEvents(lambda: eng.responses.render(eng.store.responses.get(response_id), include)
-                            .model_dump(mode="json"), container_id=eng.responses.container_of(run_id) or "")
-    # The first snapshot is taken now: by the time it is read the run may have moved on.
-    first = events.start(background=bool(req.background))
-
+def _sse(recording: Recording, after: int = -1) -> StreamingResponse:
+    """The recording's events after `after` as server-sent events, then `[DONE]` (as Open Responses has it). A
+    client that goes away stops only its own reading: the recording, and the run, go on."""
     async def body() -> AsyncIterator[str]:
-        try:
-            yield "".join(_frame(kind, data) for kind, data in first)
-            while not events.finished:
-                batch = [await inbox.get()]
-                while not inbox.empty():
-                    batch.append(inbox.get_nowait())
-                chunks = []
-                for event in batch:
-                    if _run_of(event) not in (run_id, None):
-                        continue
-                    chunks += [_frame(kind, data) for kind, data in events.feed(event)]
-                    if events.finished:
-                        break
-                yield "".join(chunks)
-        finally:
-            if sub is not None:
-                sub.close()
-            if not record.store and events.finished:
-                await run_in_threadpool(eng.responses.forget, record)
+        async for batch in recording.follow(after):
+            yield "".join(_frame(event) for event in batch)
+        yield "data: [DONE]\n\n"
 
     return StreamingResponse(body(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-def _run_of(event: Event) -> str | None:
-    data = event.data
-    if event.event.startswith("thread.run.step"):
-        return data.get("run_id")
-    if event.event.startswith("thread.run."):
-        return data.get("id")
-    return data.get("run_id")
-
-
-def _frame(kind: str, data: dict[str, Any]) -> str:
-    return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+def _frame(event: dict[str, Any]) -> str:
+    return f"event: {event['type']}\ndata: {json.dumps(event, separators=(',', ':'))}\n\n"
 
 
 async def get_response(request: Request) -> HTTPResponse:
-    if request.query_params.get("stream") in ("true", "1"):
-        raise InvalidRequest("Resuming a response's stream is not supported yet: retrieve it without `stream`.",
-                             param="stream", code="unsupported_parameter")
-    return await answer(engine(request).responses.get, request.path_params["response_id"], _include(request))
+    response_id = request.path_params["response_id"]
+    include = _include(request)
+    stream = _one(request, "stream", ("true", "false"), "a boolean")
+    after = _one(request, "starting_after", None, "a non-negative integer")
+    if stream != "true":
+        return await answer(engine(request).responses.get, response_id, include)
+    eng = engine(request)
+    record = await run_in_threadpool(eng.store.responses.get, response_id)
+    if not record.background:
+        raise InvalidRequest("Only responses created with background=true can be streamed after they were created: "
+                             "retrieve this one without `stream`.", param="stream", code="invalid_value")
+    live = recordings(request).live(response_id)
+    if live is None:  # the response ended (perhaps in an earlier process): its events are stored
+        live = Recording(response_id, await run_in_threadpool(replay, eng, response_id), finished=True)
+    return _sse(live, -1 if after is None else int(after))
+
+
+def _one(request: Request, name: str, allowed: tuple[str, ...] | None, kind: str) -> str | None:
+    """A query parameter given at most once: one of `allowed`, or digits where none are listed."""
+    given = request.query_params.getlist(name)
+    if not given:
+        return None
+    value = given[0]
+    if len(given) > 1 or (value not in allowed if allowed is not None else not value.isdigit()):
+        shown = given if len(given) > 1 else value
+        raise InvalidRequest(f"Invalid '{name}': expected {kind}, but got {shown!r}.", param=name,
+                             code="invalid_value")
+    return value
 
 
 async def delete_response(request: Request) -> HTTPResponse:
@@ -139,7 +139,15 @@ async def delete_response(request: Request) -> HTTPResponse:
 
 
 async def cancel_response(request: Request) -> HTTPResponse:
-    return await answer(engine(request).responses.cancel, request.path_params["response_id"])
+    response_id = request.path_params["response_id"]
+    eng = engine(request)
+    cancelled = await run_in_threadpool(eng.responses.cancel, response_id)
+    live = recordings(request).live(response_id)
+    if live is None or cancelled.status not in ("queued", "in_progress"):
+        return respond(cancelled)
+    # The run stops at its next token or tool call: answer once it has.
+    await live.ended(CANCEL_WAIT_S)
+    return await answer(eng.responses.get, response_id)
 
 
 async def list_input_items(request: Request) -> HTTPResponse:
@@ -165,7 +173,9 @@ routes = [
               Doc("getInputTokenCounts", "Count a response's input tokens.", InputTokens, body=InputTokensCount)),
     Operation("POST", "/v1/responses", create_response,
               Doc("createResponse", "Create a model response.", Response, body=ResponseCreate, streams=True)),
-    Operation("GET", RESPONSE, get_response, Doc("getResponse", "Retrieve a model response.", Response)),
+    Operation("GET", RESPONSE, get_response,
+              Doc("getResponse", "Retrieve a model response (or stream a background one, again).", Response,
+                  extra_query=RETRIEVE, streams=True)),
     Operation("DELETE", RESPONSE, delete_response, Doc("deleteResponse", "Delete a model response.",
                                                        ResponseDeleted)),
     Operation("POST", RESPONSE + "/cancel", cancel_response,

@@ -116,6 +116,9 @@ class Response(BaseModel):
     tools: list[dict[str, Any]] = Field(default_factory=list)
     top_logprobs: int | None = 0
     top_p: float | None = None
+    # The real API sends these (Open Responses requires them) though no request sets them: no penalty here.
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
     truncation: Literal["auto", "disabled"] = "disabled"
     usage: ResponseUsage | None = None
     user: str | None = None

@@ -7,6 +7,7 @@ from offline_assistants.store.containers import ContainerStore
 from offline_assistants.store.db import Database
 from offline_assistants.store.files import FileStore
 from offline_assistants.store.messages import MessageStore
+from offline_assistants.store.response_events import ResponseEventStore
 from offline_assistants.store.responses import ResponseStore
 from offline_assistants.store.runs import RunStore
 from offline_assistants.store.threads import ThreadStore
@@ -25,6 +26,7 @@ class Store:
         self.uploads = UploadStore(database)
         self.vector_stores = VectorStoreStore(database)
         self.responses = ResponseStore(database)
+        self.response_events = ResponseEventStore(database)
         self.containers = ContainerStore(database)
 
     def close(self) -> None:

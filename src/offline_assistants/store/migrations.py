@@ -323,3 +323,20 @@ def m009_max_tool_calls(db: sqlite_utils.Database) -> None:
     # A response's `max_tool_calls`: how many built-in tool calls (code, file search) its run may make. Not part of
     # the Run object (the Assistants API has no such field).
     db.execute("ALTER TABLE runs ADD COLUMN max_tool_calls INTEGER")
+
+
+@migration
+def m010_response_events(db: sqlite_utils.Database) -> None:
+    # A background response's stream, as its first client saw it (api/response_recording.py): each event keyed by
+    # its sequence_number, so a stream resumed with `starting_after` replays the same events, number for number.
+    _run_script(
+        db,
+        """
+        CREATE TABLE response_events (
+            response_id TEXT NOT NULL REFERENCES responses(id) ON DELETE CASCADE,
+            sequence_number INTEGER NOT NULL,
+            event TEXT NOT NULL,
+            PRIMARY KEY (response_id, sequence_number)
+        ) WITHOUT ROWID
+        """,
+    )
