@@ -8,6 +8,7 @@ ended, then shows the thread takes a new run that completes.
 - Code: a run whose code_interpreter call is executing (`time.sleep` in the thread's real kernel).
 - FileUpload: a Files API upload mid-body; an Uploads API part mid-body; an Uploads API completion.
 - Indexing: a vector store file being extracted, chunked and embedded.
+- ResponseStream: a streamed response in a conversation (the Responses face).
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ class Streamer(threading.Thread):
         self.url, self.path, self.body, self.events = url, path, body, events
         self.reached = threading.Event()
         self.run_id: str | None = None
+        self.response_id: str | None = None
         self.seen = 0
         self.error: str | None = None
 
@@ -132,6 +134,8 @@ class Streamer(threading.Thread):
                 for line in response.iter_lines():
                     if line.startswith("data: {") and self.run_id is None and '"thread.run"' in line:
                         self.run_id = line.split('"id":"', 1)[1].split('"', 1)[0]
+                    if line.startswith("data: {") and self.response_id is None and '"resp_' in line:
+                        self.response_id = "resp_" + line.split('"resp_', 1)[1].split('"', 1)[0]
                     if line.startswith("event: "):
                         self.seen += 1
                         if self.seen >= self.events:
@@ -413,4 +417,43 @@ def wait_file(http: httpx2.Client, store_id: str, file_id: str, timeout: float =
         time.sleep(0.05)
 
 
-SCENARIOS: tuple[Callable[[], Scenario], ...] = (Stream, ToolCall, Code, FileUpload, Indexing)
+class ResponseStream(Scenario):
+    """A streamed response in a conversation (the Responses face), killed mid-stream: after the restart the
+    response reads failed (or completed, if the kill came after its end), and the conversation takes a new
+    response that completes."""
+
+    def __init__(self) -> None:
+        super().__init__("mid-response", jitter_s=0.3)
+
+    def begin(self, soak: Soak, http: httpx2.Client) -> None:
+        self.conversation = ok(http.post("/v1/conversations", json={"metadata": {"scenario": "response"}}))["id"]
+        script(http, self.conversation, {"kind": "reply", "text": " ".join(f"r{i}" for i in range(120)),
+                                         "delay_s": 0.02})
+        self.stream = Streamer(soak.url, "/v1/responses", {"model": "gpt-4o", "input": "tell me a long story",
+                                                           "conversation": self.conversation, "stream": True},
+                               soak.rng.randint(3, 60))
+        self.stream.start()
+        self.stream.wait()
+
+    def after(self, soak: Soak, http: httpx2.Client) -> list[str]:
+        self.stream.join(10)
+        if self.stream.response_id is None:
+            return ["the stream never named its response"]
+        response = ok(http.get(f"/v1/responses/{self.stream.response_id}"))
+        self.landed = f"response {response['status']} after {self.stream.seen} events"
+        problems = []
+        if response["status"] not in ("failed", "completed"):
+            problems.append(f"response {response['id']}: {response['status']} after the restart")
+        text = f"after restart {soak.rng.randrange(10**6)}"
+        script(http, self.conversation, {"kind": "reply", "text": text})
+        made = http.post("/v1/responses", json={"model": "gpt-4o", "input": "again",
+                                                "conversation": self.conversation})
+        if made.status_code != 200 or made.json()["status"] != "completed":
+            problems.append(f"conversation {self.conversation} refuses a new response: {made.status_code} "
+                            f"{made.text[:200]}")
+        elif made.json()["output"][-1]["content"][0]["text"] != text:
+            problems.append(f"conversation {self.conversation}: the new response says something else")
+        return problems
+
+
+SCENARIOS: tuple[Callable[[], Scenario], ...] = (Stream, ToolCall, Code, FileUpload, Indexing, ResponseStream)
