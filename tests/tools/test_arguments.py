@@ -138,11 +138,11 @@ def test_a_comma_alone_does_not_join_two_values() -> None:
     assert coordinate("Weather in Paris and in Rome?", "Paris") == "Rome"
 
 
-def test_a_call_needs_its_required_numbers_said() -> None:
+def test_a_call_needs_the_values_only_the_user_can_give() -> None:
     bmi = {"type": "object", "properties": {"weight": {"type": "number"}, "height": {"type": "integer"},
                                             "units": {"type": "string"}, "system": {"type": "integer", "enum": [1, 2]}},
            "required": ["weight", "height", "units", "system"]}
-    says = arguments.says_required_numbers
+    says = arguments.says_required_values
     assert not says(bmi, "What is my body mass index?")
     assert not says(bmi, "My BMI at 70 kg?")  # one number for two
     assert says(bmi, "BMI for 70 kg and 175 cm")
@@ -151,3 +151,8 @@ def test_a_call_needs_its_required_numbers_said() -> None:
                 "Put $10,000 aside")
     assert says({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}, "Weather?")
     assert says(None, "anything") and says({"type": "object", "properties": {}}, "")
+    mail = {"type": "object", "properties": {"to_email": {"type": "string"}, "body": {"type": "string"}},
+            "required": ["to_email", "body"]}
+    assert not says(mail, "Email John that I am late.") and says(mail, "Email john@example.com that I am late.")
+    api = {"type": "object", "properties": {"url": {"type": "string"}}, "required": ["url"]}
+    assert not says(api, "Weather in Turin?") and says(api, "Fetch https://api.example.com/weather for Turin")

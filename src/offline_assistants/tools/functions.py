@@ -74,7 +74,7 @@ class FunctionTool:
 
     def option(self, spec: dict[str, Any], context: ToolContext) -> ToolOption | None:
         fn = spec["function"]
-        if context.said is not None and not arguments.says_required_numbers(fn.get("parameters"), context.said()):
+        if context.said is not None and not arguments.says_required_values(fn.get("parameters"), context.said()):
             return None
         return ToolOption(key(self.type, fn["name"]), self.type, fn["name"],
                           sentence(fn["name"], fn.get("description")), BIAS, about=spec)
