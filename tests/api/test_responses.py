@@ -78,6 +78,20 @@ def test_the_function_loop(canned: Callable[..., Any]) -> None:
     assert item.type == "function_call_output" and item.call_id == call.call_id
 
 
+def test_a_response_ending_with_function_calls_has_its_usage(canned: Callable[..., Any]) -> None:
+    # Its run waits for the outputs (an Assistants run shows no usage then), but the response is over: the Agents
+    # SDK adds up each response's usage.
+    client, _ = canned([" call get_weather.", '{"city": "Oslo"}', " call get_weather.", '{"city": "Rome"}'])
+    r = client.responses.create(model="gpt-4o", input="Weather in Oslo?", tools=[WEATHER])  # type: ignore[list-item]
+    assert r.output[0].type == "function_call"
+    assert r.usage is not None and r.usage.input_tokens > 0 and r.usage.output_tokens > 0
+    assert client.responses.retrieve(r.id).usage == r.usage
+    events = list(client.responses.create(model="gpt-4o", input="Weather in Rome?", tools=[WEATHER],  # type: ignore[list-item]
+                                          stream=True))
+    assert events[-1].type == "response.completed" and events[-1].response.usage is not None
+    assert events[-1].response.usage.output_tokens > 0
+
+
 def test_calls_brought_as_history_are_read_back(canned: Callable[..., Any]) -> None:
     client, backend = canned(["It is 12 C in Rome."])
     r = client.responses.create(model="gpt-4o", input=[

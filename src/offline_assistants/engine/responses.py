@@ -235,7 +235,8 @@ class Responses:
         return self.render(self.store.responses.get(response_id), include)
 
     def render(self, rec: ResponseRecord, include: tuple[str, ...] = ()) -> Response:
-        run = self.store.runs.get(None, rec.run_id)
+        record = self.store.runs.record(rec.run_id)
+        run = record.run
         status: ResponseStatus = STATUS[run.status] if rec.until_step is None else "completed"
         output: list[dict[str, Any]] = []
         for step in self.store.responses.steps(rec.run_id, rec.since_step, rec.until_step):
@@ -247,11 +248,13 @@ class Responses:
                 output.append(message_item(message.model_dump(mode="json")))
         ended = status not in ("queued", "in_progress")
         details = run.x_details
+        # The run's counters, not run.usage: a run waiting for function outputs shows none, but the response that
+        # ended with those calls is over and has its usage, as in the real API.
         usage = ResponseUsage(
-            input_tokens=run.usage.prompt_tokens, output_tokens=run.usage.completion_tokens,
-            total_tokens=run.usage.total_tokens,
+            input_tokens=record.prompt_tokens, output_tokens=record.completion_tokens,
+            total_tokens=record.prompt_tokens + record.completion_tokens,
             input_tokens_details=InputTokensDetails(cached_tokens=details.cached_prompt_tokens),
-            output_tokens_details=OutputTokensDetails()) if ended and run.usage is not None else None
+            output_tokens_details=OutputTokensDetails()) if ended else None
         error = None
         if status == "failed":
             last = run.last_error or {"code": "server_error", "message": "The response expired."}
