@@ -7,6 +7,7 @@ One execution serves both faces (engine/responses.py), so everything here is tra
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -157,7 +158,8 @@ def _message_item(message_id: str, role: str, content: list[dict[str, Any]], sta
             continue
         text = part["text"] if isinstance(part["text"], str) else part["text"].get("value", "")
         if role == "assistant":
-            annotations = [_annotation(a) for a in (part["text"].get("annotations") or [])] \
+            text, at = without_markers(text)
+            annotations = [_annotation(a, at) for a in (part["text"].get("annotations") or [])] \
                 if isinstance(part["text"], dict) else []
             parts.append({"type": "output_text", "text": text, "annotations": annotations, "logprobs": []})
         else:
@@ -176,12 +178,37 @@ def message_item(message: dict[str, Any]) -> dict[str, Any]:
                          or "completed")
 
 
-def _annotation(a: dict[str, Any]) -> dict[str, Any]:
+# File search's citation markers (tools/file_search.py `marker`), with the space before one. The Assistants face
+# keeps them in the text under its file_citation annotations; the real Responses API shows the text without them,
+# each citation pointing at where its marker was (`index`). Markers the model wrote that cite nothing go too.
+MARKER = re.compile(r" ?【\d+:\d+†([^】\n]*)】")
+
+
+def without_markers(text: str) -> tuple[str, Callable[[int], int]]:
+    """`text` without citation markers, and where a position in `text` falls in the result."""
+    spans = [m.span() for m in MARKER.finditer(text)]
+
+    def at(i: int) -> int:
+        cut = 0
+        for start, end in spans:
+            if i < start:
+                break
+            if i < end:
+                return start - cut
+            cut += end - start
+        return i - cut
+
+    return MARKER.sub("", text), at
+
+
+def _annotation(a: dict[str, Any], at: Callable[[int], int]) -> dict[str, Any]:
+    index = at(a.get("start_index", 0))
     if a.get("type") == "file_citation":
+        named = MARKER.fullmatch(a.get("text", ""))
         return {"type": "file_citation", "file_id": a["file_citation"]["file_id"],
-                "filename": a.get("x_filename") or a.get("text", ""), "index": a.get("start_index", 0)}
+                "filename": a.get("x_filename") or (named.group(1) if named else ""), "index": index}
     if a.get("type") == "file_path":
-        return {"type": "file_path", "file_id": a["file_path"]["file_id"], "index": a.get("start_index", 0)}
+        return {"type": "file_path", "file_id": a["file_path"]["file_id"], "index": index}
     return a
 
 
