@@ -149,6 +149,29 @@ def test_file_search_cites_without_markers_in_the_text(canned: Callable[..., Any
                                 "index": len(text)}
 
 
+def test_file_search_filters_choose_the_files_searched(canned: Callable[..., Any]) -> None:
+    # As the Agents SDK's FileSearchTool(filters=...) sends them: on the files' attributes, not dropped.
+    search = [" search the files.", '{"query": "staging server"}', "Found it."]
+    client, backend = canned(search * 2)
+    store = client.vector_stores.create(name="notes")
+    for name, team, text in [("ops.md", "ops", b"The staging server is called heliotrope."),
+                             ("web.md", "web", b"The staging server is called marigold.")]:
+        file = client.files.create(file=(name, io.BytesIO(text)), purpose="assistants")
+        client.vector_stores.files.create_and_poll(vector_store_id=store.id, file_id=file.id, attributes={"team": team})
+    for team, found, other in [("ops", "heliotrope", "marigold"), ("web", "marigold", "heliotrope")]:
+        r = client.responses.create(model="gpt-4o", input="What is the staging server called?",
+                                    include=["file_search_call.results"], tools=[{
+                                        "type": "file_search", "vector_store_ids": [store.id],
+                                        "filters": {"type": "eq", "key": "team", "value": team}}])
+        call = r.output[0]
+        assert call.type == "file_search_call" and [h.filename for h in call.results or []] == [f"{team}.md"]
+        assert found in backend.text(backend.prompts[-1]) and other not in backend.text(backend.prompts[-1])
+    with pytest.raises(openai.BadRequestError) as info:
+        client.responses.create(model="gpt-4o", input="Hi", tools=[{
+            "type": "file_search", "vector_store_ids": [store.id], "filters": {"type": "like", "key": "team"}}])
+    assert isinstance(info.value.body, dict) and info.value.body["param"] == "tools[0].filters.type"
+
+
 def test_store_false_keeps_nothing(canned: Callable[..., Any], make_engine: Callable[..., Engine]) -> None:
     client, _ = canned(["Fine."])
     r = client.responses.create(model="gpt-4o", input="Hi", store=False)

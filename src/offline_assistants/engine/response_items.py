@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from offline_assistants.errors import InvalidRequest
+from offline_assistants.retrieval.filters import validate
 from offline_assistants.schemas.messages import MessageCreate
 
 # Tools that need the internet or a hosted service: refused by name, never silently dropped.
@@ -58,7 +59,9 @@ def run_tools(tools: list[dict[str, Any]] | None) -> RunTools:
             if not isinstance(ids, list) or not all(isinstance(v, str) for v in ids):
                 raise InvalidRequest(f"Missing required parameter: '{param}.vector_store_ids'.",
                                      param=f"{param}.vector_store_ids", code="missing_required_parameter")
-            options = {k: tool[k] for k in ("max_num_results", "ranking_options") if tool.get(k) is not None}
+            if tool.get("filters") is not None:
+                validate(tool["filters"], f"{param}.filters")  # the 400 names the bad part
+            options = {k: tool[k] for k in ("max_num_results", "ranking_options", "filters") if tool.get(k) is not None}
             out.tools.append({"type": "file_search", **({"file_search": options} if options else {})})
             out.vector_store_ids += [v for v in ids if v not in out.vector_store_ids]
         elif kind == "code_interpreter":
