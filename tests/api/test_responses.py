@@ -103,6 +103,31 @@ def test_calls_brought_as_history_are_read_back(canned: Callable[..., Any]) -> N
     assert "12 C" in backend.text(backend.prompts[-1])
 
 
+def test_calls_in_the_middle_of_the_history_stay_in_their_place(canned: Callable[..., Any]) -> None:
+    # What the Agents SDK sends on a later turn (a session's items, or result.to_input_list()): an earlier turn's
+    # call and output sit between its question and its answer, and the model reads them there.
+    client, backend = canned(["You asked about Oslo.", "You are welcome."])
+    history: list[Any] = [
+        {"role": "user", "content": "Weather in Oslo?"},
+        {"type": "function_call", "id": "fc_abc", "call_id": "call_abc", "name": "get_weather",
+         "arguments": '{"city": "Oslo"}'},
+        {"type": "function_call_output", "call_id": "call_abc", "output": "17 C"},
+        {"role": "assistant", "content": "It is mild in Oslo."},
+        {"role": "user", "content": "What did I ask?"}]
+    r = client.responses.create(model="gpt-4o", input=history)
+    assert r.output_text == "You asked about Oslo."
+    seen = backend.text(backend.prompts[-1])
+    assert seen.index("Weather in Oslo?") < seen.index('"Oslo"}') < seen.index("17 C") < seen.index(
+        "It is mild in Oslo.") < seen.index("What did I ask?")
+    assert seen.rstrip().endswith("What did I ask? </s> <assistant>")  # nothing after the question
+    items = client.responses.input_items.list(r.id, order="asc").data
+    assert [i.type for i in items] == ["message", "function_call", "function_call_output", "message", "message"]
+    # The next turn sends the same history again, item ids and all, as the Agents SDK does.
+    again = client.responses.create(model="gpt-4o", input=[*history, *(i.model_dump() for i in r.output),
+                                                           {"role": "user", "content": "Thanks."}])
+    assert again.status == "completed"
+
+
 def test_streams_as_the_sdk_accumulates_them(canned: Callable[..., Any]) -> None:
     client, _ = canned(["Hello there, friend!", " call get_weather.", '{"city": "Oslo"}'])
     with client.responses.stream(model="gpt-4o", input="Hi") as stream:

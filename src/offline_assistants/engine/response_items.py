@@ -84,6 +84,21 @@ class Input:
     # Messages and the other items a conversation keeps as rows, in the order given.
     rows: list[MessageCreate | dict[str, Any]] = field(default_factory=list)
 
+    def split(self) -> tuple[Input, Input]:
+        """The history, up to the last message, and the function calls and outputs after it: the round a run
+        continues from. Calls followed by messages (an earlier turn's, as the Agents SDK sends its history) are
+        history, read where they were."""
+        cut = max((i + 1 for i, row in enumerate(self.rows) if isinstance(row, MessageCreate)), default=0)
+        tail = [row for row in self.rows[cut:] if isinstance(row, dict)]
+        ids = {row["call_id"] for row in tail}
+        history = Input(self.messages, self.instructions, [c for c in self.calls if c["call_id"] not in ids],
+                        {k: v for k, v in self.outputs.items() if k not in ids},
+                        [i for i in self.items if i not in tail], self.rows[:cut])
+        rows: list[MessageCreate | dict[str, Any]] = list(tail)
+        current = Input([], [], [c for c in self.calls if c["call_id"] in ids],
+                        {k: v for k, v in self.outputs.items() if k in ids}, tail, rows)
+        return history, current
+
 
 def _text(content: Any, param: str, output: bool = False) -> list[dict[str, Any]]:
     if isinstance(content, str):

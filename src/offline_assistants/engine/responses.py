@@ -107,15 +107,21 @@ class Responses:
         steps: tuple[dict[str, Any], ...] = ()
         if conversation is not None:  # the conversation keeps every item given, calls and outputs too
             prepared = self.conversations.rows(thread_id, given)
-        else:  # a chain keeps the messages; calls brought along are a finished step the run starts from
-            prepared = [self.threads.prepare(thread_id, m) for m in given.messages]
-            steps = (self._brought_calls(run_id, thread_id, given),) if given.calls else ()
+            items = [row_item(values) for values, _ in prepared]
+        else:  # a chain keeps the history in order; the calls that end the input are a finished step the run
+            # starts from, as if it had made them
+            history, current = given.split()
+            # Rows under ids of their own: a client's item ids may be rows already (of its conversation, or of the
+            # same history sent on an earlier turn); the items keep theirs.
+            prepared = [({**values, "id": new_id("item")} if values.get("item") else values, tokens)
+                        for values, tokens in self.conversations.rows(thread_id, history)]
+            steps = (self._brought_calls(run_id, thread_id, current),) if current.calls else ()
+            items = [*(row_item(values) for values, _ in prepared), *(i for i in history.items
+                                                                      if i["type"] == "message"), *current.items]
         instructions = "\n\n".join([req.instructions or "", *given.instructions]).strip()
         if req.truncation != "auto":
             self._check_fits(thread_id, instructions, [t for _, t in prepared])
         values = self._run_values(req, run_id, thread_id, instructions, tools.tools, tools.vector_store_ids)
-        items = [row_item(values) for values, _ in prepared] if conversation is not None else [
-            *_stored_items(prepared), *given.items]
         _, sub = self.runs.start(values, prepared, listener, steps=steps)
         # The run may be writing already: its output begins after the steps the client brought, not where it is.
         since = self.store.responses.step_pk(steps[0]["id"]) if steps else 0
@@ -327,10 +333,6 @@ class Responses:
         if not rec.thread_id.startswith("conv_") and not self.store.responses.uses_thread(rec.thread_id) \
                 and self.store.runs.active(rec.thread_id) is None:
             self.store.threads.delete(rec.thread_id)
-
-
-def _stored_items(prepared: list[tuple[dict[str, Any], list[int]]]) -> list[dict[str, Any]]:
-    return [message_item(values) for values, _ in prepared]
 
 
 def _exists(store: Store, thread_id: str) -> bool:
