@@ -212,3 +212,27 @@ def test_a_conversations_session_carries_two_turns(make_engine: Callable[..., En
     assert [(i["role"], i["content"][0]["text"]) for i in kept] == turns  # as the session reads them back
     items = client.conversations.items.list(conversation_id, order="asc").data
     assert [(i.role, i.content[0].text) for i in items] == turns  # type: ignore[union-attr]
+
+
+def test_a_session_keeps_a_tool_turn_in_order(make_engine: Callable[..., Engine], make_client: Client) -> None:
+    # The next turn's input is the session's items: the first turn's call and output sit between its question and
+    # its answer, and the model reads them there (not as its answer to the new question).
+    client, backend = canned_client(make_engine, make_client, [
+        *WEATHER_LOOP, " answer directly.", "You asked about Oslo."])
+    calls: list[str] = []
+
+    async def main(sdk: openai.AsyncOpenAI) -> tuple[Any, list[Any]]:
+        session = OpenAIConversationsSession(openai_client=sdk)
+        agent = weather_agent(sdk, calls)
+        await Runner.run(agent, "Weather in Oslo?", session=session, run_config=NO_TRACING)
+        second = await Runner.run(agent, "What did I ask?", session=session, run_config=NO_TRACING)
+        return second, await session.get_items()
+
+    second, kept = run(client, main)
+    assert calls == ["Oslo"] and second.final_output == "You asked about Oslo."
+    assert [i["type"] for i in kept] == ["message", "function_call", "function_call_output", "message", "message",
+                                         "message"]
+    seen = backend.text(backend.prompts[-1])
+    assert seen.index("Weather in Oslo?") < seen.index("17 C and clear in Oslo") < seen.index(
+        "It is 17 C in Oslo.") < seen.index("What did I ask?")
+    assert seen.rstrip().endswith("What did I ask? </s> <assistant>")
