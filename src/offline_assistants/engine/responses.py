@@ -116,8 +116,8 @@ class Responses:
             prepared = [({**values, "id": new_id("item")} if values.get("item") else values, tokens)
                         for values, tokens in self.conversations.rows(thread_id, history)]
             steps = (self._brought_calls(run_id, thread_id, current),) if current.calls else ()
-            items = [*(row_item(values) for values, _ in prepared), *(i for i in history.items
-                                                                      if i["type"] == "message"), *current.items]
+            said = [i for i in history.items if i["type"] == "message"]  # system, developer: instructions, no rows
+            items = [*(row_item(values) for values, _ in prepared), *said, *current.items]
         instructions = "\n\n".join([req.instructions or "", *given.instructions]).strip()
         if req.truncation != "auto":
             self._check_fits(thread_id, instructions, [t for _, t in prepared])
