@@ -150,28 +150,33 @@ def test_streams_as_the_sdk_accumulates_them(canned: Callable[..., Any]) -> None
 def test_file_search_cites_without_markers_in_the_text(canned: Callable[..., Any]) -> None:
     # The Assistants face keeps file search's 【0:0†notes.md】 markers in the text; the real Responses API strips
     # them and points each file_citation at where its marker was (`index`), streamed as it stores.
-    client, _ = canned([" search the files.", '{"query": "staging server"}', "It is heliotrope 【0:0†notes.md】.",
-                        " search the files.", '{"query": "staging server"}', "It is called heliotrope."])
+    search = [" search the files.", '{"query": "staging server"}']
+    client, _ = canned([*search, "It is heliotrope 【0:0†notes.md】.", *search, "It is called heliotrope.",
+                        *search, "It is heliotrope 【0:0†notes.md】 in Lisbon."])
     store = client.vector_stores.create(name="notes")
     notes = b"The staging server is called heliotrope and runs in Lisbon.\n"
     done = client.vector_stores.files.upload_and_poll(vector_store_id=store.id, file=("notes.md", io.BytesIO(notes)))
     tools: Any = [{"type": "file_search", "vector_store_ids": [store.id]}]
     r = client.responses.create(model="gpt-4o", input="What is the staging server called?", tools=tools)
-    search, message = r.output
-    assert search.type == "file_search_call" and message.type == "message"
+    search_call, message = r.output
+    assert search_call.type == "file_search_call" and message.type == "message"
     [part] = message.content
     assert part.type == "output_text" and part.text == "It is heliotrope."
     assert [(a.type, a.file_id, a.filename, a.index) for a in part.annotations] == [  # type: ignore[union-attr]
         ("file_citation", done.id, "notes.md", len("It is heliotrope"))]
-    with client.responses.stream(model="gpt-4o", input="What is the staging server called?", tools=tools) as stream:
-        events = list(stream)
-        final = stream.get_final_response()
-    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
-    [done_event] = [e for e in events if e.type == "response.output_text.done"]
-    assert text == done_event.text == final.output_text == "It is called heliotrope."
-    [added] = [e for e in events if e.type == "response.output_text.annotation.added"]
-    assert added.annotation.model_dump() == {"type": "file_citation", "file_id": done.id, "filename": "notes.md",
-                                "index": len(text)}
+    # Streamed: a marker the server adds (the answer cited nothing), and one the model wrote mid-sentence.
+    for expected, index in [("It is called heliotrope.", len("It is called heliotrope.")),
+                            ("It is heliotrope in Lisbon.", len("It is heliotrope"))]:
+        with client.responses.stream(model="gpt-4o", input="What is the staging server called?",
+                                     tools=tools) as stream:
+            events = list(stream)
+            final = stream.get_final_response()
+        text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+        [done_event] = [e for e in events if e.type == "response.output_text.done"]
+        assert text == done_event.text == final.output_text == expected
+        [added] = [e for e in events if e.type == "response.output_text.annotation.added"]
+        assert added.annotation.model_dump() == {"type": "file_citation", "file_id": done.id,
+                                                 "filename": "notes.md", "index": index}
 
 
 def test_file_search_filters_choose_the_files_searched(canned: Callable[..., Any]) -> None:
