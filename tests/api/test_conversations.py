@@ -107,3 +107,22 @@ def test_a_thread_converted_to_a_conversation_continues_there(
     assert len(client.beta.threads.messages.list(thread.id).data) == 2  # the thread is left as it was
     with pytest.raises(openai.NotFoundError):
         client.post("/threads/thread_nope/x_conversation", cast_to=object)
+
+
+def test_a_response_in_a_conversation_may_bring_calls_as_history(
+        make_engine: Callable[..., Engine], make_client: Callable[..., openai.OpenAI]) -> None:
+    backend = CannedBackend(["You asked about Rome."])
+    client = make_client(make_engine(backend))
+    conv = client.conversations.create()
+    r = client.responses.create(model="gpt-4o", conversation=conv.id, input=[
+        {"role": "user", "content": "Weather in Rome?"},
+        {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": '{"city": "Rome"}'},
+        {"type": "function_call_output", "call_id": "call_1", "output": "12 C"},
+        {"role": "assistant", "content": "It is mild."},
+        {"role": "user", "content": "What did I ask?"}])
+    assert r.output_text == "You asked about Rome."
+    seen = backend.text(backend.prompts[-1])
+    assert seen.index('{"city": "Rome"}') < seen.index("12 C") < seen.index("It is mild.") < seen.index("What did")
+    items = client.conversations.items.list(conv.id, order="asc").data
+    assert [i.type for i in items] == ["message", "function_call", "function_call_output", "message", "message",
+                                       "message"]

@@ -3,6 +3,7 @@ loop, streams, storage, errors). The real model's path is tests/api/test_respons
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from typing import Any
 
@@ -78,6 +79,20 @@ def test_the_function_loop(canned: Callable[..., Any]) -> None:
     assert item.type == "function_call_output" and item.call_id == call.call_id
 
 
+def test_a_response_ending_with_function_calls_has_its_usage(canned: Callable[..., Any]) -> None:
+    # Its run waits for the outputs (an Assistants run shows no usage then), but the response is over: the Agents
+    # SDK adds up each response's usage.
+    client, _ = canned([" call get_weather.", '{"city": "Oslo"}', " call get_weather.", '{"city": "Rome"}'])
+    r = client.responses.create(model="gpt-4o", input="Weather in Oslo?", tools=[WEATHER])  # type: ignore[list-item]
+    assert r.output[0].type == "function_call"
+    assert r.usage is not None and r.usage.input_tokens > 0 and r.usage.output_tokens > 0
+    assert client.responses.retrieve(r.id).usage == r.usage
+    events = list(client.responses.create(model="gpt-4o", input="Weather in Rome?", tools=[WEATHER],  # type: ignore[list-item]
+                                          stream=True))
+    assert events[-1].type == "response.completed" and events[-1].response.usage is not None
+    assert events[-1].response.usage.output_tokens > 0
+
+
 def test_calls_brought_as_history_are_read_back(canned: Callable[..., Any]) -> None:
     client, backend = canned(["It is 12 C in Rome."])
     r = client.responses.create(model="gpt-4o", input=[
@@ -86,6 +101,31 @@ def test_calls_brought_as_history_are_read_back(canned: Callable[..., Any]) -> N
         {"type": "function_call_output", "call_id": "call_abc", "output": "12 C"}])
     assert r.output_text == "It is 12 C in Rome." and [o.type for o in r.output] == ["message"]
     assert "12 C" in backend.text(backend.prompts[-1])
+
+
+def test_calls_in_the_middle_of_the_history_stay_in_their_place(canned: Callable[..., Any]) -> None:
+    # What the Agents SDK sends on a later turn (a session's items, or result.to_input_list()): an earlier turn's
+    # call and output sit between its question and its answer, and the model reads them there.
+    client, backend = canned(["You asked about Oslo.", "You are welcome."])
+    history: list[Any] = [
+        {"role": "user", "content": "Weather in Oslo?"},
+        {"type": "function_call", "id": "fc_abc", "call_id": "call_abc", "name": "get_weather",
+         "arguments": '{"city": "Oslo"}'},
+        {"type": "function_call_output", "call_id": "call_abc", "output": "17 C"},
+        {"role": "assistant", "content": "It is mild in Oslo."},
+        {"role": "user", "content": "What did I ask?"}]
+    r = client.responses.create(model="gpt-4o", input=history)
+    assert r.output_text == "You asked about Oslo."
+    seen = backend.text(backend.prompts[-1])
+    assert seen.index("Weather in Oslo?") < seen.index('"Oslo"}') < seen.index("17 C") < seen.index(
+        "It is mild in Oslo.") < seen.index("What did I ask?")
+    assert seen.rstrip().endswith("What did I ask? </s> <assistant>")  # nothing after the question
+    items = client.responses.input_items.list(r.id, order="asc").data
+    assert [i.type for i in items] == ["message", "function_call", "function_call_output", "message", "message"]
+    # The next turn sends the same history again, item ids and all, as the Agents SDK does.
+    again = client.responses.create(model="gpt-4o", input=[*history, *(i.model_dump() for i in r.output),
+                                                           {"role": "user", "content": "Thanks."}])
+    assert again.status == "completed"
 
 
 def test_streams_as_the_sdk_accumulates_them(canned: Callable[..., Any]) -> None:
@@ -105,6 +145,61 @@ def test_streams_as_the_sdk_accumulates_them(canned: Callable[..., Any]) -> None
     assert args == '{"city": "Oslo"}'
     assert events[-1].type == "response.completed"
     assert events[-1].response.output[0].type == "function_call"
+
+
+def test_file_search_cites_without_markers_in_the_text(canned: Callable[..., Any]) -> None:
+    # The Assistants face keeps file search's 【0:0†notes.md】 markers in the text; the real Responses API strips
+    # them and points each file_citation at where its marker was (`index`), streamed as it stores.
+    search = [" search the files.", '{"query": "staging server"}']
+    client, _ = canned([*search, "It is heliotrope 【0:0†notes.md】.", *search, "It is called heliotrope.",
+                        *search, "It is heliotrope 【0:0†notes.md】 in Lisbon."])
+    store = client.vector_stores.create(name="notes")
+    notes = b"The staging server is called heliotrope and runs in Lisbon.\n"
+    done = client.vector_stores.files.upload_and_poll(vector_store_id=store.id, file=("notes.md", io.BytesIO(notes)))
+    tools: Any = [{"type": "file_search", "vector_store_ids": [store.id]}]
+    r = client.responses.create(model="gpt-4o", input="What is the staging server called?", tools=tools)
+    search_call, message = r.output
+    assert search_call.type == "file_search_call" and message.type == "message"
+    [part] = message.content
+    assert part.type == "output_text" and part.text == "It is heliotrope."
+    assert [(a.type, a.file_id, a.filename, a.index) for a in part.annotations] == [  # type: ignore[union-attr]
+        ("file_citation", done.id, "notes.md", len("It is heliotrope"))]
+    # Streamed: a marker the server adds (the answer cited nothing), and one the model wrote mid-sentence.
+    for expected, index in [("It is called heliotrope.", len("It is called heliotrope.")),
+                            ("It is heliotrope in Lisbon.", len("It is heliotrope"))]:
+        with client.responses.stream(model="gpt-4o", input="What is the staging server called?",
+                                     tools=tools) as stream:
+            events = list(stream)
+            final = stream.get_final_response()
+        text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+        [done_event] = [e for e in events if e.type == "response.output_text.done"]
+        assert text == done_event.text == final.output_text == expected
+        [added] = [e for e in events if e.type == "response.output_text.annotation.added"]
+        assert added.annotation.model_dump() == {"type": "file_citation", "file_id": done.id,
+                                                 "filename": "notes.md", "index": index}
+
+
+def test_file_search_filters_choose_the_files_searched(canned: Callable[..., Any]) -> None:
+    # As the Agents SDK's FileSearchTool(filters=...) sends them: on the files' attributes, not dropped.
+    search = [" search the files.", '{"query": "staging server"}', "Found it."]
+    client, backend = canned(search * 2)
+    store = client.vector_stores.create(name="notes")
+    for name, team, text in [("ops.md", "ops", b"The staging server is called heliotrope."),
+                             ("web.md", "web", b"The staging server is called marigold.")]:
+        file = client.files.create(file=(name, io.BytesIO(text)), purpose="assistants")
+        client.vector_stores.files.create_and_poll(vector_store_id=store.id, file_id=file.id, attributes={"team": team})
+    for team, found, other in [("ops", "heliotrope", "marigold"), ("web", "marigold", "heliotrope")]:
+        r = client.responses.create(model="gpt-4o", input="What is the staging server called?",
+                                    include=["file_search_call.results"], tools=[{
+                                        "type": "file_search", "vector_store_ids": [store.id],
+                                        "filters": {"type": "eq", "key": "team", "value": team}}])
+        call = r.output[0]
+        assert call.type == "file_search_call" and [h.filename for h in call.results or []] == [f"{team}.md"]
+        assert found in backend.text(backend.prompts[-1]) and other not in backend.text(backend.prompts[-1])
+    with pytest.raises(openai.BadRequestError) as info:
+        client.responses.create(model="gpt-4o", input="Hi", tools=[{
+            "type": "file_search", "vector_store_ids": [store.id], "filters": {"type": "like", "key": "team"}}])
+    assert isinstance(info.value.body, dict) and info.value.body["param"] == "tools[0].filters.type"
 
 
 def test_store_false_keeps_nothing(canned: Callable[..., Any], make_engine: Callable[..., Engine]) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from offline_assistants.engine.events import Event
-from offline_assistants.engine.response_items import call_items, message_item
+from offline_assistants.engine.response_items import call_items, message_item, without_markers
 
 TERMINAL = {"thread.run.completed": "response.completed", "thread.run.requires_action": "response.completed",
             "thread.run.incomplete": "response.incomplete", "thread.run.failed": "response.failed",
@@ -34,6 +34,8 @@ class ResponseEvents:
         self.index: dict[str, int] = {}  # item id -> output_index
         self.open: dict[str, dict[str, Any]] = {}  # items added and not yet done, by id
         self.calls: dict[tuple[str, int], str] = {}  # (step id, call index) -> item id
+        self.written: dict[str, str] = {}  # message id -> its text so far, as the run wrote it (markers and all)
+        self.shown: dict[str, str] = {}  # message id -> the text its deltas have shown
         self.finished = False
 
     def _emit(self, out: Out, kind: str, **data: Any) -> None:
@@ -70,8 +72,8 @@ class ResponseEvents:
             for part in data["delta"].get("content") or []:
                 piece = (part.get("text") or {}).get("value")
                 if piece:
-                    self._emit(out, "response.output_text.delta", item_id=data["id"],
-                               output_index=self.index[data["id"]], content_index=0, delta=piece, logprobs=[])
+                    self.written[data["id"]] = self.written.get(data["id"], "") + piece
+                    self._show(out, data["id"], _settled(self.written[data["id"]]))
         elif name in ("thread.message.completed", "thread.message.incomplete"):
             self._message_done(out, data)
         elif name in TERMINAL:
@@ -156,13 +158,22 @@ class ResponseEvents:
             if item["id"] in self.open:
                 self._done(out, item)
 
+    def _show(self, out: Out, item_id: str, text: str) -> None:
+        """A delta of what `text` adds to what the message's deltas have shown."""
+        shown = self.shown.get(item_id, "")
+        if len(text) > len(shown) and text.startswith(shown):
+            self.shown[item_id] = text
+            self._emit(out, "response.output_text.delta", item_id=item_id, output_index=self.index[item_id],
+                       content_index=0, delta=text[len(shown):], logprobs=[])
+
     def _message_done(self, out: Out, message: dict[str, Any]) -> None:
         item = message_item(message)
         if item["id"] not in self.open:
             return
         i = self.index[item["id"]]
-        part = item["content"][0] if item["content"] else {"type": "output_text", "text": "", "annotations": [],
-                                                           "logprobs": []}
+        empty = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+        part: dict[str, Any] = item["content"][0] if item["content"] else empty
+        self._show(out, item["id"], part["text"])  # what was held back: a space, or what was not a marker
         self._emit(out, "response.output_text.done", item_id=item["id"], output_index=i, content_index=0,
                    text=part["text"], logprobs=[])
         for n, annotation in enumerate(part.get("annotations") or []):
@@ -171,6 +182,15 @@ class ResponseEvents:
         self._emit(out, "response.content_part.done", item_id=item["id"], output_index=i, content_index=0,
                    part=part)
         self._done(out, item)
+
+
+def _settled(text: str) -> str:
+    """What of a message's text so far its deltas can show: the text without citation markers (as the stored item
+    has it, engine/response_items.py), holding back a marker still being written and a space that may be one's."""
+    opened = text.rfind("【")
+    if opened >= 0 and "】" not in text[opened:]:
+        text = text[:opened]
+    return without_markers(text.removesuffix(" "))[0]
 
 
 def _whole(call: dict[str, Any]) -> dict[str, Any]:

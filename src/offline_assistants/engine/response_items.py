@@ -7,11 +7,13 @@ One execution serves both faces (engine/responses.py), so everything here is tra
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from offline_assistants.errors import InvalidRequest
+from offline_assistants.retrieval.filters import validate
 from offline_assistants.schemas.messages import MessageCreate
 
 # Tools that need the internet or a hosted service: refused by name, never silently dropped.
@@ -69,7 +71,9 @@ def run_tools(tools: list[dict[str, Any]] | None) -> RunTools:
             if not isinstance(ids, list) or not all(isinstance(v, str) for v in ids):
                 raise InvalidRequest(f"Missing required parameter: '{param}.vector_store_ids'.",
                                      param=f"{param}.vector_store_ids", code="missing_required_parameter")
-            options = {k: tool[k] for k in ("max_num_results", "ranking_options") if tool.get(k) is not None}
+            if tool.get("filters") is not None:
+                validate(tool["filters"], f"{param}.filters")  # the 400 names the bad part
+            options = {k: tool[k] for k in ("max_num_results", "ranking_options", "filters") if tool.get(k) is not None}
             out.tools.append({"type": "file_search", **({"file_search": options} if options else {})})
             out.vector_store_ids += [v for v in ids if v not in out.vector_store_ids]
         elif kind == "code_interpreter":
@@ -98,6 +102,21 @@ class Input:
     items: list[dict[str, Any]] = field(default_factory=list)  # every item as input_items lists it
     # Messages and the other items a conversation keeps as rows, in the order given.
     rows: list[MessageCreate | dict[str, Any]] = field(default_factory=list)
+
+    def split(self) -> tuple[Input, Input]:
+        """The history, up to the last message, and the function calls and outputs after it: the round a run
+        continues from. Calls followed by messages (an earlier turn's, as the Agents SDK sends its history) are
+        history, read where they were."""
+        cut = max((i + 1 for i, row in enumerate(self.rows) if isinstance(row, MessageCreate)), default=0)
+        tail = [row for row in self.rows[cut:] if isinstance(row, dict)]
+        ids = {row["call_id"] for row in tail}
+        history = Input(self.messages, self.instructions, [c for c in self.calls if c["call_id"] not in ids],
+                        {k: v for k, v in self.outputs.items() if k not in ids},
+                        [i for i in self.items if i not in tail], self.rows[:cut])
+        rows: list[MessageCreate | dict[str, Any]] = list(tail)
+        current = Input([], [], [c for c in self.calls if c["call_id"] in ids],
+                        {k: v for k, v in self.outputs.items() if k in ids}, tail, rows)
+        return history, current
 
 
 # An `input_file` part's text, from its file id, or its base64 `file_data` and `filename` (engine/responses.py
@@ -199,7 +218,8 @@ def _message_item(message_id: str, role: str, content: list[dict[str, Any]], sta
             continue
         text = part["text"] if isinstance(part["text"], str) else part["text"].get("value", "")
         if role == "assistant":
-            annotations = [_annotation(a) for a in (part["text"].get("annotations") or [])] \
+            text, at = without_markers(text)
+            annotations = [_annotation(a, at) for a in (part["text"].get("annotations") or [])] \
                 if isinstance(part["text"], dict) else []
             parts.append({"type": "output_text", "text": text, "annotations": annotations, "logprobs": []})
         else:
@@ -218,17 +238,41 @@ def message_item(message: dict[str, Any]) -> dict[str, Any]:
                          or "completed")
 
 
-def _annotation(a: dict[str, Any]) -> dict[str, Any]:
+# File search's citation markers (tools/file_search.py `marker`), with the space before one. The Assistants face
+# keeps them in the text under its file_citation annotations; the real Responses API shows the text without them,
+# each citation pointing at where its marker was (`index`). Markers the model wrote that cite nothing go too.
+MARKER = re.compile(r" ?【\d+:\d+†([^】\n]*)】")
+
+
+def without_markers(text: str) -> tuple[str, Callable[[int], int]]:
+    """`text` without citation markers, and where a position in `text` falls in the result."""
+    spans = [m.span() for m in MARKER.finditer(text)]
+
+    def at(i: int) -> int:
+        cut = 0
+        for start, end in spans:
+            if i < start:
+                break
+            if i < end:
+                return start - cut
+            cut += end - start
+        return i - cut
+
+    return MARKER.sub("", text), at
+
+
+def _annotation(a: dict[str, Any], at: Callable[[int], int]) -> dict[str, Any]:
+    index = at(a.get("start_index", 0))
     if a.get("type") == "file_citation":
+        named = MARKER.fullmatch(a.get("text", ""))
         return {"type": "file_citation", "file_id": a["file_citation"]["file_id"],
-                "filename": a.get("x_filename") or a.get("text", ""), "index": a.get("start_index", 0)}
+                "filename": a.get("x_filename") or (named.group(1) if named else ""), "index": index}
     if a.get("type") == "container_file_citation":
         body = a["container_file_citation"]
         return {"type": "container_file_citation", "container_id": body["container_id"], "file_id": body["file_id"],
-                "filename": body["filename"], "start_index": a.get("start_index", 0), "end_index": a.get(
-                    "end_index", 0)}
+                "filename": body["filename"], "start_index": index, "end_index": at(a.get("end_index", 0))}
     if a.get("type") == "file_path":
-        return {"type": "file_path", "file_id": a["file_path"]["file_id"], "index": a.get("start_index", 0)}
+        return {"type": "file_path", "file_id": a["file_path"]["file_id"], "index": index}
     return a
 
 

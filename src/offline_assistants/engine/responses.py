@@ -116,9 +116,17 @@ class Responses:
         steps: tuple[dict[str, Any], ...] = ()
         if conversation is not None:  # the conversation keeps every item given, calls and outputs too
             prepared = self.conversations.rows(thread_id, given)
-        else:  # a chain keeps the messages; calls brought along are a finished step the run starts from
-            prepared = [self.threads.prepare(thread_id, m) for m in given.messages]
-            steps = (self._brought_calls(run_id, thread_id, given),) if given.calls else ()
+            items = [row_item(values) for values, _ in prepared]
+        else:  # a chain keeps the history in order; the calls that end the input are a finished step the run
+            # starts from, as if it had made them
+            history, current = given.split()
+            # Rows under ids of their own: a client's item ids may be rows already (of its conversation, or of the
+            # same history sent on an earlier turn); the items keep theirs.
+            prepared = [({**values, "id": new_id("item")} if values.get("item") else values, tokens)
+                        for values, tokens in self.conversations.rows(thread_id, history)]
+            steps = (self._brought_calls(run_id, thread_id, current),) if current.calls else ()
+            said = [i for i in history.items if i["type"] == "message"]  # system, developer: instructions, no rows
+            items = [*(row_item(values) for values, _ in prepared), *said, *current.items]
         instructions = "\n\n".join([req.instructions or "", *given.instructions]).strip()
         if req.truncation != "auto":
             self._check_fits(thread_id, instructions, [t for _, t in prepared])
@@ -127,8 +135,6 @@ class Responses:
             resources = values["tool_resources"] or {}
             resources["code_interpreter"] = {"container_id": self._container(tools.container, req, conversation)}
             values["tool_resources"] = resources
-        items = [row_item(values) for values, _ in prepared] if conversation is not None else [
-            *_stored_items(prepared), *given.items]
         _, sub = self.runs.start(values, prepared, listener, steps=steps)
         # The run may be writing already: its output begins after the steps the client brought, not where it is.
         since = self.store.responses.step_pk(steps[0]["id"]) if steps else 0
@@ -293,7 +299,8 @@ class Responses:
         return self.render(self.store.responses.get(response_id), include)
 
     def render(self, rec: ResponseRecord, include: tuple[str, ...] = ()) -> Response:
-        run = self.store.runs.get(None, rec.run_id)
+        record = self.store.runs.record(rec.run_id)
+        run = record.run
         status: ResponseStatus = STATUS[run.status] if rec.until_step is None else "completed"
         output: list[dict[str, Any]] = []
         for step in self.store.responses.steps(rec.run_id, rec.since_step, rec.until_step):
@@ -305,11 +312,13 @@ class Responses:
                 output.append(message_item(message.model_dump(mode="json")))
         ended = status not in ("queued", "in_progress")
         details = run.x_details
+        # The run's counters, not run.usage: a run waiting for function outputs shows none, but the response that
+        # ended with those calls is over and has its usage, as in the real API.
         usage = ResponseUsage(
-            input_tokens=run.usage.prompt_tokens, output_tokens=run.usage.completion_tokens,
-            total_tokens=run.usage.total_tokens,
+            input_tokens=record.prompt_tokens, output_tokens=record.completion_tokens,
+            total_tokens=record.prompt_tokens + record.completion_tokens,
             input_tokens_details=InputTokensDetails(cached_tokens=details.cached_prompt_tokens),
-            output_tokens_details=OutputTokensDetails()) if ended and run.usage is not None else None
+            output_tokens_details=OutputTokensDetails()) if ended else None
         error = None
         if status == "failed":
             last = run.last_error or {"code": "server_error", "message": "The response expired."}
@@ -382,10 +391,6 @@ class Responses:
         if not rec.thread_id.startswith("conv_") and not self.store.responses.uses_thread(rec.thread_id) \
                 and self.store.runs.active(rec.thread_id) is None:
             self.store.threads.delete(rec.thread_id)
-
-
-def _stored_items(prepared: list[tuple[dict[str, Any], list[int]]]) -> list[dict[str, Any]]:
-    return [message_item(values) for values, _ in prepared]
 
 
 def _exists(store: Store, thread_id: str) -> bool:

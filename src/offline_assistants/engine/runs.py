@@ -128,7 +128,7 @@ class Runs:
             if active is not None:
                 raise Conflict(f"Conversation {thread_id} already has an active response.")
             for message, tokens in messages:
-                self.store.messages.insert(message, tokens)
+                self.store.messages.insert_row(message, tokens)  # a message, or a call or output kept in order
             self.store.runs.insert(values)
             for step in steps:
                 self.store.runs.insert_step(step)

@@ -138,10 +138,11 @@ class VectorStores:
         return self.store.vector_stores.terms_found(terms, store_ids)
 
     def search_for_run(self, store_ids: builtins.list[str], query: str, max_results: int,
-                       threshold: float | None) -> builtins.list[Any]:
+                       threshold: float | None, filters: dict[str, Any] | None) -> builtins.list[Any]:
         if not query.strip():
             return []
-        return self.searcher.search(store_ids, [query], max_results=max_results, score_threshold=threshold)
+        return self.searcher.search(store_ids, [query], max_results=max_results, filters=filters,
+                                    score_threshold=threshold)
 
     def expand(self, resources: ToolResources | None) -> ToolResources | None:
         """tool_resources with the inline `vector_stores` helper made into stores, as the real API makes them.

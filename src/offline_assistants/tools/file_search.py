@@ -43,7 +43,8 @@ class Hit(Protocol):
     text: str
 
 
-Search = Callable[[list[str], str, int, float | None], list[Any]]  # store ids, query, max results, threshold
+# store ids, query, max results, threshold, attribute filters (the Responses face's tool has them)
+Search = Callable[[list[str], str, int, float | None, dict[str, Any] | None], list[Any]]
 
 
 @dataclass
@@ -140,7 +141,8 @@ class FileSearchTool:
         options = spec.get("file_search") or {}
         threshold = call.ranking_options["score_threshold"] or None
         hits = self.search(context.vector_store_ids(), call.query or "",
-                           int(options.get("max_num_results") or DEFAULT_MAX_RESULTS), threshold)
+                           int(options.get("max_num_results") or DEFAULT_MAX_RESULTS), threshold,
+                           options.get("filters"))
         call.results = [{"file_id": h.file_id, "file_name": h.filename, "score": round(float(h.score), 6),
                          "content": [{"type": "text", "text": h.text}]} for h in hits]
         links: list[Link] = []
