@@ -126,3 +126,13 @@ def test_a_response_in_a_conversation_may_bring_calls_as_history(
     items = client.conversations.items.list(conv.id, order="asc").data
     assert [i.type for i in items] == ["message", "function_call", "function_call_output", "message", "message",
                                        "message"]
+
+
+def test_an_item_id_given_twice_is_refused(any_client: openai.OpenAI) -> None:
+    call = {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "f", "arguments": "{}"}
+    conv = any_client.conversations.create(items=[call])
+    with pytest.raises(openai.BadRequestError, match="Duplicate item"):
+        any_client.conversations.items.create(conv.id, items=[call])
+    with pytest.raises(openai.BadRequestError, match="Duplicate item"):
+        any_client.conversations.create(items=[{**call, "id": "fc_2"}, {**call, "id": "fc_2"}])
+    assert len(any_client.conversations.items.list(conv.id).data) == 1

@@ -60,6 +60,10 @@ class Conversations:
 
     def append(self, conversation_id: str, given: Input) -> list[dict[str, Any]]:
         rows = self.rows(conversation_id, given)
+        ids = [values["id"] for values, _ in rows]
+        taken = [i for i in ids if self.store.messages.exists(i)] or [i for i in ids if ids.count(i) > 1]
+        if taken:
+            raise InvalidRequest(f"Duplicate item found with id {taken[0]}.", param="items", code="invalid_value")
         with self.store.database.write():
             for values, tokens in rows:
                 self.store.messages.insert_row(values, tokens)

@@ -72,6 +72,9 @@ class MessageStore:
         with self.db.write() as db:
             _append(db, values["thread_id"], [(values, tokens)])
 
+    def exists(self, row_id: str) -> bool:
+        return self.db.query_one("SELECT 1 AS x FROM messages WHERE id = ?", (row_id,)) is not None
+
     def decoded_row(self, thread_id: str, row_id: str) -> dict[str, Any]:
         return _decoded(self.row(thread_id, row_id, items=True))
 
