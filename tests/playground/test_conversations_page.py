@@ -112,3 +112,30 @@ def test_the_code_interpreter_shows_its_code_logs_and_the_file_it_wrote(
     [response_id] = [r.get_attribute("data-response-id") for r in page.locator(".response").all()]
     tools = sdk.responses.retrieve(response_id or "").tools
     assert [t.type for t in tools] == ["code_interpreter"]
+
+
+def test_file_search_shows_its_results_and_the_reply_cites_the_file(
+        open_page: Callable[..., Any], sdk: openai.OpenAI, assistants_script: Script) -> None:
+    store = sdk.vector_stores.create(name="Fruit")
+    sdk.vector_stores.files.upload_and_poll(vector_store_id=store.id, poll_interval_ms=100,
+                                            file=("fruit.txt", b"Apples are red or green. Bananas are yellow."))
+    assistants_script.search("apples colour").reply("Apples are red or green.")
+    page = open_page(f"/#/conversations/{sdk.conversations.create().id}")
+    page.get_by_text("Model, instructions and tools").click()
+    page.get_by_label("File search").check()
+    page.get_by_label("Fruit").check()
+    _send(page, "What colour are apples?")
+
+    search = page.locator(".call-search")
+    expect(search.locator(".query")).to_contain_text("apples colour")
+    result = search.get_by_role("list", name="Ranked results").locator("li").first
+    expect(result).to_contain_text("fruit.txt")
+    expect(result.locator(".snippet")).to_contain_text("Apples are red")
+    reply = page.locator(".response[data-status=completed] article.message")
+    expect(reply.locator("sup.cite")).to_have_text("[1]")  # the file_citation, where its marker was
+    expect(reply.locator(".markdown p")).to_have_text("Apples are red or green. [1]")
+    expect(reply.get_by_role("list", name="Sources")).to_have_text("fruit.txt")
+    reply.locator("sup.cite a").click()
+    expect(page.get_by_role("dialog", name="File fruit.txt")).to_contain_text("Bananas are yellow.")
+    [tool] = sdk.responses.retrieve(page.locator(".response").get_attribute("data-response-id") or "").tools
+    assert tool.type == "file_search" and tool.vector_store_ids == [store.id]
