@@ -1,6 +1,7 @@
 """Conversations in a real browser, on the scripted model: a conversation is started from the page and a reply
 streams in through POST /v1/responses; a function call is answered through the form and the conversation reads
-the same after a reload; the code interpreter's code, logs and the file it wrote show as in a thread."""
+the same after a reload; the code interpreter's code, logs and the file it wrote, and a file search's results and
+citation, show as in a thread."""
 
 from __future__ import annotations
 

@@ -84,7 +84,7 @@ export class ItemView {
   // A streamed piece: of a message's text, a call's arguments or input, or the interpreter's code.
   delta(kind, piece) {
     if (kind === "text") {
-      this.message.delta({ content: [{ type: "text", text: { value: piece } }] });
+      this.message?.delta({ content: [{ type: "text", text: { value: piece } }] });
       return;
     }
     this.item[kind] = (this.item[kind] || "") + piece;
