@@ -1,4 +1,7 @@
-"""/v1/conversations: conversations and their items (engine/conversations.py: threads under other names)."""
+"""/v1/conversations: conversations and their items (engine/conversations.py: threads under other names).
+
+`GET /v1/conversations` (listConversations) is an extension, as listThreads is: the real API has no list of
+conversations. It pages like every other list, newest first."""
 
 from __future__ import annotations
 
@@ -26,6 +29,10 @@ ITEM = ITEMS + "/{item_id}"
 async def create_conversation(request: Request) -> Response:
     req = await json_body(request, ConversationCreate)
     return await answer(engine(request).conversations.create, req)
+
+
+async def list_conversations(request: Request) -> Response:
+    return await answer(engine(request).conversations.list_conversations, list_params(request))
 
 
 async def get_conversation(request: Request) -> Response:
@@ -71,6 +78,9 @@ routes = [
                   "has no migration).", ThreadConverted)),
     Operation("POST", "/v1/conversations", create_conversation,
               Doc("createConversation", "Create a conversation.", Conversation, body=ConversationCreate)),
+    Operation("GET", "/v1/conversations", list_conversations,
+              Doc("listConversations", "List conversations, newest first (an extension: the real API has no such "
+                  "list).", Page[Conversation], query=ListParams)),
     Operation("GET", CONVERSATION, get_conversation, Doc("getConversation", "Retrieve a conversation.",
                                                          Conversation)),
     Operation("POST", CONVERSATION, update_conversation,

@@ -74,6 +74,12 @@ class Conversations:
         thread = self.threads.get(conversation_id)
         return Conversation(id=thread.id, created_at=thread.created_at, metadata=thread.metadata)
 
+    def list_conversations(self, params: ListParams) -> Page[Conversation]:
+        """Conversations, newest first by default: an extension (the real API has no list), for the playground."""
+        page = self.store.threads.page_conversations(params)
+        data = [Conversation(id=t.id, created_at=t.created_at, metadata=t.metadata) for t in page.data]
+        return Page[Conversation](data=data, first_id=page.first_id, last_id=page.last_id, has_more=page.has_more)
+
     def update(self, conversation_id: str, req: ConversationUpdate) -> Conversation:
         current = self.get(conversation_id)
         self.store.threads.update(conversation_id, {"metadata": merged_metadata(current.metadata, req.metadata)})

@@ -40,6 +40,10 @@ class ThreadStore:
     def page(self, params: ListParams) -> Page[Thread]:
         return paginate(self.db, "threads", params, to_thread)
 
+    def page_conversations(self, params: ListParams) -> Page[Thread]:
+        """The threads that are conversations (ids `conv_...`; GLOB, unlike LIKE, takes `_` as itself)."""
+        return paginate(self.db, "threads", params, to_thread, where="id GLOB 'conv_*'")
+
     def update(self, thread_id: str, values: dict[str, Any]) -> Thread:
         with self.db.write() as db:
             self.row(thread_id)

@@ -85,7 +85,8 @@ export const api = {
     }
   },
 
-  // A run's server-sent events (createRun, submitToolOutputs with stream: true), as {event, data} objects.
+  // Server-sent events (a run's from createRun or submitToolOutputs, a response's from createResponse), as
+  // {event, data} objects, for a request sent with stream: true.
   async *stream(path, body) {
     const response = await request("POST", path, { json: { ...body, stream: true } });
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -111,29 +112,37 @@ export const api = {
   },
 };
 
-// A file's bytes as a blob: URL (images, downloads): fetched with the key, so no link ever carries it.
+// Bytes the API serves (a file's, a container file's) as a blob: URL, for images and downloads: fetched with the
+// key, so no link ever carries it.
 const blobs = new Map();
-export function fileUrl(fileId) {
-  if (!blobs.has(fileId)) {
-    const url = request("GET", `/files/${encodeURIComponent(fileId)}/content`)
-      .then((response) => response.blob())
-      .then((blob) => URL.createObjectURL(blob));
-    url.catch(() => blobs.delete(fileId));
-    blobs.set(fileId, url);
+function blobUrl(path) {
+  if (!blobs.has(path)) {
+    const url = request("GET", path).then((response) => response.blob()).then((blob) => URL.createObjectURL(blob));
+    url.catch(() => blobs.delete(path));
+    blobs.set(path, url);
   }
-  return blobs.get(fileId);
+  return blobs.get(path);
 }
+
+export const fileUrl = (fileId) => blobUrl(`/files/${encodeURIComponent(fileId)}/content`);
+
+// A file the code interpreter wrote in a container (a container_file_citation).
+export const containerFileUrl = (containerId, fileId) =>
+  blobUrl(`/containers/${encodeURIComponent(containerId)}/files/${encodeURIComponent(fileId)}/content`);
 
 export async function fileText(fileId) {
   const response = await request("GET", `/files/${encodeURIComponent(fileId)}/content`);
   return response.text();
 }
 
-export async function download(fileId, filename) {
+// Saves what `url` (a promise of a blob: URL) holds under `filename`.
+export async function saveAs(url, filename) {
   const link = document.createElement("a");
-  link.href = await fileUrl(fileId);
-  link.download = filename || fileId;
+  link.href = await url;
+  link.download = filename;
   document.body.append(link);
   link.click();
   link.remove();
 }
+
+export const download = (fileId, filename) => saveAs(fileUrl(fileId), filename || fileId);

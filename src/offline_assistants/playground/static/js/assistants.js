@@ -5,7 +5,7 @@ import { attempt, errorText, h, fill, toast } from "./dom.js";
 import { confirmDialog } from "./dialogs.js";
 import { checkFunction, checkResponseSchema } from "./schemacheck.js";
 
-const EXAMPLE_FUNCTION = {
+export const EXAMPLE_FUNCTION = {
   name: "get_weather",
   description: "The current weather in a city.",
   parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
@@ -40,7 +40,7 @@ function field(id, label, input, hint) {
 }
 
 // A JSON editor whose check runs on every keystroke; `valid()` says whether it can be saved.
-function jsonEditor(id, label, text, check, onChange) {
+export function jsonEditor(id, label, text, check, onChange) {
   const area = h("textarea", { id, class: "json", rows: 8, spellcheck: "false", "aria-describedby": `${id}-check` }, text);
   const status = h("div", { id: `${id}-check`, class: "check", role: "status" });
   const run = () => {

@@ -1,14 +1,15 @@
-// The playground's entry: asks for the API key when the server wants one, then routes #/threads, #/assistants
-// and #/files to their pages.
+// The playground's entry: asks for the API key when the server wants one, then routes #/threads,
+// #/conversations, #/assistants and #/files to their pages.
 import { api, apiKey, onUnauthorized } from "./api.js";
 import { assistantsPage } from "./assistants.js";
+import { conversationsPage } from "./conversation.js";
 import { keyDialog } from "./dialogs.js";
 import { errorText, h, fill } from "./dom.js";
 import { filesPage } from "./files.js";
 import { threadsPage } from "./thread.js";
 
 const main = document.getElementById("main");
-const PAGES = { threads: threadsPage, assistants: assistantsPage, files: filesPage };
+const PAGES = { threads: threadsPage, conversations: conversationsPage, assistants: assistantsPage, files: filesPage };
 
 let asking = null;
 function askForKey(reason) {

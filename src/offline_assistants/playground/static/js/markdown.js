@@ -1,8 +1,8 @@
 // A message's text as safe HTML: Markdown by marked, sanitised by DOMPurify, code highlighted by highlight.js;
-// annotations become footnotes (file_citation) and download links (file_path).
+// annotations become footnotes (file_citation) and download links (file_path, container_file_citation).
 import { Marked } from "../vendor/marked.esm.js";
 import DOMPurify from "../vendor/purify.es.js";
-import { download } from "./api.js";
+import { containerFileUrl, fileUrl, saveAs } from "./api.js";
 import { h } from "./dom.js";
 import { highlightWithin } from "./highlight.js";
 
@@ -20,37 +20,52 @@ DOMPurify.addHook("afterSanitizeAttributes", (node) => {
 const CITE = /\uE000(\d+)\uE001/g;
 const FILE = /#oa-file-(\d+)/g;
 
-// Rewrites annotated spans into placeholders. Annotation indices count code points (the server is Python), so
-// the text is sliced as an array of code points, not UTF-16 units.
+// Where an annotation sits, in code points. Assistants annotations (and the Responses API's
+// container_file_citation) give a span; the Responses API's file_citation and file_path give a position, where
+// a 【…】 marker, if the text has one, is what the citation replaces.
+function span(note, chars) {
+  if (note.start_index !== undefined && note.end_index !== undefined) return [note.start_index, note.end_index];
+  const start = note.index || 0;
+  const close = chars[start] === "\u3010" ? chars.indexOf("\u3011", start) : -1;
+  return [start, close > 0 ? close + 1 : start];
+}
+
+// Rewrites annotated spans into placeholders, for the annotations of both APIs. Annotation indices count code
+// points (the server is Python), so the text is sliced as an array of code points, not UTF-16 units.
 function placeholders(value, annotations) {
   const chars = Array.from(value);
   const citations = []; // one footnote per cited file, numbered in order of first citation
-  const files = [];
-  const ordered = [...annotations].sort((a, b) => b.start_index - a.start_index);
+  const files = []; // {name, url}: links that download a file the code wrote
+  const notes = annotations.map((note) => ({ note, at: span(note, chars) }));
   const replaced = new Map();
-  for (const note of [...ordered].reverse()) {
+  for (const entry of [...notes].sort((a, b) => a.at[0] - b.at[0])) {
+    const { note } = entry;
     if (note.type === "file_citation") {
-      const fileId = note.file_citation.file_id;
+      const fileId = note.file_citation ? note.file_citation.file_id : note.file_id;
       let n = citations.findIndex((c) => c.fileId === fileId);
       if (n < 0) {
-        const name = (note.text.match(/†([^】]+)】/) || [])[1] || fileId;
-        citations.push({ fileId, name });
+        const marked = `${note.text || ""}${note.filename || ""}`.match(/†([^】]+)】/);
+        citations.push({ fileId, name: marked ? marked[1] : note.filename || fileId });
         n = citations.length - 1;
       }
-      replaced.set(note, `\uE000${n + 1}\uE001`);
+      replaced.set(entry, `\uE000${n + 1}\uE001`);
     } else if (note.type === "file_path") {
-      files.push({ fileId: note.file_path.file_id, name: note.text.split("/").pop() });
-      replaced.set(note, `#oa-file-${files.length - 1}`);
+      const fileId = note.file_path ? note.file_path.file_id : note.file_id;
+      files.push({ name: (note.text || fileId).split("/").pop(), url: () => fileUrl(fileId) });
+      replaced.set(entry, `#oa-file-${files.length - 1}`);
+    } else if (note.type === "container_file_citation") {
+      files.push({ name: note.filename, url: () => containerFileUrl(note.container_id, note.file_id) });
+      replaced.set(entry, `#oa-file-${files.length - 1}`);
     }
   }
-  for (const note of ordered) {
-    if (replaced.has(note)) chars.splice(note.start_index, note.end_index - note.start_index, replaced.get(note));
+  for (const entry of [...notes].sort((a, b) => b.at[0] - a.at[0])) {
+    if (replaced.has(entry)) chars.splice(entry.at[0], entry.at[1] - entry.at[0], replaced.get(entry));
   }
   return { text: chars.join(""), citations, files };
 }
 
 function fileLink(file) {
-  return h("a", { href: "#", class: "file-link", onclick: (e) => { e.preventDefault(); download(file.fileId, file.name); } },
+  return h("a", { href: "#", class: "file-link", onclick: (e) => { e.preventDefault(); saveAs(file.url(), file.name); } },
     file.name);
 }
 
@@ -59,7 +74,7 @@ function wire(root, citations, files, openFile) {
     const file = files[Number(link.getAttribute("href").slice(9))];
     if (!file) continue;
     link.classList.add("file-link");
-    link.addEventListener("click", (e) => { e.preventDefault(); download(file.fileId, file.name); });
+    link.addEventListener("click", (e) => { e.preventDefault(); saveAs(file.url(), file.name); });
   }
   const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
   const nodes = [];

@@ -1,5 +1,6 @@
 // A tool_calls step: code the interpreter ran with its logs and images, file searches with their ranked
-// results, function calls with their arguments and outputs. Live while the step streams.
+// results, function calls with their arguments and outputs. Live while the step streams. The call views are shared
+// with the Responses items (itemview.js), which hand them the same shapes.
 import { fileUrl } from "./api.js";
 import { badge, h, fill } from "./dom.js";
 import { codeBlock } from "./highlight.js";
@@ -18,7 +19,7 @@ function outputImage(fileId, n) {
   return img;
 }
 
-function codeCall(call, status) {
+export function codeCall(call, status) {
   const body = call.code_interpreter || {};
   let images = 0;
   return h("section", { class: "call call-code", "aria-label": "Code interpreter" },
@@ -31,7 +32,7 @@ function codeCall(call, status) {
     }));
 }
 
-function searchCall(call, status, openFile) {
+export function searchCall(call, status, openFile) {
   const body = call.file_search || {};
   const results = body.results || [];
   return h("section", { class: "call call-search", "aria-label": "File search" },
@@ -46,7 +47,7 @@ function searchCall(call, status, openFile) {
         ? h("p", { class: "snippet" }, r.content.map((c) => c.text).join(" ").slice(0, 400)) : null))) : null);
 }
 
-function functionCall(call, status) {
+export function functionCall(call, status) {
   const fn = call.function || {};
   return h("section", { class: "call call-function", "aria-label": `Function ${fn.name}` },
     h("header", {}, h("span", { class: "tool" }, "Function "), h("code", {}, fn.name || ""), badge(status)),
