@@ -142,7 +142,8 @@ class Faces:
     responses_tok_s: float | None
     input_tokens: int
     output_tokens: int
-    same_output: int
+    same_input: int  # repetitions whose two prompts had the same length
+    same_output: int  # and whose two replies were the same text
     reps: int
 
     @property
@@ -179,7 +180,7 @@ class ResponsesResult:
                       f"time_ratio={g.time_ratio:.3f}", f"assistants_tok_s={result_value(g.assistants_tok_s)}",
                       f"responses_tok_s={result_value(g.responses_tok_s)}",
                       f"tok_s_ratio={result_value(g.tok_s_ratio)}", f"face_tokens={g.input_tokens}/{g.output_tokens}",
-                      f"same_output={g.same_output}/{g.reps}"]
+                      f"same_input={g.same_input}/{g.reps}", f"same_output={g.same_output}/{g.reps}"]
         return " ".join([*parts, f"discarded={self.discarded}", f"backend={self.backend}"])
 
 
@@ -440,6 +441,7 @@ def _faces(client: Any, options: ResponsesOptions, model: ModelBackend, timed: T
         assistants_tok_s=med([a.tok_s for a, _ in pairs]), responses_tok_s=med([r.tok_s for _, r in pairs]),
         input_tokens=round(median([r.input_tokens for _, r in pairs])),
         output_tokens=round(median([r.output_tokens for _, r in pairs])),
+        same_input=sum(a.input_tokens == r.input_tokens for a, r in pairs),
         same_output=sum(a.text == r.text for a, r in pairs), reps=len(pairs))
     log(f"median: assistants {result.assistants_s:.2f} s ({result_value(result.assistants_tok_s)} tok/s), "
         f"responses {result.responses_s:.2f} s ({result_value(result.responses_tok_s)} tok/s); time ratio "
