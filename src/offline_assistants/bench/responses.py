@@ -29,6 +29,10 @@ The machine may be shared: as in ttft.py, before each timed request the script w
 idle, measures the cores they use meanwhile, and takes another sample (a new follow-up turn, a new cold response,
 a new repetition) when they used --busy cores or more.
 
+Each sample's log line splits the time to first token as ttft.py does, from a wrapper around the backend instance
+(bench/streams.py's Probe; nothing is changed): the model's part (KV switch, prompt evaluation, the first token,
+and the prompt tokens it evaluated) and the rest (HTTP, the request's rows, choosing the window, events).
+
 measure() returns a ResponsesResult; the script prints its line: RESULT responses cold_s=.. chain_s=.. ...
 """
 
@@ -40,12 +44,11 @@ import random
 import shutil
 import sys
 import tempfile
-import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from offline_assistants.bench.common import (
     ModelSetup,
@@ -57,9 +60,9 @@ from offline_assistants.bench.common import (
     open_bench_backend,
 )
 from offline_assistants.bench.measure import OtherLoad, median, result_value, wait_quiet
+from offline_assistants.bench.streams import Probe, Streamed, stream_response, stream_run
 from offline_assistants.llm.backend import ModelBackend
 
-T = TypeVar("T")
 MODEL = "gpt-4o"  # any name: the server answers with its model
 INSTRUCTIONS = "You are a helpful assistant. Answer briefly."
 WRITE = ("Using everything above, write a very long and detailed report: a title, an introduction, then ten "
@@ -85,29 +88,6 @@ QUICK = ResponsesOptions(followups=2, cold=1, reps=2, face_max_tokens=64,
 
 
 @dataclass(frozen=True)
-class Streamed:
-    """One streamed response or run, as the client saw it (seconds from just before the POST)."""
-
-    id: str  # the response's or the run's
-    first_s: float  # the first text delta
-    gen_s: float  # first text delta -> last
-    total_s: float  # the terminal event
-    text: str
-    status: str
-    input_tokens: int
-    cached_tokens: int | None  # the Assistants face does not report it
-    output_tokens: int
-
-    @property
-    def tok_s(self) -> float | None:
-        return (self.output_tokens - 1) / self.gen_s if self.output_tokens > 1 and self.gen_s > 0 else None
-
-    def usage(self) -> str:
-        cached = "" if self.cached_tokens is None else f" ({self.cached_tokens} cached)"
-        return f"input {self.input_tokens} tokens{cached}, output {self.output_tokens}, {self.status}"
-
-
-@dataclass(frozen=True)
 class Followups:
     """Part 1: medians of the clean samples of one way of continuing (seconds, tokens)."""
 
@@ -119,6 +99,7 @@ class Followups:
     conversation_input_tokens: int
     chain_cached_tokens: int
     conversation_cached_tokens: int
+    rest_ms: tuple[float, float, float]  # of the first token's time, outside the model: cold, chain, conversation
     samples: tuple[int, int, int]  # cold, chain, conversation
 
     @property
@@ -140,6 +121,8 @@ class Faces:
     responses_first_s: float
     assistants_tok_s: float | None
     responses_tok_s: float | None
+    assistants_rest_ms: float  # of the first token's time, outside the model
+    responses_rest_ms: float
     input_tokens: int
     output_tokens: int
     same_input: int  # repetitions whose two prompts had the same length
@@ -174,62 +157,16 @@ class ResponsesResult:
                       f"conversation_ratio={f.conversation_ratio:.3f}",
                       f"input_tokens={f.cold_input_tokens}/{f.chain_input_tokens}/{f.conversation_input_tokens}",
                       f"cached_tokens={f.chain_cached_tokens}/{f.conversation_cached_tokens}",
+                      "rest_ms={:.0f}/{:.0f}/{:.0f}".format(*f.rest_ms),
                       "samples={}/{}/{}".format(*f.samples)]
         if g is not None:
             parts += [f"assistants_s={g.assistants_s:.3f}", f"responses_s={g.responses_s:.3f}",
                       f"time_ratio={g.time_ratio:.3f}", f"assistants_tok_s={result_value(g.assistants_tok_s)}",
                       f"responses_tok_s={result_value(g.responses_tok_s)}",
                       f"tok_s_ratio={result_value(g.tok_s_ratio)}", f"face_tokens={g.input_tokens}/{g.output_tokens}",
+                      f"face_rest_ms={g.assistants_rest_ms:.0f}/{g.responses_rest_ms:.0f}",
                       f"same_input={g.same_input}/{g.reps}", f"same_output={g.same_output}/{g.reps}"]
         return " ".join([*parts, f"discarded={self.discarded}", f"backend={self.backend}"])
-
-
-def stream_response(client: Any, **params: Any) -> Streamed:
-    """responses.create(stream=True, **params), timed."""
-    t0 = time.perf_counter()
-    first = last = end = 0.0
-    parts: list[str] = []
-    final = None
-    for event in client.responses.create(stream=True, **params):
-        if event.type == "response.output_text.delta":
-            last = time.perf_counter()
-            first = first or last
-            parts.append(event.delta)
-        elif event.type in ("response.completed", "response.incomplete", "response.failed"):
-            end = time.perf_counter()
-            final = event.response
-    if final is None or final.usage is None or final.status == "failed":
-        raise RuntimeError(f"the response did not finish: {final and final.error}")
-    if not first:
-        raise RuntimeError(f"response {final.id}: no text delta ({final.status})")
-    u = final.usage
-    return Streamed(final.id, first - t0, last - first, end - t0, "".join(parts), final.status, u.input_tokens,
-                    u.input_tokens_details.cached_tokens, u.output_tokens)
-
-
-def stream_run(client: Any, thread_id: str, assistant_id: str, max_tokens: int, ask: str) -> Streamed:
-    """The Assistants face's turn: messages.create(ask), then runs.create(stream=True) at temperature 0, timed from
-    before the first."""
-    t0 = time.perf_counter()
-    client.beta.threads.messages.create(thread_id, role="user", content=ask)
-    first = last = end = 0.0
-    parts: list[str] = []
-    run = None
-    for event in client.beta.threads.runs.create(thread_id=thread_id, assistant_id=assistant_id, stream=True,
-                                                 max_completion_tokens=max_tokens, temperature=0):
-        if event.event == "thread.message.delta":
-            last = time.perf_counter()
-            first = first or last
-            parts += [c.text.value or "" for c in event.data.delta.content or [] if c.type == "text" and c.text]
-        elif event.event in ("thread.run.completed", "thread.run.incomplete", "thread.run.failed"):
-            end = time.perf_counter()
-            run = event.data
-    if run is None or run.usage is None or run.status == "failed":
-        raise RuntimeError(f"the run did not finish: {run and run.last_error}")
-    if not first:
-        raise RuntimeError(f"run {run.id}: no text delta ({run.status})")
-    return Streamed(run.id, first - t0, last - first, end - t0, "".join(parts), run.status, run.usage.prompt_tokens,
-                    None, run.usage.completion_tokens)
 
 
 def questions(n: int, seed: int = 7) -> list[str]:
@@ -273,17 +210,21 @@ def measure(options: ResponsesOptions, backend: ModelBackend | None = None) -> R
     engine = make_engine(data_dir, model)
     dropped = 0
 
-    def timed(label: str, fn: Callable[[], T]) -> tuple[T, bool]:
-        """fn() with the load of other processes around it; whether it was clean."""
+    probe = Probe(model)
+
+    def timed(label: str, fn: Callable[[], Streamed]) -> tuple[Streamed, bool]:
+        """fn() with the load of other processes around it and the probe's figures; whether it was clean."""
         nonlocal dropped
         # --quiet-wait 0 does not wait (wait_quiet samples for a second even then): only the load meanwhile counts
         quiet = wait_quiet(setup.quiet_wait, threshold=setup.busy, label=label) if setup.quiet_wait > 0 else 0.0
         meter = OtherLoad().start()
-        out = fn()
+        probe.clear()
+        out = replace(fn(), model_ms=probe.model_ms, evaluated=probe.evaluated)
         others = max(quiet, meter.stop())
         clean = others < setup.busy
         dropped += not clean
-        log(f"  {label}: other processes {others:.2f} cores{'' if clean else ' -> DISCARDED (contention)'}")
+        log(f"{label}: {out.describe()}; other processes {others:.2f} cores"
+            f"{'' if clean else ' -> DISCARDED (contention)'}")
         return out, clean
 
     followups = faces = None
@@ -296,6 +237,7 @@ def measure(options: ResponsesOptions, backend: ModelBackend | None = None) -> R
                 faces = _faces(client, options, model, timed)
     finally:
         engine.close()
+        probe.close()
         if own_backend:
             model.close()
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -341,7 +283,6 @@ def _followups(client: Any, options: ResponsesOptions, timed: Timed) -> Followup
         def take(j: int) -> tuple[Streamed, bool]:
             s, ok = timed(f"{face} follow-up {j + 1} (turn {n + j + 1})",
                           lambda: stream_response(client, input=asked[n + j], **place, **common))
-            log(f"  {face} follow-up: first token after {s.first_s * 1e3:.0f} ms; {s.usage()}")
             if "previous_response_id" in place:
                 place["previous_response_id"] = s.id
             return s, ok
@@ -368,7 +309,6 @@ def _followups(client: Any, options: ResponsesOptions, timed: Timed) -> Followup
     def cold(i: int) -> tuple[Streamed, bool]:
         s, ok = timed(f"cold {i + 1} ({len(cold_input)} input items)",
                       lambda: stream_response(client, input=cold_input, **common))
-        log(f"  cold: first token after {s.first_s * 1e3:.0f} ms; {s.usage()}")
         return s, ok
 
     colds = _until_clean(options.cold, attempts, cold)
@@ -377,10 +317,13 @@ def _followups(client: Any, options: ResponsesOptions, timed: Timed) -> Followup
         conversation_s=median([s.first_s for s in convs]), cold_input_tokens=colds[0].input_tokens,
         chain_input_tokens=chain[0].input_tokens, conversation_input_tokens=convs[0].input_tokens,
         chain_cached_tokens=chain[0].cached_tokens or 0, conversation_cached_tokens=convs[0].cached_tokens or 0,
+        rest_ms=(median([s.rest_ms for s in colds]), median([s.rest_ms for s in chain]),
+                 median([s.rest_ms for s in convs])),
         samples=(len(colds), len(chain), len(convs)))
     log(f"median first token: cold {result.cold_s * 1e3:.0f} ms, chain follow-up {result.chain_s * 1e3:.0f} ms "
         f"({result.chain_ratio:.1%} of cold), conversation follow-up {result.conversation_s * 1e3:.0f} ms "
-        f"({result.conversation_ratio:.1%})")
+        f"({result.conversation_ratio:.1%}); outside the model (HTTP, rows, window, events): cold "
+        "{:.0f} ms, chain {:.0f} ms, conversation {:.0f} ms".format(*result.rest_ms))
     return result
 
 
@@ -420,9 +363,6 @@ def _faces(client: Any, options: ResponsesOptions, model: ModelBackend, timed: T
         order = ["assistants", "responses"] if rep % 2 == 0 else ["responses", "assistants"]
         for face in order:
             sides[face] = timed(f"rep {rep + 1} {face}", lambda: ask(face, thread_id, conv_id, m))  # noqa: B023
-            s = sides[face][0]
-            log(f"  {face}: {s.total_s:.2f} s, first token {s.first_s * 1e3:.0f} ms, "
-                f"{result_value(s.tok_s)} tok/s; {s.usage()}")
         pair = (sides["assistants"][0], sides["responses"][0])
         (pairs if sides["assistants"][1] and sides["responses"][1] else dirty).append(pair)
         rep += 1
@@ -439,13 +379,16 @@ def _faces(client: Any, options: ResponsesOptions, model: ModelBackend, timed: T
         assistants_first_s=median([a.first_s for a, _ in pairs]),
         responses_first_s=median([r.first_s for _, r in pairs]),
         assistants_tok_s=med([a.tok_s for a, _ in pairs]), responses_tok_s=med([r.tok_s for _, r in pairs]),
+        assistants_rest_ms=median([a.rest_ms for a, _ in pairs]),
+        responses_rest_ms=median([r.rest_ms for _, r in pairs]),
         input_tokens=round(median([r.input_tokens for _, r in pairs])),
         output_tokens=round(median([r.output_tokens for _, r in pairs])),
         same_input=sum(a.input_tokens == r.input_tokens for a, r in pairs),
         same_output=sum(a.text == r.text for a, r in pairs), reps=len(pairs))
     log(f"median: assistants {result.assistants_s:.2f} s ({result_value(result.assistants_tok_s)} tok/s), "
         f"responses {result.responses_s:.2f} s ({result_value(result.responses_tok_s)} tok/s); time ratio "
-        f"{result.time_ratio:.3f}, tok/s ratio {result_value(result.tok_s_ratio)}")
+        f"{result.time_ratio:.3f}, tok/s ratio {result_value(result.tok_s_ratio)}; outside the model before the first "
+        f"token: assistants {result.assistants_rest_ms:.0f} ms, responses {result.responses_rest_ms:.0f} ms")
     return result
 
 
