@@ -17,12 +17,13 @@ to the first text delta received (`response.output_text.delta`, `thread.message.
                  neither previous_response_id nor conversation. That is a new thread, a cache key the model has
                  never seen, so it evaluates the whole prompt. --cold samples, each a new response.
    Each sample's usage is logged: input_tokens shows the three had the same context, cached_tokens the KV reuse.
-2. Faces (target: time and tok/s within 5%). --reps repetitions, each on new content: generated chat messages of
-   about --face-history-tokens tokens and a request to write at length. A thread with those messages is run by an
-   assistant (runs.create); a conversation with the same items is answered by responses.create with the same
-   instructions; both at temperature 0 with --face-max-tokens, alternating which goes first. Per face: the time
-   from the POST to the terminal event, time to first token, and generation tok/s ((output tokens - 1) / the time
-   from the first delta to the last). On the same prompt at temperature 0 both faces write the same text
+2. Faces (target: time and tok/s within 5%). --reps repetitions, each on new content: a thread and a conversation
+   holding the same generated chat messages (about --face-history-tokens tokens), then the same question, a
+   request to write at length. The Assistants face adds it with messages.create and streams runs.create by an
+   assistant; the Responses face streams responses.create(conversation=..., input=question) with the same
+   instructions; both at temperature 0 with --face-max-tokens, alternating which goes first, timed from before
+   the first POST. Per face: the time to the terminal event, time to first token, and generation tok/s
+   ((output tokens - 1) / the time from the first delta to the last). On the same prompt at temperature 0 both faces write the same text
    (`same_output` counts the repetitions where they did).
 
 The machine may be shared: as in ttft.py, before each timed request the script waits for other processes to go
