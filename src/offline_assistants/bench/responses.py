@@ -23,8 +23,8 @@ to the first text delta received (`response.output_text.delta`, `thread.message.
    assistant; the Responses face streams responses.create(conversation=..., input=question) with the same
    instructions; both at temperature 0 with --face-max-tokens, alternating which goes first, timed from before
    the first POST. Per face: the time to the terminal event, time to first token, and generation tok/s
-   ((output tokens - 1) / the time from the first delta to the last). On the same prompt at temperature 0 both faces write the same text
-   (`same_output` counts the repetitions where they did).
+   ((output tokens - 1) / the time from the first delta to the last). On the same prompt at temperature 0 both
+   faces write the same text (`same_output` counts the repetitions where they did).
 
 The machine may be shared: as in ttft.py, before each timed request the script waits for other processes to go
 idle, measures the cores they use meanwhile, and takes another sample (a new follow-up turn, a new cold response,
