@@ -136,3 +136,29 @@ def test_an_item_id_given_twice_is_refused(any_client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError, match="Duplicate item"):
         any_client.conversations.create(items=[{**call, "id": "fc_2"}, {**call, "id": "fc_2"}])
     assert len(any_client.conversations.items.list(conv.id).data) == 1
+
+
+def test_the_calls_a_response_makes_are_items_of_its_conversation(
+        make_engine: Callable[..., Engine], make_client: Callable[..., openai.OpenAI]) -> None:
+    weather = {"type": "function", "name": "get_weather", "description": "Weather in a city",
+               "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+    backend = CannedBackend([" call get_weather.", '{"city": "Oslo"}', "It is 17 C in Oslo.", "You asked about Oslo."])
+    client = make_client(make_engine(backend))
+    conv = client.conversations.create()
+    r = client.responses.create(model="gpt-4o", input="Weather in Oslo?", conversation=conv.id,
+                                tools=[weather])  # type: ignore[list-item]
+    [call] = r.output
+    listed = client.conversations.items.list(conv.id, order="asc").data
+    assert [i.type for i in listed] == ["message", "function_call"] and listed[1].id == call.id
+    done = client.responses.create(model="gpt-4o", conversation=conv.id, tools=[weather],  # type: ignore[list-item]
+                                   input=[{"type": "function_call_output", "call_id": call.call_id, "output": "17 C"}])
+    assert done.output_text == "It is 17 C in Oslo."
+    seen = backend.text(backend.prompts[-1])
+    assert seen.count('{"city": "Oslo"}') == 1 and seen.count("17 C") == 1  # each once: rows, not also exchanges
+    listed = client.conversations.items.list(conv.id, order="asc").data
+    assert [i.type for i in listed] == ["message", "function_call", "function_call_output", "message"]
+    last = client.responses.create(model="gpt-4o", conversation=conv.id, input="What did I ask?")
+    assert last.output_text == "You asked about Oslo."
+    seen = backend.text(backend.prompts[-1])
+    assert seen.index('{"city": "Oslo"}') < seen.index("17 C") < seen.index("It is 17 C in Oslo.") < seen.index(
+        "What did I ask?")

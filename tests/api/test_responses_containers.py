@@ -65,3 +65,16 @@ def test_max_tool_calls_bounds_the_built_in_calls(coder: Callable[[list[str]], o
         {"type": "code_interpreter", "container": {"type": "auto"}}])
     assert [o.type for o in r.output] == ["code_interpreter_call", "message"]
     assert r.output_text == "It failed." and r.max_tool_calls == 1
+
+
+def test_code_run_in_a_conversation_is_one_of_its_items(coder: Callable[[list[str]], openai.OpenAI]) -> None:
+    client = coder(["print(6 * 7)\n```", "It is 42.", "It was 42."])
+    conv = client.conversations.create()
+    tool = {"type": "code_interpreter", "container": {"type": "auto"}}
+    r = client.responses.create(model="gpt-4o", input="6 times 7?", conversation=conv.id, tools=[tool],  # type: ignore[list-item]
+                                tool_choice="required")
+    items = client.conversations.items.list(conv.id, order="asc").data
+    assert [i.type for i in items] == ["message", "code_interpreter_call", "message"]
+    assert items[1].id == r.output[0].id and items[1].outputs[0].logs == "42\n"  # type: ignore[union-attr]
+    again = client.responses.create(model="gpt-4o", input="What was it?", conversation=conv.id)
+    assert again.output_text == "It was 42."

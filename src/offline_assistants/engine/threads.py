@@ -113,12 +113,7 @@ class Threads:
 
     def item_row(self, thread_id: str, item: dict[str, Any], role: str, text: str, tokens: list[int]
                  ) -> tuple[dict[str, Any], list[int]]:
-        """A conversation item that is no message (a function call, its output) as a row of the thread: stored with
-        the text the model reads for it, so the window and its running sums cover it like any message."""
-        ts = now()
-        return {"id": item["id"], "thread_id": thread_id, "created_at": ts, "role": role,
-                "content": content_parts(text), "attachments": [], "metadata": {}, "status": "completed",
-                "completed_at": ts, "assistant_id": None, "run_id": None, "item": item}, tokens
+        return item_row(thread_id, item, role, text, tokens)
 
     def get_message(self, thread_id: str, message_id: str) -> Message:
         self.store.threads.row(thread_id)
@@ -140,6 +135,16 @@ class Threads:
     def list_messages(self, thread_id: str, params: ListParams, run_id: str | None = None) -> Page[Message]:
         self.store.threads.row(thread_id)
         return self.store.messages.page(thread_id, params, run_id)
+
+
+def item_row(thread_id: str, item: dict[str, Any], role: str, text: str, tokens: list[int]
+             ) -> tuple[dict[str, Any], list[int]]:
+    """A conversation item that is no message (a function call, its output) as a row of the thread: stored with
+    the text the model reads for it, so the window and its running sums cover it like any message."""
+    ts = now()
+    return {"id": item["id"], "thread_id": thread_id, "created_at": ts, "role": role,
+            "content": content_parts(text), "attachments": [], "metadata": {}, "status": "completed",
+            "completed_at": ts, "assistant_id": None, "run_id": None, "item": item}, tokens
 
 
 def _searched(req: MessageCreate) -> list[str]:

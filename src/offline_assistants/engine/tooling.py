@@ -18,6 +18,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from offline_assistants.engine.call_rows import CallRows, keeps_calls
 from offline_assistants.engine.decision import Decider
 from offline_assistants.engine.lifecycle import Lifecycle
 from offline_assistants.engine.loops import CALL_LOOP_TOKENS, LoopGuard
@@ -64,6 +65,7 @@ class ToolCalling:
                  cite_container_file: Callable[[str, Path], dict[str, Any]] | None = None) -> None:
         self.backend = backend
         self.cite_container_file = cite_container_file  # engine/containers.py: a file the code wrote, cited
+        self.rows = CallRows(store, backend, syntax_for(backend.native_tool_format))
         self.syntax = syntax_for(backend.native_tool_format)  # the model's own call syntax, or ours
         self.store = store
         self.lifecycle = lifecycle
@@ -126,6 +128,10 @@ class ToolCalling:
 
     def _exchange(self, turn: Turn, calls: list[tuple[Tool, ToolCall]], results: list[str]) -> None:
         """The calls and their results as the model reads them back: in its own template, or in our syntax."""
+        if keeps_calls(turn.thread_id):  # a conversation: rows of its thread (engine/call_rows.py)
+            self.rows.answered(turn, calls, results)
+            turn.exchanges.append(Exchange([], results[-1]))
+            return
         if self.syntax.native:
             tokens = self.backend.encode_exchange([tool.written(call) for tool, call in calls], results)
         else:
@@ -292,6 +298,8 @@ class ToolCalling:
     def _require(self, turn: Turn, step: _StepStream, usage: list[int]) -> None:
         """Stop the run until the client submits the outputs of the step's calls."""
         self.store.runs.update_step(step.id, {"step_details": step.details(), "usage": _usage(*usage)})
+        if keeps_calls(turn.thread_id):
+            self.rows.waiting(turn, [(self.tools[c.type], c) for c in step.calls])
         required = {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": [
             _without_output(c.to_api()) for c in step.calls]}}
         self.lifecycle.settle(turn.run_id, "requires_action", {"required_action": required})
