@@ -316,3 +316,39 @@ def test_input_files_are_read_by_the_model(canned: Callable[..., Any]) -> None:
     with pytest.raises(openai.NotFoundError):
         client.responses.create(model="gpt-4o", input=[{"role": "user", "content": [
             {"type": "input_file", "file_id": "file-nope"}]}])
+
+
+def test_parse_with_a_pydantic_model(canned: Callable[..., Any]) -> None:
+    from pydantic import BaseModel
+
+    class City(BaseModel):
+        name: str
+        population: int
+
+    client, backend = canned(['{"name": "Oslo", "population": 709000}'])
+    parsed = client.responses.parse(model="gpt-4o", input="Biggest city in Norway?", text_format=City)
+    assert parsed.output_parsed == City(name="Oslo", population=709000)
+    constraint = backend.samplings[-1].constraint
+    assert isinstance(constraint, JsonSchema) and constraint.schema["required"] == ["name", "population"]
+
+
+def test_an_item_reference_reads_the_stored_item(canned: Callable[..., Any]) -> None:
+    client, backend = canned(["Noted.", "You said you are Ada."])
+    first = client.responses.create(model="gpt-4o", input="I am Ada.")
+    [said] = client.responses.input_items.list(first.id).data
+    client.responses.create(model="gpt-4o", input=[{"type": "item_reference", "id": said.id},
+                                                   {"role": "user", "content": "Who am I?"}])
+    assert "I am Ada." in backend.text(backend.prompts[-1])
+    with pytest.raises(openai.NotFoundError):
+        client.responses.create(model="gpt-4o", input=[{"type": "item_reference", "id": "msg_nope"}])
+
+
+def test_allowed_tools_narrow_what_may_be_called(canned: Callable[..., Any]) -> None:
+    client, backend = canned(['{"city": "Oslo"}', "Done."])
+    other = {**WEATHER, "name": "get_time", "description": "The time in a city"}
+    r = client.responses.create(model="gpt-4o", input="Weather in Oslo?", tools=[WEATHER, other],  # type: ignore[list-item]
+                                tool_choice={"type": "allowed_tools", "mode": "required",
+                                             "tools": [{"type": "function", "name": "get_weather"}]})
+    [call] = r.output
+    assert call.type == "function_call" and call.name == "get_weather"
+    assert "get_time" not in backend.text(backend.prompts[0])

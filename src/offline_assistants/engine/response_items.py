@@ -156,12 +156,17 @@ def _text(content: Any, param: str, output: bool = False, read_file: FileReader 
 
 
 def read_input(value: str | list[dict[str, Any]] | None, new_id: Callable[[str], str],
-               read_file: FileReader = _no_files) -> Input:
+               read_file: FileReader = _no_files, refer: Callable[[str, str], dict[str, Any]] | None = None
+               ) -> Input:
+    """`refer(id, param)`: the stored item an `item_reference` names, read as if it had been given."""
     out = Input()
     items = [{"role": "user", "content": value}] if isinstance(value, str) else list(value or [])
     for i, item in enumerate(items):
         param = f"input[{i}]"
         kind = item.get("type", "message") if isinstance(item, dict) else None
+        if kind == "item_reference" and refer is not None and isinstance(item.get("id"), str):
+            item = _as_input(refer(item["id"], f"{param}.id"))
+            kind = item.get("type", "message")
         if kind == "message" and item.get("role") in ("system", "developer"):
             text = " ".join(p["text"] for p in _text(item.get("content"), f"{param}.content") if "text" in p)
             out.instructions.append(text)
@@ -199,13 +204,22 @@ def read_input(value: str | list[dict[str, Any]] | None, new_id: Callable[[str],
                               "arguments": item["arguments"], "status": "completed"})
             out.rows.append(out.items[-1])
         elif kind in ("reasoning", "item_reference"):
-            continue  # a reasoning model's own items, and references to stored ones: nothing to add
+            continue  # a reasoning model's own items (and references where nothing is stored): nothing to add
         else:
             role = item.get("role") if isinstance(item, dict) else None
             what = f"role '{role}'" if kind == "message" else f"type '{kind}'"
             raise InvalidRequest(f"Invalid input item at '{param}': {what} is not supported.", param=param,
                                  code="invalid_value")
     return out
+
+
+def _as_input(item: dict[str, Any]) -> dict[str, Any]:
+    """A stored item as input: a message's parts as input parts (its output text read back as said)."""
+    if item.get("type") != "message":
+        return {k: v for k, v in item.items() if k != "id"}
+    parts = [{"type": "input_text" if p.get("type") != "output_text" else "output_text", "text": p.get("text", "")}
+             for p in item.get("content") or [] if "text" in p]
+    return {"type": "message", "role": item["role"], "content": parts}
 
 
 def _message_item(message_id: str, role: str, content: list[dict[str, Any]], status: str = "completed"

@@ -96,7 +96,10 @@ class Responses:
                                  "'previous_response_id' or 'conversation'.", param=None,
                                  code="mutually_exclusive_parameters")
         tools = run_tools(req.tools)
-        given = read_input(req.input, new_id, self._read_file)
+        choice = req.tool_choice
+        if isinstance(choice, dict) and choice.get("type") == "allowed_tools":
+            tools.tools = _allowed(tools.tools, choice.get("tools") or [])
+        given = read_input(req.input, new_id, self._read_file, self._refer)
         thread_id, pending_run, conversation = self._context(req)
         response_id = new_id("response")
         request = {k: v for k, v in req.model_dump(mode="json", exclude_unset=True).items() if k in ECHOED}
@@ -144,6 +147,13 @@ class Responses:
             "since_step": since, "request": request, "input": items,
             "store": 0 if req.store is False else 1, "background": 1 if req.background else 0})
         return response_id, sub
+
+    def _refer(self, item_id: str, param: str) -> dict[str, Any]:
+        """The stored item an `item_reference` names: a message or another item kept in a thread."""
+        try:
+            return row_item(self.store.messages.decoded_row_by_id(item_id))
+        except NotFound:
+            raise NotFound("item", item_id, param=param) from None
 
     def _read_file(self, part: dict[str, Any], param: str) -> str:
         """An `input_file` part as the text the model reads: the file's text, extracted as file search extracts
@@ -399,3 +409,13 @@ def _exists(store: Store, thread_id: str) -> bool:
     except NotFound:
         return False
     return True
+
+
+def _allowed(tools: list[dict[str, Any]], allowed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The run's tools that `tool_choice: {"type": "allowed_tools", ...}` lets the model call."""
+    def name(tool: dict[str, Any]) -> tuple[str, str | None]:
+        body = tool.get(tool["type"]) if isinstance(tool.get(tool["type"]), dict) else tool
+        return tool["type"], (body or {}).get("name")
+
+    wanted = {name(t) for t in allowed if isinstance(t, dict) and "type" in t}
+    return [t for t in tools if name(t) in wanted or (t["type"], None) in wanted]

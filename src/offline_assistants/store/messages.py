@@ -75,6 +75,13 @@ class MessageStore:
     def exists(self, row_id: str) -> bool:
         return self.db.query_one("SELECT 1 AS x FROM messages WHERE id = ?", (row_id,)) is not None
 
+    def decoded_row_by_id(self, row_id: str) -> dict[str, Any]:
+        """A row of any thread, by its id (an `item_reference`)."""
+        row = self.db.query_one("SELECT * FROM messages WHERE id = ?", (row_id,))
+        if row is None:
+            raise NotFound("message", row_id)
+        return _decoded(row)
+
     def decoded_row(self, thread_id: str, row_id: str) -> dict[str, Any]:
         return _decoded(self.row(thread_id, row_id, items=True))
 
