@@ -395,6 +395,13 @@ class Responses:
         self.forget(self.store.responses.get(response_id))
         return ResponseDeleted(id=response_id)
 
+    def discard(self, rec: ResponseRecord) -> None:
+        """Remove a response and its thread, whatever state its run is in (a chat completion's: its thread is
+        its own, and a call it ended with is the client's to run)."""
+        self.store.responses.delete(rec.id)
+        if not rec.thread_id.startswith("conv_"):
+            self.store.threads.delete(rec.thread_id)
+
     def forget(self, rec: ResponseRecord) -> None:
         """Remove a response (and its thread, when nothing else uses it and it is no conversation)."""
         self.store.responses.delete(rec.id)
