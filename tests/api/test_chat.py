@@ -94,7 +94,8 @@ def test_parse_holds_the_reply_to_the_model(canned: Callable[..., Any]) -> None:
 
 
 @pytest.mark.parametrize(("body", "param"), [
-    ({"n": 2}, "n"), ({"logprobs": True}, "logprobs"), ({"stop": ["\n"]}, "stop"),
+    ({"n": 2}, "n"), ({"logprobs": True}, "logprobs"), ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
+    ({"logit_bias": {"hello": 5}}, "logit_bias"),
     ({"messages": [{"role": "robot", "content": "x"}]}, "messages[0].role"), ({"bogus": 1}, "bogus"),
 ])
 def test_what_is_not_served_is_refused_by_name(engine: Engine, make_client: Callable[..., openai.OpenAI],
@@ -104,6 +105,15 @@ def test_what_is_not_served_is_refused_by_name(engine: Engine, make_client: Call
         client.post("/chat/completions", cast_to=object, body={
             "model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}], **body})
     assert isinstance(info.value.body, dict) and info.value.body["param"] == param
+
+
+def test_stop_sequences_end_the_reply_before_them(canned: Callable[..., Any]) -> None:
+    client, backend, _ = canned(["One, two. END three four."])
+    r = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "Count."}],
+                                       stop=["END"], seed=7, presence_penalty=0.5, frequency_penalty=0.5)
+    assert r.choices[0].message.content == "One, two." and r.choices[0].finish_reason == "stop"
+    sampled = backend.samplings[-1]
+    assert sampled.stop == ("END",) and sampled.seed == 7 and sampled.presence_penalty == 0.5
 
 
 def test_an_overflow_is_the_real_400(canned: Callable[..., Any]) -> None:
@@ -125,3 +135,17 @@ def test_the_real_model_answers_and_calls(make_engine: Callable[..., Engine], re
                                             tool_choice="required")
     [call] = called.choices[0].message.tool_calls or []
     assert call.function.name == "get_weather" and "paris" in call.function.arguments.lower()  # type: ignore[union-attr]
+
+
+def test_a_seed_makes_sampling_reproducible_on_the_real_model(
+        make_engine: Callable[..., Engine], real_backend: ModelBackend,
+        make_client: Callable[..., openai.OpenAI]) -> None:
+    client = make_client(make_engine(real_backend))
+
+    def ask(seed: int) -> str:
+        r = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "Name a fruit."}],
+                                           temperature=1.0, seed=seed, max_completion_tokens=24)
+        return r.choices[0].message.content or ""
+
+    assert ask(7) == ask(7)
+    assert len({ask(s) for s in (1, 2, 3, 4)}) > 1  # at temperature 1 other seeds draw other replies

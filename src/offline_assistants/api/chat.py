@@ -21,7 +21,7 @@ from offline_assistants.api.endpoint import engine, json_body, respond
 from offline_assistants.api.operation import Doc, Operation
 from offline_assistants.api.response_stream import TERMINAL
 from offline_assistants.engine import Engine
-from offline_assistants.engine.chat import as_completion, as_response, chunk, completion_id, usage_chunk
+from offline_assistants.engine.chat import as_completion, as_response, chunk, completion_id, sampling, usage_chunk
 from offline_assistants.engine.events import Event
 from offline_assistants.schemas.chat import ChatCompletion, ChatCompletionCreate
 
@@ -45,7 +45,8 @@ async def create_chat_completion(request: Request) -> HTTPResponse:
         if req.stream or event.event in TERMINAL:
             loop.call_soon_threadsafe(inbox.put_nowait, event)
 
-    response_id, sub = await run_in_threadpool(eng.responses.create, as_req, listener)
+    response_id, sub = await run_in_threadpool(
+        lambda: eng.responses.create(as_req, listener, sampling=sampling(req)))
     _, run_id = await run_in_threadpool(eng.responses.run_of, response_id)
     if not req.stream:
         try:

@@ -20,8 +20,9 @@ _CALL_JSON_START = re.compile(r'\{\s*(?:"(?:n(?:a(?:m(?:e(?:"\s*)?)?)?)?)?)?')  
 
 
 class Leaks:
-    def __init__(self, syntax: CallSyntax | None, *, tools: bool = True) -> None:
+    def __init__(self, syntax: CallSyntax | None, *, tools: bool = True, stops: tuple[str, ...] = ()) -> None:
         markers = set(CHATML_MARKERS)  # a turn's end written as text ends the answer too, tools or not
+        markers.update(s for s in stops if s)  # a request's stop sequences: the answer ends before one
         if tools:
             markers.update(LEAKS)
         if tools and syntax is not None and syntax.native:

@@ -26,11 +26,8 @@ from offline_assistants.schemas.chat import (
 from offline_assistants.schemas.responses import Response, ResponseCreate
 
 # Asked for, but not done yet: refused by name rather than silently ignored.
-NOT_YET = {
-    "logprobs": "log-probabilities", "n": "more than one choice", "stop": "stop sequences", "seed": "seeds",
-    "presence_penalty": "presence penalties", "frequency_penalty": "frequency penalties",
-    "logit_bias": "logit biases",
-}
+NOT_YET = {"logprobs": "log-probabilities", "n": "more than one choice"}
+MAX_STOPS = 4  # as the real API allows
 
 
 def _unsupported(req: ChatCompletionCreate) -> None:
@@ -111,6 +108,23 @@ def as_response(req: ChatCompletionCreate) -> ResponseCreate:
               "max_output_tokens": req.max_completion_tokens or req.max_tokens, "truncation": "disabled",
               "store": False}
     return ResponseCreate.model_construct(**{k: v for k, v in fields.items() if v is not None})
+
+
+def sampling(req: ChatCompletionCreate) -> dict[str, Any]:
+    """What the request asks of the sampler beyond a response's fields (the run keeps it: engine/model_calls.py)."""
+    stops = [req.stop] if isinstance(req.stop, str) else list(req.stop or [])
+    if len(stops) > MAX_STOPS:
+        raise InvalidRequest(f"Invalid 'stop': expected an array of at most {MAX_STOPS} strings, but got "
+                             f"{len(stops)}.", param="stop", code="array_above_max_length")
+    bias: dict[str, float] = {}
+    for token, value in (req.logit_bias or {}).items():
+        if not token.isdigit() or not -100 <= value <= 100:
+            raise InvalidRequest(f"Invalid 'logit_bias': '{token}': {value} (keys are token ids, values from -100 "
+                                 "to 100).", param="logit_bias", code="invalid_value")
+        bias[token] = value
+    out = {"stop": stops, "seed": req.seed, "presence_penalty": req.presence_penalty,
+           "frequency_penalty": req.frequency_penalty, "logit_bias": bias}
+    return {k: v for k, v in out.items() if v not in (None, [], {})}
 
 
 def finish_reason(response: Response) -> FinishReason:

@@ -86,7 +86,8 @@ class Executor:
         record = self.store.runs.record(run_id)
         run = record.run
         turn = Turn(run=run, tool_resources=record.tool_resources, system=[], prefix=self.backend.generation_prefix(),
-                    response_format=_format_constraint(run), max_builtin_calls=record.max_tool_calls)
+                    response_format=_format_constraint(run), max_builtin_calls=record.max_tool_calls,
+                    sampling=record.sampling or {})
         budget = Budget(self.backend.n_ctx, run.max_prompt_tokens, run.max_completion_tokens,
                         record.prompt_tokens, record.completion_tokens)
         if self.tooling is not None:
@@ -173,7 +174,7 @@ class Executor:
         # A run that may call tools never shows a call (or a tool's reply) written as text, and no answer shows a
         # turn's end written as text: the answer ends there.
         syntax = self.tooling.syntax if self.tooling is not None else None
-        leaks = Leaks(syntax, tools=bool(turn.tools))
+        leaks = Leaks(syntax, tools=bool(turn.tools), stops=tuple(turn.sampling.get("stop") or ()))
         written = ""
 
         def piece(addition: str) -> None:
@@ -206,7 +207,7 @@ class Executor:
             # system prompt (the model sees its calls and their outputs still), then fall back on the
             # tool's last output, which is what such an answer would have had to state.
             log.info("run %s: the answer was a call written as text; asked again without the tools", run_id)
-            leaks = Leaks(syntax)
+            leaks = Leaks(syntax, stops=tuple(turn.sampling.get("stop") or ()))
             guard = LoopGuard() if turn.response_format is None else None
             plain = self.backend.encode_system(run.instructions or DEFAULT_SYSTEM)
             again = answer(plain + prompt[len(turn.system):])

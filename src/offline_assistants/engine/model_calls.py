@@ -58,6 +58,11 @@ class ModelCalls:
             max_tokens=max_tokens,
             constraint=constraint,
             answer=answer if self.backend.steers_answers else None,
+            # A request's stop sequences and penalties are for its answer: a call's JSON is the grammar's.
+            stop=tuple(turn.sampling.get("stop") or ()) if constraint is None else (), seed=turn.sampling.get("seed"),
+            presence_penalty=(turn.sampling.get("presence_penalty") or 0.0) if constraint is None else 0.0,
+            frequency_penalty=(turn.sampling.get("frequency_penalty") or 0.0) if constraint is None else 0.0,
+            logit_bias=tuple((int(k), float(v)) for k, v in (turn.sampling.get("logit_bias") or {}).items()),
         )
 
     def max_new(self, prompt: list[int], budget: Budget) -> tuple[int, bool]:

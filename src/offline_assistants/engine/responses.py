@@ -86,8 +86,10 @@ class Responses:
         self.defaults = defaults
 
     # --- create ---
-    def create(self, req: ResponseCreate, listener: Listener | None = None) -> tuple[str, Subscription | None]:
-        """Start a response; returns its id and the subscription `listener` got on its thread (events from now)."""
+    def create(self, req: ResponseCreate, listener: Listener | None = None, *,
+               sampling: dict[str, Any] | None = None) -> tuple[str, Subscription | None]:
+        """Start a response; returns its id and the subscription `listener` got on its thread (events from now).
+        `sampling`: what a chat completion asks for beyond a response's fields (engine/chat.py)."""
         if not req.model and req.prompt is None:
             raise InvalidRequest("Missing required parameter: 'model'.", param="model",
                                  code="missing_required_parameter")
@@ -134,6 +136,7 @@ class Responses:
         if req.truncation != "auto":
             self._check_fits(thread_id, instructions, [t for _, t in prepared])
         values = self._run_values(req, run_id, thread_id, instructions, tools.tools, tools.vector_store_ids)
+        values["sampling"] = sampling or None
         if tools.container is not None:
             resources = values["tool_resources"] or {}
             resources["code_interpreter"] = {"container_id": self._container(tools.container, req, conversation)}

@@ -75,6 +75,7 @@ class Turn:
     call_openings: tuple[str, ...] = ()  # how the run's tool calls open in the transcript: no answer opens so
     used_tools: set[str] = field(default_factory=set)  # tools already called in this run
     max_builtin_calls: int | None = None  # a response's max_tool_calls: calls of the tools that run here
+    sampling: dict[str, Any] = field(default_factory=dict)  # a chat completion's stop, seed, penalties, logit_bias
     builtin_calls: int = 0
     last_call_failed: bool = False
     request: str | None = None  # the user's latest words, read once when a tool decision needs them

@@ -71,6 +71,11 @@ class Sampling:
     constraint: Constraint | None = None  # when set, output is held to it
     stop: tuple[str, ...] = ()
     answer: AnswerBias | None = None  # applied by backends that declare steers_answers
+    # Chat Completions' own: a seed of the request's (None: the server's), OpenAI's penalties, a bias per token id.
+    seed: int | None = None
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    logit_bias: tuple[tuple[int, float], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -114,8 +114,13 @@ class RemoteBackend(TokenizedBackend):
     def _body(self, prompt: list[int], sampling: Sampling, max_tokens: int) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.info.model, "prompt": self.request_prompt(prompt), "max_tokens": max_tokens,
-            "temperature": sampling.temperature, "top_p": sampling.top_p, "stream": True, "seed": SEED,
+            "temperature": sampling.temperature, "top_p": sampling.top_p, "stream": True,
+            "seed": SEED if sampling.seed is None else sampling.seed,
         }
+        if sampling.presence_penalty or sampling.frequency_penalty:
+            body.update(presence_penalty=sampling.presence_penalty, frequency_penalty=sampling.frequency_penalty)
+        if sampling.logit_bias:
+            body["logit_bias"] = {str(token): bias for token, bias in sampling.logit_bias}
         penalty = 1.0 if sampling.constraint is not None else sampling.repeat_penalty
         body["repeat_penalty" if self.llama else "repetition_penalty"] = penalty
         if sampling.stop:

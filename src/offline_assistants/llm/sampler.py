@@ -22,7 +22,12 @@ def sampler_chain(vocab: Any, n_vocab: int, sampling: Sampling, seed: int) -> An
     grammar = compile_constraint(sampling.constraint) if sampling.constraint is not None else None
     repeat = 1.0 if grammar else sampling.repeat_penalty  # JSON repeats its quotes and braces
     # These bindings take n_vocab first, as llama-cpp-python's own add_penalties passes it.
-    L.llama_sampler_chain_add(chain, L.llama_sampler_init_penalties(n_vocab, PENALTY_LAST_N, repeat, 0.0, 0.0))
+    L.llama_sampler_chain_add(chain, L.llama_sampler_init_penalties(
+        n_vocab, PENALTY_LAST_N, repeat, sampling.frequency_penalty, sampling.presence_penalty))
+    if sampling.logit_bias:
+        biases = (L.llama_logit_bias * len(sampling.logit_bias))(
+            *(L.llama_logit_bias(token, bias) for token, bias in sampling.logit_bias))
+        L.llama_sampler_chain_add(chain, L.llama_sampler_init_logit_bias(n_vocab, len(sampling.logit_bias), biases))
     if grammar is not None:
         compiled = L.llama_sampler_init_grammar(vocab, grammar.encode(), b"root")
         if not compiled:
@@ -34,7 +39,8 @@ def sampler_chain(vocab: Any, n_vocab: int, sampling: Sampling, seed: int) -> An
         return chain
     for sampler in (L.llama_sampler_init_top_k(0), L.llama_sampler_init_typical(1.0, 1),
                     L.llama_sampler_init_top_p(sampling.top_p, 1), L.llama_sampler_init_min_p(0.0, 1),
-                    L.llama_sampler_init_temp(sampling.temperature), L.llama_sampler_init_dist(seed)):
+                    L.llama_sampler_init_temp(sampling.temperature),
+                    L.llama_sampler_init_dist(seed if sampling.seed is None else sampling.seed % 2**32)):
         L.llama_sampler_chain_add(chain, sampler)
     return chain
 

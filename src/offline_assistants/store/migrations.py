@@ -340,3 +340,10 @@ def m010_response_events(db: sqlite_utils.Database) -> None:
         ) WITHOUT ROWID
         """,
     )
+
+
+@migration
+def m011_run_sampling(db: sqlite_utils.Database) -> None:
+    # Sampling a chat completion asks for beyond a run's own fields (stop, seed, penalties, logit_bias), as JSON;
+    # not part of the Run object.
+    db.execute("ALTER TABLE runs ADD COLUMN sampling TEXT")

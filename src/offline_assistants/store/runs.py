@@ -11,14 +11,15 @@ from offline_assistants.store.db import Database, dumps, insert, loads, update
 from offline_assistants.store.pagination import paginate
 
 RUN_JSON = ("tools", "tool_resources", "metadata", "truncation_strategy", "tool_choice", "response_format",
-            "last_error", "incomplete_details", "required_action")
+            "last_error", "incomplete_details", "required_action", "sampling")
 STEP_JSON = ("step_details", "last_error", "usage", "metadata")
 
 
 def to_run(row: dict[str, Any]) -> Run:
     # tool_resources (from create-thread-and-run) is kept for the tools, but is not part of the Run object.
     values = {k: v for k, v in row.items()
-              if k not in ("pk", "prompt_tokens", "completion_tokens", "tool_resources", "details", "max_tool_calls")}
+              if k not in ("pk", "prompt_tokens", "completion_tokens", "tool_resources", "details", "max_tool_calls",
+                            "sampling")}
     for key in RUN_JSON:
         if key in values:
             values[key] = loads(values[key])
@@ -57,6 +58,7 @@ class RunRecord:
     prompt_tokens: int  # usage so far (a resumed run continues its budgets)
     completion_tokens: int
     max_tool_calls: int | None = None  # a response's limit on built-in tool calls
+    sampling: dict[str, Any] | None = None  # a chat completion's stop, seed, penalties, logit_bias
 
 
 class RunStore:
@@ -80,7 +82,7 @@ class RunStore:
     def record(self, run_id: str) -> RunRecord:
         row = self.row(None, run_id)
         return RunRecord(to_run(row), loads(row["tool_resources"]), row["prompt_tokens"], row["completion_tokens"],
-                         row["max_tool_calls"])
+                         row["max_tool_calls"], loads(row["sampling"]))
 
     def get(self, thread_id: str | None, run_id: str) -> Run:
         return to_run(self.row(thread_id, run_id))
