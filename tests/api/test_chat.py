@@ -127,9 +127,15 @@ def test_an_overflow_is_the_real_400(canned: Callable[..., Any]) -> None:
 def test_the_real_model_answers_and_calls(make_engine: Callable[..., Engine], real_backend: ModelBackend,
                                           make_client: Callable[..., openai.OpenAI]) -> None:
     client = make_client(make_engine(real_backend, max_output_tokens=48))
-    r = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "Say hello."}],
-                                       temperature=0)
+    ask = [{"role": "system", "content": "You are a friendly assistant who answers in one short sentence."},
+           {"role": "user", "content": "Say hello."}]
+    r = client.chat.completions.create(model="gpt-4o", messages=ask, temperature=0)  # type: ignore[arg-type]
     assert r.choices[0].message.content and "<tool_call>" not in r.choices[0].message.content
+    # A follow-up that repeats the conversation reads it from the model's KV cache, with no id to tell it.
+    follow = client.chat.completions.create(model="gpt-4o", temperature=0, messages=[  # type: ignore[arg-type]
+        *ask, {"role": "assistant", "content": r.choices[0].message.content}, {"role": "user", "content": "Again."}])
+    assert follow.usage is not None and follow.usage.prompt_tokens_details is not None
+    assert follow.usage.prompt_tokens_details.cached_tokens > follow.usage.prompt_tokens // 2
     called = client.chat.completions.create(model="gpt-4o", tools=[WEATHER],  # type: ignore[list-item]
                                             messages=[{"role": "user", "content": "What is the weather in Paris?"}],
                                             tool_choice="required")

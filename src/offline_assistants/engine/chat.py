@@ -9,6 +9,8 @@ once the reply is made.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from offline_assistants.errors import InvalidRequest
@@ -122,8 +124,12 @@ def sampling(req: ChatCompletionCreate) -> dict[str, Any]:
             raise InvalidRequest(f"Invalid 'logit_bias': '{token}': {value} (keys are token ids, values from -100 "
                                  "to 100).", param="logit_bias", code="invalid_value")
         bias[token] = value
+    # A conversation is told by how it begins: a follow-up that repeats it continues the model state it left
+    # (the model process checks the tokens, so a shared beginning costs nothing when the rest differs).
+    opening = json.dumps(req.messages[:2], sort_keys=True).encode()
     out = {"stop": stops, "seed": req.seed, "presence_penalty": req.presence_penalty,
-           "frequency_penalty": req.frequency_penalty, "logit_bias": bias}
+           "frequency_penalty": req.frequency_penalty, "logit_bias": bias,
+           "cache_key": "chat-" + hashlib.sha256(opening).hexdigest()[:24]}
     return {k: v for k, v in out.items() if v not in (None, [], {})}
 
 

@@ -97,7 +97,7 @@ class ModelCalls:
         def stop() -> bool:  # the backend checks this after every token
             return self.control.must_stop(run_id) or (halt is not None and halt())
 
-        stream = self.backend.generate(prompt, self.sampling(turn, limit, constraint, answer), cache_key=turn.thread_id,
+        stream = self.backend.generate(prompt, self.sampling(turn, limit, constraint, answer), cache_key=turn.cache_key,
                                        cancelled=stop)
         first = last = 0.0  # monotonic times of the first and the latest token
         try:

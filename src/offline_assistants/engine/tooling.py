@@ -239,7 +239,7 @@ class ToolCalling:
             options.append(None)  # answering
         if len(options) <= 1:
             return Decision(options[0] if options else None, 0)
-        decision = self.decider.choose(turn.system, prompt, options, request=request, cache_key=turn.thread_id)
+        decision = self.decider.choose(turn.system, prompt, options, request=request, cache_key=turn.cache_key)
         self.model_calls.add_usage(turn, budget, decision.read, 0)
         return decision
 

@@ -93,6 +93,12 @@ class Turn:
         return AnswerBias(copy_from=tuple(e.result for e in self.exchanges), never_open=openings)
 
     @property
+    def cache_key(self) -> str:
+        """Which of the model's kept conversation states this run continues: its thread's, or one a chat
+        completion names (its own thread is new each time, but the conversation it carries is not)."""
+        return str(self.sampling.get("cache_key") or self.thread_id)
+
+    @property
     def thread_id(self) -> str:
         return self.run.thread_id
 
