@@ -94,7 +94,7 @@ def test_parse_holds_the_reply_to_the_model(canned: Callable[..., Any]) -> None:
 
 
 @pytest.mark.parametrize(("body", "param"), [
-    ({"n": 2}, "n"), ({"logprobs": True}, "logprobs"), ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
+    ({"n": 200}, "n"), ({"logprobs": True}, "logprobs"), ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
     ({"logit_bias": {"hello": 5}}, "logit_bias"),
     ({"messages": [{"role": "robot", "content": "x"}]}, "messages[0].role"), ({"bogus": 1}, "bogus"),
 ])
@@ -114,6 +114,19 @@ def test_stop_sequences_end_the_reply_before_them(canned: Callable[..., Any]) ->
     assert r.choices[0].message.content == "One, two." and r.choices[0].finish_reason == "stop"
     sampled = backend.samplings[-1]
     assert sampled.stop == ("END",) and sampled.seed == 7 and sampled.presence_penalty == 0.5
+
+
+def test_n_choices(canned: Callable[..., Any]) -> None:
+    client, _, engine = canned(["One.", "Two.", "Three.", "Four."])
+    r = client.chat.completions.create(model="gpt-4o", n=2, messages=[{"role": "user", "content": "Count."}])
+    assert [c.index for c in r.choices] == [0, 1] and {c.message.content for c in r.choices} == {"One.", "Two."}
+    assert r.usage is not None and r.usage.completion_tokens == 2
+    chunks = list(client.chat.completions.create(model="gpt-4o", n=2, stream=True,
+                                                 messages=[{"role": "user", "content": "Count."}]))
+    texts = {i: "".join(c.choices[0].delta.content or "" for c in chunks if c.choices and c.choices[0].index == i)
+             for i in (0, 1)}
+    assert sorted(texts.values()) == ["Four.", "Three."]
+    assert stored(engine) == (0, 0)
 
 
 def test_an_overflow_is_the_real_400(canned: Callable[..., Any]) -> None:

@@ -21,75 +21,97 @@ from offline_assistants.api.endpoint import engine, json_body, respond
 from offline_assistants.api.operation import Doc, Operation
 from offline_assistants.api.response_stream import TERMINAL
 from offline_assistants.engine import Engine
-from offline_assistants.engine.chat import as_completion, as_response, chunk, completion_id, sampling, usage_chunk
+from offline_assistants.engine.chat import (
+    as_completion,
+    as_response,
+    chunk,
+    completion_id,
+    merged,
+    sampling,
+    usage_chunk,
+)
 from offline_assistants.engine.events import Event
 from offline_assistants.schemas.chat import ChatCompletion, ChatCompletionCreate
 
 
-def _finish(eng: Engine, response_id: str, model: str) -> ChatCompletion:
-    """The completion once its run stopped; its response and thread are removed at once."""
-    record = eng.store.responses.get(response_id)
-    completion = as_completion(eng.responses.render(record), model)
-    eng.responses.discard(record)
+def _finish(eng: Engine, response_ids: list[str], model: str) -> ChatCompletion:
+    """The completion once its runs stopped, a choice each; their responses and threads are removed at once."""
+    records = [eng.store.responses.get(r) for r in response_ids]
+    completion = merged([as_completion(eng.responses.render(record), model) for record in records])
+    for record in records:
+        eng.responses.discard(record)
     return completion
 
 
 async def create_chat_completion(request: Request) -> HTTPResponse:
     eng = engine(request)
     req = await json_body(request, ChatCompletionCreate)
-    as_req = as_response(req)
+    as_req, asked = as_response(req), sampling(req)
     loop = asyncio.get_running_loop()
-    inbox: asyncio.Queue[Event] = asyncio.Queue()
+    inbox: asyncio.Queue[tuple[int, Event]] = asyncio.Queue()
 
-    def listener(event: Event) -> None:
-        if req.stream or event.event in TERMINAL:
-            loop.call_soon_threadsafe(inbox.put_nowait, event)
+    def start(index: int) -> tuple[str, Any]:
+        def listener(event: Event) -> None:
+            if req.stream or event.event in TERMINAL:
+                loop.call_soon_threadsafe(inbox.put_nowait, (index, event))
+        # `n` choices are `n` runs, decoded together in the model's batch; a seed gives each its own.
+        seeded = {**asked, "seed": asked["seed"] + index} if "seed" in asked else asked
+        return eng.responses.create(as_req, listener, sampling=seeded)
 
-    response_id, sub = await run_in_threadpool(
-        lambda: eng.responses.create(as_req, listener, sampling=sampling(req)))
-    _, run_id = await run_in_threadpool(eng.responses.run_of, response_id)
+    started = [await run_in_threadpool(start, i) for i in range(req.n or 1)]
+    ids = [response_id for response_id, _ in started]
+    runs = [(await run_in_threadpool(eng.responses.run_of, r))[1] for r in ids]
+    subs = [sub for _, sub in started]
     if not req.stream:
         try:
-            while not ((event := await inbox.get()).event in TERMINAL and event.data.get("id") == run_id):
-                pass
+            left = set(runs)
+            while left:
+                _, event = await inbox.get()
+                if event.event in TERMINAL:
+                    left.discard(event.data.get("id"))
         finally:
-            if sub is not None:
-                sub.close()
-        return respond(await run_in_threadpool(_finish, eng, response_id, req.model))
+            for sub in subs:
+                if sub is not None:
+                    sub.close()
+        return respond(await run_in_threadpool(_finish, eng, ids, req.model))
     usage = bool((req.stream_options or {}).get("include_usage"))
-    return StreamingResponse(_chunks(eng, response_id, run_id, req.model, usage, inbox, sub),
+    return StreamingResponse(_chunks(eng, ids, runs, req.model, usage, inbox, subs),
                              media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-async def _chunks(eng: Engine, response_id: str, run_id: str, model: str, include_usage: bool,
-                  inbox: asyncio.Queue[Event], sub: Any) -> AsyncIterator[str]:
-    cid, created = completion_id(response_id), int(eng.store.responses.get(response_id).created_at)
-    calls: dict[tuple[str, int], int] = {}  # (step id, call index) -> the completion's tool call index
+async def _chunks(eng: Engine, ids: list[str], runs: list[str], model: str, include_usage: bool,
+                  inbox: asyncio.Queue[tuple[int, Event]], subs: list[Any]) -> AsyncIterator[str]:
+    cid, created = completion_id(ids[0]), int(eng.store.responses.get(ids[0]).created_at)
+    calls: dict[tuple[str, int], int] = {}  # (step id, call index) -> the choice's tool call index
+    ended: dict[int, bool] = {}
     try:
-        yield _data(chunk(cid, model, created, {"role": "assistant", "content": ""}))
-        while True:
-            event = await inbox.get()
+        for index in range(len(ids)):
+            yield _data(chunk(cid, model, created, {"role": "assistant", "content": ""}, index=index))
+        while len(ended) < len(ids):
+            index, event = await inbox.get()
             name, data = event.event, event.data
             if name == "thread.message.delta":
                 text = "".join((p.get("text") or {}).get("value", "") for p in data["delta"].get("content") or [])
                 if text:
-                    yield _data(chunk(cid, model, created, {"content": text}))
+                    yield _data(chunk(cid, model, created, {"content": text}, index=index))
             elif name == "thread.run.step.delta":
                 for call in (data["delta"].get("step_details") or {}).get("tool_calls") or []:
                     piece = _call_delta(calls, data["id"], call)
                     if piece is not None:
-                        yield _data(chunk(cid, model, created, {"tool_calls": [piece]}))
-            elif name in TERMINAL and data.get("id") == run_id:
-                done = await run_in_threadpool(_finish, eng, response_id, model)
-                yield _data(chunk(cid, model, created, {}, done.choices[0].finish_reason))
-                if include_usage:
-                    yield _data(usage_chunk(cid, model, created, done.usage))
-                yield "data: [DONE]\n\n"
-                return
+                        yield _data(chunk(cid, model, created, {"tool_calls": [piece]}, index=index))
+            elif name in TERMINAL and data.get("id") == runs[index]:
+                ended[index] = True
+        done = await run_in_threadpool(_finish, eng, ids, model)
+        for choice in done.choices:
+            yield _data(chunk(cid, model, created, {}, choice.finish_reason, index=choice.index))
+        if include_usage:
+            yield _data(usage_chunk(cid, model, created, done.usage))
+        yield "data: [DONE]\n\n"
     finally:
-        if sub is not None:
-            sub.close()
+        for sub in subs:
+            if sub is not None:
+                sub.close()
 
 
 def _call_delta(calls: dict[tuple[str, int], int], step_id: str, call: dict[str, Any]) -> dict[str, Any] | None:

@@ -28,7 +28,7 @@ from offline_assistants.schemas.chat import (
 from offline_assistants.schemas.responses import Response, ResponseCreate
 
 # Asked for, but not done yet: refused by name rather than silently ignored.
-NOT_YET = {"logprobs": "log-probabilities", "n": "more than one choice"}
+NOT_YET = {"logprobs": "log-probabilities"}
 MAX_STOPS = 4  # as the real API allows
 
 
@@ -36,7 +36,7 @@ def _unsupported(req: ChatCompletionCreate) -> None:
     given = req.model_dump(exclude_unset=True)
     for name, what in NOT_YET.items():
         value = given.get(name)
-        if value in (None, False, 0, {}, []) or (name == "n" and value == 1):
+        if value in (None, False, 0, {}, []):
             continue
         raise InvalidRequest(f"'{name}' ({what}) is not supported by this server yet.", param=name,
                              code="unsupported_parameter")
@@ -161,10 +161,22 @@ def completion_id(response_id: str) -> str:
     return "chatcmpl-" + response_id.removeprefix("resp_")
 
 
+def merged(completions: list[ChatCompletion]) -> ChatCompletion:
+    """`n` completions of one request as one with `n` choices (indexed in order), their usage summed."""
+    first = completions[0]
+    choices = [c.choices[0].model_copy(update={"index": i}) for i, c in enumerate(completions)]
+    usages = [c.usage for c in completions if c.usage is not None]
+    usage = CompletionUsage(
+        prompt_tokens=sum(u.prompt_tokens for u in usages), completion_tokens=sum(u.completion_tokens for u in usages),
+        total_tokens=sum(u.total_tokens for u in usages), prompt_tokens_details=PromptTokensDetails(
+            cached_tokens=sum(u.prompt_tokens_details.cached_tokens for u in usages))) if usages else None
+    return first.model_copy(update={"choices": choices, "usage": usage})
+
+
 def chunk(completion_id: str, model: str, created: int, delta: dict[str, Any],
-          finish: FinishReason | None = None) -> dict[str, Any]:
+          finish: FinishReason | None = None, *, index: int = 0) -> dict[str, Any]:
     return {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
-            "system_fingerprint": None, "choices": [{"index": 0, "delta": delta, "finish_reason": finish,
+            "system_fingerprint": None, "choices": [{"index": index, "delta": delta, "finish_reason": finish,
                                                      "logprobs": None}]}
 
 
