@@ -94,7 +94,7 @@ def test_parse_holds_the_reply_to_the_model(canned: Callable[..., Any]) -> None:
 
 
 @pytest.mark.parametrize(("body", "param"), [
-    ({"n": 200}, "n"), ({"logprobs": True}, "logprobs"), ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
+    ({"n": 200}, "n"), ({"top_logprobs": 30}, "top_logprobs"), ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
     ({"logit_bias": {"hello": 5}}, "logit_bias"),
     ({"messages": [{"role": "robot", "content": "x"}]}, "messages[0].role"), ({"bogus": 1}, "bogus"),
 ])
@@ -168,3 +168,22 @@ def test_a_seed_makes_sampling_reproducible_on_the_real_model(
 
     assert ask(7) == ask(7)
     assert len({ask(s) for s in (1, 2, 3, 4)}) > 1  # at temperature 1 other seeds draw other replies
+
+
+def test_logprobs_are_the_models_own(make_engine: Callable[..., Engine], real_backend: ModelBackend,
+                                     make_client: Callable[..., openai.OpenAI]) -> None:
+    client = make_client(make_engine(real_backend))
+    r = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "Say hello."}],
+                                       temperature=0, max_completion_tokens=12, logprobs=True, top_logprobs=3)
+    [choice] = r.choices
+    assert choice.logprobs is not None and choice.logprobs.content
+    tokens = choice.logprobs.content
+    assert "".join(t.token for t in tokens) == choice.message.content
+    for t in tokens:
+        assert t.logprob <= 0 and len(t.top_logprobs) == 3
+        assert [a.logprob for a in t.top_logprobs] == sorted((a.logprob for a in t.top_logprobs), reverse=True)
+        assert t.top_logprobs[0].token == t.token  # greedy: the likeliest token is the one taken
+    response = client.responses.create(model="gpt-4o", input="Say hello.", temperature=0, max_output_tokens=16,
+                                       include=["message.output_text.logprobs"], top_logprobs=1)
+    part = response.output[0].content[0]  # type: ignore[union-attr]
+    assert part.logprobs and "".join(t.token for t in part.logprobs) == part.text  # type: ignore[union-attr]

@@ -34,10 +34,11 @@ from offline_assistants.engine.events import Event
 from offline_assistants.schemas.chat import ChatCompletion, ChatCompletionCreate
 
 
-def _finish(eng: Engine, response_ids: list[str], model: str) -> ChatCompletion:
+def _finish(eng: Engine, response_ids: list[str], model: str, logprobs: bool = False) -> ChatCompletion:
     """The completion once its runs stopped, a choice each; their responses and threads are removed at once."""
     records = [eng.store.responses.get(r) for r in response_ids]
-    completion = merged([as_completion(eng.responses.render(record), model) for record in records])
+    completion = merged([as_completion(eng.responses.render(record, ("message.output_text.logprobs",)), model,
+                                       logprobs=logprobs) for record in records])
     for record in records:
         eng.responses.discard(record)
     return completion
@@ -73,7 +74,7 @@ async def create_chat_completion(request: Request) -> HTTPResponse:
             for sub in subs:
                 if sub is not None:
                     sub.close()
-        return respond(await run_in_threadpool(_finish, eng, ids, req.model))
+        return respond(await run_in_threadpool(_finish, eng, ids, req.model, bool(req.logprobs)))
     usage = bool((req.stream_options or {}).get("include_usage"))
     return StreamingResponse(_chunks(eng, ids, runs, req.model, usage, inbox, subs),
                              media_type="text/event-stream",

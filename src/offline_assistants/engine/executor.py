@@ -229,11 +229,13 @@ class Executor:
         text, annotations = self._link(turn, thread_id, message_id, text)
         if out.ending in ("cut", "budget"):
             # Cut off: by the run's budget (the run ends incomplete) or by the window / the server's cap.
-            self._close_message(turn, message_id, step_id, text, "incomplete", "max_tokens", usage, annotations)
+            self._close_message(turn, message_id, step_id, text, "incomplete", "max_tokens", usage, annotations,
+                                logprobs=_shown(out.logprobs, written))
             if out.ending == "budget":
                 raise Incomplete("max_completion_tokens")
             return text
-        self._close_message(turn, message_id, step_id, text, "completed", None, usage, annotations)
+        self._close_message(turn, message_id, step_id, text, "completed", None, usage, annotations,
+                            logprobs=_shown(out.logprobs, written))
         return text
 
     def _flush(self, thread_id: str, message_id: str, piece: str, written: str) -> str:
@@ -283,11 +285,14 @@ class Executor:
     def _close_message(
         self, turn: Turn, message_id: str, step_id: str, text: str, status: str, reason: str | None,
         usage: dict[str, int] | None, annotations: list[dict[str, Any]] | None = None,
+        logprobs: list[dict[str, Any]] | None = None,
     ) -> None:
         thread_id, run_id = turn.thread_id, turn.run_id
         ts = now()
         content = _text_content(text, annotations)
         values: dict[str, Any] = {"content": content, "status": status}
+        if logprobs:
+            values["logprobs"] = logprobs
         if status == "completed":
             values["completed_at"] = ts
         else:
@@ -322,3 +327,15 @@ def _text_content(text: str, annotations: list[dict[str, Any]] | None = None) ->
 
 def _usage(prompt: int, completion: int) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def _shown(logprobs: list[dict[str, Any]], shown: str) -> list[dict[str, Any]]:
+    """The log-probabilities of the tokens that make up what was shown (an answer cut where a call or a stop
+    sequence began keeps the tokens before it)."""
+    kept, size, limit = [], 0, len(shown.encode())
+    for token in logprobs:
+        size += len(token["bytes"])
+        if size > limit:
+            break
+        kept.append(token)
+    return kept

@@ -6,12 +6,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from offline_assistants.engine.control import RunControl
 from offline_assistants.engine.metrics import CallStats
 from offline_assistants.engine.turn import Budget, Cancelled, Incomplete, Turn
-from offline_assistants.llm.backend import AnswerBias, Constraint, Finish, ModelBackend, ModelError, Sampling
+from offline_assistants.llm.backend import (
+    AnswerBias,
+    Constraint,
+    Finish,
+    ModelBackend,
+    ModelError,
+    Sampling,
+    TokenChoice,
+)
 from offline_assistants.llm.defaults import API_DEFAULTS, SamplingDefaults
 from offline_assistants.store import Store
 
@@ -27,6 +35,8 @@ class Generated:
     ending: Ending = "stop"
     read: int = 0  # prompt tokens counted to the run
     written: int = 0  # completion tokens counted to the run
+    # With Sampling.logprobs: each token with its log-probability and alternatives, as the APIs show them.
+    logprobs: list[dict[str, Any]] = field(default_factory=list)
 
     def check(self) -> Generated:
         """For model calls inside a tool round: a cancelled or out-of-budget call ends the run's work here."""
@@ -35,6 +45,16 @@ class Generated:
         if self.ending == "budget":
             raise Incomplete("max_completion_tokens")
         return self
+
+
+def _weight(choice: TokenChoice) -> dict[str, Any]:
+    return {"token": choice.token.decode("utf-8", errors="replace"), "logprob": choice.logprob,
+            "bytes": list(choice.token)}
+
+
+def api_logprob(chosen: TokenChoice, top: tuple[TokenChoice, ...]) -> dict[str, Any]:
+    """A token's log-probabilities as Chat Completions and the Responses API both show them."""
+    return {**_weight(chosen), "top_logprobs": [_weight(t) for t in top]}
 
 
 class ModelCalls:
@@ -63,6 +83,7 @@ class ModelCalls:
             presence_penalty=(turn.sampling.get("presence_penalty") or 0.0) if constraint is None else 0.0,
             frequency_penalty=(turn.sampling.get("frequency_penalty") or 0.0) if constraint is None else 0.0,
             logit_bias=tuple((int(k), float(v)) for k, v in (turn.sampling.get("logit_bias") or {}).items()),
+            logprobs=turn.sampling.get("logprobs"),
         )
 
     def max_new(self, prompt: list[int], budget: Budget) -> tuple[int, bool]:
@@ -108,6 +129,8 @@ class ModelCalls:
                 last = time.monotonic()
                 first = first or last
                 out.tokens.append(item.token)
+                if item.chosen is not None:
+                    out.logprobs.append(api_logprob(item.chosen, item.top))
                 if on_token is not None:
                     on_token(item.token, item.text)
                 if item.text:

@@ -246,8 +246,16 @@ def row_item(row: dict[str, Any]) -> dict[str, Any]:
     return dict(row["item"]) if row.get("item") else message_item(row)
 
 
-def message_item(message: dict[str, Any]) -> dict[str, Any]:
-    """A stored message (its API shape) as a Responses message item."""
+def message_item(message: dict[str, Any], *, logprobs: bool = False) -> dict[str, Any]:
+    """A stored message (its API shape, or its row) as a Responses message item; with `logprobs`, its text's
+    tokens and their log-probabilities where the row keeps them."""
+    item = _message_of(message)
+    if logprobs and message.get("logprobs") and item["content"] and item["content"][0]["type"] == "output_text":
+        item["content"][0]["logprobs"] = message["logprobs"]
+    return item
+
+
+def _message_of(message: dict[str, Any]) -> dict[str, Any]:
     return _message_item(message["id"], message["role"], message.get("content") or [], message.get("status")
                          or "completed")
 

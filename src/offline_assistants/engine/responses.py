@@ -68,12 +68,13 @@ STATUS: dict[str, ResponseStatus] = {
 ECHOED = ("model", "instructions", "tools", "tool_choice", "text", "max_output_tokens", "max_tool_calls",
           "parallel_tool_calls", "truncation", "metadata", "reasoning", "service_tier", "user", "safety_identifier",
           "prompt_cache_key", "top_logprobs", "background", "store")
+LOGPROBS = "message.output_text.logprobs"
 RESERVE = 4  # a window overflow check keeps room for the reply's first tokens: 1/RESERVE of the context
 
 
 class Responses:
     def __init__(self, store: Store, threads: Threads, runs: Runs, conversations: Conversations,
-                 containers: Containers, files: Files, *, n_ctx: int,
+                 containers: Containers, files: Files, *, n_ctx: int, gives_logprobs: bool = False,
                  encode_system: Callable[[str], list[int]], defaults: SamplingDefaults) -> None:
         self.store = store
         self.threads = threads
@@ -81,6 +82,7 @@ class Responses:
         self.conversations = conversations
         self.containers = containers
         self.files = files
+        self.gives_logprobs = gives_logprobs
         self.n_ctx = n_ctx
         self.encode_system = encode_system
         self.defaults = defaults
@@ -97,6 +99,11 @@ class Responses:
             raise InvalidRequest("Mutually exclusive parameters: Ensure you are only providing one of: "
                                  "'previous_response_id' or 'conversation'.", param=None,
                                  code="mutually_exclusive_parameters")
+        if LOGPROBS in (req.include or []):
+            if not self.gives_logprobs:
+                raise InvalidRequest("This server's model backend gives no log-probabilities (a remote server): "
+                                     f"'{LOGPROBS}' cannot be included.", param="include", code="unsupported_value")
+            sampling = {**(sampling or {}), "logprobs": req.top_logprobs or 0}
         tools = run_tools(req.tools)
         choice = req.tool_choice
         if isinstance(choice, dict) and choice.get("type") == "allowed_tools":
@@ -321,8 +328,8 @@ class Responses:
                 output += call_items(step, include, container_id=self.container_of(rec.run_id) or "")
             else:
                 message_id = step["step_details"]["message_creation"]["message_id"]
-                message = self.store.messages.get(rec.thread_id, message_id)
-                output.append(message_item(message.model_dump(mode="json")))
+                row = self.store.messages.decoded_row(rec.thread_id, message_id)
+                output.append(message_item(row, logprobs=LOGPROBS in include))
         ended = status not in ("queued", "in_progress")
         details = run.x_details
         # The run's counters, not run.usage: a run waiting for function outputs shows none, but the response that

@@ -76,6 +76,15 @@ class Sampling:
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
     logit_bias: tuple[tuple[int, float], ...] = ()
+    logprobs: int | None = None  # each token's log-probability, and this many likeliest alternatives (0-20)
+
+
+@dataclass(frozen=True)
+class TokenChoice:
+    """A token as log-probabilities show it: its bytes (a piece of a character, perhaps) and its log-probability."""
+
+    token: bytes
+    logprob: float
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,10 @@ class Piece:
 
     token: int
     text: str
+    # With Sampling.logprobs: the token as the model weighed it (its logits before any bias or grammar), and the
+    # likeliest tokens in its place.
+    chosen: TokenChoice | None = None
+    top: tuple[TokenChoice, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -166,6 +179,8 @@ class ModelBackend(ABC):
     # Applies Sampling.answer while it samples (llm/answer_bias.py: a logit bias before each token); the engine
     # gives none to a backend without it (a remote server, which takes only a fixed bias).
     steers_answers: bool = False
+    # Gives each generated token's log-probability (Sampling.logprobs): the local model does; a remote one not yet.
+    gives_logprobs: bool = False
     # The backend's own way to choose a round's move; None: the engine scores options with the model.
     decider: DecisionMaker | None = None
 

@@ -80,6 +80,7 @@ class LlamaBackend(TokenizedBackend):
     where several runs decode together."""
 
     steers_answers = True  # llm/batch.py applies Sampling.answer
+    gives_logprobs = True  # llm/batch.py reads them off the logits
 
     def __init__(self, path: Path, *, name: str | None = None, n_ctx: int = 4096, n_threads: int = 1,
                  n_gpu_layers: int = -1, kv_states: int = 4, kv_cache_mb: int = 512, seed: int = SEED,

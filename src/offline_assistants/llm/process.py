@@ -355,6 +355,7 @@ class ProcessBackend(TokenizedBackend):
     """A ModelBackend whose generation runs in a supervised child process; tokenizing stays here."""
 
     steers_answers = True  # llm/batch.py applies Sampling.answer
+    gives_logprobs = True  # llm/batch.py reads them off the logits
 
     def __init__(self, tokenizer: LlamaTokenizer, spec: ChildSpec, *, wait: bool = True,
                  max_load_failures: int = 3, retry_after_s: float = 60.0,

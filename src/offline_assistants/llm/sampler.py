@@ -69,6 +69,15 @@ def logits_of(ctx: Any, index: int, n_vocab: int) -> Any:
     return np.ctypeslib.as_array(L.llama_get_logits_ith(ctx, index), shape=(n_vocab,))
 
 
+def log_softmax(logits: Any) -> Any:
+    """The logits as log-probabilities (a new array: the logits stay as they are for the sampler)."""
+    import numpy as np
+
+    shifted = logits.astype(np.float64) - float(logits.max())
+    result: Any = shifted - np.log(np.exp(shifted).sum())
+    return result
+
+
 def common_prefix(held: list[int], prompt: list[int]) -> int:
     """How many leading prompt tokens a sequence already holds. Vectorised: a Python loop over a 3,000-token
     prompt would sit on every model call."""

@@ -21,7 +21,7 @@ from offline_assistants.schemas.messages import Message, MessageRole, text_of
 from offline_assistants.store.db import Database, dumps, loads, update
 from offline_assistants.store.pagination import paginate
 
-JSON_FIELDS = ("content", "attachments", "metadata", "incomplete_details", "item")
+JSON_FIELDS = ("content", "attachments", "metadata", "incomplete_details", "item", "logprobs")
 PUBLIC = (
     "id", "created_at", "thread_id", "status", "incomplete_details", "completed_at", "incomplete_at", "role",
     "content", "assistant_id", "run_id", "attachments", "metadata",

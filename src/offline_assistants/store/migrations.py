@@ -347,3 +347,10 @@ def m011_run_sampling(db: sqlite_utils.Database) -> None:
     # Sampling a chat completion asks for beyond a run's own fields (stop, seed, penalties, logit_bias), as JSON;
     # not part of the Run object.
     db.execute("ALTER TABLE runs ADD COLUMN sampling TEXT")
+
+
+@migration
+def m012_message_logprobs(db: sqlite_utils.Database) -> None:
+    # An answer's tokens with their log-probabilities, when its request asked for them (Chat Completions'
+    # logprobs, the Responses API's message.output_text.logprobs); not part of the Assistants message object.
+    db.execute("ALTER TABLE messages ADD COLUMN logprobs TEXT")
