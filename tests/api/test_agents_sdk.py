@@ -17,6 +17,7 @@ from agents import (
     Agent,
     FileSearchTool,
     ModelSettings,
+    OpenAIChatCompletionsModel,
     OpenAIConversationsSession,
     OpenAIResponsesModel,
     RunConfig,
@@ -236,3 +237,19 @@ def test_a_session_keeps_a_tool_turn_in_order(make_engine: Callable[..., Engine]
     assert seen.index("Weather in Oslo?") < seen.index("17 C and clear in Oslo") < seen.index(
         "It is 17 C in Oslo.") < seen.index("What did I ask?")
     assert seen.rstrip().endswith("What did I ask? </s> <assistant>")
+
+
+def test_an_agent_on_chat_completions_calls_its_tool(make_engine: Callable[..., Engine], make_client: Client) -> None:
+    # The same agent on OpenAIChatCompletionsModel: the SDK speaks /v1/chat/completions (its tool call, then the
+    # `tool` message back).
+    client, backend = canned_client(make_engine, make_client, WEATHER_LOOP)
+    calls: list[str] = []
+
+    async def main(sdk: openai.AsyncOpenAI) -> Any:
+        agent = weather_agent(sdk, calls)
+        agent.model = OpenAIChatCompletionsModel(model="gpt-4o", openai_client=sdk)
+        return await Runner.run(agent, "Weather in Oslo?", run_config=NO_TRACING)
+
+    result = run(client, main)
+    assert calls == ["Oslo"] and result.final_output == "It is 17 C in Oslo."
+    assert "17 C and clear in Oslo" in backend.text(backend.prompts[-1])
