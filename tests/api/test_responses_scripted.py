@@ -33,3 +33,18 @@ def test_a_scripted_failure_fails_the_response(assistants_client: openai.OpenAI,
     assistants_script.fail("rate_limit_exceeded", "Slow down.")
     r = assistants_client.responses.create(model="gpt-4o", input="Hi")
     assert r.status == "failed" and r.error is not None and r.error.code == "rate_limit_exceeded"
+
+
+def test_scripted_chat_completions(assistants_client: openai.OpenAI, assistants_script: Script) -> None:
+    weather = {"type": "function", "function": {k: v for k, v in WEATHER.items() if k != "type"}}
+    assistants_script.call("get_weather", city="Paris").reply("Sunny in Paris.")
+    asked = [{"role": "user", "content": "Weather in Paris?"}]
+    called = assistants_client.chat.completions.create(model="gpt-4o", messages=asked,  # type: ignore[arg-type]
+                                                       tools=[weather])  # type: ignore[list-item]
+    message = called.choices[0].message
+    [call] = message.tool_calls or []
+    answered = assistants_client.chat.completions.create(model="gpt-4o", tools=[weather], messages=[  # type: ignore[list-item]
+        *asked, message.model_dump(exclude_none=True),  # type: ignore[list-item]
+        {"role": "tool", "tool_call_id": call.id, "content": "22C"}])
+    assert answered.choices[0].message.content == "Sunny in Paris."
+    assert "22C" in assistants_script.prompts[-1]
