@@ -121,8 +121,8 @@ class Client:
             self.thread_id = made.json()["id"]
             self.traffic.posted[self.thread_id] = [text]
             actions = [self.add_message, self.list_messages, self.get_message, self.get_thread, self.list_files,
-                       self.upload, self.run_and_poll, self.stream_and_leave]
-            weights = [30, 20, 15, 10, 5, 5, 2, 2]
+                       self.upload, self.run_and_poll, self.stream_and_leave, self.chat]
+            weights = [30, 20, 15, 10, 5, 5, 2, 2, 1]
             while time.monotonic() < self.deadline:
                 await self.rng.choices(actions, weights)[0](http)
                 await asyncio.sleep(self.rng.expovariate(1 / self.think_s))
@@ -157,6 +157,12 @@ class Client:
                                   files={"file": (f"c{self.n}.bin", data)})
         if made is not None:
             self.traffic.files[made.json()["id"]] = data
+
+    async def chat(self, http: httpx2.AsyncClient) -> None:
+        """A chat completion: the same engine and model, nothing stored."""
+        await self.request(http, "POST chat", "POST", "/v1/chat/completions", ("run queue full",), json={
+            "model": "gpt-4o", "max_completion_tokens": 8,
+            "messages": [{"role": "user", "content": f"client {self.n} asks"}]})
 
     def _run_body(self, stream: bool) -> dict[str, Any]:
         return {"assistant_id": self.assistant_id, "max_completion_tokens": 16, "stream": stream}
