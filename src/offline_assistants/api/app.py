@@ -11,6 +11,7 @@ from offline_assistants.api import (
     assistants,
     containers,
     conversations,
+    embeddings,
     files,
     messages,
     models,
@@ -33,7 +34,7 @@ from offline_assistants.engine import Engine
 ROUTES: list[BaseRoute] = [*models.routes, *assistants.routes, *runs.routes, *threads.routes, *messages.routes,
                            *files.routes, *vector_stores.routes,
                            *uploads.routes, *responses.routes, *response_socket.routes, *conversations.routes,
-                           *containers.routes]
+                           *containers.routes, *embeddings.routes]
 
 
 def create_app(engine: Engine, *, api_key: str | None = None) -> Starlette:
