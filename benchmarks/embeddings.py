@@ -10,6 +10,8 @@ Two ways, in one run, on the same texts (short chat messages, 2 to 40 words, fro
 Each batch size: --rounds rounds, in rotating order, of each way called for at least --seconds; the median of the
 rounds' inputs/s. Reported as ratios against direct (above 1: the server is faster). Other processes' CPU use is
 printed with every round (a shared machine); rounds are not retaken, so a loaded machine shows in the spread.
+`round_trip_ms` is the floor under every server figure: the median time of an SDK request that asks the server for
+nothing (`models.retrieve`), over the same connection.
 
 measure() returns an EmbeddingsResult; the script prints its line: RESULT embeddings ...
 """
@@ -48,10 +50,11 @@ class Batch:
 class EmbeddingsResult:
     model: str
     cpu: str
+    round_trip_ms: float
     batches: tuple[Batch, ...]
 
     def line(self) -> str:
-        fields = [f"model={self.model}", f"cpu={self.cpu.replace(' ', '_')}"]
+        fields = [f"model={self.model}", f"cpu={self.cpu.replace(' ', '_')}", f"round_trip_ms={self.round_trip_ms:.2f}"]
         for b in self.batches:
             fields += [f"b{b.size}_{way}_inputs_s={b.inputs_s[way]:.0f}" for way in WAYS]
             fields += [f"b{b.size}_server_ratio={b.ratio('server'):.3f}",
@@ -90,10 +93,10 @@ def direct_gguf(path: Path) -> Callable[[list[str]], Any]:
 
 
 def rate(call: Callable[[list[str]], Any], batch: list[str], seconds: float) -> float:
-    """Inputs/s of `call` on `batch`, called until at least `seconds` have passed (at least 3 times)."""
+    """Inputs/s of `call` on `batch`, called until at least `seconds` have passed (once, if one call takes that)."""
     calls = 0
     started = time.perf_counter()
-    while calls < 3 or time.perf_counter() - started < seconds:
+    while calls == 0 or time.perf_counter() - started < seconds:
         call(batch)
         calls += 1
     return calls * len(batch) / (time.perf_counter() - started)
@@ -143,6 +146,13 @@ def measure(args: argparse.Namespace) -> EmbeddingsResult:
             }
             for way in ways.values():  # warm: first calls pay for imports, connections, llama.cpp's buffers
                 way(corpus[:4])
+            trips = []
+            for _ in range(200):
+                started = time.perf_counter()
+                client.models.retrieve("text-embedding-3-small")
+                trips.append(time.perf_counter() - started)
+            round_trip_ms = median(trips) * 1000
+            log(f"an SDK request that asks for nothing: {round_trip_ms:.2f} ms")
             for size in sizes:
                 batch = corpus[:size]
                 samples: dict[str, list[float]] = {way: [] for way in WAYS}
@@ -160,7 +170,7 @@ def measure(args: argparse.Namespace) -> EmbeddingsResult:
                 log(f"batch {size}: server {b.ratio('server'):.3f}x direct, float {b.ratio('server_float'):.3f}x")
     finally:
         engine.close()
-    return EmbeddingsResult(name, info.get("cpu", "unknown"), tuple(batches))
+    return EmbeddingsResult(name, info.get("cpu", "unknown"), round_trip_ms, tuple(batches))
 
 
 if __name__ == "__main__":
