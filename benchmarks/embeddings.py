@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from offline_assistants.bench.common import chat_message, log, machine
+from offline_assistants.bench.common import chat_message, fmt, log, machine
 from offline_assistants.bench.measure import OtherLoad, median
 
 WAYS = ("direct", "server", "server_float")
@@ -56,7 +56,7 @@ class EmbeddingsResult:
     def line(self) -> str:
         fields = [f"model={self.model}", f"cpu={self.cpu.replace(' ', '_')}", f"round_trip_ms={self.round_trip_ms:.2f}"]
         for b in self.batches:
-            fields += [f"b{b.size}_{way}_inputs_s={b.inputs_s[way]:.0f}" for way in WAYS]
+            fields += [f"b{b.size}_{way}_inputs_s={fmt(b.inputs_s[way])}" for way in WAYS]
             fields += [f"b{b.size}_server_ratio={b.ratio('server'):.3f}",
                        f"b{b.size}_server_float_ratio={b.ratio('server_float'):.3f}",
                        f"b{b.size}_others_cores={b.others_cores:.2f}"]
@@ -162,7 +162,7 @@ def measure(args: argparse.Namespace) -> EmbeddingsResult:
                     meter = OtherLoad().start()
                     for way in order:
                         samples[way].append(rate(ways[way], batch, args.seconds))
-                    log(f"batch {size} round {r}: " + ", ".join(f"{w} {samples[w][-1]:.0f}/s" for w in WAYS)
+                    log(f"batch {size} round {r}: " + ", ".join(f"{w} {fmt(samples[w][-1])}/s" for w in WAYS)
                         + f" (others {meter.stop():.2f} cores)")
                 batches.append(Batch(size, {w: median(v) for w, v in samples.items()},
                                      {w: (min(v), max(v)) for w, v in samples.items()}, load.stop()))

@@ -159,8 +159,8 @@ class WordLlamaEmbedder:
         from offline_assistants.retrieval.tokens import tokenizer
 
         # tokens.py's tokenizer is the file wordllama ships, without its padding state (so no lock); no special
-        # tokens, as wordllama adds none.
-        encodings = tokenizer().encode_batch(list(texts), add_special_tokens=False)
+        # tokens, as wordllama adds none; no offsets computed (the _fast variant: a third less time).
+        encodings = tokenizer().encode_batch_fast(list(texts), add_special_tokens=False)
         return [np.asarray(e.ids, dtype=np.int32) for e in encodings]
 
     def embed_token_ids(self, ids: Sequence[npt.NDArray[np.integer]]) -> Vectors:
