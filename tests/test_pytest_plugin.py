@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import openai
 import pytest
 
@@ -281,3 +282,11 @@ def test_a_search_step_streamed(assistants_client: openai.OpenAI, assistants_scr
     done = [e.data for e in events if e.event == "thread.run.step.completed" and e.data.type == "tool_calls"]
     assert done and done[0].step_details.tool_calls[0].type == "file_search"  # type: ignore[union-attr]
     assert events[-1].event == "thread.run.completed"
+
+
+def test_the_plugins_client_embeds_too(assistants_client: openai.OpenAI, assistants_script: Script) -> None:
+    # An app's embeddings calls go to the real embedding model under the same fixture, with the SDK's defaults
+    # (base64, decoded by the SDK); nothing of the script is used up.
+    got = assistants_client.embeddings.create(input=["cat", "kitten", "spreadsheet"], model="text-embedding-3-small")
+    cat, kitten, spreadsheet = (np.array(d.embedding) for d in got.data)
+    assert len(cat) == 256 and cat @ kitten > cat @ spreadsheet + 0.3

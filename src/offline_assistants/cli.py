@@ -79,8 +79,8 @@ def _parser() -> argparse.ArgumentParser:
                        f"(default: {defaults.max_concurrent_runs})")
     _backend_options(serve, defaults)
     serve.add_argument("--embedding-model", type=Path, default=defaults.embedding_model, metavar="PATH.gguf",
-                       help="an embedding GGUF for file search, loaded through llama-cpp-python (default: the "
-                       "256-dimension WordLlama model that ships inside the wordllama package)")
+                       help="an embedding GGUF for file search and /v1/embeddings, loaded through llama-cpp-python "
+                       "(default: the 256-dimension WordLlama model that ships inside the wordllama package)")
     serve.add_argument("--log-level", default=defaults.log_level, choices=get_args(LogLevel),
                        help="how much the server logs to stderr: info adds one line per request and notes such as "
                        "idle kernels shut down, debug also the server's internals, warning and error only problems "

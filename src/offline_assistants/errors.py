@@ -6,7 +6,8 @@ The hierarchy:
 
     APIError                 500 server_error: the base, and what any unnamed failure is reported as
     ├── InvalidRequest       400 a malformed request, or one that breaks a rule of the API
-    │   └── Conflict         400 a rule of the run lifecycle broken (the real API says 400, not 409)
+    │   ├── Conflict         400 a rule of the run lifecycle broken (the real API says 400, not 409)
+    │   └── TooManyTokens    400 max_tokens_per_request: an embeddings request over its tokens in all
     ├── NotFound             404 no object of that kind with that id
     ├── PayloadTooLarge      413 an upload over the size limit
     ├── RateLimited          429 rate_limit_exceeded: the run queue is full
@@ -42,6 +43,13 @@ class InvalidRequest(APIError):
 
 class Conflict(InvalidRequest):
     pass
+
+
+class TooManyTokens(InvalidRequest):
+    type = "max_tokens_per_request"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="max_tokens_per_request")
 
 
 class RateLimited(APIError):

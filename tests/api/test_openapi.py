@@ -21,7 +21,8 @@ def _sdk_paths() -> set[str]:
     """Every path of these resources that the official SDK calls, read off its source: the real API's names."""
     found: set[str] = set()
     for source in (Path(openai.__file__).parent / "resources").rglob("*.py"):
-        names = "assistants|threads|files|uploads|vector_stores|models|responses|conversations|containers|chat"
+        names = "assistants|threads|files|uploads|vector_stores|models|responses|conversations|containers|chat|" \
+            "embeddings"
         paths = rf'"(/(?:{names})[^"?]*)'
         found.update(re.findall(paths, source.read_text()))
     return found
@@ -37,8 +38,8 @@ def test_every_route_is_documented_and_the_document_holds_exactly_the_routes(eng
     doc = TestClient(app).get("/openapi.json").json()
     documented = {(path, method) for path, item in doc["paths"].items() for method in item}
     assert documented == operations
-    assert len(documented) == 77  # the Assistants API's 50, listThreads, responses 6, conversations 8, chat 1,
-    # listConversations and x_convertThread, containers 9
+    assert len(documented) == 78  # the Assistants API's 50, listThreads, responses 6, conversations 8,
+    # listConversations and x_convertThread, containers 9, chat 1, embeddings 1
     ids = [op["operationId"] for item in doc["paths"].values() for op in item.values()]
     assert len(ids) == len(set(ids))
 

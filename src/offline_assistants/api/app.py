@@ -12,6 +12,7 @@ from offline_assistants.api import (
     chat,
     containers,
     conversations,
+    embeddings,
     files,
     messages,
     models,
@@ -34,7 +35,7 @@ from offline_assistants.engine import Engine
 ROUTES: list[BaseRoute] = [*models.routes, *assistants.routes, *runs.routes, *threads.routes, *messages.routes,
                            *files.routes, *vector_stores.routes,
                            *uploads.routes, *responses.routes, *response_socket.routes, *conversations.routes,
-                           *containers.routes, *chat.routes]
+                           *containers.routes, *chat.routes, *embeddings.routes]
 
 
 def create_app(engine: Engine, *, api_key: str | None = None) -> Starlette:

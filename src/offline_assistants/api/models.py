@@ -1,4 +1,5 @@
-"""/v1/models: every model name answers, since any name maps to the one loaded local model."""
+"""/v1/models: every model name answers, since any name maps to the one loaded local model (or, for
+/v1/embeddings, to the one embedding model)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ def _models(e: Engine) -> ModelList:
     from offline_assistants.llm.catalog import available
 
     names = [e.backend.name] + [m.name for m in available(e.settings.models_dir) if m.name != e.backend.name]
+    names += [n for n in e.embeddings.model_names() if n not in names]
     return ModelList(data=[_model(n) for n in names])
 
 

@@ -16,6 +16,7 @@ from offline_assistants.engine.assistants import Assistants
 from offline_assistants.engine.containers import Containers
 from offline_assistants.engine.control import RunControl
 from offline_assistants.engine.conversations import Conversations
+from offline_assistants.engine.embeddings import Embeddings
 from offline_assistants.engine.events import EventBus
 from offline_assistants.engine.executor import Executor
 from offline_assistants.engine.files import Files
@@ -33,7 +34,7 @@ from offline_assistants.engine.worker import Worker
 from offline_assistants.errors import ModelUnavailable
 from offline_assistants.ids import now
 from offline_assistants.llm.backend import ModelBackend, ModelError
-from offline_assistants.retrieval.embeddings import Embedder
+from offline_assistants.retrieval.embeddings import Embedder, embedder_name
 from offline_assistants.schemas.messages import MessageRole
 from offline_assistants.schemas.runs import Run, RunStatus
 from offline_assistants.store import Database, Store
@@ -68,6 +69,7 @@ class Engine:
         self._embedder_lock = threading.Lock()
         self.indexer = Indexer(self.store, self.embedder)
         self.vector_stores = VectorStores(self.store, self.indexer, Searcher(self.store, self.embedder))
+        self.embeddings = Embeddings(self.embedder, name=embedder_name(settings.embedding_model))
         self.assistants = Assistants(self.store, self.sampling_defaults, expand=self.vector_stores.expand)
         self.threads = Threads(self.store, self._encode, on_delete=self._thread_deleted,
                                expand=self.vector_stores.expand, attach=self.vector_stores.attach)
@@ -142,7 +144,7 @@ class Engine:
         return False
 
     def embedder(self) -> Embedder:
-        """The file-search embedder, loaded on first use (most servers never index a file)."""
+        """The embedder of file search and /v1/embeddings, loaded on first use (most servers never index a file)."""
         with self._embedder_lock:
             if self._embedder is None:
                 from offline_assistants.retrieval.embeddings import LlamaEmbedder, WordLlamaEmbedder
