@@ -1,5 +1,5 @@
-"""Chat Completions through the official `openai` npm package, against a real loopback server on a canned model:
-a completion, a stream with usage, and a tool call answered with a `tool` message."""
+"""Chat Completions and embeddings through the official `openai` npm package, against a real loopback server on a
+canned model: a completion, a stream with usage, a tool call answered with a `tool` message, embeddings."""
 
 from __future__ import annotations
 
@@ -45,6 +45,12 @@ const answered = await client.chat.completions.create({ model: "gpt-4o", tools,
   messages: [...asked, message, { role: "tool", tool_call_id: call.id, content: "17 C" }] });
 out.loop = { finish: called.choices[0].finish_reason, name: call.function.name,
              arguments: JSON.parse(call.function.arguments), text: answered.choices[0].message.content };
+const embedded = await client.embeddings.create({ model: "text-embedding-3-small", input: ["cat", "kitten"] });
+const shortened = await client.embeddings.create({ model: "text-embedding-3-small", input: "cat", dimensions: 8,
+                                                   encoding_format: "float" });
+out.embeddings = { count: embedded.data.length, size: embedded.data[0].embedding.length,
+                   model: embedded.model, short: shortened.data[0].embedding.length,
+                   tokens: embedded.usage.prompt_tokens };
 console.log(JSON.stringify(out));
 """
 
@@ -64,3 +70,6 @@ def test_the_node_sdk_on_chat_completions(node_sdk: Path, make_engine: Callable[
     assert out["stream"]["streamed"] == "Streaming works fine." and out["stream"]["usage"] > 0
     assert out["loop"] == {"finish": "tool_calls", "name": "get_weather", "arguments": {"city": "Oslo"},
                            "text": "It is 17 C in Oslo."}
+    # Embeddings too (the SDK asks for base64 and decodes it itself).
+    assert out["embeddings"] == {"count": 2, "size": 256, "model": "text-embedding-3-small", "short": 8,
+                                 "tokens": out["embeddings"]["tokens"]} and out["embeddings"]["tokens"] > 0

@@ -121,8 +121,8 @@ class Client:
             self.thread_id = made.json()["id"]
             self.traffic.posted[self.thread_id] = [text]
             actions = [self.add_message, self.list_messages, self.get_message, self.get_thread, self.list_files,
-                       self.upload, self.run_and_poll, self.stream_and_leave, self.chat]
-            weights = [30, 20, 15, 10, 5, 5, 2, 2, 1]
+                       self.upload, self.run_and_poll, self.stream_and_leave, self.chat, self.embed]
+            weights = [30, 20, 15, 10, 5, 5, 2, 2, 1, 2]
             while time.monotonic() < self.deadline:
                 await self.rng.choices(actions, weights)[0](http)
                 await asyncio.sleep(self.rng.expovariate(1 / self.think_s))
@@ -163,6 +163,10 @@ class Client:
         await self.request(http, "POST chat", "POST", "/v1/chat/completions", ("run queue full",), json={
             "model": "gpt-4o", "max_completion_tokens": 8,
             "messages": [{"role": "user", "content": f"client {self.n} asks"}]})
+
+    async def embed(self, http: httpx2.AsyncClient) -> None:
+        await self.request(http, "POST embeddings", "POST", "/v1/embeddings", json={
+            "model": "text-embedding-3-small", "input": [f"client {self.n}", "says hello"]})
 
     def _run_body(self, stream: bool) -> dict[str, Any]:
         return {"assistant_id": self.assistant_id, "max_completion_tokens": 16, "stream": stream}
