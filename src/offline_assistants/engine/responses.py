@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -378,17 +377,17 @@ class Responses:
                                     has_more=start + len(data) < end)
 
     def count_input_tokens(self, req: InputTokensCount) -> InputTokens:
-        given = read_input(req.input, new_id)
+        given = read_input(req.input, new_id, self._read_file, self._refer)
         total = 0
         if req.previous_response_id:
             total += self.store.messages.total_tokens(self.store.responses.get(req.previous_response_id).thread_id)
         elif req.conversation is not None:
             conv = req.conversation if isinstance(req.conversation, str) else req.conversation.id
             total += self.store.messages.total_tokens(conv) if _exists(self.store, conv) else 0
-        total += sum(len(self.threads.prepare("", m)[1]) for m in given.messages)
+        # Messages, calls and outputs as the model reads them (a conversation's rows, counted as stored).
+        total += sum(len(tokens) for _, tokens in self.conversations.rows("", given))
         instructions = "\n\n".join([req.instructions or "", *given.instructions]).strip()
         total += len(self.encode_system(instructions)) if instructions else 0
-        total += sum(len(json.dumps(c)) // 4 for c in given.calls)  # calls as the template shows them, roughly
         return InputTokens(input_tokens=total)
 
     # --- modify ---
