@@ -352,3 +352,16 @@ def test_allowed_tools_narrow_what_may_be_called(canned: Callable[..., Any]) -> 
     [call] = r.output
     assert call.type == "function_call" and call.name == "get_weather"
     assert "get_time" not in backend.text(backend.prompts[0])
+
+
+def test_input_tokens_are_what_the_model_reads(canned: Callable[..., Any]) -> None:
+    client, backend = canned(["Hi."])
+    counted = client.responses.input_tokens.count(model="gpt-4o", input="Weather in Oslo?", tools=[WEATHER],  # type: ignore[list-item]
+                                                  instructions="Be brief.", tool_choice="none")
+    described = client.responses.input_tokens.count(model="gpt-4o", input="Weather in Oslo?", tools=[WEATHER],  # type: ignore[list-item]
+                                                    instructions="Be brief.")
+    assert described.input_tokens > counted.input_tokens  # the tools' descriptions count too
+    r = client.responses.create(model="gpt-4o", input="Weather in Oslo?", tools=[WEATHER],  # type: ignore[list-item]
+                                instructions="Be brief.", tool_choice="none")
+    prompt = len(backend.prompts[-1]) - len(backend.generation_prefix())
+    assert counted.input_tokens == prompt and r.usage is not None

@@ -91,6 +91,7 @@ class Engine:
         self.conversations = Conversations(self.store, self.threads, tooling.encode_item)
         self.responses = Responses(self.store, self.threads, self.runs, self.conversations, self.containers, self.files,
                                    n_ctx=backend.n_ctx, gives_logprobs=backend.gives_logprobs,
+                                   count_system=tooling.system_tokens,
                                    encode_system=backend.encode_system, defaults=self.sampling_defaults)
         self.executor = Executor(self.store, self.lifecycle, self.control, self.bus, backend, self.model_calls,
                                  tooling, max_rounds=settings.max_tool_rounds)

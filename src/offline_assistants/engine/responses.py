@@ -74,6 +74,7 @@ RESERVE = 4  # a window overflow check keeps room for the reply's first tokens: 
 class Responses:
     def __init__(self, store: Store, threads: Threads, runs: Runs, conversations: Conversations,
                  containers: Containers, files: Files, *, n_ctx: int, gives_logprobs: bool = False,
+                 count_system: Callable[[str, list[dict[str, Any]]], int] = lambda instructions, tools: 0,
                  encode_system: Callable[[str], list[int]], defaults: SamplingDefaults) -> None:
         self.store = store
         self.threads = threads
@@ -82,6 +83,7 @@ class Responses:
         self.containers = containers
         self.files = files
         self.gives_logprobs = gives_logprobs
+        self.count_system = count_system  # engine/tooling.py ToolCalling.system_tokens
         self.n_ctx = n_ctx
         self.encode_system = encode_system
         self.defaults = defaults
@@ -387,7 +389,8 @@ class Responses:
         # Messages, calls and outputs as the model reads them (a conversation's rows, counted as stored).
         total += sum(len(tokens) for _, tokens in self.conversations.rows("", given))
         instructions = "\n\n".join([req.instructions or "", *given.instructions]).strip()
-        total += len(self.encode_system(instructions)) if instructions else 0
+        offered = run_tools(req.tools).tools if req.tool_choice != "none" else []  # "none" describes no tools
+        total += self.count_system(instructions, offered)
         return InputTokens(input_tokens=total)
 
     # --- modify ---

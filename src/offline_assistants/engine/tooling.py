@@ -98,13 +98,21 @@ class ToolCalling:
         # without the tools (engine/executor.py), not steered.
         turn.call_openings = () if self.syntax.native else tuple(
             o.tool.opening(o.spec, self.syntax) for o in turn.tools)
-        instructions = run.instructions or DEFAULT_SYSTEM
-        if self.syntax.native:  # the template lists them, as the model was trained
-            turn.system = self.backend.encode_system(
-                instructions, tools=[o.tool.function_spec(o.spec) for o in turn.tools])
-        else:
-            turn.system = self.backend.encode_system(instructions + self._describe(turn.tools))
+        turn.system = self.system(run.instructions or DEFAULT_SYSTEM, turn.tools)
         self._replay(turn)
+
+    def system(self, instructions: str, offers: list[Offer]) -> list[int]:
+        """The system prompt that gives the instructions and describes the tools."""
+        if not offers:
+            return self.backend.encode_system(instructions)
+        if self.syntax.native:  # the template lists them, as the model was trained
+            return self.backend.encode_system(instructions, tools=[o.tool.function_spec(o.spec) for o in offers])
+        return self.backend.encode_system(instructions + self._describe(offers))
+
+    def system_tokens(self, instructions: str, tools: list[dict[str, Any]]) -> int:
+        """How long `system` is for a run with these tools (a count that runs nothing)."""
+        return len(self.system(instructions or DEFAULT_SYSTEM,
+                               [Offer(self.tools[t["type"]], t) for t in tools if t["type"] in self.tools]))
 
     def _describe(self, offers: list[Offer]) -> str:
         lines = ["", "", "You can use these tools:"]
