@@ -7,18 +7,23 @@ import argparse
 import os
 import random
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from offline_assistants.schemas.messages import MessageRole
 
 if TYPE_CHECKING:
     from offline_assistants.llm.llama import LlamaBackend
+    from offline_assistants.llm.loading import ModelOptions
     from offline_assistants.llm.process import ProcessBackend
+    from offline_assistants.llm.repack import RepackChoice
 
 _T0 = time.monotonic()
+_REPACK_CACHE = Path(tempfile.gettempdir()) / "oa-bench-cache"  # the repack verdicts of the benchmarks' runs
 
 
 @dataclass(frozen=True)
@@ -62,26 +67,38 @@ def add_model_options(ap: argparse.ArgumentParser, *, unit: str) -> None:
     ap.add_argument("--threads", type=int, default=d.threads, help="llama.cpp threads (default: the usable cores)")
 
 
+def model_options(setup: ModelSetup) -> ModelOptions:
+    """The options `serve` would open the chosen model with (a baseline server gets the same n_ctx and threads)."""
+    from offline_assistants.config import usable_cores
+    from offline_assistants.llm.loading import ModelOptions
+
+    return ModelOptions(n_ctx=setup.n_ctx, n_threads=setup.threads or usable_cores(), cpu_repack=setup.cpu_repack)
+
+
+def repack_choice(setup: ModelSetup) -> RepackChoice:
+    """The weight-repacking choice open_bench_backend makes (by then a cached verdict), for a baseline to load the
+    model alike."""
+    from offline_assistants.llm.catalog import resolve
+    from offline_assistants.llm.loading import decide_repack
+
+    choice, _, _ = decide_repack(resolve(setup.model).path, model_options(setup), _REPACK_CACHE)
+    return choice
+
+
 def open_bench_backend(setup: ModelSetup) -> LlamaBackend | ProcessBackend:
     """The chosen model behind the chosen backend, with the repack choice `serve` would make."""
-    import tempfile
-    from pathlib import Path
-
-    from offline_assistants.config import usable_cores
     from offline_assistants.llm.catalog import resolve
     from offline_assistants.llm.llama import LlamaBackend
-    from offline_assistants.llm.loading import ModelOptions, decide_repack, open_backend
+    from offline_assistants.llm.loading import open_backend
 
     model = resolve(setup.model)
-    options = ModelOptions(n_ctx=setup.n_ctx, n_threads=setup.threads or usable_cores(),
-                           cpu_repack=setup.cpu_repack)
-    cache = Path(tempfile.gettempdir()) / "oa-bench-cache"
+    options = model_options(setup)
     if setup.backend == "in-process":
-        choice, _, _ = decide_repack(model.path, options, cache)
+        choice = repack_choice(setup)
         log(choice.banner())
         return LlamaBackend(model.path, name=model.name, n_ctx=setup.n_ctx, n_threads=options.n_threads,
                             cpu_repack=choice.enabled)
-    backend, choice = open_backend(model, options, cache_dir=cache)
+    backend, choice = open_backend(model, options, cache_dir=_REPACK_CACHE)
     log(choice.banner())
     return backend
 
