@@ -251,6 +251,9 @@ def test_text_format_holds_the_reply_to_the_schema(canned: Callable[..., Any]) -
     ({"input": [{"type": "function_call_output", "call_id": "call_1", "output": "1"}]}, "input", "No tool call"),
     ({"input": [{"role": "user", "content": [{"type": "input_audio"}]}]}, "input[0].content[0]", "not supported"),
     ({"input": "Hi", "temperature": 3}, "temperature", ""),
+    ({"input": [{"role": "user", "content": [{"type": "input_image", "file_id": 5}]}]}, "input[0].content", ""),
+    ({"input": "Hi", "text": {"format": "json"}}, "text.format", ""),
+    ({"input": "Hi", "tools": [{"type": "custom", "name": "x", "format": "lark"}]}, "tools[0].format", ""),
     ({"input": "Hi", "unknown_field": 1}, "unknown_field", ""),
 ])
 def test_bad_requests_get_the_real_400(engine: Engine, make_client: Client, body: dict[str, Any],
@@ -365,3 +368,24 @@ def test_input_tokens_are_what_the_model_reads(canned: Callable[..., Any]) -> No
                                 instructions="Be brief.", tool_choice="none")
     prompt = len(backend.prompts[-1]) - len(backend.generation_prefix())
     assert counted.input_tokens == prompt and r.usage is not None
+
+
+def test_what_store_false_leaves_is_swept(make_engine: Callable[..., Engine],
+                                          make_client: Callable[..., openai.OpenAI]) -> None:
+    import time
+
+    from offline_assistants.engine.responses import UNKEPT_S
+
+    engine = make_engine(CannedBackend(["Later."]))
+    client = make_client(engine)
+    r = client.responses.create(model="gpt-4o", input="Hi", store=False, background=True)
+    for _ in range(200):  # a background response is read by polling, until the sweep
+        if client.responses.retrieve(r.id).status == "completed":
+            break
+        time.sleep(0.02)
+    engine.responses.sweep(int(time.time()))
+    assert client.responses.retrieve(r.id).output_text == "Later."  # not yet: it is kept for a while
+    engine.responses.sweep(int(time.time()) + UNKEPT_S + 1)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(r.id)
+    assert engine.store.database.query_one("SELECT count(*) AS n FROM threads") == {"n": 0}

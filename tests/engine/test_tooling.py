@@ -465,3 +465,11 @@ def test_numbers_said_a_turn_earlier_count_for_the_call(make_engine: Callable[..
                                 lambda e: ended.set() if e.event == "thread.run.requires_action" else None)
     assert ended.wait(10)
     assert engine.runs.get(thread.id, run.id).status == "requires_action"
+
+
+def test_required_calls_a_function_even_when_its_numbers_were_not_said(make_engine: Callable[..., Engine]) -> None:
+    backend = CannedBackend(['{"weight": 70, "height": 1.8}'])
+    engine = make_engine(backend)
+    thread_id, run_id, _, ended = start(engine, [BMI], "What is my BMI?", tool_choice="required")
+    assert ended.wait(10)
+    assert engine.runs.get(thread_id, run_id).status == "requires_action"

@@ -84,7 +84,7 @@ async def create_chat_completion(request: Request) -> HTTPResponse:
 async def _chunks(eng: Engine, ids: list[str], runs: list[str], model: str, include_usage: bool,
                   inbox: asyncio.Queue[tuple[int, Event]], subs: list[Any]) -> AsyncIterator[str]:
     cid, created = completion_id(ids[0]), int(eng.store.responses.get(ids[0]).created_at)
-    calls: dict[tuple[str, int], int] = {}  # (step id, call index) -> the choice's tool call index
+    calls: dict[int, dict[tuple[str, int], int]] = {}  # per choice: (step id, call index) -> its tool call index
     ended: dict[int, bool] = {}
     try:
         for index in range(len(ids)):
@@ -98,7 +98,7 @@ async def _chunks(eng: Engine, ids: list[str], runs: list[str], model: str, incl
                     yield _data(chunk(cid, model, created, {"content": text}, index=index))
             elif name == "thread.run.step.delta":
                 for call in (data["delta"].get("step_details") or {}).get("tool_calls") or []:
-                    piece = _call_delta(calls, data["id"], call)
+                    piece = _call_delta(calls.setdefault(index, {}), data["id"], call)
                     if piece is not None:
                         yield _data(chunk(cid, model, created, {"tool_calls": [piece]}, index=index))
             elif name in TERMINAL and data.get("id") == runs[index]:

@@ -48,8 +48,15 @@ class Conversations:
         self.append(thread.id, given)
         return Conversation(id=thread.id, created_at=thread.created_at, metadata=thread.metadata)
 
-    def rows(self, conversation_id: str, given: Input) -> list[tuple[dict[str, Any], list[int]]]:
-        """The input's messages and other items as rows of the conversation's thread, in their order."""
+    def rows(self, conversation_id: str, given: Input, *, check_ids: bool = True
+             ) -> list[tuple[dict[str, Any], list[int]]]:
+        """The input's messages and other items as rows of the conversation's thread, in their order, under their
+        own ids: 400 for one given twice or already stored, unless the caller gives the rows ids of its own (a
+        chain's history, which a client sends again each turn with the same ids)."""
+        ids = [e["id"] for e in given.rows if isinstance(e, dict)]
+        taken = [i for i in ids if self.store.messages.exists(i)] or [i for i in ids if ids.count(i) > 1]
+        if check_ids and taken:
+            raise InvalidRequest(f"Duplicate item found with id {taken[0]}.", param="items", code="invalid_value")
         out = []
         for entry in given.rows:
             if isinstance(entry, dict):
@@ -60,10 +67,6 @@ class Conversations:
 
     def append(self, conversation_id: str, given: Input) -> list[dict[str, Any]]:
         rows = self.rows(conversation_id, given)
-        ids = [values["id"] for values, _ in rows]
-        taken = [i for i in ids if self.store.messages.exists(i)] or [i for i in ids if ids.count(i) > 1]
-        if taken:
-            raise InvalidRequest(f"Duplicate item found with id {taken[0]}.", param="items", code="invalid_value")
         with self.store.database.write():
             for values, tokens in rows:
                 self.store.messages.insert_row(values, tokens)

@@ -128,9 +128,11 @@ class Engine:
             return "expired" if _expirable(run, ts) else None  # exactly one wins
 
         for candidate in self.store.runs.all_active():
-            if candidate["status"] in ("queued", "requires_action"):
+            due = candidate["expires_at"] is not None and candidate["expires_at"] <= ts  # checked again in `route`
+            if candidate["status"] in ("queued", "requires_action") and due:
                 self.lifecycle.move(candidate["id"], route)
         self.containers.expire(ts)
+        self.responses.sweep(ts)
 
     def _retokenize_if_needed(self) -> None:
         """Cached message tokens belong to one tokenizer; after a model change, count every message again."""

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from offline_assistants.errors import InvalidRequest
 from offline_assistants.retrieval.filters import validate
 from offline_assistants.schemas.messages import MessageCreate
@@ -61,6 +63,9 @@ def run_tools(tools: list[dict[str, Any]] | None) -> RunTools:
                 raise InvalidRequest(f"Missing required parameter: '{param}.name'.", param=f"{param}.name",
                                      code="missing_required_parameter")
             fmt = tool.get("format") or {"type": "text"}
+            if not isinstance(fmt, dict) or fmt.get("type") not in ("text", "grammar"):
+                raise InvalidRequest(f"Invalid value for '{param}.format': expected an object of type 'text' or "
+                                     "'grammar'.", param=f"{param}.format", code="invalid_value")
             if fmt.get("type") == "grammar" and fmt.get("syntax") not in ("lark", "regex"):
                 raise InvalidRequest(f"Invalid value: '{fmt.get('syntax')}'. Supported values are: 'lark' and "
                                      "'regex'.", param=f"{param}.format.syntax", code="invalid_value")
@@ -174,7 +179,11 @@ def read_input(value: str | list[dict[str, Any]] | None, new_id: Callable[[str],
         elif kind == "message" and item.get("role") in ("user", "assistant"):
             parts = _text(item.get("content"), f"{param}.content", output=item["role"] == "assistant",
                           read_file=read_file)
-            out.messages.append(MessageCreate.model_validate({"role": item["role"], "content": parts}))
+            try:
+                out.messages.append(MessageCreate.model_validate({"role": item["role"], "content": parts}))
+            except ValidationError:
+                raise InvalidRequest(f"Invalid content at '{param}.content'.", param=f"{param}.content",
+                                     code="invalid_value") from None
             out.rows.append(out.messages[-1])
         elif kind == "function_call_output":
             call_id, output = item.get("call_id"), item.get("output")

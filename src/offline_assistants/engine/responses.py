@@ -68,7 +68,8 @@ ECHOED = ("model", "instructions", "tools", "tool_choice", "text", "max_output_t
           "parallel_tool_calls", "truncation", "metadata", "reasoning", "service_tier", "user", "safety_identifier",
           "prompt_cache_key", "top_logprobs", "background", "store")
 LOGPROBS = "message.output_text.logprobs"
-RESERVE = 4  # a window overflow check keeps room for the reply's first tokens: 1/RESERVE of the context
+RESERVE = 4
+UNKEPT_S = 600  # a window overflow check keeps room for the reply's first tokens: 1/RESERVE of the context
 
 
 class Responses:
@@ -136,7 +137,7 @@ class Responses:
             # Rows under ids of their own: a client's item ids may be rows already (of its conversation, or of the
             # same history sent on an earlier turn); the items keep theirs.
             prepared = [({**values, "id": new_id("item")} if values.get("item") else values, tokens)
-                        for values, tokens in self.conversations.rows(thread_id, history)]
+                        for values, tokens in self.conversations.rows(thread_id, history, check_ids=False)]
             steps = (self._brought_calls(run_id, thread_id, current),) if current.calls else ()
             said = [i for i in history.items if i["type"] == "message"]  # system, developer: instructions, no rows
             items = [*(row_item(values) for values, _ in prepared), *said, *current.items]
@@ -246,6 +247,9 @@ class Responses:
                     tools: list[dict[str, Any]], vector_store_ids: list[str]) -> dict[str, Any]:
         created = now()
         fmt = (req.text or {}).get("format") or {"type": "text"}
+        if not isinstance(fmt, dict) or fmt.get("type") not in ("text", "json_object", "json_schema"):
+            raise InvalidRequest("Invalid value for 'text.format': expected an object of type 'text', 'json_object' "
+                                 "or 'json_schema'.", param="text.format", code="invalid_value")
         response_format: Any = "auto"
         if fmt.get("type") == "json_object":
             response_format = {"type": "json_object"}
@@ -387,7 +391,7 @@ class Responses:
             conv = req.conversation if isinstance(req.conversation, str) else req.conversation.id
             total += self.store.messages.total_tokens(conv) if _exists(self.store, conv) else 0
         # Messages, calls and outputs as the model reads them (a conversation's rows, counted as stored).
-        total += sum(len(tokens) for _, tokens in self.conversations.rows("", given))
+        total += sum(len(tokens) for _, tokens in self.conversations.rows("", given, check_ids=False))
         instructions = "\n\n".join([req.instructions or "", *given.instructions]).strip()
         offered = run_tools(req.tools).tools if req.tool_choice != "none" else []  # "none" describes no tools
         total += self.count_system(instructions, offered)
@@ -406,6 +410,15 @@ class Responses:
     def delete(self, response_id: str) -> ResponseDeleted:
         self.forget(self.store.responses.get(response_id))
         return ResponseDeleted(id=response_id)
+
+    def sweep(self, ts: int) -> None:
+        """Remove what `store: false` left: the responses whose reply went out unread (a stream the client left, a
+        background response), UNKEPT_S after they were made, as the real API keeps them about that long."""
+        for response_id in self.store.responses.unkept(ts - UNKEPT_S):
+            try:
+                self.discard(self.store.responses.get(response_id))
+            except NotFound:
+                continue  # forgotten by its reader meanwhile
 
     def discard(self, rec: ResponseRecord) -> None:
         """Remove a response and its thread, whatever state its run is in (a chat completion's: its thread is

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -231,6 +231,10 @@ class ToolCalling:
     def _decide(self, turn: Turn, prompt: list[int], budget: Budget) -> Decision:
         request = self._request(turn)
         context = self._context(turn, request)
+        if turn.tool_rounds > 0 or turn.tool_choice == "required":
+            # What the user said decides only the first move, and only where answering is allowed: a later call
+            # takes its values from earlier outputs, and "required" must call.
+            context = replace(context, said=None)
         options: list[ToolOption | None] = []
         offer_all = self.decider.offers_used_tools  # a script's may call a tool again; real models may not
         for offer in turn.tools:

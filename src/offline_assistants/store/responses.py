@@ -79,6 +79,13 @@ class ResponseStore:
         with self.db.write() as db:
             db.execute("DELETE FROM responses WHERE id = ?", (response_id,))
 
+    def unkept(self, before: int) -> list[str]:
+        """`store: false` responses made before `before` whose runs have stopped (ended, or waiting for outputs)."""
+        rows = self.db.query("SELECT r.id FROM responses r JOIN runs u ON u.id = r.run_id WHERE r.store = 0 AND "
+                             "r.created_at < ? AND u.status NOT IN ('queued', 'in_progress', 'cancelling')",
+                             (before,))
+        return [r["id"] for r in rows]
+
     def uses_thread(self, thread_id: str) -> int:
         row = self.db.query_one("SELECT count(*) AS n FROM responses WHERE thread_id = ?", (thread_id,))
         return int(row["n"]) if row else 0
