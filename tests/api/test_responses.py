@@ -389,3 +389,22 @@ def test_what_store_false_leaves_is_swept(make_engine: Callable[..., Engine],
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(r.id)
     assert engine.store.database.query_one("SELECT count(*) AS n FROM threads") == {"n": 0}
+
+
+def test_a_chain_never_reads_what_came_after_its_response(canned: Callable[..., Any]) -> None:
+    client, backend = canned(["A1.", "B1.", "C1.", " call get_weather.", '{"city": "Oslo"}', "SECRET-ANSWER.",
+                              "D1."])
+    first = client.responses.create(model="gpt-4o", input="Q1")
+    second = client.responses.create(model="gpt-4o", input="Q2", previous_response_id=first.id)
+    client.responses.delete(second.id)
+    client.responses.create(model="gpt-4o", input="Q3", previous_response_id=first.id)
+    seen = backend.text(backend.prompts[-1])
+    assert "Q1" in seen and "Q2" not in seen and "B1." not in seen  # the deleted turn is not in this chain
+    # A fork from a response that ended in a call does not see the answer the next response wrote.
+    asked = client.responses.create(model="gpt-4o", input="Weather?", tools=[WEATHER])  # type: ignore[list-item]
+    [call] = asked.output
+    client.responses.create(model="gpt-4o", previous_response_id=asked.id, tools=[WEATHER],  # type: ignore[list-item]
+                            input=[{"type": "function_call_output", "call_id": call.call_id, "output": "17 C"}])
+    client.responses.create(model="gpt-4o", previous_response_id=asked.id, input="Q4")
+    seen = backend.text(backend.prompts[-1])
+    assert "Weather?" in seen and "SECRET-ANSWER." not in seen

@@ -150,13 +150,14 @@ class Responses:
             resources = values["tool_resources"] or {}
             resources["code_interpreter"] = {"container_id": self._container(tools.container, req, conversation)}
             values["tool_resources"] = resources
+        input_seq = self.store.messages.last_seq(thread_id) + len(prepared)
         _, sub = self.runs.start(values, prepared, listener, steps=steps)
         # The run may be writing already: its output begins after the steps the client brought, not where it is.
         since = self.store.responses.step_pk(steps[0]["id"]) if steps else 0
         self.store.responses.insert({
             "id": response_id, "created_at": values["created_at"], "run_id": run_id, "thread_id": thread_id,
             "conversation_id": conversation, "previous_response_id": req.previous_response_id,
-            "since_step": since, "request": request, "input": items,
+            "since_step": since, "input_seq": input_seq, "request": request, "input": items,
             "store": 0 if req.store is False else 1, "background": 1 if req.background else 0})
         return response_id, sub
 
@@ -207,13 +208,22 @@ class Responses:
         latest_on_run = prev.until_step is None
         if run.status == "requires_action" and latest_on_run:
             return prev.thread_id, run.id, prev.conversation_id
-        if self.store.responses.latest_on_thread(prev.thread_id) == prev.id and \
-                self.store.runs.active(prev.thread_id) is None:
+        through = self._through(prev)
+        newest = self.store.responses.latest_on_thread(prev.thread_id) == prev.id
+        if newest and self.store.runs.active(prev.thread_id) is None and \
+                self.store.messages.last_seq(prev.thread_id) == through:
             return prev.thread_id, None, prev.conversation_id
-        fork = self.threads.create(ThreadCreate()).id  # an older response continued: its chain, on its own
-        last = self.store.messages.last_seq(prev.thread_id, prev.run_id)
-        self.store.messages.copy(prev.thread_id, fork, through_seq=last, new_id=lambda: new_id("message"))
+        # An older response continued (or its thread went on past it): its chain, up to it, on a thread of its own.
+        fork = self.threads.create(ThreadCreate()).id
+        self.store.messages.copy(prev.thread_id, fork, through_seq=through, new_id=lambda: new_id("message"))
         return fork, None, None
+
+    def _through(self, rec: ResponseRecord) -> int:
+        """The seq of the last message a response's chain holds: its input, or the answer it wrote."""
+        written = [s["step_details"]["message_creation"]["message_id"]
+                   for s in self.store.responses.steps(rec.run_id, rec.since_step, rec.until_step)
+                   if s["type"] == "message_creation"]
+        return max(rec.input_seq, self.store.messages.max_seq(rec.thread_id, written))
 
     def _resume(self, req: ResponseCreate, response_id: str, thread_id: str, run_id: str, given: Input,
                 request: dict[str, Any], conversation: str | None, listener: Listener | None) -> Subscription | None:
@@ -232,7 +242,8 @@ class Responses:
         self.store.responses.insert({
             "id": response_id, "created_at": now(), "run_id": run_id, "thread_id": thread_id,
             "conversation_id": conversation, "previous_response_id": req.previous_response_id,
-            "since_step": since, "request": request, "input": given.items,
+            "since_step": since, "input_seq": self.store.messages.last_seq(thread_id), "request": request,
+            "input": given.items,
             "store": 0 if req.store is False else 1, "background": 1 if req.background else 0})
         try:
             _, sub = self.runs.submit_tool_outputs(thread_id, run_id, outputs, listener)

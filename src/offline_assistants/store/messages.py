@@ -122,6 +122,15 @@ class MessageStore:
                 _append(db, target, copies)
         return {r["id"]: values["id"] for r, (values, _) in zip(rows, copies)}
 
+    def max_seq(self, thread_id: str, ids: list[str]) -> int:
+        """The seq of the newest of these messages (0 when there are none)."""
+        if not ids:
+            return 0
+        marks = ", ".join("?" for _ in ids)
+        row = self.db.query_one(f"SELECT max(seq) AS seq FROM messages WHERE thread_id = ? AND id IN ({marks})",
+                                (thread_id, *ids))
+        return int(row["seq"] or 0) if row else 0
+
     def last_seq(self, thread_id: str, run_id: str | None = None) -> int:
         """The seq of the thread's newest message (of `run_id`'s, when given); 0 when there is none."""
         sql, args = "SELECT max(seq) AS seq FROM messages WHERE thread_id = ?", (thread_id,)

@@ -264,6 +264,7 @@ def m006_responses(db: sqlite_utils.Database) -> None:
             conversation_id TEXT,
             previous_response_id TEXT,
             since_step INTEGER NOT NULL DEFAULT 0,
+            input_seq INTEGER NOT NULL DEFAULT 0,
             request TEXT NOT NULL,
             input TEXT NOT NULL,
             store INTEGER NOT NULL DEFAULT 1,

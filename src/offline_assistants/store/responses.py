@@ -18,6 +18,7 @@ class ResponseRecord:
     conversation_id: str | None
     previous_response_id: str | None
     since_step: int  # the run's steps after this pk are this response's output (up to the next response's)
+    input_seq: int  # the thread's last seq once this response's input was in
     until_step: int | None  # where the next response on the same run begins; None for the run's latest
     request: dict[str, Any]  # what the response echoes: model, instructions, tools, text, ...
     input: list[dict[str, Any]]  # its input items, each with its id
@@ -27,7 +28,8 @@ class ResponseRecord:
 
 def _record(row: dict[str, Any], until: int | None) -> ResponseRecord:
     return ResponseRecord(row["id"], row["created_at"], row["run_id"], row["thread_id"], row["conversation_id"],
-                          row["previous_response_id"], row["since_step"], until, loads(row["request"]),
+                          row["previous_response_id"], row["since_step"], row["input_seq"], until,
+                          loads(row["request"]),
                           loads(row["input"]), bool(row["store"]), bool(row["background"]))
 
 
