@@ -408,3 +408,15 @@ def test_a_chain_never_reads_what_came_after_its_response(canned: Callable[..., 
     client.responses.create(model="gpt-4o", previous_response_id=asked.id, input="Q4")
     seen = backend.text(backend.prompts[-1])
     assert "Weather?" in seen and "SECRET-ANSWER." not in seen
+
+
+def test_a_refused_response_leaves_nothing_behind(canned: Callable[..., Any], make_engine: Callable[..., Engine],
+                                                  make_client: Callable[..., openai.OpenAI]) -> None:
+    engine = make_engine(CannedBackend(["Short."]))
+    client = make_client(engine)
+    first = client.responses.create(model="gpt-4o", input="Hi")
+    threads = engine.store.database.query_one("SELECT count(*) AS n FROM threads")
+    for previous in (None, first.id):
+        with pytest.raises(openai.BadRequestError):
+            client.responses.create(model="gpt-4o", input="word " * 3000, previous_response_id=previous)
+    assert engine.store.database.query_one("SELECT count(*) AS n FROM threads") == threads

@@ -111,7 +111,7 @@ class Responses:
         if isinstance(choice, dict) and choice.get("type") == "allowed_tools":
             tools.tools = _allowed(tools.tools, choice.get("tools") or [])
         given = read_input(req.input, new_id, self._read_file, self._refer)
-        thread_id, pending_run, conversation = self._context(req)
+        thread_id, pending_run, conversation, fork = self._context(req)
         response_id = new_id("response")
         request = {k: v for k, v in req.model_dump(mode="json", exclude_unset=True).items() if k in ECHOED}
         if pending_run is not None and thread_id is not None:
@@ -124,8 +124,8 @@ class Responses:
         if not given.messages and not given.calls:
             raise InvalidRequest("Missing required parameter: 'input'.", param="input",
                                  code="missing_required_parameter")
-        if thread_id is None:
-            thread_id = self.threads.create(ThreadCreate()).id
+        made = thread_id is None  # a new thread (or a fork's) is made once every check has passed
+        thread_id = thread_id or new_id("thread")
         run_id = new_id("run")
         steps: tuple[dict[str, Any], ...] = ()
         if conversation is not None:  # the conversation keeps every item given, calls and outputs too
@@ -143,15 +143,27 @@ class Responses:
             items = [*(row_item(values) for values, _ in prepared), *said, *current.items]
         instructions = "\n\n".join([req.instructions or "", *given.instructions]).strip()
         if req.truncation != "auto":
-            self._check_fits(thread_id, instructions, [t for _, t in prepared])
+            held = self.store.messages.tokens_through(*fork) if fork else (
+                0 if made else self.store.messages.total_tokens(thread_id))
+            self._check_fits(held, instructions, [t for _, t in prepared])
         values = self._run_values(req, run_id, thread_id, instructions, tools.tools, tools.vector_store_ids)
         values["sampling"] = sampling or None
-        if tools.container is not None:
-            resources = values["tool_resources"] or {}
-            resources["code_interpreter"] = {"container_id": self._container(tools.container, req, conversation)}
-            values["tool_resources"] = resources
-        input_seq = self.store.messages.last_seq(thread_id) + len(prepared)
-        _, sub = self.runs.start(values, prepared, listener, steps=steps)
+        if made:
+            self.threads.create(ThreadCreate(), thread_id=thread_id)
+            if fork is not None:
+                self.store.messages.copy(fork[0], thread_id, through_seq=fork[1], new_id=lambda: new_id("message"))
+        try:
+            if tools.container is not None:
+                resources = values["tool_resources"] or {}
+                resources["code_interpreter"] = {"container_id": self._container(tools.container, req,
+                                                                                 conversation)}
+                values["tool_resources"] = resources
+            input_seq = self.store.messages.last_seq(thread_id) + len(prepared)
+            _, sub = self.runs.start(values, prepared, listener, steps=steps)
+        except BaseException:
+            if made:  # refused (a conflict, a full queue, a container): what was made for it goes again
+                self.store.threads.delete(thread_id)
+            raise
         # The run may be writing already: its output begins after the steps the client brought, not where it is.
         since = self.store.responses.step_pk(steps[0]["id"]) if steps else 0
         self.store.responses.insert({
@@ -188,17 +200,18 @@ class Responses:
             raise InvalidRequest(f"The file at '{param}' could not be read: {exc}", param=param,
                                  code="invalid_value") from None
 
-    def _context(self, req: ResponseCreate) -> tuple[str | None, str | None, str | None]:
-        """(thread, a run waiting for function outputs on it, conversation id) for the request's context."""
+    def _context(self, req: ResponseCreate) -> tuple[str | None, str | None, str | None, tuple[str, int] | None]:
+        """(thread, a run waiting for function outputs on it, conversation id, what a fork copies: thread and
+        seq) for the request's context. Nothing is written here: a refused request must leave nothing behind."""
         if req.conversation is not None:
             conv = req.conversation if isinstance(req.conversation, str) else req.conversation.id
             if not conv.startswith("conv_") or not _exists(self.store, conv):
                 raise NotFound("conversation", conv, param="conversation")
             active = self.store.runs.active(conv)
             waiting = active["id"] if active is not None and active["status"] == "requires_action" else None
-            return conv, waiting, conv
+            return conv, waiting, conv, None
         if not req.previous_response_id:
-            return None, None, None
+            return None, None, None, None
         try:
             prev = self.store.responses.get(req.previous_response_id)
         except NotFound:
@@ -207,16 +220,14 @@ class Responses:
         run = self.store.runs.get(None, prev.run_id)
         latest_on_run = prev.until_step is None
         if run.status == "requires_action" and latest_on_run:
-            return prev.thread_id, run.id, prev.conversation_id
+            return prev.thread_id, run.id, prev.conversation_id, None
         through = self._through(prev)
         newest = self.store.responses.latest_on_thread(prev.thread_id) == prev.id
         if newest and self.store.runs.active(prev.thread_id) is None and \
                 self.store.messages.last_seq(prev.thread_id) == through:
-            return prev.thread_id, None, prev.conversation_id
+            return prev.thread_id, None, prev.conversation_id, None
         # An older response continued (or its thread went on past it): its chain, up to it, on a thread of its own.
-        fork = self.threads.create(ThreadCreate()).id
-        self.store.messages.copy(prev.thread_id, fork, through_seq=through, new_id=lambda: new_id("message"))
-        return fork, None, None
+        return None, None, None, (prev.thread_id, through)
 
     def _through(self, rec: ResponseRecord) -> int:
         """The seq of the last message a response's chain holds: its input, or the answer it wrote."""
@@ -294,11 +305,17 @@ class Responses:
         file_ids = [f for f in given.get("file_ids") or [] if isinstance(f, str)]
         earlier = self._earlier_run(req, conversation)
         used = self.container_of(earlier) if earlier else None
-        if used is not None and self.containers.get(used).status == "running":
+        if used is not None and self._running(used):
             for file_id in file_ids:
                 self.containers.add_file(used, ContainerFileCreate(file_id=file_id))
             return self.containers.session(used)
         return self.containers.session(self.containers.auto(file_ids, memory_limit=given.get("memory_limit")).id)
+
+    def _running(self, container_id: str) -> bool:
+        try:
+            return self.containers.get(container_id).status == "running"
+        except NotFound:  # deleted since: `auto` makes a new one
+            return False
 
     def _earlier_run(self, req: ResponseCreate, conversation: str | None) -> str | None:
         if req.previous_response_id:
@@ -321,8 +338,9 @@ class Responses:
                 "created_at": ts, "completed_at": ts, "type": "tool_calls", "status": "completed",
                 "step_details": {"type": "tool_calls", "tool_calls": calls}, "metadata": {}}
 
-    def _check_fits(self, thread_id: str, instructions: str, new: list[list[int]]) -> None:
-        total = self.store.messages.total_tokens(thread_id) + sum(len(t) for t in new)
+    def _check_fits(self, held: int, instructions: str, new: list[list[int]]) -> None:
+        """400 when the context so far (`held` tokens), the new input and the instructions leave too little."""
+        total = held + sum(len(t) for t in new)
         total += len(self.encode_system(instructions)) if instructions else 0
         if total > self.n_ctx - self.n_ctx // RESERVE:
             raise InvalidRequest(

@@ -25,13 +25,13 @@ class Threads:
         self.attach = attach  # files attached for file_search go into the thread's store
 
     # --- threads ---
-    def create(self, req: ThreadCreate, *, kind: str = "thread") -> Thread:
+    def create(self, req: ThreadCreate, *, kind: str = "thread", thread_id: str | None = None) -> Thread:
         """A thread; `kind` "conversation" gives it a conversation's id (the Responses face: the same rows)."""
         if req.tool_resources is not None:
             self.store.files.check_tool_resources(req.tool_resources)
         for i, message in enumerate(req.messages):
             self._check_attachments(message, f"messages[{i}]")
-        thread_id = new_id(kind)
+        thread_id = thread_id or new_id(kind)
         # Tokenize before the write lock: it is the slow part and needs no database.
         prepared = [self.prepare(thread_id, m) for m in req.messages]
         resources = self.expand(req.tool_resources)

@@ -122,6 +122,12 @@ class MessageStore:
                 _append(db, target, copies)
         return {r["id"]: values["id"] for r, (values, _) in zip(rows, copies)}
 
+    def tokens_through(self, thread_id: str, seq: int) -> int:
+        """The running token sum of the thread's messages up to `seq`."""
+        row = self.db.query_one("SELECT cum_tokens FROM messages WHERE thread_id = ? AND seq <= ? ORDER BY seq DESC "
+                                "LIMIT 1", (thread_id, seq))
+        return int(row["cum_tokens"]) if row else 0
+
     def max_seq(self, thread_id: str, ids: list[str]) -> int:
         """The seq of the newest of these messages (0 when there are none)."""
         if not ids:
