@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from offline_assistants.llm.answer_bias import Pieces, Steering
-from offline_assistants.llm.backend import Finish, ModelError, Piece, Sampling, Stream, TokenChoice
+from offline_assistants.llm.backend import Finish, ModelError, Piece, Sampling, Stream
 from offline_assistants.llm.llama_params import SEED, gpu_offload_supported, quiet_log
 from offline_assistants.llm.messages import Failed, Finished, Generate, Generated, Reply, Request, Score, Scored
-from offline_assistants.llm.sampler import common_prefix, log_softmax, logits_of, sampler_chain, vocab_pieces
+from offline_assistants.llm.sampler import common_prefix, log_softmax, logits_of, sampler_chain, vocab_pieces, weights
 from offline_assistants.llm.stepping import SteppedModel
 
 N_BATCH = 512
@@ -415,9 +415,10 @@ class BatchedLlama(SteppedModel):
         job.produced += 1
         text = job.decoder.decode(self._piece(token))
         job.text += text
-        chosen, top = (None, ()) if weighed is None else self._weights(weighed, token, job.sampling.logprobs or 0)
+        chosen, top = (None, ()) if weighed is None else weights(weighed, token, job.sampling.logprobs or 0,
+                                                                 self._piece)
         out: list[Reply] = [Generated(job.req, Piece(token, text, chosen, top))]
-        if job.sampling.stop and any(s in job.text for s in job.sampling.stop):
+        if job.sampling.stop and any(s in job.text[-len(s) - len(text):] for s in job.sampling.stop):
             return out + self._end(job, "stop")
         if job.cancelled:
             return out + self._end(job, "cancelled")
@@ -485,15 +486,6 @@ class BatchedLlama(SteppedModel):
     def _check_fits(self, prompt: list[int], extra: int) -> None:
         if len(prompt) + extra > self.n_ctx:
             raise ModelError(f"prompt of {len(prompt)} tokens does not fit the context of {self.n_ctx}")
-
-    def _weights(self, weighed: Any, token: int, n: int) -> tuple[TokenChoice, tuple[TokenChoice, ...]]:
-        """The sampled token's log-probability and the n likeliest tokens' (OpenAI's logprobs, top_logprobs)."""
-        import numpy as np
-
-        best = np.argpartition(-weighed, n)[:n] if n else np.array([], dtype=int)
-        best = best[np.argsort(-weighed[best])]
-        return (TokenChoice(self._piece(token), float(weighed[token])),
-                tuple(TokenChoice(self._piece(int(t)), float(weighed[t])) for t in best))
 
     def _piece(self, token: int) -> bytes:
         n = int(_llama().llama_token_to_piece(self._vocab, token, self._piece_buf, len(self._piece_buf), 0, False))

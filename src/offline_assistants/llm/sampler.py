@@ -3,10 +3,11 @@ and the prefix a sequence already holds: the pieces of llm/batch.py that are abo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from offline_assistants.llm.answer_bias import Pieces
-from offline_assistants.llm.backend import ModelError, Sampling
+from offline_assistants.llm.backend import ModelError, Sampling, TokenChoice
 from offline_assistants.llm.gbnf import compile_constraint
 
 PENALTY_LAST_N = 64  # llama-cpp-python's default window for the repeat penalty
@@ -76,6 +77,17 @@ def log_softmax(logits: Any) -> Any:
     shifted = logits.astype(np.float64) - float(logits.max())
     result: Any = shifted - np.log(np.exp(shifted).sum())
     return result
+
+
+def weights(weighed: Any, token: int, n: int, piece: Callable[[int], bytes]
+            ) -> tuple[TokenChoice, tuple[TokenChoice, ...]]:
+    """The sampled token's log-probability and the n likeliest tokens' (OpenAI's logprobs, top_logprobs)."""
+    import numpy as np
+
+    best = np.argpartition(-weighed, n)[:n] if n else np.array([], dtype=int)
+    best = best[np.argsort(-weighed[best])]
+    return (TokenChoice(piece(token), float(weighed[token])),
+            tuple(TokenChoice(piece(int(t)), float(weighed[t])) for t in best))
 
 
 def common_prefix(held: list[int], prompt: list[int]) -> int:
