@@ -420,3 +420,17 @@ def test_a_refused_response_leaves_nothing_behind(canned: Callable[..., Any], ma
         with pytest.raises(openai.BadRequestError):
             client.responses.create(model="gpt-4o", input="word " * 3000, previous_response_id=previous)
     assert engine.store.database.query_one("SELECT count(*) AS n FROM threads") == threads
+
+
+def test_the_response_that_brings_outputs_goes_on_with_its_own_request(canned: Callable[..., Any]) -> None:
+    client, backend = canned([" call get_weather.", '{"city": "Oslo"}', "It is 17 C."])
+    r = client.responses.create(model="gpt-4o", input="Weather in Oslo?", tools=[WEATHER],  # type: ignore[list-item]
+                                instructions="FIRST-INSTRUCTIONS")
+    [call] = r.output
+    done = client.responses.create(model="gpt-4o", previous_response_id=r.id, tools=[WEATHER],  # type: ignore[list-item]
+                                   instructions="SECOND-INSTRUCTIONS", temperature=0.5, input=[
+                                       {"type": "function_call_output", "call_id": call.call_id, "output": "17 C"},
+                                       {"role": "user", "content": "In Celsius please."}])
+    seen = backend.text(backend.prompts[-1])
+    assert "SECOND-INSTRUCTIONS" in seen and "FIRST-INSTRUCTIONS" not in seen and "In Celsius please." in seen
+    assert done.instructions == "SECOND-INSTRUCTIONS" and done.temperature == 0.5 and done.tools

@@ -68,6 +68,9 @@ ECHOED = ("model", "instructions", "tools", "tool_choice", "text", "max_output_t
           "parallel_tool_calls", "truncation", "metadata", "reasoning", "service_tier", "user", "safety_identifier",
           "prompt_cache_key", "top_logprobs", "background", "store")
 LOGPROBS = "message.output_text.logprobs"
+# What a response resuming a run sets of it anew (the rest, like its container, stays the run's).
+RESUMED = ("instructions", "tools", "tool_choice", "temperature", "top_p", "max_completion_tokens",
+           "parallel_tool_calls", "response_format", "model", "metadata")
 RESERVE = 4
 UNKEPT_S = 600  # a window overflow check keeps room for the reply's first tokens: 1/RESERVE of the context
 
@@ -256,13 +259,22 @@ class Responses:
             "since_step": since, "input_seq": self.store.messages.last_seq(thread_id), "request": request,
             "input": given.items,
             "store": 0 if req.store is False else 1, "background": 1 if req.background else 0})
+        # The response that brings the outputs goes on with its own instructions, tools and sampling, and what
+        # it says beside them is read on the run's next model call.
+        tools = run_tools(req.tools)
+        instructions = "\n\n".join([req.instructions or "", *given.instructions]).strip()
+        values = self._run_values(req, run_id, thread_id, instructions, tools.tools, tools.vector_store_ids)
+        settings = {k: values[k] for k in RESUMED}
+        if values["tool_resources"] and run.tools:
+            settings["tool_resources"] = {**(self.store.runs.record(run_id).tool_resources or {}),
+                                          **values["tool_resources"]}
+        said = [self.threads.prepare(thread_id, m) for m in given.messages]
         try:
-            _, sub = self.runs.submit_tool_outputs(thread_id, run_id, outputs, listener)
+            _, sub = self.runs.submit_tool_outputs(thread_id, run_id, outputs, listener, settings=settings,
+                                                   messages=said)
         except BaseException:
             self.store.responses.delete(response_id)
             raise
-        for message in given.messages:  # said beside the outputs: read on the run's next model call
-            self.threads.add_message(thread_id, message, check_run=False)
         return sub
 
     def _run_values(self, req: ResponseCreate, run_id: str, thread_id: str, instructions: str,

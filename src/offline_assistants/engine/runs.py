@@ -7,7 +7,7 @@ the work of a run; this module only admits runs and moves them on the client's b
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -213,8 +213,11 @@ class Runs:
         return moved
 
     def submit_tool_outputs(
-        self, thread_id: str, run_id: str, req: SubmitToolOutputs, listener: Listener | None = None
+        self, thread_id: str, run_id: str, req: SubmitToolOutputs, listener: Listener | None = None, *,
+        settings: dict[str, Any] | None = None, messages: Sequence[tuple[dict[str, Any], Sequence[int]]] = (),
     ) -> tuple[Run, Subscription | None]:
+        """`settings` and `messages`: what a response that brings the outputs changes of the run (its
+        instructions, tools, sampling) and says beside them, written with the submission (engine/responses.py)."""
         run = self.get(thread_id, run_id)
         if run.status != "requires_action" or not run.required_action:
             raise InvalidRequest(
@@ -243,8 +246,13 @@ class Runs:
         with self._subscribed(thread_id, listener) as sub:
             # The client answered in time, so the rest of the run gets a fresh window: an accepted submission is
             # never expired in the queue before the worker reaches it (a loaded machine made that a race).
-            result = self.lifecycle.move(run_id, route, {"required_action": None, "expires_at": now() + self.expiry_s},
-                                         during=lambda: self._record_outputs(run_id, given))
+            def during() -> None:
+                self._record_outputs(run_id, given)
+                for message, tokens in messages:
+                    self.store.messages.insert(message, [*tokens])
+
+            result = self.lifecycle.move(run_id, route, {"required_action": None, "expires_at": now() + self.expiry_s,
+                                                         **(settings or {})}, during=during)
         assert result is not None
         self.enqueue(run_id)
         return result, sub
