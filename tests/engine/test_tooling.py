@@ -473,3 +473,20 @@ def test_required_calls_a_function_even_when_its_numbers_were_not_said(make_engi
     thread_id, run_id, _, ended = start(engine, [BMI], "What is my BMI?", tool_choice="required")
     assert ended.wait(10)
     assert engine.runs.get(thread_id, run_id).status == "requires_action"
+
+
+def test_an_answer_that_only_opened_a_call_is_asked_again(make_engine: Callable[..., Engine]) -> None:
+    # Qwen2.5-Coder-1.5B after a tool's output: a fence or a brace, then the call as text. Nothing was said.
+    call = '```json\n{"name": "get_weather", "arguments": {"city": "Oslo"}}'
+    backend = CannedBackend([" call get_weather.", '{"city": "Oslo"}', call, "It is 17 C in Oslo."])
+    engine = make_engine(backend)
+    thread_id, run_id, events, ended = start(engine, [WEATHER], "Weather in Oslo?")
+    assert ended.wait(10)
+    call_id = engine.runs.get(thread_id, run_id).required_action["submit_tool_outputs"]["tool_calls"][0]["id"]  # type: ignore[index]
+    engine.runs.submit_tool_outputs(thread_id, run_id, SubmitToolOutputs(tool_outputs=[
+        ToolOutput(tool_call_id=call_id, output="17 C")]), events.append)
+    deadline = time.monotonic() + 10
+    while engine.runs.get(thread_id, run_id).status != "completed" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    message = engine.threads.list_messages(thread_id, ListParams(), run_id=run_id).data[0]
+    assert message.content[0]["text"]["value"] == "It is 17 C in Oslo."

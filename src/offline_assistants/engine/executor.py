@@ -11,6 +11,7 @@ calling (tooling.py), whose outcome decides the next step of the loop.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any
 
@@ -32,6 +33,8 @@ from offline_assistants.store.window import choose as window_of
 log = logging.getLogger(__name__)
 
 FLUSH_EVERY_S = 0.5
+_WORD = re.compile(r"\w")  # an answer says something only once it holds a word ...
+_FENCE = re.compile(r"^\s*```\w*")  # ... besides the language of a fence it opened
 
 __all__ = ["DEFAULT_SYSTEM", "Budget", "Cancelled", "Executor", "Incomplete", "Turn"]
 
@@ -202,11 +205,13 @@ class Executor:
 
         out = answer(prompt)
         piece(leaks.finish())
-        if turn.tools and leaks.found and not written.strip() and out.ending == "stop":
-            # Nothing but a call where the decision said answer: ask again with the tools left out of the
-            # system prompt (the model sees its calls and their outputs still), then fall back on the
-            # tool's last output, which is what such an answer would have had to state.
+        if turn.tools and leaks.found and not _WORD.search(_FENCE.sub("", written)) and out.ending == "stop":
+            # Nothing but a call where the decision said answer (or the brace or fence it opened with, as
+            # Qwen2.5-Coder-1.5B writes them): ask again with the tools left out of the system prompt (the model
+            # sees its calls and their outputs still), then fall back on the tool's last output, which is what
+            # such an answer would have had to state.
             log.info("run %s: the answer was a call written as text; asked again without the tools", run_id)
+            written = ""
             leaks = Leaks(syntax, stops=tuple(turn.sampling.get("stop") or ()))
             guard = LoopGuard() if turn.response_format is None else None
             plain = self.backend.encode_system(run.instructions or DEFAULT_SYSTEM)
