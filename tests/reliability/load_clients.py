@@ -159,10 +159,33 @@ class Client:
             self.traffic.files[made.json()["id"]] = data
 
     async def chat(self, http: httpx2.AsyncClient) -> None:
-        """A chat completion: the same engine and model, nothing stored."""
-        await self.request(http, "POST chat", "POST", "/v1/chat/completions", ("run queue full",), json={
-            "model": "gpt-4o", "max_completion_tokens": 8,
-            "messages": [{"role": "user", "content": f"client {self.n} asks"}]})
+        """A streamed chat completion (the same engine and model, nothing stored), read to its first chunk: the
+        reply is queued behind the runs, so a client that waited for all of it would time out, as it would with a
+        run; the first chunk says the server took it."""
+        start = time.monotonic()
+        body = {"model": "gpt-4o", "max_completion_tokens": 8, "stream": True,
+                "messages": [{"role": "user", "content": f"client {self.n} asks"}]}
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT_S), http.stream("POST", "/v1/chat/completions",
+                                                                       json=body) as got:
+                if got.status_code != 200:
+                    text = (await got.aread()).decode(errors="replace")
+                    status, words = DOCUMENTED["run queue full"]
+                    if got.status_code == status and words in text:
+                        self.traffic.documented["run queue full"] += 1
+                    else:
+                        self.traffic.errors.append(f"client {self.n}: chat: {got.status_code} {text[:200]}")
+                    return
+                async for line in got.aiter_lines():
+                    if line.startswith("data: {"):
+                        break
+        except TimeoutError:
+            self.traffic.errors.append(f"client {self.n}: chat: no first chunk in {REQUEST_TIMEOUT_S:.0f}s")
+            return
+        except httpx2.TransportError as exc:
+            self.traffic.errors.append(f"client {self.n}: chat: {exc!r}")
+            return
+        self.traffic.samples.append(Sample("POST chat", start, time.monotonic() - start))
 
     async def embed(self, http: httpx2.AsyncClient) -> None:
         await self.request(http, "POST embeddings", "POST", "/v1/embeddings", json={
