@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, get_args
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -26,6 +26,7 @@ from offline_assistants.errors import InvalidRequest
 from offline_assistants.schemas.common import ListParams, Page
 from offline_assistants.schemas.conversations import Item
 from offline_assistants.schemas.responses import (
+    Includable,
     InputTokens,
     InputTokensCount,
     Response,
@@ -34,9 +35,7 @@ from offline_assistants.schemas.responses import (
 )
 
 RESPONSE = "/v1/responses/{response_id}"
-INCLUDABLE = ("file_search_call.results", "code_interpreter_call.outputs", "message.output_text.logprobs",
-              "message.input_image.image_url", "computer_call_output.output.image_url",
-              "reasoning.encrypted_content", "web_search_call.action.sources", "web_search_call.results")
+INCLUDABLE = get_args(Includable)  # one list: the request model's
 CANCEL_WAIT_S = 30.0  # how long a cancel waits for the run to stop, so its reply reads `cancelled`
 # Retrieve's query: `stream` (a background response only) replays its events after `starting_after`, then follows.
 RETRIEVE: dict[str, dict[str, Any]] = {

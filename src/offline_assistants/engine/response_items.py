@@ -185,23 +185,15 @@ def read_input(value: str | list[dict[str, Any]] | None, new_id: Callable[[str],
                 raise InvalidRequest(f"Invalid content at '{param}.content'.", param=f"{param}.content",
                                      code="invalid_value") from None
             out.rows.append(out.messages[-1])
-        elif kind == "function_call_output":
+        elif kind in ("function_call_output", "custom_tool_call_output"):  # an output the client ran for
             call_id, output = item.get("call_id"), item.get("output")
             if not isinstance(call_id, str):
                 raise InvalidRequest(f"Missing required parameter: '{param}.call_id'.", param=f"{param}.call_id",
                                      code="missing_required_parameter")
             out.outputs[call_id] = output if isinstance(output, str) else json.dumps(output)
-            out.items.append({"id": item.get("id") or new_id("item"), "type": "function_call_output",
-                              "call_id": call_id, "output": out.outputs[call_id], "status": "completed"})
+            out.items.append({"id": item.get("id") or new_id("item"), "type": kind, "call_id": call_id,
+                              "output": out.outputs[call_id], "status": "completed"})
             out.rows.append(out.items[-1])
-        elif kind == "custom_tool_call_output":
-            call_id, output = item.get("call_id"), item.get("output")
-            if not isinstance(call_id, str):
-                raise InvalidRequest(f"Missing required parameter: '{param}.call_id'.", param=f"{param}.call_id",
-                                     code="missing_required_parameter")
-            out.outputs[call_id] = output if isinstance(output, str) else json.dumps(output)
-            out.items.append({"id": item.get("id") or new_id("item"), "type": "custom_tool_call_output",
-                              "call_id": call_id, "output": out.outputs[call_id]})
         elif kind == "function_call":
             for key in ("call_id", "name", "arguments"):
                 if not isinstance(item.get(key), str):
