@@ -5,9 +5,17 @@ owns one sequence and steps through: its prompt is evaluated in chunks, then it 
 `step()` is one `llama_decode` of a shared batch: one token for each sequence that is generating and, beside them,
 a chunk of one cold prompt (CHUNK tokens, so a new 3,000-token thread does not freeze them).
 
-A sequence remembers the conversation it last served (`cache_key`) and the tokens its cells hold, so the next
-turn of that thread reuses the prefix. A conversation whose sequence is taken for another is parked: its cells
-are copied out (`llama_state_seq_get_data`) and copied back into whichever sequence serves it next.
+Which sequence serves which conversation (parked states, prefixes shared between conversations): llm/kv_seats.py.
+
+**Speculation** (llm/lookup.py): beside a generating sequence's sampled token go the tokens the context suggests
+come next, in the same decode; each row's token is then sampled as it would have been alone, and the drafted tokens
+are kept as long as the samples agree. Each position is sampled from the same logits with the same chain and draws,
+so the text is the one decoding token by token gives, at any temperature; only the time differs.
+
+**A decision's options** are decoded `score_width` at a time, each on a sequence holding a copy of the prompt's
+cells: on a GPU a batch of rows costs about what one row does, so all options go in one decode. On a CPU a row costs
+nearly its share whatever the batch (measured: three options of 22 tokens, 107-142 ms in one decode across three
+sequences against 106-132 ms one after another), so there they go one per decode, without copies.
 
 Every sequence samples through its own llama.cpp sampler chain (grammar included), the same chain and seed
 llama-cpp-python's `Llama.generate` builds, so a run samples alike whether it decoded alone or among others.
@@ -22,7 +30,7 @@ import codecs
 import ctypes
 import itertools
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,9 +38,11 @@ from typing import Any, Literal
 
 from offline_assistants.llm.answer_bias import Pieces, Steering
 from offline_assistants.llm.backend import Finish, ModelError, Piece, Sampling, Stream
+from offline_assistants.llm.kv_seats import Seat, Seats
 from offline_assistants.llm.llama_params import SEED, gpu_offload_supported, quiet_log
+from offline_assistants.llm.lookup import MAX_DRAFT, Lookup, Pace
 from offline_assistants.llm.messages import Failed, Finished, Generate, Generated, Reply, Request, Score, Scored
-from offline_assistants.llm.sampler import common_prefix, log_softmax, logits_of, sampler_chain, vocab_pieces, weights
+from offline_assistants.llm.sampler import log_softmax, logits_of, sampler_chain, vocab_pieces, weights
 from offline_assistants.llm.stepping import SteppedModel
 
 N_BATCH = 512
@@ -48,22 +58,6 @@ def _llama() -> Any:
 
 
 @dataclass
-class _Parked:
-    data: Any  # ctypes buffer with the sequence's KV cells
-    size: int
-    tokens: list[int]
-
-
-@dataclass
-class _Seq:
-    id: int
-    tokens: list[int] = field(default_factory=list)  # what its KV cells hold, position by position
-    key: str | None = None
-    job: _Job | None = None
-    used: float = 0.0
-
-
-@dataclass
 class _Job:
     """One request in flight: a generation (with its sampling) or a score (with its options)."""
 
@@ -73,7 +67,8 @@ class _Job:
     cache_key: str | None
     sampling: Sampling | None = None
     options: list[list[int]] = field(default_factory=list)
-    seq: _Seq | None = None
+    seat: Seat | None = None
+    turn_end: int = 0  # where the prompt's first turn ends: a cut (llm/kv_seats.py)
     fed: int = 0  # prompt tokens in the sequence's cells
     cached: int = 0  # of those, how many were there before (reused, not evaluated)
     switch_ms: float = 0.0
@@ -85,9 +80,25 @@ class _Job:
     decoder: Any = None
     next_token: int | None = None  # sampled, not yet fed back
     cancelled: bool = False
+    lookup: Lookup | None = None  # the context drafts come from (llm/lookup.py)
+    pace: Pace = field(default_factory=Pace)
     # scoring
     base: Any = None  # log-probabilities after the prompt (a numpy array over the vocabulary)
-    scores: list[float] = field(default_factory=list)
+    scores: dict[int, float] = field(default_factory=dict)  # option index -> its score
+    helpers: list[Seat] = field(default_factory=list)  # further sequences holding the prompt, for options
+
+
+@dataclass
+class _Rows:
+    """What one job feeds in a step: tokens on one sequence, which rows give logits, and (for a score) which
+    option they are."""
+
+    job: _Job
+    seat: Seat
+    tokens: list[int]
+    every: bool = False  # logits at every row (options, drafts), else only at the last
+    option: int = -1
+    first: int = 0  # the batch index of its first row (set by _decode)
 
 
 class BatchedLlama(SteppedModel):
@@ -95,7 +106,7 @@ class BatchedLlama(SteppedModel):
 
     def __init__(self, path: Path | str, *, n_ctx: int = 4096, n_threads: int = 1, n_gpu_layers: int = -1,
                  parallel: int = 1, kv_states: int = 4, kv_cache_mb: int = 512, seed: int = SEED,
-                 cpu_repack: bool = False) -> None:
+                 cpu_repack: bool = False, draft: int = MAX_DRAFT, score_width: int | None = None) -> None:
         L = _llama()
         self.path = Path(path)
         self.parallel = max(1, int(parallel))
@@ -103,6 +114,10 @@ class BatchedLlama(SteppedModel):
         self.cpu_repack = cpu_repack
         self.gpu_layers = n_gpu_layers if gpu_offload_supported() else 0
         self.seed = seed
+        self.draft = max(0, int(draft))  # tokens drafted at most per step; 0: no speculation
+        # Options decoded together: all on a GPU, one at a time on a CPU (see above).
+        self.score_width = max(1, score_width if score_width is not None else
+                               (self.parallel if self.gpu_layers else 1))
         L.llama_backend_init()
         params = L.llama_model_default_params()
         params.n_gpu_layers = self.gpu_layers
@@ -132,26 +147,24 @@ class BatchedLlama(SteppedModel):
         if not self._ctx:
             raise ModelError(f"could not create a context of {self.n_ctx * self.parallel} tokens for {self.path}")
         self._vocab = L.llama_model_get_vocab(self._model)
-        self._mem = L.llama_get_memory(self._ctx)
         self._n_vocab = int(L.llama_vocab_n_tokens(self._vocab))
         self._batch = L.llama_batch_init(N_BATCH, 0, 1)
-        self._seqs = [_Seq(i) for i in range(self.parallel)]
-        self._waiting: deque[_Job] = deque()  # admitted in order, waiting for a free sequence
-        self._jobs: dict[int, _Job] = {}
-        self._parked: OrderedDict[str, _Parked] = OrderedDict()
-        self._kv_limit = kv_states
-        self._kv_bytes_limit = kv_cache_mb * 1024 * 1024
-        self._piece_buf = ctypes.create_string_buffer(256)
-        self._owed = 0.0  # seconds of decoding the streams are owed before the next prompt chunk
         # On a GPU a whole batch costs about what a chunk does, so prompts go a batch at a time there.
         self.chunk = N_BATCH if self.gpu_layers else CHUNK
+        self.seats = Seats(self._ctx, L.llama_get_memory(self._ctx), self._vocab, self.parallel, chunk=self.chunk,
+                           kv_states=kv_states, kv_cache_mb=kv_cache_mb)
+        self._waiting: deque[_Job] = deque()  # admitted in order, waiting for a free sequence
+        self._jobs: dict[int, _Job] = {}
+        self._piece_buf = ctypes.create_string_buffer(256)
+        self._owed = 0.0  # seconds of decoding the streams are owed before the next prompt chunk
         self._local_ids = itertools.count(-1, -1)  # requests made in this process: the model process's are > 0
         self._pieces: Pieces | None = None  # the vocabulary's texts, for answer biases: made on first use
 
     # --- what the model process asks ---
     def info(self) -> dict[str, Any]:
         return {"n_ctx": self.n_ctx, "gpu_layers": self.gpu_layers, "n_threads": self.n_threads,
-                "cpu_repack": self.cpu_repack, "n_batch": N_BATCH, "parallel": self.parallel}
+                "cpu_repack": self.cpu_repack, "n_batch": N_BATCH, "parallel": self.parallel, "draft": self.draft,
+                "score_width": self.score_width}
 
     def warmup(self) -> None:
         """Evaluate a short prompt and sample two tokens: the AMX crash (llm/repack.py) strikes on the first
@@ -159,8 +172,8 @@ class BatchedLlama(SteppedModel):
         tokens = self.tokenize("The quick brown fox jumps over the lazy dog.")
         for _ in self.generate(tokens, Sampling(temperature=0.0, max_tokens=2)):
             pass
-        for seq in self._seqs:
-            self._forget(seq)
+        for seat in self.seats.seats:
+            self.seats.forget(seat)
 
     def close(self) -> None:
         """Free the context, the batch and the model (a model process just exits; this is for in-process use)."""
@@ -195,9 +208,12 @@ class BatchedLlama(SteppedModel):
                     job = _Job(req, "score", list(prompt), cache_key, options=[list(o) for o in options])
                     if not job.prompt or any(not o for o in job.options):
                         raise ModelError("score needs a prompt and non-empty options")
+                    if max(len(o) for o in job.options) - 1 > N_BATCH:
+                        raise ModelError("an option is longer than a batch")
                     self._check_fits(job.prompt, max(len(o) for o in job.options))
         except ModelError as exc:
             return [Failed(request.req, str(exc))]
+        job.turn_end = self.seats.turn_end(job.prompt)
         self._jobs[job.req] = job
         self._waiting.append(job)
         return []
@@ -214,40 +230,38 @@ class BatchedLlama(SteppedModel):
             if job.cancelled:
                 out += self._end(job, "cancelled")
         self._seat(out)
-        work: list[tuple[_Job, list[int]]] = []  # (job, tokens to feed)
-        streaming = [j for j in self._jobs.values() if j.seq is not None and j.next_token is not None]
+        streaming = [j for j in self._jobs.values() if j.seat is not None and j.next_token is not None]
         if not streaming:
             self._owed = 0.0
-        # A chunk of the oldest prompt still being evaluated decodes on its own, never beside other sequences'
-        # rows: a chunk that shared its batch (with another prompt's chunk, or with streaming tokens) came out in
-        # other last bits than alone, and so did the text after it (measured). Single tokens of several streaming
-        # sequences do share a batch: each row's logits are what it gets alone.
-        chunked = next(((job, chunk) for job in self._jobs.values()
-                        if job.seq is not None and job.next_token is None and (chunk := self._prompt_chunk(job))),
+        # A chunk of the oldest prompt still being evaluated (or a decision's options) decodes on its own, never
+        # beside other sequences' rows: a chunk that shared its batch (with another prompt's chunk, or with
+        # streaming tokens) came out in other last bits than alone, and so did the text after it (measured).
+        # Tokens of several streaming sequences do share a batch: each row's logits are what it gets alone.
+        chunked = next((found for job in self._jobs.values()
+                        if job.seat is not None and job.next_token is None and (found := self._prompt_rows(job))),
                        None)
         prompting = chunked is not None and self._owed <= 0
-        if prompting:
-            assert chunked is not None
-            work.append(chunked)
-        else:
-            work = [(job, [job.next_token]) for job in streaming]  # type: ignore[list-item]
+        work = chunked if prompting and chunked is not None else [self._stream_rows(job) for job in streaming]
         if not work:
             return out
         started = time.perf_counter()
         try:
             self._decode(work)
         except ModelError as exc:
-            for job, _tokens in work:
+            for job in {rows.job.req: rows.job for rows in work}.values():
                 out += self._fail(job, str(exc))
             return out
         # Time-sharing between a cold prompt and the streams: after a step that carried a prompt chunk, the
         # streams get as long again to themselves, so they keep half the model instead of one token per chunk.
         took = time.perf_counter() - started
         self._owed = took if prompting and streaming else max(0.0, self._owed - took)
-        index = 0
-        for job, tokens in work:
-            index += len(tokens)
-            out += self._after(job, tokens, index - 1)
+        if work[0].job.kind == "score" and work[0].option >= 0:
+            return out + self._after_options(work[0].job, work)
+        for rows in work:
+            try:
+                out += self._after(rows)
+            except ModelError as exc:  # one sequence's sampling failed: only its request ends
+                out += self._fail(rows.job, str(exc))
         return out
 
     # --- the in-process way in: one request driven to its end (LlamaBackend, tests, benchmarks) ---
@@ -282,30 +296,15 @@ class BatchedLlama(SteppedModel):
                     self.cancel(request.req)
             pending.extend(self.step())
 
-    # --- seats: which sequence serves which request ---
+    # --- seats ---
     def _seat(self, out: list[Reply]) -> None:
-        while self._waiting:
-            free = [s for s in self._seqs if s.job is None]
-            if not free:
-                return
+        while self._waiting and self.seats.free():
             job = self._waiting.popleft()
             started = time.perf_counter()
-            # The sequence that last served this conversation, else one that serves none, else the least recent.
-            seq = next((s for s in free if job.cache_key is not None and s.key == job.cache_key), None)
-            if seq is None:
-                seq = min(free, key=lambda s: (s.key is not None and bool(s.tokens), s.used))
-                self._park(seq)
-                parked = self._parked.pop(job.cache_key, None) if job.cache_key is not None else None
-                if parked is not None:
-                    self._restore(seq, parked)
-                seq.key = job.cache_key
-            seq.job, job.seq = job, seq
+            seat, keep = self.seats.take(job.cache_key, job.prompt, job.turn_end)
+            seat.busy, job.seat = True, seat
             job.switch_ms = (time.perf_counter() - started) * 1e3
-            held = common_prefix(seq.tokens, job.prompt)
-            job.cached = held
-            keep = min(held, len(job.prompt) - 1)  # the prompt's last token is evaluated again: its logits
-            self._truncate(seq, keep)
-            job.fed = keep
+            job.cached = job.fed = keep
             if job.kind == "generate":
                 assert job.sampling is not None
                 if job.max_tokens == 0:
@@ -317,147 +316,155 @@ class BatchedLlama(SteppedModel):
                     out += self._fail(job, str(exc))
                     continue
                 job.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+                if self.draft:
+                    job.lookup = Lookup.of(job.prompt)
                 if job.sampling.answer is not None:
                     self._pieces = self._pieces or vocab_pieces(self._vocab, self._n_vocab)
                     job.steering = Steering.of(job.sampling.answer, self._pieces)
 
-    def _park(self, seq: _Seq) -> None:
-        L = _llama()
-        if seq.key is not None and seq.tokens and self._kv_limit > 0:
-            size = int(L.llama_state_seq_get_size(self._ctx, seq.id))
-            data = (ctypes.c_uint8 * size)()
-            written = int(L.llama_state_seq_get_data(self._ctx, data, size, seq.id))
-            self._parked[seq.key] = _Parked(data, written, list(seq.tokens))
-            self._parked.move_to_end(seq.key)
-            while len(self._parked) > self._kv_limit or (
-                    len(self._parked) > 1 and self.kv_cache_bytes() > self._kv_bytes_limit):
-                self._parked.popitem(last=False)
-        self._forget(seq)
-
-    def _restore(self, seq: _Seq, parked: _Parked) -> None:
-        L = _llama()
-        if parked.size and int(L.llama_state_seq_set_data(self._ctx, parked.data, parked.size, seq.id)):
-            seq.tokens = list(parked.tokens)
-        else:  # could not restore: the prompt is evaluated in full
-            self._forget(seq)
-
-    def _forget(self, seq: _Seq) -> None:
-        _llama().llama_memory_seq_rm(self._mem, seq.id, -1, -1)
-        seq.tokens = []
-        seq.key = None
-
-    def _truncate(self, seq: _Seq, keep: int) -> None:
-        if keep < len(seq.tokens):
-            _llama().llama_memory_seq_rm(self._mem, seq.id, keep, -1)
-            del seq.tokens[keep:]
-
-    def kv_cache_bytes(self) -> int:
-        return sum(p.size for p in self._parked.values())
-
     # --- one step's work ---
-    def _prompt_chunk(self, job: _Job) -> list[int]:
+    def _prompt_rows(self, job: _Job) -> list[_Rows]:
+        assert job.seat is not None
         if job.fed < len(job.prompt):
-            # Chunks end at fixed positions (multiples of CHUNK), whoever else decodes: how a prompt is cut into
-            # batches changes its cells' values in the last bits, and with them a run's text.
-            end = min(len(job.prompt), (job.fed // self.chunk + 1) * self.chunk)
-            return job.prompt[job.fed: end]
-        if job.kind == "score" and job.base is not None and len(job.scores) < len(job.options):
-            return job.options[len(job.scores)][:-1]  # short (a sentence): whole, whatever else shares the step
+            # Chunks end at fixed places (the first turn's end, multiples of CHUNK), whoever else decodes: how a
+            # prompt is cut into batches changes its cells' values in the last bits, and with them a run's text.
+            end = self.seats.next_cut(job.prompt, job.fed, job.turn_end)
+            return [_Rows(job, job.seat, job.prompt[job.fed: end])]
+        if job.kind == "score" and job.base is not None:
+            return self._option_rows(job)
         return []
 
-    def _decode(self, work: list[tuple[_Job, list[int]]]) -> None:
+    def _stream_rows(self, job: _Job) -> _Rows:
+        """The sampled token, and the tokens the context suggests follow it."""
+        assert job.seat is not None and job.next_token is not None
+        drafted: list[int] = []
+        if job.lookup is not None:
+            room = min(self.draft, job.max_tokens - job.produced - 1, self.n_ctx - len(job.seat.tokens) - 1)
+            drafted = job.lookup.draft(min(room, job.pace.next()))
+        return _Rows(job, job.seat, [job.next_token, *drafted], every=bool(drafted))
+
+    def _decode(self, work: list[_Rows]) -> None:
         L = _llama()
         batch = self._batch
         n = 0
-        for job, tokens in work:
-            seq = job.seq
-            assert seq is not None
-            every = job.kind == "score" and job.fed >= len(job.prompt)  # an option: logits at each of its tokens
-            for i, token in enumerate(tokens):
+        for rows in work:
+            rows.first = n
+            for i, token in enumerate(rows.tokens):
                 batch.token[n] = token
-                batch.pos[n] = len(seq.tokens) + i
+                batch.pos[n] = len(rows.seat.tokens) + i
                 batch.n_seq_id[n] = 1
-                batch.seq_id[n][0] = seq.id
-                batch.logits[n] = every or i == len(tokens) - 1
+                batch.seq_id[n][0] = rows.seat.id
+                batch.logits[n] = rows.every or i == len(rows.tokens) - 1
                 n += 1
         batch.n_tokens = n
         code = int(L.llama_decode(self._ctx, batch))
         if code != 0:
             raise ModelError(f"llama_decode failed ({code}) on a batch of {n} tokens")
-        for job, tokens in work:
-            assert job.seq is not None
-            job.seq.tokens.extend(tokens)
-            job.seq.used = time.monotonic()
+        for rows in work:
+            seat = rows.seat
+            # Cells evaluated from a cut to the next, right after exact ones, are exact too (llm/kv_seats.py).
+            start = len(seat.tokens)
+            if (rows.job.fed == start and seat.exact == start and rows.option < 0
+                    and self.seats.is_cut(start, rows.job.turn_end) and start < len(rows.job.prompt)):
+                seat.exact = start + len(rows.tokens)
+            seat.tokens.extend(rows.tokens)
+            seat.used = time.monotonic()
 
-    def _after(self, job: _Job, tokens: list[int], last: int) -> list[Reply]:
-        """What a job does with the logits its tokens produced (`last`: the batch index of its last token)."""
+    def _after(self, rows: _Rows) -> list[Reply]:
+        """What a job does with the logits its rows produced."""
+        job = rows.job
         if job.kind == "score":
-            return self._after_score(job, tokens, last)
-        if job.next_token is None:
-            job.fed += len(tokens)
+            job.fed += len(rows.tokens)
             if job.fed < len(job.prompt):
                 return []
-        else:
-            job.next_token = None
-        return self._sample(job, last)
+            job.base = self._log_softmax(rows.first + len(rows.tokens) - 1)
+            return self._scored_if_done(job)
+        if job.next_token is None:  # a prompt chunk
+            job.fed += len(rows.tokens)
+            if job.fed < len(job.prompt):
+                return []
+            return self._sample(job, rows.first + len(rows.tokens) - 1, [])
+        job.next_token = None
+        return self._sample(job, rows.first, rows.tokens[1:])
 
-    def _sample(self, job: _Job, index: int) -> list[Reply]:
+    def _sample(self, job: _Job, index: int, drafted: list[int]) -> list[Reply]:
+        """Sample at row `index` and on through the drafted tokens' rows while the samples agree with them."""
         L = _llama()
-        assert job.sampling is not None
-        weighed = None
-        if job.sampling.logprobs is not None:  # the model's own weights, before the answer bias changes them
-            weighed = log_softmax(logits_of(self._ctx, index, self._n_vocab))
-        if job.steering is not None:
-            job.steering.apply(job.text, logits_of(self._ctx, index, self._n_vocab))
-        token = int(L.llama_sampler_sample(job.sampler, self._ctx, index))
-        if L.llama_vocab_is_eog(self._vocab, token):
-            return self._end(job, "stop")
-        job.produced += 1
-        text = job.decoder.decode(self._piece(token))
-        job.text += text
-        chosen, top = (None, ()) if weighed is None else weights(weighed, token, job.sampling.logprobs or 0,
-                                                                 self._piece)
-        out: list[Reply] = [Generated(job.req, Piece(token, text, chosen, top))]
-        if job.sampling.stop and any(s in job.text[-len(s) - len(text):] for s in job.sampling.stop):
-            return out + self._end(job, "stop")
-        if job.cancelled:
-            return out + self._end(job, "cancelled")
-        if job.produced >= job.max_tokens:
-            return out + self._end(job, "length")
-        job.next_token = token
-        return out
+        assert job.sampling is not None and job.seat is not None
+        out: list[Reply] = []
+        base = len(job.seat.tokens) - len(drafted)  # cells up to the sampled token fed this step
+        for i in range(len(drafted) + 1):
+            weighed = None
+            if job.sampling.logprobs is not None:  # the model's own weights, before the answer bias changes them
+                weighed = log_softmax(logits_of(self._ctx, index + i, self._n_vocab))
+            if job.steering is not None:
+                job.steering.apply(job.text, logits_of(self._ctx, index + i, self._n_vocab))
+            token = int(L.llama_sampler_sample(job.sampler, self._ctx, index + i))
+            agreed = i < len(drafted) and token == drafted[i]  # its cells are already there
+            ending: Literal["stop", "length", "cancelled"] | None = None
+            if L.llama_vocab_is_eog(self._vocab, token):
+                ending, agreed = "stop", False
+            else:
+                job.produced += 1
+                text = job.decoder.decode(self._piece(token))
+                job.text += text
+                if job.lookup is not None:
+                    job.lookup.extend([token])
+                chosen, top = (None, ()) if weighed is None else weights(weighed, token, job.sampling.logprobs or 0,
+                                                                         self._piece)
+                out.append(Generated(job.req, Piece(token, text, chosen, top)))
+                if job.sampling.stop and any(s in job.text[-len(s) - len(text):] for s in job.sampling.stop):
+                    ending = "stop"
+                elif job.cancelled:
+                    ending = "cancelled"
+                elif job.produced >= job.max_tokens:
+                    ending = "length"
+            if agreed and ending is None:
+                continue
+            # The cells of drafted tokens past the last agreed one are not this text's.
+            self.seats.truncate(job.seat, base + i + int(agreed))
+            job.pace.took(len(drafted), i + int(agreed))
+            if ending is not None:
+                return out + self._end(job, ending)
+            job.next_token = token
+            return out
+        raise AssertionError("unreachable: the last row never agrees with a draft")  # pragma: no cover
 
-    def _after_score(self, job: _Job, tokens: list[int], last: int) -> list[Reply]:
-        if job.fed < len(job.prompt):
-            job.fed += len(tokens)
-            if job.fed < len(job.prompt):
-                return []
-            job.base = self._log_softmax(last)
-        else:  # one option's tokens but its last: each position's distribution scores the token after it
-            option = job.options[len(job.scores)]
-            first = last - len(tokens) + 1
-            dists = [job.base] + [self._log_softmax(first + i) for i in range(len(tokens))]
-            job.scores.append(float(sum(dists[i][t] for i, t in enumerate(option))))
-            assert job.seq is not None
-            self._truncate(job.seq, len(job.prompt))  # the next option continues the prompt, not this one
-        while len(job.scores) < len(job.options) and len(job.options[len(job.scores)]) == 1:
-            assert job.base is not None
-            job.scores.append(float(job.base[job.options[len(job.scores)][0]]))
+    # --- a decision's options ---
+    def _option_rows(self, job: _Job) -> list[_Rows]:
+        """The next options' tokens but their last, each on a sequence holding the prompt."""
+        assert job.seat is not None
+        pending = [i for i in range(len(job.options)) if i not in job.scores]
+        want = min(len(pending), self.score_width) - 1 - len(job.helpers)
+        for seat in self.seats.free()[:max(0, want)]:
+            seat.busy = True
+            self.seats.lend(job.seat, seat, len(job.prompt))
+            job.helpers.append(seat)
+        seats = [job.seat, *job.helpers]
+        return [_Rows(job, seat, job.options[i][:-1], every=True, option=i) for seat, i in zip(seats, pending)]
+
+    def _after_options(self, job: _Job, work: list[_Rows]) -> list[Reply]:
+        for rows in work:
+            option = job.options[rows.option]
+            dists = [job.base] + [self._log_softmax(rows.first + i) for i in range(len(rows.tokens))]
+            job.scores[rows.option] = float(sum(dists[i][t] for i, t in enumerate(option)))
+            self.seats.truncate(rows.seat, len(job.prompt))  # the next option continues the prompt, not this one
+        return self._scored_if_done(job)
+
+    def _scored_if_done(self, job: _Job) -> list[Reply]:
+        for i, option in enumerate(job.options):  # one token: its score is the prompt's distribution's
+            if len(option) == 1 and i not in job.scores:
+                job.scores[i] = float(job.base[option[0]])
         if len(job.scores) < len(job.options):
-            if len(job.options[len(job.scores)]) - 1 > N_BATCH:
-                return self._fail(job, "an option is longer than a batch")
             return []
-        out: list[Reply] = [Scored(job.req, list(job.scores))]
+        out: list[Reply] = [Scored(job.req, [job.scores[i] for i in range(len(job.options))])]
         self._release(job)
         return out
 
     def _log_softmax(self, index: int) -> Any:
-        import numpy as np
+        return log_softmax(logits_of(self._ctx, index, self._n_vocab))
 
-        logits = np.ctypeslib.as_array(_llama().llama_get_logits_ith(self._ctx, index), shape=(self._n_vocab,))
-        shifted = logits - logits.max()
-        return shifted - np.log(np.exp(shifted).sum())
-
+    # --- endings ---
     def _end(self, job: _Job, reason: Literal["stop", "length", "cancelled"]) -> list[Reply]:
         reply: Reply = (Finished(job.req, Finish(reason, len(job.prompt) - job.cached, job.produced, job.switch_ms))
                         if job.kind == "generate" else Failed(job.req, "cancelled"))
@@ -465,8 +472,9 @@ class BatchedLlama(SteppedModel):
         return [reply]
 
     def _fail(self, job: _Job, message: str) -> list[Reply]:
-        if job.seq is not None:
-            self._forget(job.seq)  # what its cells hold is unknown after a failed decode
+        for seat in [job.seat, *job.helpers]:
+            if seat is not None:
+                self.seats.forget(seat)  # what its cells hold is unknown after a failed decode
         self._release(job)
         return [Failed(job.req, message)]
 
@@ -477,10 +485,10 @@ class BatchedLlama(SteppedModel):
         if job.sampler is not None:
             _llama().llama_sampler_free(job.sampler)
             job.sampler = None
-        if job.seq is not None:
-            job.seq.job = None
-            job.seq.used = time.monotonic()
-            job.seq = None
+        for seat in [job.seat, *job.helpers]:
+            if seat is not None:
+                self.seats.release(seat)
+        job.seat, job.helpers = None, []
 
     # --- pieces ---
     def _check_fits(self, prompt: list[int], extra: int) -> None:
