@@ -77,6 +77,10 @@ def _parser() -> argparse.ArgumentParser:
                        "created: the local model decodes them together in one batch, a batching model server "
                        "(--backend-url) gets N requests in flight; each takes a KV cache of --n-ctx tokens "
                        f"(default: {defaults.max_concurrent_runs})")
+    serve.add_argument("--draft-tokens", type=int, default=defaults.draft_tokens, metavar="N",
+                       help="speculative decoding on the local model: up to N tokens guessed from the context "
+                       "(a quoted tool output, passage or request) are checked in the same decode; the text is "
+                       f"the same, only faster; 0 turns it off (default: {defaults.draft_tokens})")
     _backend_options(serve, defaults)
     serve.add_argument("--embedding-model", type=Path, default=defaults.embedding_model, metavar="PATH.gguf",
                        help="an embedding GGUF for file search and /v1/embeddings, loaded through llama-cpp-python "
@@ -205,8 +209,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         max_output_tokens=args.max_output_tokens, kv_cache_mb=args.kv_cache_mb, cpu_repack=args.cpu_repack,
         temperature=args.temperature, top_p=args.top_p, embedding_model=args.embedding_model,
         max_queued_runs=args.max_queued_runs, code_sandbox=args.code_sandbox,
-        max_concurrent_runs=args.max_concurrent_runs, backend_url=args.backend_url, backend_model=args.backend_model,
-        backend_api_key=args.backend_api_key, tokenizer=args.tokenizer,
+        max_concurrent_runs=args.max_concurrent_runs, draft_tokens=args.draft_tokens, backend_url=args.backend_url,
+        backend_model=args.backend_model, backend_api_key=args.backend_api_key, tokenizer=args.tokenizer,
     )
 
 

@@ -9,6 +9,7 @@ from typing import Literal
 
 from offline_assistants.datadir import default_data_dir
 from offline_assistants.llm.loading import ModelOptions
+from offline_assistants.llm.lookup import MAX_DRAFT
 from offline_assistants.llm.repack import RepackMode
 
 
@@ -65,6 +66,9 @@ class Settings:
     # 2 cores, 4 sequences decode at least the tokens/s of one (2 do less), and 4 runs progress at once
     # (benchmarks/concurrency.py).
     max_concurrent_runs: int = 4
+    # Speculative decoding by prompt lookup on the local model (llm/lookup.py): tokens drafted at most per step;
+    # 0: none. The text is the same with it; benchmarks/speculation.py measures what it gains.
+    draft_tokens: int = MAX_DRAFT
     # A remote model server (llm/remote.py) instead of the local model: its OpenAI-style base URL, the model name
     # to ask for (default: the first it lists), its API key, and a local tokenizer file (GGUF or tokenizer.json)
     # to count with instead of the server's tokenize endpoint.
@@ -92,7 +96,7 @@ class Settings:
         """What the model process is started with (llm/loading.py), from these settings."""
         return ModelOptions(n_ctx=self.n_ctx, n_threads=self.n_threads, n_gpu_layers=self.n_gpu_layers,
                             kv_states=self.kv_cache_states, kv_cache_mb=self.kv_cache_mb, cpu_repack=self.cpu_repack,
-                            parallel=max(1, self.max_concurrent_runs))
+                            parallel=max(1, self.max_concurrent_runs), draft=self.draft_tokens)
 
     def ensure_dirs(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)

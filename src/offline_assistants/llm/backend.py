@@ -105,6 +105,9 @@ class Finish:
     prompt_tokens: int  # tokens evaluated for this call, cached prefix excluded
     completion_tokens: int
     kv_switch_ms: float = 0.0  # time spent parking / restoring conversation states first (for benchmarks)
+    # Speculation (llm/lookup.py), for benchmarks: tokens guessed from the context, and how many the model kept.
+    drafted: int = 0
+    accepted: int = 0
     # The generated token ids, from a backend whose pieces could only carry stand-in ids (a server that streams
     # text, llm/remote.py): they replace the pieces' ids. None: the pieces' ids are the real ones.
     tokens: tuple[int, ...] | None = None

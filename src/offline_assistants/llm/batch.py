@@ -32,15 +32,15 @@ import itertools
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from offline_assistants.llm.answer_bias import Pieces, Steering
 from offline_assistants.llm.backend import Finish, ModelError, Piece, Sampling, Stream
-from offline_assistants.llm.kv_seats import Seat, Seats
+from offline_assistants.llm.jobs import Job, Rows
+from offline_assistants.llm.kv_seats import Seats
 from offline_assistants.llm.llama_params import SEED, gpu_offload_supported, quiet_log
-from offline_assistants.llm.lookup import MAX_DRAFT, Lookup, Pace
+from offline_assistants.llm.lookup import MAX_DRAFT, Lookup
 from offline_assistants.llm.messages import Failed, Finished, Generate, Generated, Reply, Request, Score, Scored
 from offline_assistants.llm.sampler import log_softmax, logits_of, sampler_chain, vocab_pieces, weights
 from offline_assistants.llm.stepping import SteppedModel
@@ -55,50 +55,6 @@ def _llama() -> Any:
     import llama_cpp
 
     return llama_cpp
-
-
-@dataclass
-class _Job:
-    """One request in flight: a generation (with its sampling) or a score (with its options)."""
-
-    req: int
-    kind: Literal["generate", "score"]
-    prompt: list[int]
-    cache_key: str | None
-    sampling: Sampling | None = None
-    options: list[list[int]] = field(default_factory=list)
-    seat: Seat | None = None
-    turn_end: int = 0  # where the prompt's first turn ends: a cut (llm/kv_seats.py)
-    fed: int = 0  # prompt tokens in the sequence's cells
-    cached: int = 0  # of those, how many were there before (reused, not evaluated)
-    switch_ms: float = 0.0
-    sampler: Any = None
-    steering: Steering | None = None  # the answer bias it samples with (llm/answer_bias.py)
-    max_tokens: int = 0
-    produced: int = 0
-    text: str = ""
-    decoder: Any = None
-    next_token: int | None = None  # sampled, not yet fed back
-    cancelled: bool = False
-    lookup: Lookup | None = None  # the context drafts come from (llm/lookup.py)
-    pace: Pace = field(default_factory=Pace)
-    # scoring
-    base: Any = None  # log-probabilities after the prompt (a numpy array over the vocabulary)
-    scores: dict[int, float] = field(default_factory=dict)  # option index -> its score
-    helpers: list[Seat] = field(default_factory=list)  # further sequences holding the prompt, for options
-
-
-@dataclass
-class _Rows:
-    """What one job feeds in a step: tokens on one sequence, which rows give logits, and (for a score) which
-    option they are."""
-
-    job: _Job
-    seat: Seat
-    tokens: list[int]
-    every: bool = False  # logits at every row (options, drafts), else only at the last
-    option: int = -1
-    first: int = 0  # the batch index of its first row (set by _decode)
 
 
 class BatchedLlama(SteppedModel):
@@ -153,8 +109,8 @@ class BatchedLlama(SteppedModel):
         self.chunk = N_BATCH if self.gpu_layers else CHUNK
         self.seats = Seats(self._ctx, L.llama_get_memory(self._ctx), self._vocab, self.parallel, chunk=self.chunk,
                            kv_states=kv_states, kv_cache_mb=kv_cache_mb)
-        self._waiting: deque[_Job] = deque()  # admitted in order, waiting for a free sequence
-        self._jobs: dict[int, _Job] = {}
+        self._waiting: deque[Job] = deque()  # admitted in order, waiting for a free sequence
+        self._jobs: dict[int, Job] = {}
         self._piece_buf = ctypes.create_string_buffer(256)
         self._owed = 0.0  # seconds of decoding the streams are owed before the next prompt chunk
         self._local_ids = itertools.count(-1, -1)  # requests made in this process: the model process's are > 0
@@ -201,11 +157,11 @@ class BatchedLlama(SteppedModel):
         try:
             match request:
                 case Generate(req, prompt, sampling, cache_key):
-                    job = _Job(req, "generate", list(prompt), cache_key, sampling=sampling)
+                    job = Job(req, "generate", list(prompt), cache_key, sampling=sampling)
                     self._check_fits(job.prompt, 1)
                     job.max_tokens = max(0, min(sampling.max_tokens, self.n_ctx - len(job.prompt)))
                 case Score(req, prompt, options, cache_key):
-                    job = _Job(req, "score", list(prompt), cache_key, options=[list(o) for o in options])
+                    job = Job(req, "score", list(prompt), cache_key, options=[list(o) for o in options])
                     if not job.prompt or any(not o for o in job.options):
                         raise ModelError("score needs a prompt and non-empty options")
                     if max(len(o) for o in job.options) - 1 > N_BATCH:
@@ -246,7 +202,14 @@ class BatchedLlama(SteppedModel):
             return out
         started = time.perf_counter()
         try:
-            self._decode(work)
+            try:
+                self._decode(work)
+            except ModelError:
+                if not any(rows.every and rows.option < 0 for rows in work):
+                    raise
+                # Never let a draft fail a run: the same step again with the sampled tokens alone.
+                work = [self._stream_rows(rows.job, draft=False) for rows in work]
+                self._decode(work)
         except ModelError as exc:
             for job in {rows.job.req: rows.job for rows in work}.values():
                 out += self._fail(job, str(exc))
@@ -323,27 +286,27 @@ class BatchedLlama(SteppedModel):
                     job.steering = Steering.of(job.sampling.answer, self._pieces)
 
     # --- one step's work ---
-    def _prompt_rows(self, job: _Job) -> list[_Rows]:
+    def _prompt_rows(self, job: Job) -> list[Rows]:
         assert job.seat is not None
         if job.fed < len(job.prompt):
             # Chunks end at fixed places (the first turn's end, multiples of CHUNK), whoever else decodes: how a
             # prompt is cut into batches changes its cells' values in the last bits, and with them a run's text.
             end = self.seats.next_cut(job.prompt, job.fed, job.turn_end)
-            return [_Rows(job, job.seat, job.prompt[job.fed: end])]
+            return [Rows(job, job.seat, job.prompt[job.fed: end])]
         if job.kind == "score" and job.base is not None:
             return self._option_rows(job)
         return []
 
-    def _stream_rows(self, job: _Job) -> _Rows:
+    def _stream_rows(self, job: Job, *, draft: bool = True) -> Rows:
         """The sampled token, and the tokens the context suggests follow it."""
         assert job.seat is not None and job.next_token is not None
         drafted: list[int] = []
-        if job.lookup is not None:
+        if job.lookup is not None and draft:
             room = min(self.draft, job.max_tokens - job.produced - 1, self.n_ctx - len(job.seat.tokens) - 1)
             drafted = job.lookup.draft(min(room, job.pace.next()))
-        return _Rows(job, job.seat, [job.next_token, *drafted], every=bool(drafted))
+        return Rows(job, job.seat, [job.next_token, *drafted], every=bool(drafted))
 
-    def _decode(self, work: list[_Rows]) -> None:
+    def _decode(self, work: list[Rows]) -> None:
         L = _llama()
         batch = self._batch
         n = 0
@@ -359,6 +322,8 @@ class BatchedLlama(SteppedModel):
         batch.n_tokens = n
         code = int(L.llama_decode(self._ctx, batch))
         if code != 0:
+            for rows in work:  # whatever the failed decode left in their cells is not theirs
+                self.seats.truncate(rows.seat, len(rows.seat.tokens), drop_beyond=True)
             raise ModelError(f"llama_decode failed ({code}) on a batch of {n} tokens")
         for rows in work:
             seat = rows.seat
@@ -370,7 +335,7 @@ class BatchedLlama(SteppedModel):
             seat.tokens.extend(rows.tokens)
             seat.used = time.monotonic()
 
-    def _after(self, rows: _Rows) -> list[Reply]:
+    def _after(self, rows: Rows) -> list[Reply]:
         """What a job does with the logits its rows produced."""
         job = rows.job
         if job.kind == "score":
@@ -387,7 +352,7 @@ class BatchedLlama(SteppedModel):
         job.next_token = None
         return self._sample(job, rows.first, rows.tokens[1:])
 
-    def _sample(self, job: _Job, index: int, drafted: list[int]) -> list[Reply]:
+    def _sample(self, job: Job, index: int, drafted: list[int]) -> list[Reply]:
         """Sample at row `index` and on through the drafted tokens' rows while the samples agree with them."""
         L = _llama()
         assert job.sampling is not None and job.seat is not None
@@ -431,7 +396,7 @@ class BatchedLlama(SteppedModel):
         raise AssertionError("unreachable: the last row never agrees with a draft")  # pragma: no cover
 
     # --- a decision's options ---
-    def _option_rows(self, job: _Job) -> list[_Rows]:
+    def _option_rows(self, job: Job) -> list[Rows]:
         """The next options' tokens but their last, each on a sequence holding the prompt."""
         assert job.seat is not None
         pending = [i for i in range(len(job.options)) if i not in job.scores]
@@ -441,9 +406,9 @@ class BatchedLlama(SteppedModel):
             self.seats.lend(job.seat, seat, len(job.prompt))
             job.helpers.append(seat)
         seats = [job.seat, *job.helpers]
-        return [_Rows(job, seat, job.options[i][:-1], every=True, option=i) for seat, i in zip(seats, pending)]
+        return [Rows(job, seat, job.options[i][:-1], every=True, option=i) for seat, i in zip(seats, pending)]
 
-    def _after_options(self, job: _Job, work: list[_Rows]) -> list[Reply]:
+    def _after_options(self, job: Job, work: list[Rows]) -> list[Reply]:
         for rows in work:
             option = job.options[rows.option]
             dists = [job.base] + [self._log_softmax(rows.first + i) for i in range(len(rows.tokens))]
@@ -451,7 +416,7 @@ class BatchedLlama(SteppedModel):
             self.seats.truncate(rows.seat, len(job.prompt))  # the next option continues the prompt, not this one
         return self._scored_if_done(job)
 
-    def _scored_if_done(self, job: _Job) -> list[Reply]:
+    def _scored_if_done(self, job: Job) -> list[Reply]:
         for i, option in enumerate(job.options):  # one token: its score is the prompt's distribution's
             if len(option) == 1 and i not in job.scores:
                 job.scores[i] = float(job.base[option[0]])
@@ -465,20 +430,21 @@ class BatchedLlama(SteppedModel):
         return log_softmax(logits_of(self._ctx, index, self._n_vocab))
 
     # --- endings ---
-    def _end(self, job: _Job, reason: Literal["stop", "length", "cancelled"]) -> list[Reply]:
-        reply: Reply = (Finished(job.req, Finish(reason, len(job.prompt) - job.cached, job.produced, job.switch_ms))
+    def _end(self, job: Job, reason: Literal["stop", "length", "cancelled"]) -> list[Reply]:
+        reply: Reply = (Finished(job.req, Finish(reason, len(job.prompt) - job.cached, job.produced, job.switch_ms,
+                                                 drafted=job.pace.drafted, accepted=job.pace.accepted))
                         if job.kind == "generate" else Failed(job.req, "cancelled"))
         self._release(job)
         return [reply]
 
-    def _fail(self, job: _Job, message: str) -> list[Reply]:
+    def _fail(self, job: Job, message: str) -> list[Reply]:
         for seat in [job.seat, *job.helpers]:
             if seat is not None:
                 self.seats.forget(seat)  # what its cells hold is unknown after a failed decode
         self._release(job)
         return [Failed(job.req, message)]
 
-    def _release(self, job: _Job) -> None:
+    def _release(self, job: Job) -> None:
         self._jobs.pop(job.req, None)
         if job in self._waiting:
             self._waiting.remove(job)

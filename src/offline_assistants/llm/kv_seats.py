@@ -169,11 +169,12 @@ class Seats:
         else:  # could not restore: the prompt is evaluated in full
             self.truncate(seat, 0)
 
-    def truncate(self, seat: Seat, keep: int) -> None:
+    def truncate(self, seat: Seat, keep: int, *, drop_beyond: bool = False) -> None:
+        """Keep the seat's first `keep` cells (drop_beyond: also any cell past its tokens)."""
         if keep == 0:
             _llama().llama_memory_seq_rm(self._mem, seat.id, -1, -1)
             seat.tokens = []
-        elif keep < len(seat.tokens):
+        elif keep < len(seat.tokens) or drop_beyond:
             _llama().llama_memory_seq_rm(self._mem, seat.id, keep, -1)
             del seat.tokens[keep:]
         seat.exact = min(seat.exact, keep)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from offline_assistants.llm.catalog import ModelFile
 from offline_assistants.llm.llama import LlamaTokenizer
+from offline_assistants.llm.lookup import MAX_DRAFT
 from offline_assistants.llm.messages import DEFAULT_LOADER, ChildSpec
 from offline_assistants.llm.process import LoadFailed, ModelProcess, ProcessBackend
 from offline_assistants.llm.repack import (
@@ -38,11 +39,12 @@ class ModelOptions:
     kv_cache_mb: int = 512
     cpu_repack: RepackMode = "auto"
     parallel: int = 1  # sequences decoded together (llm/batch.py): runs that generate at once
+    draft: int = MAX_DRAFT  # tokens drafted at most per step (llm/lookup.py); 0: no speculation
 
     def child_options(self, path: Path, repack: bool) -> dict[str, object]:
         return {"path": str(path), "n_ctx": self.n_ctx, "n_threads": self.n_threads,
                 "n_gpu_layers": self.n_gpu_layers, "kv_states": self.kv_states, "kv_cache_mb": self.kv_cache_mb,
-                "cpu_repack": repack, "parallel": self.parallel}
+                "cpu_repack": repack, "parallel": self.parallel, "draft": self.draft}
 
 
 def probe_repack(path: Path, options: ModelOptions, *, timeout_s: float = PROBE_TIMEOUT_S,
