@@ -190,3 +190,22 @@ def test_a_prompt_that_does_not_fit_is_refused_at_once(model: tuple[BatchedLlama
     reply = generator.submit(Generate(90, [1] * 2000, GREEDY, None))
     assert reply and isinstance(reply[0], Failed) and "does not fit" in reply[0].message
     assert not generator.busy()
+
+
+def test_options_on_several_sequences_score_as_one_at_a_time(model: tuple[BatchedLlama, LlamaTokenizer]) -> None:
+    generator, tokenizer = model
+    lead = prompt(tokenizer, "What's the weather in Paris?", padding=3) + tokenizer.encode_text("I will")
+    options = [tokenizer.encode_text(t) for t in (" answer from what I already know.", " run Python code to compute it.",
+                                                  " use get_weather to get the current weather.", " x")]
+    one, singly = drive(fresh(generator), {100: ("score", lead, options, "thread-s")})
+    generator.score_width = 4
+    try:
+        wide, steps = drive(fresh(generator), {101: ("score", lead, options, "thread-s")})
+    finally:
+        generator.score_width = 1
+    first, second = one[100][0], wide[101][0]
+    assert isinstance(first, Scored) and isinstance(second, Scored)
+    assert second.scores == pytest.approx(first.scores, abs=1e-3)
+    assert len(singly) - len(steps) == 2  # the three longer options in one decode, not three
+    # The sequences that held the options keep the prompt: the next conversation of the same system starts there.
+    assert sum(seat.tokens == lead for seat in generator.seats.seats) == 3

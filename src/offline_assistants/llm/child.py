@@ -23,6 +23,7 @@ from offline_assistants.llm.messages import (
     Generate,
     LoadError,
     Ready,
+    Replies,
     Score,
     Start,
     Stop,
@@ -67,8 +68,8 @@ def _serve(conn: Connection, model: SteppedModel) -> int:
             case Stop():
                 return False
             case Generate() | Score():
-                for reply in model.submit(message):
-                    conn.send(reply)
+                if replies := model.submit(message):
+                    conn.send(Replies(tuple(replies)))
             case Cancel(req):
                 model.cancel(req)
         return True
@@ -79,8 +80,8 @@ def _serve(conn: Connection, model: SteppedModel) -> int:
         while conn.poll():
             if not take(conn.recv()):
                 return 0
-        for reply in model.step():
-            conn.send(reply)
+        if replies := model.step():
+            conn.send(Replies(tuple(replies)))
 
 
 def main(argv: list[str]) -> int:

@@ -103,4 +103,14 @@ class Failed:
 
 
 Reply = Generated | Finished | Scored | Failed
-FromChild = Ready | LoadError | Reply
+
+
+@dataclass(frozen=True)
+class Replies:
+    """What one step (or one submit) answered, sent at once: one pickle and one write per decode, not one per
+    sequence's token."""
+
+    items: tuple[Reply, ...]
+
+
+FromChild = Ready | LoadError | Replies

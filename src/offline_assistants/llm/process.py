@@ -35,6 +35,7 @@ from offline_assistants.llm.messages import (
     Generated,
     LoadError,
     Ready,
+    Replies,
     Reply,
     Request,
     Score,
@@ -284,10 +285,13 @@ class ModelProcess:
                 message = conn.recv()
             except (EOFError, OSError):
                 break
-            with self._lock:
-                box = self._inboxes.get(message.req)
-            if box is not None:
-                box.put(message)
+            if not isinstance(message, Replies):
+                continue
+            for reply in message.items:
+                with self._lock:
+                    box = self._inboxes.get(reply.req)
+                if box is not None:
+                    box.put(reply)
         with self._lock:
             if self._conn is not conn:
                 return  # closed on purpose (close(), or a caller already replaced it)
