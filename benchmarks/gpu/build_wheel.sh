@@ -8,7 +8,8 @@
 # ARCH: CMAKE_CUDA_ARCHITECTURES without suffix (default 90: H100 and H200). Only that architecture's machine code
 # is built (ARCH-real, no PTX), which keeps the wheel small enough to carry. --configure-only stops after cmake's
 # configure step and one compiled CUDA object: the check that the toolchain resolves, in a minute or two. The full
-# build compiles ggml-cuda's ~300 CUDA files: about an hour on 2 cores (JOBS=N to change the parallelism).
+# build compiles ggml-cuda's 289 CUDA files, 10-60 s each on one core: 1-1.5 hours on 2 cores (JOBS=N sets the
+# parallelism).
 #
 # Writes .gpu/wheels/llama_cpp_python-VERSION-py3-none-linux_x86_64.whl and .gpu/bin/llama-bench (stripped).
 # Runtime: the wheel links libcudart.so.13, libcublas.so.13 and libcuda.so.1, which the device machine's image has
@@ -55,11 +56,13 @@ say "nvcc: $("$TK/bin/nvcc" --version | tail -2 | head -1)"
 
 # 2. The flags. LLAMA_BUILD_TOOLS adds llama.cpp's tools (llama-bench among them) to the same build; LLAVA_BUILD
 # off because the tools already build mtmd (the package imports it only for image input, which the project does not
-# use). Unversioned sonames: a wheel cannot hold symlinks, so each libfoo.so.0.x.y would ship three times.
+# use), no HTTPS in the tools (no libssl needed there). Unversioned sonames: a wheel cannot hold symlinks, so each
+# libfoo.so.0.x.y would ship three times.
 CMAKE_ARGS="-DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=${ARCH}-real -DCUDAToolkit_ROOT=$TK
  -DCMAKE_CUDA_COMPILER=$TK/bin/nvcc -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
  -DGGML_CUDA_GRAPHS=ON -DGGML_CUDA_NCCL=OFF -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TESTS=OFF
- -DLLAMA_BUILD_EXAMPLES=OFF -DLLAVA_BUILD=OFF -DCMAKE_PLATFORM_NO_VERSIONED_SONAME=ON -DCMAKE_BUILD_TYPE=Release"
+ -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_OPENSSL=OFF -DLLAVA_BUILD=OFF -DCMAKE_PLATFORM_NO_VERSIONED_SONAME=ON
+ -DCMAKE_BUILD_TYPE=Release"
 BUILD=$WORK/build-sm$ARCH
 
 if [ "$MODE" = "--configure-only" ]; then
@@ -77,11 +80,12 @@ if [ "$MODE" = "--configure-only" ]; then
   exit 0
 fi
 
-# 3. The wheel, through the package's own build (scikit-build-core), its build folder kept for llama-bench.
-say "building llama-cpp-python $LLAMA_VERSION for sm_$ARCH with $JOBS jobs (about an hour on 2 cores)"
+# 3. The wheel, through the package's own build (scikit-build-core), its build folder kept for llama-bench. No cache:
+# pip's wheel cache would hand back the CPU wheel built earlier from the same sdist.
+say "building llama-cpp-python $LLAMA_VERSION for sm_$ARCH with $JOBS jobs (1-1.5 hours on 2 cores)"
 rm -rf "$WORK/wheel-sm$ARCH"
-CMAKE_ARGS="$CMAKE_ARGS" CMAKE_BUILD_PARALLEL_LEVEL=$JOBS "$PY" -m pip wheel --no-deps --no-binary llama-cpp-python \
-  -C "build-dir=$BUILD" -C install.strip=true -w "$WORK/wheel-sm$ARCH" "llama-cpp-python==$LLAMA_VERSION"
+CMAKE_ARGS="$CMAKE_ARGS" CMAKE_BUILD_PARALLEL_LEVEL=$JOBS "$PY" -m pip wheel --no-deps --no-cache-dir \
+  --no-binary llama-cpp-python -C "build-dir=$BUILD" -C install.strip=true -w "$WORK/wheel-sm$ARCH" "llama-cpp-python==$LLAMA_VERSION"
 
 mkdir -p "$ROOT/.gpu/wheels" "$ROOT/.gpu/bin"
 rm -f "$ROOT"/.gpu/wheels/llama_cpp_python-*.whl

@@ -67,6 +67,10 @@ DRY = Sizes(
 )
 
 
+class Skipped(Exception):
+    """A phase that cannot run here, by design (the dry run has no llama-bench): not a failure."""
+
+
 @dataclass
 class Phase:
     name: str
@@ -140,7 +144,7 @@ def phase(check: Check, name: str, limit_s: float, body) -> bool:  # noqa: ANN00
     check.phases.append(p)
     limit = min(limit_s, check.left())
     if limit < 15:
-        p.status, p.note = "skipped", "the overall budget is spent"
+        p.status, p.note = "timed out", "not started: the overall budget is spent"
         check.say(f"== {name}: SKIPPED ({p.note})")
         return False
     check.say(f"== {name} (up to {limit:.0f} s)")
@@ -148,13 +152,15 @@ def phase(check: Check, name: str, limit_s: float, body) -> bool:  # noqa: ANN00
     try:
         p.note = body(check, limit) or ""
         p.status = "ok"
+    except Skipped as e:
+        p.status, p.note = "skipped", str(e)
     except TimeoutError as e:
         p.status, p.note = "timed out", str(e)
     except Exception as e:  # fail soft: report, go on with the next phase
         p.status, p.note = "failed", f"{type(e).__name__}: {e}"
     p.seconds = time.monotonic() - began
     check.say(f"== {name}: {p.status.upper()} in {p.seconds:.0f} s{': ' + p.note if p.note else ''}")
-    if p.status != "ok":
+    if p.status in ("failed", "timed out"):
         check.say(check.tail_of_log())
     return p.status == "ok"
 
@@ -239,6 +245,8 @@ def model(check: Check, limit: float) -> str:
 def llama_bench(check: Check, limit: float, sizes: Sizes) -> str:
     binary = check.carry / "bin" / "llama-bench"
     if not binary.exists():
+        if check.dry:
+            raise Skipped("llama-bench is built for the GPU only (build_wheel.sh)")
         raise RuntimeError(f"{binary} was not carried (build_wheel.sh builds it)")
     stdout = checked(check, [str(binary), "-m", check.env["OA_CHECK_MODEL"], *sizes.bench, "-o", "json"], limit)
     (check.out / "llama-bench.json").write_text(stdout)
@@ -304,12 +312,14 @@ def main() -> int:
     (out / "summary.json").write_text(json.dumps({"phases": [asdict(p) for p in check.phases],
                                                   "results": check.results}, indent=1))
     ok = sum(p.status == "ok" for p in check.phases)
-    check.say(f"== done in {time.monotonic() - check.started:.0f} s: {ok} of {len(check.phases)} phases ok")
+    bad = sum(p.status in ("failed", "timed out") for p in check.phases)
+    check.say(f"== done in {time.monotonic() - check.started:.0f} s: {ok} of {len(check.phases)} phases ok, "
+              f"{bad} failed or timed out")
     for p in check.phases:
         check.say(f"   {p.name:12s} {p.status:9s} {p.seconds:5.0f} s  {p.note}")
     for line in check.results:
         print(line)
-    return 0 if ok == len(check.phases) else 1
+    return 1 if bad or not ok else 0
 
 
 if __name__ == "__main__":
