@@ -11,7 +11,8 @@
 # build compiles ggml-cuda's 289 CUDA files, 10-60 s each on one core: 1-1.5 hours on 2 cores (JOBS=N sets the
 # parallelism).
 #
-# Writes .gpu/wheels/llama_cpp_python-VERSION-py3-none-linux_x86_64.whl and .gpu/bin/llama-bench (stripped).
+# Writes .gpu/wheels/llama_cpp_python-VERSION-py3-none-linux_x86_64.whl and .gpu/bin/llama-bench with the one
+# library it needs beside the package's (stripped).
 # Runtime: the wheel links libcudart.so.13, libcublas.so.13 and libcuda.so.1, which the device machine's image has
 # (its PyTorch is built for CUDA 13.0, driver 580); device_check.sh puts their folders on LD_LIBRARY_PATH.
 set -euo pipefail
@@ -82,17 +83,23 @@ fi
 
 # 3. The wheel, through the package's own build (scikit-build-core), its build folder kept for llama-bench. No cache:
 # pip's wheel cache would hand back the CPU wheel built earlier from the same sdist.
-say "building llama-cpp-python $LLAMA_VERSION for sm_$ARCH with $JOBS jobs (1-1.5 hours on 2 cores)"
-rm -rf "$WORK/wheel-sm$ARCH"
-CMAKE_ARGS="$CMAKE_ARGS" CMAKE_BUILD_PARALLEL_LEVEL=$JOBS "$PY" -m pip wheel --no-deps --no-cache-dir \
-  --no-binary llama-cpp-python -C "build-dir=$BUILD" -C install.strip=true -w "$WORK/wheel-sm$ARCH" "llama-cpp-python==$LLAMA_VERSION"
+# A wheel built earlier is reused (FORCE=1 builds again): step 4 can be rerun alone.
+if [ -n "${FORCE:-}" ] || ! ls "$WORK"/wheel-sm"$ARCH"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
+  say "building llama-cpp-python $LLAMA_VERSION for sm_$ARCH with $JOBS jobs (1-1.5 hours on 2 cores)"
+  rm -rf "$WORK/wheel-sm$ARCH"
+  CMAKE_ARGS="$CMAKE_ARGS" CMAKE_BUILD_PARALLEL_LEVEL=$JOBS "$PY" -m pip wheel --no-deps --no-cache-dir \
+    --no-binary llama-cpp-python -C "build-dir=$BUILD" -C install.strip=true -w "$WORK/wheel-sm$ARCH" \
+    "llama-cpp-python==$LLAMA_VERSION"
+fi
 
+# 4. What travels: the wheel slimmed to llama_cpp/ (llama.cpp's install rules also put a second copy of each library,
+# headers and the tools' executables at its root), llama-bench and the library of those it needs that the package
+# lacks (libllama-common) in .gpu/bin, all stripped.
 mkdir -p "$ROOT/.gpu/wheels" "$ROOT/.gpu/bin"
-rm -f "$ROOT"/.gpu/wheels/llama_cpp_python-*.whl
-cp "$WORK"/wheel-sm"$ARCH"/llama_cpp_python-*.whl "$ROOT/.gpu/wheels/"
-bench=$(find "$BUILD" -type f -name llama-bench -perm -u+x | head -1)
-cp "$bench" "$ROOT/.gpu/bin/llama-bench"
-strip "$ROOT/.gpu/bin/llama-bench"
+rm -f "$ROOT"/.gpu/wheels/llama_cpp_python-*.whl "$ROOT"/.gpu/bin/*
+"$PY" "$ROOT/benchmarks/gpu/slim_wheel.py" "$WORK"/wheel-sm"$ARCH"/llama_cpp_python-*.whl "$ROOT/.gpu/wheels" \
+  --take bin/llama-bench lib/libllama-common.so --to "$ROOT/.gpu/bin"
+strip "$ROOT"/.gpu/bin/*
 say "done:"
-ls -l "$ROOT"/.gpu/wheels/*.whl "$ROOT/.gpu/bin/llama-bench" >&2
+ls -l "$ROOT"/.gpu/wheels/*.whl "$ROOT"/.gpu/bin/* >&2
 unzip -l "$ROOT"/.gpu/wheels/*.whl | grep '\.so' >&2

@@ -81,7 +81,8 @@ if [ $DRY = 1 ]; then
   V=$("$PY" -c 'import importlib.metadata as m; print(m.version("llama_cpp_python"))')
   mkdir -p "$DEST/wheels"
   rm -f "$DEST"/wheels/*.whl
-  "$PY" -m pip wheel -q --no-deps -w "$DEST/wheels" "llama-cpp-python==$V"
+  "$PY" -m pip wheel -q --no-deps -w "$ALL/cpu" "llama-cpp-python==$V"
+  "$PY" "$ROOT/benchmarks/gpu/slim_wheel.py" "$ALL"/cpu/llama_cpp_python-*.whl "$DEST/wheels"  # as build_wheel.sh
 fi
 rm -rf "$ALL"
 

@@ -185,7 +185,7 @@ def setup(check: Check, limit: float) -> str:
         raise RuntimeError(f"no llama_cpp_python wheel in {check.carry}/wheels (build_wheel.sh)")
     checked(check, [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
                     "--disable-pip-version-check", "--target", str(site), *map(str, wheels)], limit)
-    lib_dirs = [str(site / "llama_cpp" / "lib")]
+    lib_dirs = [str(site / "llama_cpp" / "lib"), str(check.carry / "bin")]  # bin: llama-bench's libllama-common
     if not check.dry:
         lib_dirs += cuda_lib_dirs()
     check.env["PYTHONPATH"] = os.pathsep.join([str(site), str(ROOT / "src")])
@@ -205,7 +205,7 @@ def setup(check: Check, limit: float) -> str:
         gpu = smi.strip().replace(" ", "_") if code == 0 else "nvidia-smi_failed"
         check.run(["bash", "-c", f"nvidia-smi > {check.out}/nvidia-smi.txt 2>&1"], 30)
     check.result(f"RESULT device gpu={gpu} llama_cpp_python={version} python={python} gpu_offload={offload} "
-                 f"cuda_lib_dirs={len(lib_dirs) - 1}")
+                 f"cuda_lib_dirs={len(lib_dirs) - 2}")
     if offload != "True" and not check.dry:
         raise RuntimeError("this llama-cpp-python build does not offload to a GPU: the figures would be the CPU's")
     return ""
