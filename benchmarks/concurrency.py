@@ -141,10 +141,10 @@ class Stream:
 
 
 @contextmanager
-def server(parallel: int, n_ctx: int, threads: int) -> Iterator[tuple[openai.OpenAI, str]]:
+def server(parallel: int, args: argparse.Namespace) -> Iterator[tuple[openai.OpenAI, str]]:
     folder = Path(tempfile.mkdtemp(prefix="oa-concurrency-"))
-    options = ModelOptions(n_ctx=n_ctx, n_threads=threads, parallel=parallel, cpu_repack="auto")
-    backend, choice = open_backend(resolve(None), options, cache_dir=folder / "cache")
+    options = ModelOptions(n_ctx=args.n_ctx, n_threads=args.threads, parallel=parallel, cpu_repack=args.cpu_repack)
+    backend, choice = open_backend(resolve(args.model), options, cache_dir=folder / "cache")
     log(f"--parallel {parallel}: model loaded ({choice.banner()})")
     engine = Engine(Settings(data_dir=folder / "data", max_concurrent_runs=parallel, max_queued_runs=0), backend)
     try:
@@ -223,7 +223,7 @@ def part0(args: argparse.Namespace) -> tuple[ModelAlone, ...]:
     from offline_assistants.llm.llama import LlamaTokenizer
     from offline_assistants.llm.messages import Generate, Generated
 
-    model = resolve(None)
+    model = resolve(args.model)
     tokenizer = LlamaTokenizer(model.path)
     generator = BatchedLlama(model.path, n_ctx=args.n_ctx, n_threads=args.threads, parallel=max(args.n))
     sampling = Sampling(temperature=1.0, max_tokens=args.tokens)
@@ -258,7 +258,7 @@ def part1(args: argparse.Namespace) -> tuple[AtOnce, ...]:
     one = 0.0
     out = []
     for n in args.n:
-        with server(n, args.n_ctx, args.threads) as (client, assistant_id):
+        with server(n, args) as (client, assistant_id):
             asks = [ASK.format(SUBJECTS[i % len(SUBJECTS)]) for i in range(n)]
             stream_run(client, assistant_id, ASK.format("warm-up"), 8, Stream())
             sequential = [Stream() for _ in asks]
@@ -285,7 +285,7 @@ def part2(args: argparse.Namespace) -> Burst:
     asks = [ASK.format(SUBJECTS[i % len(SUBJECTS)]) for i in range(args.burst)]
     took = {}
     for n in (args.burst_parallel, 1):
-        with server(n, args.n_ctx, args.threads) as (client, assistant_id):
+        with server(n, args) as (client, assistant_id):
             stream_run(client, assistant_id, ASK.format("warm-up"), 8, Stream())
             streams = at_once(client, assistant_id, asks, args.burst_tokens)
             took[n] = max(s.ended for s in streams) - min(s.started for s in streams)
@@ -297,7 +297,7 @@ def part2(args: argparse.Namespace) -> Burst:
 
 
 def part3(args: argparse.Namespace) -> ColdBesideStream:
-    with server(args.burst_parallel, args.n_ctx, args.threads) as (client, assistant_id):
+    with server(args.burst_parallel, args) as (client, assistant_id):
         stream_run(client, assistant_id, ASK.format("warm-up"), 8, Stream())
         words = "The committee met again to review the long list of rules for the harbour. "
         cold_text = (words * (args.cold_tokens // 14 + 1)) + "\nWhat did the committee review?"
@@ -320,7 +320,7 @@ def part3(args: argparse.Namespace) -> ColdBesideStream:
 def part4(args: argparse.Namespace) -> ShortBehindLong:
     took = {}
     for n in (args.burst_parallel, 1):
-        with server(n, args.n_ctx, args.threads) as (client, assistant_id):
+        with server(n, args) as (client, assistant_id):
             stream_run(client, assistant_id, ASK.format("warm-up"), 8, Stream())
             long, short = Stream(), Stream()
             first = threading.Thread(target=stream_run,
@@ -346,6 +346,10 @@ def main() -> int:
     ap.add_argument("--long-tokens", type=int, default=600, help="the long run's tokens in part 4")
     ap.add_argument("--n-ctx", type=int, default=4096)
     ap.add_argument("--threads", type=int, default=usable_cores())
+    ap.add_argument("--model", default=None,
+                    help="a .gguf path or model name, as `serve --model` (default: the embedded default)")
+    ap.add_argument("--cpu-repack", choices=["auto", "on", "off"], default="auto",
+                    help="as `serve --cpu-repack` (default auto)")
     ap.add_argument("--parts", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     args = ap.parse_args()
     log("machine:", machine())

@@ -191,13 +191,17 @@ def measure(options: ThroughputOptions) -> ThroughputResult:
     log("machine:", json.dumps(machine()))
     backend = open_bench_backend(setup)
     threads = backend.n_threads
+    # On a GPU raw is offloaded as ours is, with flash attention on as ours has it (llm/batch.py); on a CPU it
+    # keeps llama-cpp-python's default attention, the baseline of the recorded figures.
+    gpu_layers = backend.gpu_layers
     with model_params(backend.cpu_repack):  # the same repack setting as ours
         raw = llama_cpp.Llama(str(backend.path), n_ctx=setup.n_ctx, n_threads=threads, n_threads_batch=threads,
-                              n_gpu_layers=0, seed=0, verbose=False)
+                              n_gpu_layers=gpu_layers, flash_attn=gpu_layers != 0, seed=0, verbose=False)
     penalty = backend.sampling_defaults.repeat_penalty  # the server applies the model's; raw the same
     log(f"model {backend.path.name}, n_ctx {setup.n_ctx}, n_threads = n_threads_batch = {threads} on both sides, "
         f"repeat_penalty {penalty} on both sides, "
-        f"cpu repack {'on' if backend.cpu_repack else 'off'} on both sides, ours {type(backend).__name__}")
+        f"cpu repack {'on' if backend.cpu_repack else 'off'} on both sides, GPU layers {gpu_layers} on both sides, "
+        f"ours {type(backend).__name__}")
 
     # Diagnostics only: the backend's KV-state switch (inside the measured prompt phase, reported by Finish), and
     # when the worker got each token from the backend (server side, before events and HTTP).
