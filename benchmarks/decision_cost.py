@@ -25,8 +25,11 @@ import shutil
 import statistics
 import sys
 import tempfile
+import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REQUESTS = ["Tell me a joke.", "What is the capital of France?", "Write a haiku about rain.", "Say hello.",
             "Who wrote Romeo and Juliet?", "Give me a tip for sleeping well.", "What colour is the sky?",
@@ -34,6 +37,32 @@ REQUESTS = ["Tell me a joke.", "What is the capital of France?", "Write a haiku 
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "Get the current weather for a city",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+
+
+@dataclass(frozen=True)
+class Turn:
+    first_s: float  # POST -> first text delta
+    tok_s: float | None  # (tokens - 1) / first delta -> last
+    status: str
+
+
+def turn(client: Any, assistant_id: str, ask: str, max_tokens: int, tool_choice: str) -> Turn:
+    """A new thread with the request, its run streamed at temperature 0, timed from before the POST."""
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": ask}])
+    t0 = time.perf_counter()
+    first = last = 0.0
+    status, tokens = "none", 0
+    for event in client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant_id, stream=True,
+                                                 max_completion_tokens=max_tokens, temperature=0,
+                                                 tool_choice=tool_choice):
+        if event.event == "thread.message.delta":
+            last = time.perf_counter()
+            first = first or last
+        elif event.event.startswith("thread.run.") and event.data.status not in ("queued", "in_progress"):
+            status = event.data.status
+            tokens = event.data.usage.completion_tokens if event.data.usage else 0
+    rate = (tokens - 1) / (last - first) if tokens > 1 and last > first else None
+    return Turn(first - t0 if first else 0.0, rate, status)
 
 
 def main() -> None:
@@ -46,7 +75,6 @@ def main() -> None:
     import openai
 
     from offline_assistants.api import create_app
-    from offline_assistants.bench.streams import stream_run
     from offline_assistants.testing import load_default_backend, make_engine, serve
 
     backend = load_default_backend(4096)
@@ -61,13 +89,12 @@ def main() -> None:
             # One untimed turn of each kind first: the first thread of an assistant evaluates its instructions
             # and tool descriptions cold, as a server just started does once.
             for choice in ("auto", "none"):
-                stream_run(client, client.beta.threads.create().id, tutor.id, 4, "Hi.", tool_choice=choice)
+                turn(client, tutor.id, "Hi.", 4, choice)
             for i, ask in enumerate(REQUESTS[: args.requests]):
                 order = ("auto", "none") if i % 2 == 0 else ("none", "auto")
-                got = {choice: stream_run(client, client.beta.threads.create().id, tutor.id, args.max_tokens, ask,
-                                          tool_choice=choice) for choice in order}
+                got = {choice: turn(client, tutor.id, ask, args.max_tokens, choice) for choice in order}
                 auto, none = got["auto"], got["none"]
-                if auto.tok_s is None or auto.status not in ("completed", "incomplete"):
+                if auto.tok_s is None or not auto.first_s or not none.first_s:
                     called += 1
                     print(f"  {ask!r}: auto did not answer in text ({auto.status})", file=sys.stderr)
                     continue

@@ -58,7 +58,7 @@ def test_code_runs_in_the_kernel(make_engine: Callable[..., Engine], real_backen
     r = client.responses.create(model="gpt-4o", input="Compute 1234 * 5678 in Python and print it.",
                                 instructions="Write and run code to answer math questions.",
                                 tools=[{"type": "code_interpreter", "container": {"type": "auto"}}],
-                                tool_choice="required", include=["code_interpreter_call.outputs"])
+                                tool_choice="required", include=["code_interpreter_call.outputs"], temperature=0)
     [code] = [o for o in r.output if o.type == "code_interpreter_call"]
     assert code.code and code.outputs and "7006652" in code.outputs[0].logs  # type: ignore[union-attr]
     assert r.output[-1].type == "message"

@@ -96,17 +96,16 @@ def stream_response(client: Any, **params: Any) -> Streamed:
                     u.input_tokens_details.cached_tokens, u.output_tokens)
 
 
-def stream_run(client: Any, thread_id: str, assistant_id: str, max_tokens: int, ask: str, **params: Any
-               ) -> Streamed:
-    """The Assistants face's turn: messages.create(ask), then runs.create(stream=True) at temperature 0 (and
-    `params`, such as tool_choice), timed from before the first."""
+def stream_run(client: Any, thread_id: str, assistant_id: str, max_tokens: int, ask: str) -> Streamed:
+    """The Assistants face's turn: messages.create(ask), then runs.create(stream=True) at temperature 0, timed from
+    before the first."""
     t0 = time.perf_counter()
     client.beta.threads.messages.create(thread_id, role="user", content=ask)
     first = last = end = 0.0
     parts: list[str] = []
     run = None
     for event in client.beta.threads.runs.create(thread_id=thread_id, assistant_id=assistant_id, stream=True,
-                                                 max_completion_tokens=max_tokens, temperature=0, **params):
+                                                 max_completion_tokens=max_tokens, temperature=0):
         if event.event == "thread.message.delta":
             last = time.perf_counter()
             first = first or last
