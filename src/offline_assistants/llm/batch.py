@@ -40,7 +40,7 @@ from offline_assistants.llm.backend import Finish, ModelError, Piece, Sampling, 
 from offline_assistants.llm.jobs import Job, Rows
 from offline_assistants.llm.kv_seats import Seats
 from offline_assistants.llm.llama_params import SEED, gpu_offload_supported, quiet_log
-from offline_assistants.llm.lookup import MAX_DRAFT, Lookup
+from offline_assistants.llm.lookup import MAX_DRAFT, Costs, Lookup, Pace
 from offline_assistants.llm.messages import Failed, Finished, Generate, Generated, Reply, Request, Score, Scored
 from offline_assistants.llm.sampler import log_softmax, logits_of, sampler_chain, vocab_pieces, weights
 from offline_assistants.llm.stepping import SteppedModel
@@ -115,6 +115,8 @@ class BatchedLlama(SteppedModel):
         self._owed = 0.0  # seconds of decoding the streams are owed before the next prompt chunk
         self._local_ids = itertools.count(-1, -1)  # requests made in this process: the model process's are > 0
         self._pieces: Pieces | None = None  # the vocabulary's texts, for answer biases: made on first use
+        self.costs = Costs()  # what decodes and drafted rows cost here (llm/lookup.py)
+        self.overall = Pace()  # how drafts fared over every sequence so far
 
     # --- what the model process asks ---
     def info(self) -> dict[str, Any]:
@@ -197,7 +199,8 @@ class BatchedLlama(SteppedModel):
                         if job.seat is not None and job.next_token is None and (found := self._prompt_rows(job))),
                        None)
         prompting = chunked is not None and self._owed <= 0
-        work = chunked if prompting and chunked is not None else [self._stream_rows(job) for job in streaming]
+        work = (chunked if prompting and chunked is not None
+                else [self._stream_rows(job, len(streaming)) for job in streaming])
         if not work:
             return out
         started = time.perf_counter()
@@ -208,7 +211,7 @@ class BatchedLlama(SteppedModel):
                 if not any(rows.every and rows.option < 0 for rows in work):
                     raise
                 # Never let a draft fail a run: the same step again with the sampled tokens alone.
-                work = [self._stream_rows(rows.job, draft=False) for rows in work]
+                work = [self._stream_rows(rows.job, len(work), draft=False) for rows in work]
                 self._decode(work)
         except ModelError as exc:
             for job in {rows.job.req: rows.job for rows in work}.values():
@@ -218,6 +221,8 @@ class BatchedLlama(SteppedModel):
         # streams get as long again to themselves, so they keep half the model instead of one token per chunk.
         took = time.perf_counter() - started
         self._owed = took if prompting and streaming else max(0.0, self._owed - took)
+        if not prompting:
+            self.costs.decoded(sum(len(r.tokens) for r in work), sum(len(r.tokens) - 1 for r in work), took * 1e3)
         if work[0].job.kind == "score" and work[0].option >= 0:
             return out + self._after_options(work[0].job, work)
         for rows in work:
@@ -297,13 +302,13 @@ class BatchedLlama(SteppedModel):
             return self._option_rows(job)
         return []
 
-    def _stream_rows(self, job: Job, *, draft: bool = True) -> Rows:
+    def _stream_rows(self, job: Job, sequences: int, *, draft: bool = True) -> Rows:
         """The sampled token, and the tokens the context suggests follow it."""
         assert job.seat is not None and job.next_token is not None
         drafted: list[int] = []
         if job.lookup is not None and draft:
             room = min(self.draft, job.max_tokens - job.produced - 1, self.n_ctx - len(job.seat.tokens) - 1)
-            drafted = job.lookup.draft(min(room, job.pace.next()))
+            drafted = job.lookup.draft(min(room, job.pace.next(self.costs, sequences, self.overall)))
         return Rows(job, job.seat, [job.next_token, *drafted], every=bool(drafted))
 
     def _decode(self, work: list[Rows]) -> None:
@@ -389,6 +394,7 @@ class BatchedLlama(SteppedModel):
             # The cells of drafted tokens past the last agreed one are not this text's.
             self.seats.truncate(job.seat, base + i + int(agreed))
             job.pace.took(len(drafted), i + int(agreed))
+            self.overall.took(len(drafted), i + int(agreed))
             if ending is not None:
                 return out + self._end(job, ending)
             job.next_token = token

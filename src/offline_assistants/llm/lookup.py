@@ -5,9 +5,10 @@ sampled token, in one decode, and keeps what the model agrees with: a batch of t
 of decoding them one at a time, so each agreed token is nearly free, and a wrong guess costs the rows it added.
 
 `Lookup` indexes every n-gram of the context as it grows (O(1) per token), so a draft costs a dict lookup, not a
-scan of a 3,000-token prompt at every step. `Pace` is the draft's length: it grows while drafts are taken whole,
-shrinks when they are not, and drafting pauses after misses in a row, so free text (where nothing matches, or
-matches lead nowhere) pays almost nothing.
+scan of a 3,000-token prompt at every step. `Pace` is the draft's length: as many tokens as are worth the rows they
+add, from what a row costs here (`Costs`, measured as the model decodes) and how often this reply has agreed with
+its drafts, so drafting stops by itself where it does not pay (free text, or a model that copies little on a CPU
+where rows are dear).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from dataclasses import dataclass, field
 
 NGRAMS = (4, 3, 2)  # the suffix lengths looked up, longest first: a longer match is a surer guess
 MAX_DRAFT = 8  # tokens drafted at most per step
-PAUSE = 16  # tokens decoded without drafting after MISSES drafts in a row that were wholly refused
-MISSES = 3
+AGREE_PRIOR = 0.7  # a drafted token's chance of being kept, before any was tried
+ROW_PRIOR = 0.5  # a drafted row's cost in one-token decodes, before any was measured
+PRIOR = 4.0  # how many tried tokens the priors weigh
 
 
 @dataclass
@@ -61,32 +63,61 @@ class Lookup:
 
 
 @dataclass
-class Pace:
-    """How many tokens to draft next, from how the last drafts fared."""
+class Costs:
+    """What a decode costs this model on this machine, learnt as it runs: the time of a decode of m sequences'
+    tokens with no draft, and of each drafted row added to it. A drafted row costs 0.6-0.8 of a one-token decode
+    on a 2-core CPU (SmolLM2-135M, Qwen2.5-Coder 0.5B and 1.5B: llama.cpp computes a small batch's rows nearly one
+    by one) and next to nothing on a GPU, so whether a draft pays is measured, not assumed."""
 
-    size: int = 4
-    misses: int = 0
-    paused: int = 0
+    base_ms: dict[int, float] = field(default_factory=dict)  # m sequences, one token each -> ms
+    row_ms: float | None = None  # one drafted row, on top
+
+    def decoded(self, rows: int, drafted: int, ms: float) -> None:
+        base = rows - drafted
+        if drafted == 0:
+            self.base_ms[base] = _ema(self.base_ms.get(base), ms)
+        elif base in self.base_ms:
+            self.row_ms = _ema(self.row_ms, max(0.0, ms - self.base_ms[base]) / drafted)
+
+    def step_ms(self, sequences: int) -> float | None:
+        return self.base_ms.get(sequences)
+
+
+def _ema(old: float | None, new: float, weight: float = 0.1) -> float:
+    return new if old is None else old + weight * (new - old)
+
+
+@dataclass
+class Pace:
+    """How many tokens one sequence drafts next: as many as are worth their rows. The k-th drafted token is kept
+    only if the k-1 before it were, with probability agree^k, and saves its sequence one step of the batch
+    (a decode of m sequences' tokens, shared by m); it costs one row. So the draft goes on while agree^k x step / m
+    exceeds a row's cost. `agree` is this sequence's rate of agreeing with a drafted token, starting from the
+    rate over every sequence so far (PRIOR drafts' worth)."""
+
     drafted: int = 0
     accepted: int = 0
+    refused: int = 0  # drafts that stopped short: the token where the model disagreed
 
-    def next(self) -> int:
-        if self.paused > 0:
-            self.paused -= 1
-            return 0
-        return self.size
+    def next(self, costs: Costs, sequences: int, overall: Pace) -> int:
+        step = costs.step_ms(sequences)
+        if step is None:
+            return 0  # the batch's cost is not known yet: a plain step measures it
+        row = costs.row_ms if costs.row_ms is not None else step * ROW_PRIOR
+        agree = _rate(self, _rate(overall, AGREE_PRIOR, PRIOR), PRIOR)
+        share = step / sequences
+        k = 0
+        while k < MAX_DRAFT and agree ** (k + 1) * share > row:
+            k += 1
+        return k
 
     def took(self, drafted: int, accepted: int) -> None:
-        if drafted == 0:
-            return
-        self.drafted += drafted
-        self.accepted += accepted
-        if accepted == drafted:
-            self.size, self.misses = min(MAX_DRAFT, self.size * 2), 0
-        elif accepted == 0:
-            self.size = max(1, self.size // 2)
-            self.misses += 1
-            if self.misses >= MISSES:
-                self.paused, self.misses = PAUSE, 0
-        else:
-            self.size, self.misses = max(1, accepted + 1), 0
+        if drafted:
+            self.drafted += drafted
+            self.accepted += accepted
+            self.refused += accepted < drafted
+
+
+def _rate(pace: Pace, prior: float, weight: float) -> float:
+    """Tokens agreed with over tokens tried (agreed, plus the one refused where a draft stopped short)."""
+    return (pace.accepted + prior * weight) / (pace.accepted + pace.refused + weight)
