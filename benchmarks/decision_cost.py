@@ -58,7 +58,8 @@ def turn(client: Any, assistant_id: str, ask: str, max_tokens: int, tool_choice:
         if event.event == "thread.message.delta":
             last = time.perf_counter()
             first = first or last
-        elif event.event.startswith("thread.run.") and event.data.status not in ("queued", "in_progress"):
+        elif event.event in ("thread.run.completed", "thread.run.incomplete", "thread.run.failed",
+                             "thread.run.requires_action"):
             status = event.data.status
             tokens = event.data.usage.completion_tokens if event.data.usage else 0
     rate = (tokens - 1) / (last - first) if tokens > 1 and last > first else None

@@ -24,6 +24,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from offline_assistants.llm.llama_params import quiet_log
 from offline_assistants.llm.sampler import common_prefix
 
 
@@ -163,7 +164,9 @@ class Seats:
 
     def _restore(self, seat: Seat, parked: Parked, keep: int) -> None:
         L = _llama()
-        if parked.size and int(L.llama_state_seq_set_data(self._ctx, parked.data, parked.size, seat.id)):
+        with quiet_log():  # llama.cpp logs every restore ("state_read_meta: cell_count = ...")
+            restored = parked.size and int(L.llama_state_seq_set_data(self._ctx, parked.data, parked.size, seat.id))
+        if restored:
             seat.tokens, seat.exact = list(parked.tokens), parked.exact
             self.truncate(seat, keep)
         else:  # could not restore: the prompt is evaluated in full
