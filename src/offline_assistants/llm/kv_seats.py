@@ -72,10 +72,17 @@ class Seats:
         self.parked: OrderedDict[str, Parked] = OrderedDict()
         self._kv_limit = kv_states
         self._kv_bytes_limit = kv_cache_mb * 1024 * 1024
+        self._ends: dict[int, bool] = {}
 
     # --- where a prompt is cut ---
     def turn_end(self, tokens: list[int]) -> int:
-        return first_turn_end(tokens, lambda t: bool(_llama().llama_vocab_is_eog(self._vocab, t)))
+        return first_turn_end(tokens, self._is_end)
+
+    def _is_end(self, token: int) -> bool:
+        end = self._ends.get(token)
+        if end is None:  # asked of llama.cpp once per token id: a prompt with no turn is read to its end
+            end = self._ends[token] = bool(_llama().llama_vocab_is_eog(self._vocab, token))
+        return end
 
     def next_cut(self, prompt: list[int], fed: int, turn_end: int) -> int:
         """Where the batch that starts at `fed` ends: the next multiple of the chunk size, or the first turn's end
