@@ -13,7 +13,7 @@ from offline_assistants.llm.backend import Finish, JsonSchema, Sampling
 from offline_assistants.llm.batch import BatchedLlama
 from offline_assistants.llm.catalog import default_model
 from offline_assistants.llm.llama import LlamaTokenizer
-from offline_assistants.llm.lookup import Lookup
+from offline_assistants.llm.lookup import Costs, Lookup
 from offline_assistants.llm.messages import Finished, Generate, Generated, Reply
 
 pytestmark = pytest.mark.model
@@ -24,11 +24,24 @@ QUOTE = "Here is a passage:\n" + PASSAGE + "\n\nWho is the tower named after? Qu
 GREEDY = Sampling(temperature=0.0, max_tokens=60, repeat_penalty=1.1)
 
 
+class FreeRows(Costs):
+    """Drafted rows that cost nothing: every match is drafted in full, whatever a row costs on this CPU (where the
+    rule would draft little: benchmarks/speculation.py). What these tests check is the text, not the rule
+    (tests/llm/test_lookup.py)."""
+
+    def decoded(self, rows: int, drafted: int, ms: float) -> None:
+        pass
+
+    def step_ms(self, sequences: int) -> float | None:
+        return 1.0
+
+
 @pytest.fixture(scope="module")
 def models() -> Iterator[tuple[BatchedLlama, BatchedLlama, LlamaTokenizer]]:
     found = default_model()
     assert found is not None
     drafting = BatchedLlama(found.path, n_ctx=1024, n_threads=2, parallel=4)
+    drafting.costs = FreeRows(row_ms=0.0)
     plain = BatchedLlama(found.path, n_ctx=1024, n_threads=2, parallel=4, draft=0)
     yield drafting, plain, LlamaTokenizer(found.path)
     drafting.close()
