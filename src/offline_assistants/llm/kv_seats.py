@@ -136,7 +136,9 @@ class Seats:
         for holder in holders:
             held = min(common_prefix(holder.tokens, prompt), holder.exact, len(prompt) - 1)
             keep = max((p for p in (turn_end, held // self.chunk * self.chunk) if 0 < p <= held), default=0)
-            if keep > best[1]:
+            # A holder's cells are copied whole, then cut: of two that give as much, the shorter is the cheaper.
+            if keep > best[1] or (keep and keep == best[1] and best[0] is not None
+                                  and len(holder.tokens) < len(best[0].tokens)):
                 best = (holder, keep)
         return best
 
