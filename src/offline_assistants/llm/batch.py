@@ -284,8 +284,6 @@ class BatchedLlama(SteppedModel):
                     out += self._fail(job, str(exc))
                     continue
                 job.decoder = codecs.getincrementaldecoder("utf-8")("replace")
-                if self.draft:
-                    job.lookup = Lookup.of(job.prompt)
                 if job.sampling.answer is not None:
                     self._pieces = self._pieces or vocab_pieces(self._vocab, self._n_vocab)
                     job.steering = Steering.of(job.sampling.answer, self._pieces)
@@ -306,9 +304,12 @@ class BatchedLlama(SteppedModel):
         """The sampled token, and the tokens the context suggests follow it."""
         assert job.seat is not None and job.next_token is not None
         drafted: list[int] = []
-        if job.lookup is not None and draft:
-            room = min(self.draft, job.max_tokens - job.produced - 1, self.n_ctx - len(job.seat.tokens) - 1)
-            drafted = job.lookup.draft(min(room, job.pace.next(self.costs, sequences, self.overall)))
+        room = min(self.draft, job.max_tokens - job.produced - 1, self.n_ctx - len(job.seat.tokens) - 1)
+        wanted = min(room, job.pace.next(self.costs, sequences, self.overall)) if draft and room > 0 else 0
+        if wanted > 0:
+            if job.lookup is None:  # indexed when a draft is first worth its rows, not for every reply
+                job.lookup = Lookup.of([*job.seat.tokens, job.next_token])
+            drafted = job.lookup.draft(wanted)
         return Rows(job, job.seat, [job.next_token, *drafted], every=bool(drafted))
 
     def _decode(self, work: list[Rows]) -> None:
