@@ -123,6 +123,32 @@ def test_the_function_is_named_among_the_functions_alone() -> None:
     assert scorer.calls[-1][1] == [" call get_weather.", " call get_weather_alerts."]
 
 
+class TogetherScorer(Scorer):
+    """A scorer that takes a call's options side by side (a GPU): each text scored from its own table."""
+
+    scores_together = True
+
+    def score(self, prompt: list[int], options: list[list[int]], *, cache_key: str | None = None) -> list[float]:
+        texts = [self.text(o) for o in options]
+        self.calls.append((cache_key, texts))
+        tables = [self.null if cache_key is None else self.named if t.startswith(" call") else self.talk
+                  for t in texts]
+        return [table.get(t, -10.0) for table, t in zip(tables, texts)]
+
+
+@pytest.mark.parametrize("talk_alerts", [-3.0, -0.5])
+def test_a_backend_that_scores_together_is_asked_once_and_decides_alike(talk_alerts: float) -> None:
+    use_alerts = option_text(opt(ALERTS))
+    talk = {ANSWER_TEXT: -5.0, USE_WEATHER: -1.0, use_alerts: talk_alerts}
+    named = {" call get_weather.": -2.0, " call get_weather_alerts.": -0.5}
+    apart, together = Scorer(talk, named=named), TogetherScorer(talk, named=named)
+    first, second = decide(apart, [WEATHER, ALERTS, None]), decide(together, [WEATHER, ALERTS, None])
+    assert (first.tool, first.also, first.read) == (second.tool, second.also, second.read) == (ALERTS, [], first.read)
+    conversation = [texts for key, texts in together.calls if key is not None]
+    assert len(conversation) == 1 and conversation[0][-2:] == [" call get_weather.", " call get_weather_alerts."]
+    assert len([key for key, _ in apart.calls if key is not None]) == 2  # one at a time: named when needed
+
+
 def test_words_shared_with_a_function_raise_it() -> None:
     # The model leans to answering; the request names what get_weather is about ("weather", "city").
     talk = {ANSWER_TEXT: -1.0, USE_WEATHER: -2.0}

@@ -83,7 +83,12 @@ class Decider(DecisionMaker):
         texts = [option_text(o) for o in options]
         encoded = [backend.encode_text(t) for t in texts]
         lead = backend.encode_text(LEAD)
-        scores = backend.score(prompt + lead, encoded, cache_key=cache_key)
+        functions = [o for o in options if o is not None and o.type == "function"]
+        naming = [backend.encode_text(call_text(f)) for f in functions] if len(functions) > 1 else []
+        # One pass where options cost about one's price: which function is asked with the rest, used or not.
+        together = naming if backend.scores_together else []
+        scores = backend.score(prompt + lead, encoded + together, cache_key=cache_key)
+        scores, named = scores[:len(options)], scores[len(options):]
         read = len(prompt) + len(lead)
         null, null_read = self._null_scores(system, lead, texts, encoded)
         read += null_read
@@ -91,12 +96,10 @@ class Decider(DecisionMaker):
         adjusted = [s - n + _bias(o) + _lexical(said, o, LEXICAL_WEIGHT) for s, n, o in zip(scores, null, options)]
         best = max(range(len(options)), key=lambda i: (adjusted[i], options[i] is None))  # a tie answers
         chosen = options[best]
-        functions = [o for o in options if o is not None and o.type == "function"]
         if chosen is None or chosen.type != "function":
             return Decision(chosen, read)
         if len(functions) > 1:
-            named = backend.score(prompt + lead, [backend.encode_text(call_text(f)) for f in functions],
-                                  cache_key=cache_key)
+            named = named or backend.score(prompt + lead, naming, cache_key=cache_key)
             ranked = [n + _lexical(said, f, NAMING_LEXICAL_WEIGHT) for n, f in zip(named, functions)]
             chosen = functions[max(range(len(functions)), key=ranked.__getitem__)]
         parts = [words.stems(part) for part in words.clauses(request)]

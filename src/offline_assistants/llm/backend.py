@@ -184,6 +184,10 @@ class ModelBackend(ABC):
     steers_answers: bool = False
     # Gives each generated token's log-probability (Sampling.logprobs): the local model does; a remote one not yet.
     gives_logprobs: bool = False
+    # Scores a call's options for about the price of one (a GPU decodes them side by side, llm/batch.py's
+    # score_width): a decision then asks every question it may need in one call. On a CPU each option's tokens
+    # cost their share whatever the batch, so a question asked only when needed is cheaper.
+    scores_together: bool = False
     # The backend's own way to choose a round's move; None: the engine scores options with the model.
     decider: DecisionMaker | None = None
 

@@ -92,6 +92,7 @@ class LlamaBackend(TokenizedBackend):
                                         kv_states=kv_states, kv_cache_mb=kv_cache_mb, seed=seed,
                                         cpu_repack=cpu_repack)
         self.n_ctx = self.generator.n_ctx
+        self.scores_together = self.generator.score_width > 1
         self.n_threads = n_threads
         self.gpu_layers = self.generator.gpu_layers
         self.cpu_repack = cpu_repack

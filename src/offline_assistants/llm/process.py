@@ -384,6 +384,7 @@ class ProcessBackend(TokenizedBackend):
 
     def _adopt(self, info: dict[str, Any]) -> None:
         self.n_ctx = min(self.n_ctx, int(info.get("n_ctx", self.n_ctx)))
+        self.scores_together = int(info.get("score_width", 1)) > 1
 
     @property
     def gpu_layers(self) -> int:
