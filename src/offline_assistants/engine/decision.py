@@ -18,6 +18,8 @@ the requests that needed a call (benchmarks/tool_decisions.py). What works bette
    weights fitted on one half scored 0.88 and 0.905 on the other); words alone score 0.743.
 5. **Which function** is then chosen among the functions alone by the likelihood of " call NAME." plus
    NAMING_LEXICAL_WEIGHT per shared stem (the right one 50 -> 62 times in 63).
+   A backend that `scores_together` (the model process on a GPU) is asked these with the options, in one pass;
+   on a CPU, where each option's tokens cost their share, only when a function was chosen.
 6. **A second, different function** joins the call when the request asks for two things in two clauses ("the TSLA
    price and the news about Tesla") and that function shares words with a clause the first one shares none with.
    The two calls come in the order of their clauses.
