@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -38,6 +39,17 @@ def fresh(generator: BatchedLlama) -> BatchedLlama:
         generator.seats.forget(seat)
     generator.seats.parked.clear()
     return generator
+
+
+@contextmanager
+def no_drafts(generator: BatchedLlama) -> Iterator[None]:
+    """One token per sequence and step, as the step-structure tests count them (drafts are tests/llm/
+    test_speculation.py's: whether a draft is made depends on what rows cost on the machine at the moment)."""
+    generator.draft = 0
+    try:
+        yield
+    finally:
+        generator.draft = MAX_DRAFT
 
 
 def prompt(tokenizer: LlamaTokenizer, question: str, padding: int = 0) -> list[int]:
@@ -83,12 +95,9 @@ def test_four_sequences_together_write_what_each_writes_alone(model: tuple[Batch
     for i, question in enumerate(QUESTIONS):
         got, _ = drive(generator, {i: ("generate", prompt(tokenizer, question), GREEDY, None)})
         alone[i] = text(got[i])
-    generator.draft = 0  # one token per sequence and step, so that the four are seen decoding side by side
-    try:
+    with no_drafts(generator):  # so that the four are seen decoding side by side
         together, steps = drive(fresh(generator), {10 + i: ("generate", prompt(tokenizer, q), GREEDY, None)
                                                    for i, q in enumerate(QUESTIONS)})
-    finally:
-        generator.draft = MAX_DRAFT
     assert {i: text(together[10 + i]) for i in range(4)} == alone and all(alone.values())
     assert max(len(s) for s in steps) == 4  # one decode carried a token of each
 
@@ -98,24 +107,25 @@ def test_a_cold_prompt_is_evaluated_in_chunks_beside_the_streams(model: tuple[Ba
     generator, tokenizer = model
     long = prompt(tokenizer, "Summarise the rules.", padding=90)
     assert len(long) > 3 * CHUNK
-    alone, _ = drive(generator, {1: ("generate", long, GREEDY, None)})
-    streams = {20 + i: ("generate", prompt(tokenizer, q), Sampling(temperature=0.0, max_tokens=60), None)
-               for i, q in enumerate(QUESTIONS[:3])}
-    for req, (kind, tokens, body, key) in streams.items():
-        generator.submit(request(req, kind, tokens, body, key))
-    for _ in range(6):  # the three are streaming when the long prompt arrives
-        generator.step()
-    for seat in generator.seats.seats:  # the long prompt comes cold again: no cells of it are kept
-        if not seat.busy:
-            generator.seats.forget(seat)
-    together, steps = drive(generator, {2: ("generate", long, GREEDY, None)})
-    assert text(together[2]) == text(alone[1])
-    # While its prompt was evaluated (one chunk per step of its own), the streams had the steps in between: never
-    # two steps in a row without a token, and at least as many steps with tokens as without.
-    before_first = steps[: next(i for i, s in enumerate(steps) if 2 in s)]
-    empty = [not s for s in before_first]
-    assert sum(empty) >= len(long) // CHUNK and not any(a and b for a, b in zip(empty, empty[1:]))
-    assert len(before_first) - sum(empty) >= sum(empty)
+    with no_drafts(generator):  # the streams write a token a step, and outlive the long prompt
+        alone, _ = drive(generator, {1: ("generate", long, GREEDY, None)})
+        streams = {20 + i: ("generate", prompt(tokenizer, q), Sampling(temperature=0.0, max_tokens=60), None)
+                   for i, q in enumerate(QUESTIONS[:3])}
+        for req, (kind, tokens, body, key) in streams.items():
+            generator.submit(request(req, kind, tokens, body, key))
+        for _ in range(6):  # the three are streaming when the long prompt arrives
+            generator.step()
+        for seat in generator.seats.seats:  # the long prompt comes cold again: no cells of it are kept
+            if not seat.busy:
+                generator.seats.forget(seat)
+        together, steps = drive(generator, {2: ("generate", long, GREEDY, None)})
+        assert text(together[2]) == text(alone[1])
+        # While its prompt was evaluated (one chunk per step of its own), the streams had the steps in between: never
+        # two steps in a row without a token, and at least as many steps with tokens as without.
+        before_first = steps[: next(i for i, s in enumerate(steps) if 2 in s)]
+        empty = [not s for s in before_first]
+        assert sum(empty) >= len(long) // CHUNK and not any(a and b for a, b in zip(empty, empty[1:]))
+        assert len(before_first) - sum(empty) >= sum(empty)
 
 
 def test_each_sequence_keeps_its_own_grammar(model: tuple[BatchedLlama, LlamaTokenizer]) -> None:
