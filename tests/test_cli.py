@@ -49,6 +49,18 @@ def test_console_script_runs() -> None:
     assert done.returncode == 0 and "serve" in done.stdout
 
 
+@pytest.mark.parametrize("command", ["serve", "convert-thread"])
+def test_a_database_url_is_refused_not_taken_for_a_folder(command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    extra = ["thread_x"] if command == "convert-thread" else []
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--db", "postgresql://user@db.example:5432/assistants", *extra])
+    assert exited.value.code == 2
+    assert "postgresql:// URLs are not supported: --db takes an SQLite file" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # no "postgresql:" folder, no database
+
+
 def test_unknown_model_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--model", "no-such-model", "--data-dir", "/tmp/oa-cli-test"]) == 2
     assert "no-such-model" in capsys.readouterr().err

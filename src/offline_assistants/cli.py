@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import get_args
@@ -123,7 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     convert.add_argument("thread_id", nargs="+", help="the thread(s) to convert")
     convert.add_argument("--data-dir", type=Path, default=defaults.data_dir,
                          help=f"the server's data directory (default: as serve's, {default_data_dir()})")
-    convert.add_argument("--db", type=Path, default=defaults.db_path,
+    convert.add_argument("--db", type=sqlite_file, default=defaults.db_path,
                          help="SQLite database file (default: assistants.db inside the data directory)")
 
     doctor = sub.add_parser(
@@ -171,7 +172,7 @@ def _where_options(parser: argparse.ArgumentParser, defaults: Settings) -> None:
     parser.add_argument("--data-dir", type=Path, default=defaults.data_dir,
                         help=f"where the database and files live (default: $OFFLINE_ASSISTANTS_DATA if set, else "
                         f"{default_data_dir()})")
-    parser.add_argument("--db", type=Path, default=defaults.db_path,
+    parser.add_argument("--db", type=sqlite_file, default=defaults.db_path,
                         help="SQLite database file (default: assistants.db inside the data directory)")
     parser.add_argument("--model", default=defaults.model,
                         help="a .gguf path, the name of a model from `offline-assistants models`, a packed model's "
@@ -198,6 +199,16 @@ def _sandbox_option(parser: argparse.ArgumentParser, defaults: Settings) -> None
                         "files, with no network and a cap on processes. auto: sandboxed where bubblewrap works, "
                         "else a warning at start-up; required: refuse to start without it; off: kernels run as "
                         f"the server's user (default: {defaults.code_sandbox})")
+
+
+def sqlite_file(text: str) -> Path:
+    """--db: an SQLite file. A database URL (postgresql://...) is refused: taken as a path it would quietly make a
+    folder named "postgresql:" with an SQLite file in it, which two servers would then share."""
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", text):
+        raise argparse.ArgumentTypeError(
+            f"{text.split('://')[0]}:// URLs are not supported: --db takes an SQLite file (a PostgreSQL store is "
+            "planned, see docs/scaling.md)")
+    return Path(text)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
